@@ -1,0 +1,51 @@
+"""The JPR Python SDK: normalize, tokenize, sign, submit and look up.
+
+Example:
+    >>> from jpr_client import Applicant, Credentials, RegistryClient, Role, normalize
+    >>> with RegistryClient(Credentials.load("platform-b.credentials.json")) as client:  # doctest: +SKIP
+    ...     verdict = client.lookup(Applicant(Role.MERCHANT, (normalize("cn_ric", "11010519491231002X"),))).verdict
+"""
+
+from jpr_client.client import Applicant, NewReport, RegistryClient, RetryConfig
+from jpr_client.credentials import Credentials, CredentialsError
+from jpr_client.errors import RPCError
+from jpr_client.identifiers import Identifier, InvalidIdentifier, normalize
+from registry.domain.model import (
+    Category,
+    IdentifierType,
+    LookupResult,
+    Match,
+    MatchReason,
+    Receipt,
+    Report,
+    ReportStatus,
+    Role,
+    Severity,
+    Token,
+    Verdict,
+)
+
+__all__ = [
+    "Applicant",
+    "Category",
+    "Credentials",
+    "CredentialsError",
+    "Identifier",
+    "IdentifierType",
+    "InvalidIdentifier",
+    "LookupResult",
+    "Match",
+    "MatchReason",
+    "NewReport",
+    "RPCError",
+    "Receipt",
+    "RegistryClient",
+    "Report",
+    "ReportStatus",
+    "RetryConfig",
+    "Role",
+    "Severity",
+    "Token",
+    "Verdict",
+    "normalize",
+]

@@ -1,0 +1,73 @@
+"""Protobuf messages to the SDK's values (the registry's domain dataclasses)."""
+
+from __future__ import annotations
+
+from registry.api.jpr.v1 import registry_pb2, types_pb2
+from registry.convert import enum_from_proto, timestamp_to_datetime
+from registry.domain.model import (
+    Category,
+    IdentifierType,
+    LookupResult,
+    Match,
+    MatchReason,
+    Receipt,
+    Report,
+    ReportStatus,
+    Role,
+    Severity,
+    Verdict,
+)
+
+
+
+def receipt(message: registry_pb2.ReportReceipt) -> Receipt:
+    return Receipt(
+        report_id=message.report_id,
+        subject_id=message.subject_id,
+        status=enum_from_proto(ReportStatus, message.status, "status"),
+        received_at=timestamp_to_datetime(message.received_at),
+        envelope_sha256=message.envelope_sha256,
+    )
+
+
+def report(message: types_pb2.Report) -> Report:
+    return Report(
+        report_id=message.report_id,
+        reporter=message.reporter,
+        status=enum_from_proto(ReportStatus, message.status, "status"),
+        subject_id=message.subject_id,
+        role=enum_from_proto(Role, message.role, "role"),
+        category=enum_from_proto(Category, message.category, "category"),
+        severity=enum_from_proto(Severity, message.severity, "severity"),
+        created_at=timestamp_to_datetime(message.created_at),
+        received_at=timestamp_to_datetime(message.received_at),
+        decided_at=timestamp_to_datetime(message.decided_at) if message.HasField("decided_at") else None,
+        decided_by=message.decided_by,
+        decision_reason=message.decision_reason,
+        listing_id=message.listing_id,
+        envelope=message.envelope,
+        envelope_sha256=message.envelope_sha256,
+    )
+
+
+def lookup_result(message: registry_pb2.LookupResult) -> LookupResult:
+    return LookupResult(
+        verdict=Verdict[registry_pb2.Verdict.Name(message.verdict).removeprefix("VERDICT_")],
+        matches=tuple(_match(m) for m in message.matches),
+    )
+
+
+def _match(message: registry_pb2.Match) -> Match:
+    return Match(
+        subject_id=message.subject_id,
+        reason=MatchReason[registry_pb2.MatchReason.Name(message.reason).removeprefix("MATCH_REASON_")],
+        strong_match=message.strong_match,
+        matched_types=tuple(enum_from_proto(IdentifierType, t, "matched_types") for t in message.matched_types),
+        roles=tuple(enum_from_proto(Role, r, "roles") for r in message.roles),
+        categories=tuple(enum_from_proto(Category, c, "categories") for c in message.categories),
+        severity=enum_from_proto(Severity, message.severity, "severity"),
+        listed_from=timestamp_to_datetime(message.listed_from) if message.HasField("listed_from") else None,
+        listed_until=timestamp_to_datetime(message.listed_until) if message.HasField("listed_until") else None,
+        reporting_platforms=message.reporting_platforms,
+        appeal_pending=message.appeal_pending,
+    )

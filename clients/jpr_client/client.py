@@ -1,0 +1,224 @@
+"""`RegistryClient`: the typed, retrying, deadline-bound way to call the registry."""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, TypeVar
+
+import grpc
+
+from jpr_client import _convert
+from jpr_client.credentials import Credentials
+from jpr_client.errors import RPCError
+from jpr_client.identifiers import Identifier
+from registry.api.jpr.v1 import registry_pb2, registry_pb2_grpc, types_pb2
+from registry.convert import datetime_to_timestamp, enum_to_proto
+from registry.crypto import dsse, oprf
+from registry.domain.model import (
+    Category,
+    IdentifierType,
+    LookupResult,
+    Receipt,
+    Report,
+    Role,
+    Severity,
+    Token,
+)
+
+R = TypeVar("R")
+LOOKUP_BATCH_LIMIT = 1000
+TOKENIZE_BATCH_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class RetryConfig:
+    """Retries for calls that are safe to repeat, on UNAVAILABLE only."""
+
+    attempts: int = 4
+    initial_backoff: float = 0.1
+    max_backoff: float = 2.0
+
+
+@dataclass(frozen=True)
+class Applicant:
+    """A merchant or anchor going through an entry audit, with normalized identifiers."""
+
+    role: Role
+    identifiers: tuple[Identifier, ...]
+
+
+@dataclass(frozen=True)
+class NewReport:
+    """A report to sign and submit. `report_id` and `created_at` are fixed at creation,
+    so submitting the same `NewReport` twice sends the same bytes (and is a no-op)."""
+
+    role: Role
+    identifiers: tuple[Identifier, ...]
+    category: Category
+    severity: Severity
+    summary: str
+    platform_action: str
+    evidence_sha256: bytes
+    occurred_at: datetime | None = None
+    display_name: str = ""
+    report_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0))
+
+
+class RegistryClient:
+    """A member's connection to the registry.
+
+    Example:
+        >>> from jpr_client import RegistryClient, Credentials, Applicant, Role, normalize
+        >>> with RegistryClient(Credentials.load("platform-b.credentials.json")) as client:  # doctest: +SKIP
+        ...     result = client.lookup(Applicant(Role.MERCHANT, (normalize("cn_ric", "11010519491231002X"),)))
+        ...     result.verdict
+        <Verdict.DENY: 3>
+    """
+
+    def __init__(self, credentials: Credentials, *, timeout: float = 10.0, retry: RetryConfig = RetryConfig()) -> None:
+        self.credentials = credentials
+        self._timeout = timeout
+        self._retry = retry
+        self._channel = secure_channel(credentials)
+        self._stub = registry_pb2_grpc.RegistryStub(self._channel)
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def tokenize(self, identifiers: Sequence[Identifier]) -> list[Token]:
+        """Tokens of normalized identifiers: blinded here, evaluated by the registry, unblinded here.
+
+        Example:
+            >>> client.tokenize([normalize("phone", "138 0013 8000")])[0].type  # doctest: +SKIP
+            <IdentifierType.PHONE: 'phone'>
+        """
+        tokens: list[Token] = []
+        for start in range(0, len(identifiers), TOKENIZE_BATCH_LIMIT):
+            chunk = identifiers[start : start + TOKENIZE_BATCH_LIMIT]
+            inputs = [oprf.token_input(i.type.value, i.value) for i in chunk]
+            blinded = [oprf.blind(data) for data in inputs]
+            request = registry_pb2.TokenizeRequest(blinded_elements=[element for _, element in blinded])
+            response = self._call("Tokenize", self._stub.Tokenize, request)
+            if len(response.evaluated_elements) != len(chunk):
+                raise RPCError(grpc.StatusCode.INTERNAL, "registry answered a different number of elements", "Tokenize")
+            for identifier, data, (blind, _), evaluated in zip(chunk, inputs, blinded, response.evaluated_elements):
+                tokens.append(Token(type=identifier.type, value=oprf.finalize(data, blind, evaluated)))
+        return tokens
+
+    def lookup(self, applicant: Applicant) -> LookupResult:
+        """The entry-audit verdict for one applicant (two calls: Tokenize, Lookup).
+
+        Example:
+            >>> client.lookup(Applicant(Role.ANCHOR, (normalize("cn_ric", "11010519491231002X"),))).verdict  # doctest: +SKIP
+            <Verdict.CLEAR: 1>
+        """
+        request = registry_pb2.LookupRequest(applicant=self._applicant(applicant, self.tokenize(applicant.identifiers)))
+        return _convert.lookup_result(self._call("Lookup", self._stub.Lookup, request))
+
+    def lookup_batch(self, applicants: Sequence[Applicant]) -> list[LookupResult]:
+        """Verdicts for many applicants, one per applicant, in order.
+
+        Example:
+            >>> [r.verdict for r in client.lookup_batch([a1, a2])]  # doctest: +SKIP
+            [<Verdict.CLEAR: 1>, <Verdict.DENY: 3>]
+        """
+        tokens = iter(self.tokenize([i for a in applicants for i in a.identifiers]))
+        messages = [self._applicant(a, [next(tokens) for _ in a.identifiers]) for a in applicants]
+        results: list[LookupResult] = []
+        for start in range(0, len(messages), LOOKUP_BATCH_LIMIT):
+            request = registry_pb2.LookupBatchRequest(applicants=messages[start : start + LOOKUP_BATCH_LIMIT])
+            response = self._call("LookupBatch", self._stub.LookupBatch, request)
+            results.extend(_convert.lookup_result(r) for r in response.results)
+        return results
+
+    def submit_report(self, report: NewReport) -> Receipt:
+        """Tokenize, sign (DSSE, Ed25519) and submit a report; safe to repeat with the same `NewReport`.
+
+        Example:
+            >>> receipt = client.submit_report(NewReport(  # doctest: +SKIP
+            ...     role=Role.MERCHANT, identifiers=(normalize("cn_ric", "11010519491231002X"),),
+            ...     category=Category.COUNTERFEIT_OR_SUBSTANDARD_GOODS, severity=Severity.SEVERE,
+            ...     summary="sold counterfeit cosmetics", platform_action="store closed",
+            ...     evidence_sha256=hashlib.sha256(evidence).digest()))
+        """
+        envelope = self.sign_report(report)
+        request = registry_pb2.SubmitReportRequest(envelope=envelope)
+        return _convert.receipt(self._call("SubmitReport", self._stub.SubmitReport, request))
+
+    def sign_report(self, report: NewReport) -> bytes:
+        """The DSSE envelope bytes `submit_report` sends (tokenizes the identifiers)."""
+        payload = types_pb2.ReportPayload(
+            report_id=report.report_id,
+            reporter=self.credentials.name,
+            registry=self.credentials.registry,
+            created_at=datetime_to_timestamp(report.created_at),
+            role=enum_to_proto(report.role),
+            identifiers=[
+                types_pb2.IdentifierToken(type=enum_to_proto(t.type), token=t.value)
+                for t in self.tokenize(report.identifiers)
+            ],
+            category=enum_to_proto(report.category),
+            severity=enum_to_proto(report.severity),
+            occurred_at=datetime_to_timestamp(report.occurred_at),
+            platform_action=report.platform_action,
+            summary=report.summary,
+            display_name=report.display_name,
+            evidence_sha256=report.evidence_sha256,
+        )
+        body = payload.SerializeToString(deterministic=True)
+        return dsse.sign_envelope(self.credentials.signing_seed, dsse.REPORT_PAYLOAD_TYPE, body)
+
+    def get_report(self, report_id: str) -> Report:
+        """One of this member's own reports, with its status and the stored envelope."""
+        request = registry_pb2.GetReportRequest(report_id=report_id)
+        return _convert.report(self._call("GetReport", self._stub.GetReport, request))
+
+    @staticmethod
+    def _applicant(applicant: Applicant, tokens: Sequence[Token]) -> registry_pb2.Applicant:
+        return registry_pb2.Applicant(
+            role=enum_to_proto(applicant.role),
+            identifiers=[types_pb2.IdentifierToken(type=enum_to_proto(t.type), token=t.value) for t in tokens],
+        )
+
+    def _call(self, method: str, stub: Callable[..., R], request: Any) -> R:
+        # Every member call is safe to repeat: lookups read, tokenization is
+        # deterministic, and a resubmitted report is the same signed bytes.
+        return call_with_retry(method, stub, request, self._timeout, self._retry)
+
+
+def call_with_retry(method: str, stub: Callable[..., R], request: Any, timeout: float, retry: RetryConfig) -> R:
+    """Call with a deadline; retry UNAVAILABLE with jittered exponential backoff."""
+    backoff = retry.initial_backoff
+    for attempt in range(retry.attempts):
+        try:
+            return stub(request, timeout=timeout)
+        except grpc.RpcError as error:
+            status = error.code()
+            if status is not grpc.StatusCode.UNAVAILABLE or attempt == retry.attempts - 1:
+                raise RPCError(status, error.details() or "", method) from None
+        time.sleep(backoff * random.uniform(0.5, 1.0))
+        backoff = min(backoff * 2, retry.max_backoff)
+    raise AssertionError("unreachable")
+
+
+def secure_channel(credentials: Credentials) -> grpc.Channel:
+    """A mutual-TLS channel to the registry named in `credentials`."""
+    channel_credentials = grpc.ssl_channel_credentials(
+        root_certificates=credentials.ca_certificate.encode(),
+        private_key=credentials.private_key.encode(),
+        certificate_chain=credentials.certificate.encode(),
+    )
+    return grpc.secure_channel(credentials.endpoint, channel_credentials)

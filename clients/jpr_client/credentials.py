@@ -1,0 +1,74 @@
+"""Credentials files: everything a member or an admin needs to reach the registry.
+
+One JSON file (mode 0600) holds the endpoint, the association's CA
+certificate, the client's TLS certificate and key, and for members the
+Ed25519 signing key. It never leaves the platform that generated its keys.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+FORMAT_VERSION = 1
+
+
+class CredentialsError(ValueError):
+    """A credentials file that cannot be used, with the reason."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What identifies one caller to one registry.
+
+    Example:
+        >>> creds = Credentials.load("platform-a.credentials.json")  # doctest: +SKIP
+        >>> creds.endpoint
+        '127.0.0.1:50051'
+    """
+
+    registry: str
+    endpoint: str
+    role: str  # "member" or "admin"
+    name: str
+    ca_certificate: str
+    certificate: str
+    private_key: str
+    signing_key: str = ""  # hex of the 32-byte Ed25519 seed (members only)
+    key_id: str = ""
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Credentials:
+        """Read a credentials file written by `jpr init` or `jpr admin member add`."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as error:
+            raise CredentialsError(f"cannot read credentials file {path}: {error.strerror}") from error
+        except ValueError as error:
+            raise CredentialsError(f"credentials file {path} is not JSON: {error}") from error
+        if not isinstance(data, dict) or data.get("version") != FORMAT_VERSION:
+            raise CredentialsError(f"credentials file {path} is not a version {FORMAT_VERSION} JPR credentials file")
+        data.pop("version")
+        try:
+            return cls(**data)
+        except TypeError as error:
+            raise CredentialsError(f"credentials file {path} has unexpected or missing fields: {error}") from error
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the file readable by its owner only; refuse to overwrite one."""
+        target = Path(path)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump({"version": FORMAT_VERSION, **asdict(self)}, handle, indent=2)
+            handle.write("\n")
+
+    def with_endpoint(self, endpoint: str) -> Credentials:
+        return replace(self, endpoint=endpoint)
+
+    @property
+    def signing_seed(self) -> bytes:
+        if not self.signing_key:
+            raise CredentialsError(f"{self.role} {self.name!r} has no signing key in its credentials")
+        return bytes.fromhex(self.signing_key)

@@ -1,0 +1,1 @@
+"""Generated protobuf and gRPC code for `jpr.v1` (see `make protos`). Do not edit."""

@@ -1,0 +1,225 @@
+"""`jpr admin ...`: the association's staff at work (members, reports, listings)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from jpr_client.client import RetryConfig, call_with_retry, secure_channel
+from registry.api.jpr.v1 import admin_pb2, admin_pb2_grpc, types_pb2
+from registry.cli import enrollment, output
+from registry.cli.connect import add_credentials_flag, load_credentials
+
+DEFAULT_CREDENTIALS = "jpr-data/admin.credentials.json"
+_NO_RETRY = RetryConfig(attempts=1)
+
+
+def register(commands: Any) -> None:
+    admin = commands.add_parser("admin", help="association administration").add_subparsers(dest="group", required=True, metavar="GROUP")
+
+    members = admin.add_parser("members", aliases=["member"], help="member platforms").add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = _command(members, "add", "register a platform", _members_add)
+    add.add_argument("name")
+    source = add.add_mutually_exclusive_group(required=True)
+    source.add_argument("--request", help="the platform's request file from `jpr member keygen`")
+    source.add_argument("--generate", action="store_true", help="generate the platform's keys here and write complete credentials (for trials)")
+    add.add_argument("--out", required=True, help="file to write: the issued certificate (--request) or credentials (--generate)")
+    _command(members, "list", "list members and their keys", _members_list)
+    add_key = _command(members, "add-key", "register another signing key", _members_add_key)
+    add_key.add_argument("name")
+    add_key.add_argument("--public-key", required=True, help="raw Ed25519 public key, hex")
+    revoke = _command(members, "revoke-key", "revoke a signing key", _members_revoke_key)
+    revoke.add_argument("name")
+    revoke.add_argument("key_id")
+
+    reports = admin.add_parser("reports", aliases=["report"], help="report review").add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = _command(reports, "list", "list reports", _reports_list)
+    listing.add_argument("--status", choices=["submitted", "accepted", "rejected", "retracted"])
+    _paging(listing)
+    accept = _command(reports, "accept", "accept a report: list its subject", _reports_accept)
+    accept.add_argument("report_id")
+    accept.add_argument("--term-days", type=int, default=0, help="listing term (default: by severity)")
+    accept.add_argument("--reason", default="", help="why (recorded)")
+    reject = _command(reports, "reject", "reject a report", _reports_reject)
+    reject.add_argument("report_id")
+    reject.add_argument("--reason", required=True, help="why (recorded, shown to the reporter)")
+
+    listings = admin.add_parser("listings", aliases=["listing"], help="joint punishments").add_subparsers(dest="action", required=True, metavar="ACTION")
+    listings_list = _command(listings, "list", "list listings", _listings_list)
+    listings_list.add_argument("--status", choices=["pending_notice", "active", "expired", "lifted"])
+    _paging(listings_list)
+
+
+def _command(group: Any, name: str, help_text: str, run: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = group.add_parser(name, help=help_text)
+    add_credentials_flag(parser, DEFAULT_CREDENTIALS)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _paging(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--page-size", type=int, default=50)
+    parser.add_argument("--page-token", default="")
+
+
+class _Admin:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.credentials = load_credentials(args)
+        self._channel = secure_channel(self.credentials)
+        self._stub = admin_pb2_grpc.AdminStub(self._channel)
+
+    def call(self, method: str, request: Any, *, safe: bool = False) -> Any:
+        retry = RetryConfig() if safe else _NO_RETRY
+        return call_with_retry(method, getattr(self._stub, method), request, 30.0, retry)
+
+
+def _members_add(args: argparse.Namespace) -> int:
+    admin = _Admin(args)
+    out = Path(args.out)
+    if out.exists():
+        raise SystemExit(f"jpr: {out} exists; refusing to overwrite it")
+    if args.generate:
+        keys = enrollment.generate_keys(args.name)
+        request = keys.request()
+    else:
+        request = enrollment.EnrollmentRequest.load(Path(args.request))
+        if request.name != args.name:
+            raise SystemExit(f"jpr: {args.request} is a request for {request.name!r}, not {args.name!r}")
+    response = admin.call(
+        "CreateMember",
+        admin_pb2.CreateMemberRequest(name=args.name, signing_public_key=request.signing_public_key, csr_pem=request.csr_pem),
+    )
+    issued = enrollment.Issued(
+        name=args.name,
+        registry=response.registry_name,
+        endpoint=admin.credentials.endpoint,
+        ca_certificate=response.ca_certificate_pem,
+        certificate=response.certificate_pem,
+        key_id=response.key_id,
+    )
+    if args.generate:
+        keys.credentials(issued).save(out)
+    else:
+        issued.save(out)
+    if args.json:
+        output.emit_json({"name": args.name, "key_id": response.key_id, "file": str(out)})
+    else:
+        print(f"member {args.name} registered, signing key {response.key_id}")
+        print(f"{'credentials' if args.generate else 'issued certificate'} written to {out}")
+    return 0
+
+
+def _member_rows(response: admin_pb2.ListMembersResponse) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": m.name,
+            "status": admin_pb2.MemberStatus.Name(m.status).removeprefix("MEMBER_STATUS_"),
+            "created_at": m.created_at.ToDatetime().isoformat(),
+            "keys": [k.key_id + (" (revoked)" if k.HasField("revoked_at") else "") for k in m.keys],
+        }
+        for m in response.members
+    ]
+
+
+def _members_list(args: argparse.Namespace) -> int:
+    rows = _member_rows(_Admin(args).call("ListMembers", admin_pb2.ListMembersRequest(), safe=True))
+    if args.json:
+        output.emit_json(rows)
+    else:
+        output.table(rows, ["name", "status", "created_at", "keys"])
+    return 0
+
+
+def _members_add_key(args: argparse.Namespace) -> int:
+    key = _Admin(args).call("AddMemberKey", admin_pb2.AddMemberKeyRequest(member=args.name, public_key=bytes.fromhex(args.public_key)))
+    return _print_key(args, key)
+
+
+def _members_revoke_key(args: argparse.Namespace) -> int:
+    key = _Admin(args).call("RevokeMemberKey", admin_pb2.RevokeMemberKeyRequest(member=args.name, key_id=args.key_id))
+    return _print_key(args, key)
+
+
+def _print_key(args: argparse.Namespace, key: admin_pb2.SigningKey) -> int:
+    row = {
+        "key_id": key.key_id,
+        "valid_from": key.valid_from.ToDatetime().isoformat(),
+        "revoked_at": key.revoked_at.ToDatetime().isoformat() if key.HasField("revoked_at") else None,
+    }
+    output.emit_json(row) if args.json else output.fields(row)
+    return 0
+
+
+def _report_row(report: types_pb2.Report) -> dict[str, Any]:
+    return {
+        "report_id": report.report_id,
+        "reporter": report.reporter,
+        "status": types_pb2.ReportStatus.Name(report.status).removeprefix("REPORT_STATUS_"),
+        "subject": report.subject_id,
+        "role": types_pb2.Role.Name(report.role).removeprefix("ROLE_"),
+        "category": types_pb2.Category.Name(report.category).removeprefix("CATEGORY_"),
+        "severity": types_pb2.Severity.Name(report.severity).removeprefix("SEVERITY_"),
+        "received_at": report.received_at.ToDatetime().isoformat(),
+        "listing": report.listing_id or None,
+        "reason": report.decision_reason or None,
+    }
+
+
+def _listing_row(listing: types_pb2.Listing) -> dict[str, Any]:
+    return {
+        "listing_id": listing.listing_id,
+        "subject": listing.subject_id,
+        "status": types_pb2.ListingStatus.Name(listing.status).removeprefix("LISTING_STATUS_"),
+        "severity": types_pb2.Severity.Name(listing.severity).removeprefix("SEVERITY_"),
+        "categories": [types_pb2.Category.Name(c).removeprefix("CATEGORY_") for c in listing.categories],
+        "listed_from": listing.listed_from.ToDatetime().isoformat(),
+        "listed_until": listing.listed_until.ToDatetime().isoformat(),
+        "platforms": listing.reporting_platforms,
+    }
+
+
+def _reports_list(args: argparse.Namespace) -> int:
+    status = types_pb2.ReportStatus.Value("REPORT_STATUS_" + (args.status or "unspecified").upper())
+    request = admin_pb2.ListReportsRequest(status=status, page_size=args.page_size, page_token=args.page_token)
+    response = _Admin(args).call("ListReports", request, safe=True)
+    rows = [_report_row(r) for r in response.reports]
+    _print_page(args, rows, response.next_page_token, ["report_id", "reporter", "status", "subject", "category", "severity", "received_at"])
+    return 0
+
+
+def _listings_list(args: argparse.Namespace) -> int:
+    status = types_pb2.ListingStatus.Value("LISTING_STATUS_" + (args.status or "unspecified").upper())
+    request = admin_pb2.ListListingsRequest(status=status, page_size=args.page_size, page_token=args.page_token)
+    response = _Admin(args).call("ListListings", request, safe=True)
+    rows = [_listing_row(l) for l in response.listings]
+    _print_page(args, rows, response.next_page_token, ["listing_id", "subject", "status", "severity", "categories", "listed_until", "platforms"])
+    return 0
+
+
+def _print_page(args: argparse.Namespace, rows: list[dict[str, Any]], next_token: str, columns: list[str]) -> None:
+    if args.json:
+        output.emit_json({"items": rows, "next_page_token": next_token})
+        return
+    output.table(rows, columns)
+    if next_token:
+        print(f"more: --page-token {next_token}")
+
+
+def _reports_accept(args: argparse.Namespace) -> int:
+    request = admin_pb2.AcceptReportRequest(report_id=args.report_id, term_days=args.term_days, reason=args.reason)
+    response = _Admin(args).call("AcceptReport", request)
+    result = {"report": _report_row(response.report), "listing": _listing_row(response.listing)}
+    if args.json:
+        output.emit_json(result)
+    else:
+        listing = result["listing"]
+        print(f"report {args.report_id} accepted: {listing['subject']} listed as {listing['listing_id']} until {listing['listed_until']}")
+    return 0
+
+
+def _reports_reject(args: argparse.Namespace) -> int:
+    report = _Admin(args).call("RejectReport", admin_pb2.RejectReportRequest(report_id=args.report_id, reason=args.reason))
+    row = _report_row(report)
+    output.emit_json(row) if args.json else print(f"report {args.report_id} rejected: {args.reason}")
+    return 0

@@ -1,0 +1,128 @@
+"""`jpr lookup` and `jpr report`: what a platform engineer runs by hand.
+
+Identifiers are normalized and tokenized here, on the platform's side: the
+registry only ever sees blinded elements and tokens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from jpr_client.client import Applicant, NewReport, RegistryClient
+from jpr_client.identifiers import Identifier, normalize
+from registry.cli import output
+from registry.cli.connect import add_credentials_flag, load_credentials
+from registry.domain.model import Category, IdentifierType, LookupResult, Role, Severity
+
+
+def register(commands: Any) -> None:
+    lookup = commands.add_parser("lookup", help="entry audit: is this applicant under joint punishment?")
+    _subject_flags(lookup)
+    lookup.set_defaults(run=_lookup)
+
+    report = commands.add_parser("report", help="sign and submit a report of a serious violation")
+    _subject_flags(report)
+    report.add_argument("--category", required=True, choices=[c.name.lower() for c in Category])
+    report.add_argument("--severity", required=True, choices=[s.name.lower() for s in Severity])
+    report.add_argument("--summary", required=True, help="what happened, without personal data (<= 2000 chars)")
+    report.add_argument("--action", required=True, help="what your platform did, e.g. 'store closed' (<= 200 chars)")
+    evidence = report.add_mutually_exclusive_group(required=True)
+    evidence.add_argument("--evidence", help="the evidence package you keep; its SHA-256 is signed into the report")
+    evidence.add_argument("--evidence-sha256", help="the evidence package's SHA-256, hex")
+    report.add_argument("--occurred-at", help="when it happened (ISO 8601 date or time)")
+    report.add_argument("--display-name", default="", help="masked name, e.g. 张*明")
+    report.add_argument("--report-id", help="a UUID of your own (default: a new one)")
+    report.set_defaults(run=_report)
+
+
+def _subject_flags(parser: argparse.ArgumentParser) -> None:
+    add_credentials_flag(parser, None)
+    parser.add_argument("--role", choices=[r.name.lower() for r in Role], help="merchant, anchor or mcn_institution")
+    for kind in IdentifierType:
+        flag = "--" + kind.value.replace("_", "-")
+        parser.add_argument(flag, dest=kind.value, action="append", default=[], metavar="VALUE", help=f"{kind.value} identifier (repeatable)")
+    parser.add_argument("--file", help='JSON: {"role": "merchant", "identifiers": {"cn_ric": ["..."], "phone": ["..."]}}')
+
+
+def _subject(args: argparse.Namespace) -> tuple[Role, tuple[Identifier, ...]]:
+    role_name = args.role
+    raw: list[tuple[str, str]] = [(k.value, v) for k in IdentifierType for v in getattr(args, k.value)]
+    if args.file:
+        data = json.loads(Path(args.file).read_text(encoding="utf-8"))
+        role_name = role_name or data.get("role")
+        for kind, values in data.get("identifiers", {}).items():
+            raw.extend((kind, v) for v in ([values] if isinstance(values, str) else values))
+    if not role_name:
+        raise ValueError("give the subject's role: --role merchant|anchor|mcn_institution")
+    if not raw:
+        raise ValueError("give at least one identifier, e.g. --cn-ric or --phone")
+    return Role[role_name.upper()], tuple(normalize(kind, value) for kind, value in raw)
+
+
+def _lookup(args: argparse.Namespace) -> int:
+    role, identifiers = _subject(args)
+    with RegistryClient(load_credentials(args)) as client:
+        result = client.lookup(Applicant(role=role, identifiers=identifiers))
+    if args.json:
+        output.emit_json(result)
+    else:
+        _print_result(result)
+    return 0
+
+
+def _print_result(result: LookupResult) -> None:
+    print(f"verdict: {result.verdict.name}")
+    rows = [
+        {
+            "subject": m.subject_id,
+            "reason": m.reason.name,
+            "matched": [t.value for t in m.matched_types],
+            "categories": [c.name for c in m.categories],
+            "severity": m.severity.name,
+            "listed_until": m.listed_until,
+            "platforms": m.reporting_platforms,
+            "appeal": "pending" if m.appeal_pending else "-",
+        }
+        for m in result.matches
+    ]
+    if rows:
+        output.table(rows, list(rows[0]))
+
+
+def _report(args: argparse.Namespace) -> int:
+    role, identifiers = _subject(args)
+    digest = bytes.fromhex(args.evidence_sha256) if args.evidence_sha256 else hashlib.sha256(Path(args.evidence).read_bytes()).digest()
+    fields: dict[str, Any] = {}
+    if args.report_id:
+        fields["report_id"] = args.report_id
+    new = NewReport(
+        role=role,
+        identifiers=identifiers,
+        category=Category[args.category.upper()],
+        severity=Severity[args.severity.upper()],
+        summary=args.summary,
+        platform_action=args.action,
+        evidence_sha256=digest,
+        occurred_at=_when(args.occurred_at),
+        display_name=args.display_name,
+        **fields,
+    )
+    with RegistryClient(load_credentials(args)) as client:
+        receipt = client.submit_report(new)
+    if args.json:
+        output.emit_json(receipt)
+    else:
+        output.fields({"report_id": receipt.report_id, "subject": receipt.subject_id, "status": receipt.status.name, "received_at": receipt.received_at})
+    return 0
+
+
+def _when(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,30 @@
+"""Credentials and channels for CLI commands that talk to a running registry."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from jpr_client.credentials import Credentials
+
+ENDPOINT_ENV = "JPR_ENDPOINT"
+CREDENTIALS_ENV = "JPR_CREDENTIALS"
+
+
+def add_credentials_flag(parser: argparse.ArgumentParser, default: str | None) -> None:
+    parser.add_argument(
+        "--credentials",
+        default=os.environ.get(CREDENTIALS_ENV, default),
+        help=f"credentials file (env {CREDENTIALS_ENV}; default {default or 'none'})",
+    )
+    parser.add_argument("--endpoint", help=f"override the endpoint in the credentials file (env {ENDPOINT_ENV})")
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
+def load_credentials(args: argparse.Namespace) -> Credentials:
+    if not args.credentials:
+        raise SystemExit(f"no credentials: pass --credentials FILE or set {CREDENTIALS_ENV}")
+    credentials = Credentials.load(Path(args.credentials))
+    endpoint = args.endpoint or os.environ.get(ENDPOINT_ENV)
+    return credentials.with_endpoint(endpoint) if endpoint else credentials

@@ -1,0 +1,111 @@
+"""A platform's own keys, the request it sends the association, and what comes back.
+
+The platform generates its Ed25519 signing key and its TLS key; only the
+public signing key and a certificate request leave it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from jpr_client.credentials import Credentials
+from registry.crypto import dsse, pki
+
+
+def _write_new(path: Path, data: dict[str, str], *, secret: bool) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if secret else 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2)
+        handle.write("\n")
+
+
+def _read(path: Path, kind: str) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ValueError(f"cannot read {kind} file {path}: {error}") from error
+    if not isinstance(data, dict) or data.get("kind") != kind:
+        raise ValueError(f"{path} is not a JPR {kind} file")
+    return data
+
+
+@dataclass(frozen=True)
+class EnrollmentRequest:
+    """Public: what the platform sends to the association."""
+
+    name: str
+    signing_public_key: bytes
+    csr_pem: str
+
+    def save(self, path: Path) -> None:
+        _write_new(path, {"kind": "request", "name": self.name, "signing_public_key": self.signing_public_key.hex(), "csr_pem": self.csr_pem}, secret=False)
+
+    @classmethod
+    def load(cls, path: Path) -> EnrollmentRequest:
+        data = _read(path, "request")
+        return cls(name=data["name"], signing_public_key=bytes.fromhex(data["signing_public_key"]), csr_pem=data["csr_pem"])
+
+
+@dataclass(frozen=True)
+class Issued:
+    """Public: what the association sends back."""
+
+    name: str
+    registry: str
+    endpoint: str
+    ca_certificate: str
+    certificate: str
+    key_id: str
+
+    def save(self, path: Path) -> None:
+        _write_new(path, {"kind": "issued", **asdict(self)}, secret=False)
+
+    @classmethod
+    def load(cls, path: Path) -> Issued:
+        data = _read(path, "issued")
+        data.pop("kind")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class PlatformKeys:
+    """Secret: stays on the platform."""
+
+    name: str
+    signing_key: bytes
+    tls_key_pem: str
+    csr_pem: str
+
+    def request(self) -> EnrollmentRequest:
+        return EnrollmentRequest(name=self.name, signing_public_key=dsse.public_key(self.signing_key), csr_pem=self.csr_pem)
+
+    def credentials(self, issued: Issued) -> Credentials:
+        if issued.key_id != dsse.key_id(dsse.public_key(self.signing_key)):
+            raise ValueError(f"the issued key id {issued.key_id} is not this platform's signing key")
+        return Credentials(
+            registry=issued.registry,
+            endpoint=issued.endpoint,
+            role=pki.ROLE_MEMBER,
+            name=self.name,
+            ca_certificate=issued.ca_certificate,
+            certificate=issued.certificate,
+            private_key=self.tls_key_pem,
+            signing_key=self.signing_key.hex(),
+            key_id=issued.key_id,
+        )
+
+    def save(self, path: Path) -> None:
+        _write_new(path, {"kind": "keys", "name": self.name, "signing_key": self.signing_key.hex(), "tls_key_pem": self.tls_key_pem, "csr_pem": self.csr_pem}, secret=True)
+
+    @classmethod
+    def load(cls, path: Path) -> PlatformKeys:
+        data = _read(path, "keys")
+        return cls(name=data["name"], signing_key=bytes.fromhex(data["signing_key"]), tls_key_pem=data["tls_key_pem"], csr_pem=data["csr_pem"])
+
+
+def generate_keys(name: str) -> PlatformKeys:
+    key_pem, csr_pem = pki.make_csr(name, pki.ROLE_MEMBER)
+    return PlatformKeys(name=name, signing_key=dsse.generate_signing_key(), tls_key_pem=key_pem.decode(), csr_pem=csr_pem.decode())

@@ -1,0 +1,39 @@
+"""`jpr`: the registry's command line (server, association admins, platform engineers)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from jpr_client.credentials import CredentialsError
+from jpr_client.errors import RPCError
+from jpr_client.identifiers import InvalidIdentifier
+from registry.cli import admin, audit, member, server
+from registry.datadir import DataDirError
+from registry.store.database import SchemaError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jpr", description="The Joint Punishment Registry.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    server.register(commands)
+    admin.register(commands)
+    member.register(commands)
+    audit.register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result: int = args.run(args)
+        return result
+    except RPCError as error:
+        print(f"jpr: {error.status.name}: {error.message}", file=sys.stderr)
+    except (CredentialsError, InvalidIdentifier, DataDirError, SchemaError, ValueError, OSError) as error:
+        print(f"jpr: {error}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,39 @@
+"""`jpr member ...`: a platform's own keys and credentials."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from registry.cli.enrollment import Issued, PlatformKeys, generate_keys
+
+
+def register(commands: Any) -> None:
+    member = commands.add_parser("member", help="a platform's keys and credentials").add_subparsers(dest="action", required=True, metavar="ACTION")
+    keygen = member.add_parser("keygen", help="generate this platform's signing key, TLS key and certificate request")
+    keygen.add_argument("name", help="the platform's member name")
+    keygen.add_argument("--out-dir", default=".", help="where to write NAME.keys.json (secret) and NAME.request.json (send this one)")
+    keygen.set_defaults(run=_keygen)
+    creds = member.add_parser("credentials", help="combine your keys with the association's issued certificate")
+    creds.add_argument("--keys", required=True, help="NAME.keys.json from keygen")
+    creds.add_argument("--issued", required=True, help="the file `jpr admin members add --request` wrote")
+    creds.add_argument("--out", required=True, help="credentials file to write (mode 0600)")
+    creds.set_defaults(run=_credentials)
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    out = Path(args.out_dir)
+    keys = generate_keys(args.name)
+    keys.save(out / f"{args.name}.keys.json")
+    keys.request().save(out / f"{args.name}.request.json")
+    print(f"secret keys: {out / f'{args.name}.keys.json'} (keep on the platform)")
+    print(f"request:     {out / f'{args.name}.request.json'} (send to the association)")
+    return 0
+
+
+def _credentials(args: argparse.Namespace) -> int:
+    keys = PlatformKeys.load(Path(args.keys))
+    keys.credentials(Issued.load(Path(args.issued))).save(Path(args.out))
+    print(f"credentials written to {args.out}")
+    return 0

@@ -1,0 +1,60 @@
+"""`jpr init` and `jpr serve`: the registry process itself."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from typing import Any
+
+from registry.datadir import ADMIN_CREDENTIALS, DataDir, new_registry_name
+from registry.server.app import start
+from registry.settings import Settings, load_settings
+from registry.store.database import Database
+
+
+def register(commands: Any) -> None:
+    init = commands.add_parser("init", help="create a new registry data directory")
+    init.add_argument("--data-dir", help="where to create it (env JPR_DATA_DIR; default ./jpr-data)")
+    init.add_argument("--name", help="the registry's name, signed into every report (default: random)")
+    init.add_argument("--admin", default="admin", help="name of the first admin (default: admin)")
+    init.add_argument("--database-url", help="SQLAlchemy URL (env JPR_DATABASE_URL; default: SQLite in the data directory)")
+    init.add_argument("--endpoint", default="127.0.0.1:50051", help="address written into the admin credentials")
+    init.set_defaults(run=run_init)
+
+    serve = commands.add_parser("serve", help="serve the registry over mutual TLS")
+    serve.add_argument("--data-dir", help="data directory (env JPR_DATA_DIR; default ./jpr-data)")
+    serve.add_argument("--listen", help="address to listen on (env JPR_LISTEN; default 127.0.0.1:50051)")
+    serve.add_argument("--database-url", help="SQLAlchemy URL (env JPR_DATABASE_URL; default: SQLite in the data directory)")
+    serve.add_argument("--workers", type=int, help="request threads (env JPR_WORKERS; default 4)")
+    serve.set_defaults(run=run_serve)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings({k: getattr(args, k, None) for k in ("data_dir", "listen", "database_url", "workers")})
+
+
+def run_init(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    data = DataDir(settings.data_dir)
+    data.initialize(registry_name=args.name or new_registry_name(), admin_name=args.admin, endpoint=args.endpoint)
+    database = Database(settings.effective_database_url)
+    database.create_schema()
+    database.dispose()
+    print(f"initialized registry {data.registry_name()!r} in {settings.data_dir}")
+    print(f"admin credentials: {data.file(ADMIN_CREDENTIALS)}")
+    return 0
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    running = start(settings)
+    print(f"serving on {settings.listen.rsplit(':', 1)[0]}:{running.port}", flush=True)
+    stopped = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopped.set())
+    stopped.wait()
+    running.stop(grace=5.0)
+    return 0

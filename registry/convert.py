@@ -1,0 +1,67 @@
+"""Between protobuf messages and domain values: one mapping for each direction.
+
+Proto enum values are the domain enum's name behind a prefix
+(ROLE_MERCHANT <-> Role.MERCHANT); timestamps are UTC.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from registry.api.jpr.v1 import types_pb2
+from registry.domain.errors import InvalidArgument
+from registry.domain.model import Category, IdentifierType, ListingStatus, ReportStatus, Role, Severity
+
+E = TypeVar("E", bound=enum.Enum)
+
+PREFIXES: dict[type[enum.Enum], str] = {
+    Role: "ROLE_",
+    Category: "CATEGORY_",
+    Severity: "SEVERITY_",
+    IdentifierType: "IDENTIFIER_TYPE_",
+    ReportStatus: "REPORT_STATUS_",
+    ListingStatus: "LISTING_STATUS_",
+}
+
+
+_PROTO_ENUMS: dict[type[enum.Enum], Any] = {
+    Role: types_pb2.Role,
+    Category: types_pb2.Category,
+    Severity: types_pb2.Severity,
+    IdentifierType: types_pb2.IdentifierType,
+    ReportStatus: types_pb2.ReportStatus,
+    ListingStatus: types_pb2.ListingStatus,
+}
+_NAMES = {kind: {v: k for k, v in proto.items()} for kind, proto in _PROTO_ENUMS.items()}
+_NUMBERS = {kind: dict(proto.items()) for kind, proto in _PROTO_ENUMS.items()}
+
+
+def enum_from_proto(kind: type[E], number: int, field: str) -> E:
+    """The domain value of a proto enum number; unknown or unspecified is INVALID_ARGUMENT."""
+    name = _NAMES[kind].get(number, "")
+    member = kind.__members__.get(name.removeprefix(PREFIXES[kind]))
+    if member is None:
+        allowed = ", ".join(PREFIXES[kind] + m for m in kind.__members__)
+        raise InvalidArgument(f"{field}: {number} is not a known value; use one of {allowed}")
+    return member
+
+
+def enum_to_proto(value: enum.Enum) -> Any:
+    """The proto enum number (typed Any: each proto enum has its own ValueType)."""
+    return _NUMBERS[type(value)][PREFIXES[type(value)] + value.name]
+
+
+def timestamp_to_datetime(stamp: Timestamp) -> datetime:
+    return datetime.fromtimestamp(stamp.seconds, UTC).replace(microsecond=stamp.nanos // 1000)
+
+
+def datetime_to_timestamp(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp

@@ -1,0 +1,97 @@
+"""The registry's data directory: name, OPRF key, CA, server certificate, database.
+
+Secrets live in files here (mode 0600), never in the database, so that a
+database backup alone cannot tokenize or issue certificates.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from jpr_client.credentials import Credentials
+from registry.crypto import oprf, pki
+from registry.settings import CONFIG_FILE, DATABASE_FILE
+
+OPRF_KEY = "oprf.key"
+CA_KEY, CA_CERT = "ca.key", "ca.pem"
+SERVER_KEY, SERVER_CERT = "server.key", "server.pem"
+ADMIN_CREDENTIALS = "admin.credentials.json"
+SERVER_HOSTS = ("localhost", "127.0.0.1")
+
+
+class DataDirError(RuntimeError):
+    """A data directory that is missing, incomplete or already initialized."""
+
+
+@dataclass(frozen=True)
+class DataDir:
+    path: Path
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def _read(self, name: str) -> bytes:
+        try:
+            return self.file(name).read_bytes()
+        except FileNotFoundError as error:
+            raise DataDirError(f"{self.file(name)} is missing; is {self.path} a registry data directory? (`jpr init`)") from error
+
+    def registry_name(self) -> str:
+        from registry.settings import load_settings
+
+        name = load_settings({"data_dir": self.path}, environ={}).registry_name
+        if not name:
+            raise DataDirError(f"{self.file(CONFIG_FILE)} names no registry_name")
+        return name
+
+    def oprf_key(self) -> bytes:
+        return bytes.fromhex(self._read(OPRF_KEY).decode().strip())
+
+    def ca(self) -> pki.KeyAndCert:
+        return pki.KeyAndCert(key_pem=self._read(CA_KEY), cert_pem=self._read(CA_CERT))
+
+    def server_credentials(self) -> grpc.ServerCredentials:
+        return grpc.ssl_server_credentials(
+            [(self._read(SERVER_KEY), self._read(SERVER_CERT))],
+            root_certificates=self._read(CA_CERT),
+            require_client_auth=True,
+        )
+
+    def initialize(self, *, registry_name: str, admin_name: str, endpoint: str) -> None:
+        """Create every secret and the admin's credentials; refuse to touch an existing registry."""
+        if self.file(CONFIG_FILE).exists() or self.file(DATABASE_FILE).exists():
+            raise DataDirError(f"{self.path} already holds a registry; refusing to overwrite it")
+        self.path.mkdir(parents=True, exist_ok=True)
+        ca = pki.create_ca(registry_name)
+        server = pki.issue_server_cert(ca, SERVER_HOSTS)
+        self._write(OPRF_KEY, oprf.generate_key().hex().encode() + b"\n", secret=True)
+        self._write(CA_KEY, ca.key_pem, secret=True)
+        self._write(CA_CERT, ca.cert_pem)
+        self._write(SERVER_KEY, server.key_pem, secret=True)
+        self._write(SERVER_CERT, server.cert_pem)
+        key_pem, csr_pem = pki.make_csr(admin_name, pki.ROLE_ADMIN)
+        Credentials(
+            registry=registry_name,
+            endpoint=endpoint,
+            role=pki.ROLE_ADMIN,
+            name=admin_name,
+            ca_certificate=ca.cert_pem.decode(),
+            certificate=pki.issue_client_cert(ca, csr_pem, admin_name, pki.ROLE_ADMIN).decode(),
+            private_key=key_pem.decode(),
+        ).save(self.file(ADMIN_CREDENTIALS))
+        # Written last: its presence marks a complete registry.
+        self._write(CONFIG_FILE, f'registry_name = "{registry_name}"\n'.encode())
+
+    def _write(self, name: str, data: bytes, *, secret: bool = False) -> None:
+        fd = os.open(self.file(name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if secret else 0o644)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+
+
+def new_registry_name() -> str:
+    return f"jpr-{secrets.token_hex(4)}"

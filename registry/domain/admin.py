@@ -1,0 +1,135 @@
+"""The association's administration: members, keys, review decisions."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from registry.crypto import dsse, pki
+from registry.domain.errors import InvalidArgument
+from registry.domain.model import (
+    Caller,
+    Listing,
+    ListingStatus,
+    Member,
+    Page,
+    Report,
+    ReportStatus,
+    Severity,
+    SigningKey,
+)
+from registry.store.listings import ListingStore
+from registry.store.members import MemberStore
+from registry.store.reports import ReportStore
+
+MEMBER_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+MAX_TERM_DAYS = 100 * 365
+MAX_REASON = 2000
+
+
+@dataclass(frozen=True)
+class Terms:
+    """Default listing terms by severity, in days."""
+
+    serious_days: int
+    severe_days: int
+
+    def default_for(self, severity: Severity) -> int:
+        return self.severe_days if severity is Severity.SEVERE else self.serious_days
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    member: Member
+    certificate_pem: bytes
+    key_id: str
+
+
+class AdminService:
+    def __init__(
+        self,
+        members: MemberStore,
+        reports: ReportStore,
+        listings: ListingStore,
+        *,
+        ca: pki.KeyAndCert,
+        terms: Terms,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._members = members
+        self._reports = reports
+        self._listings = listings
+        self._ca = ca
+        self._terms = terms
+        self._clock = clock
+
+    def create_member(self, admin: Caller, name: str, signing_public_key: bytes, csr_pem: str) -> Enrollment:
+        _check_member_name(name)
+        key_id = _key_id(signing_public_key)
+        try:
+            certificate = pki.issue_client_cert(self._ca, csr_pem.encode(), name, pki.ROLE_MEMBER)
+        except pki.PkiError as error:
+            raise InvalidArgument(f"csr_pem: {error}") from error
+        member = self._members.create(name, signing_public_key, key_id, actor=_actor(admin), now=self._clock())
+        return Enrollment(member=member, certificate_pem=certificate, key_id=key_id)
+
+    def list_members(self) -> list[Member]:
+        return self._members.list()
+
+    def add_key(self, admin: Caller, member: str, public_key: bytes) -> SigningKey:
+        return self._members.add_key(member, public_key, _key_id(public_key), actor=_actor(admin), now=self._clock())
+
+    def revoke_key(self, admin: Caller, member: str, key_id: str) -> SigningKey:
+        return self._members.revoke_key(member, key_id, actor=_actor(admin), now=self._clock())
+
+    def list_reports(self, status: ReportStatus | None, page_size: int, page_token: str) -> Page[Report]:
+        return self._reports.list(status, _page_size(page_size), page_token)
+
+    def accept(self, admin: Caller, report_id: str, term_days: int, reason: str) -> tuple[Report, Listing]:
+        if term_days < 0 or term_days > MAX_TERM_DAYS:
+            raise InvalidArgument(f"term_days {term_days} is out of range 1..{MAX_TERM_DAYS} (0 means the default)")
+        _check_reason(reason, required=False)
+        if term_days == 0:
+            term_days = self._terms.default_for(self._reports.get(report_id).severity)
+        return self._listings.accept(report_id, term_days=term_days, reason=reason, actor=_actor(admin), now=self._clock())
+
+    def reject(self, admin: Caller, report_id: str, reason: str) -> Report:
+        _check_reason(reason, required=True)
+        return self._listings.reject(report_id, reason=reason, actor=_actor(admin), now=self._clock())
+
+    def list_listings(self, status: ListingStatus | None, page_size: int, page_token: str) -> Page[Listing]:
+        return self._listings.list(status, _page_size(page_size), page_token, now=self._clock())
+
+
+def _actor(admin: Caller) -> str:
+    return f"admin:{admin.name}"
+
+
+def _key_id(public_key: bytes) -> str:
+    if len(public_key) != 32:
+        raise InvalidArgument(f"signing public key: {len(public_key)} bytes, a raw Ed25519 public key is 32 bytes")
+    return dsse.key_id(public_key)
+
+
+def _check_member_name(name: str) -> None:
+    if not MEMBER_NAME.fullmatch(name):
+        raise InvalidArgument(
+            f"member name {name!r} is not valid: 2-63 characters, lower-case letters, digits and '-', starting with a letter or digit"
+        )
+
+
+def _check_reason(reason: str, *, required: bool) -> None:
+    if required and not reason.strip():
+        raise InvalidArgument("reason is required: say why, it is recorded and shown to the reporter")
+    if len(reason) > MAX_REASON:
+        raise InvalidArgument(f"reason: {len(reason)} characters, at most {MAX_REASON} are allowed")
+
+
+def _page_size(requested: int) -> int:
+    if requested > MAX_PAGE_SIZE:
+        raise InvalidArgument(f"page_size {requested} is larger than {MAX_PAGE_SIZE}")
+    return requested or DEFAULT_PAGE_SIZE

@@ -1,0 +1,42 @@
+"""The registry's error root.
+
+Each subclass names the gRPC status it maps to; one interceptor in
+`registry.server` turns them into `context.abort(code, message)`. The domain
+stays free of grpc: the status is carried by name.
+"""
+
+from __future__ import annotations
+
+
+class RegistryError(Exception):
+    """A refusal the caller can act on. `str(error)` is sent to the client."""
+
+    status = "INTERNAL"
+
+
+class InvalidArgument(RegistryError):
+    status = "INVALID_ARGUMENT"
+
+
+class Unauthenticated(RegistryError):
+    status = "UNAUTHENTICATED"
+
+
+class PermissionDenied(RegistryError):
+    status = "PERMISSION_DENIED"
+
+
+class NotFound(RegistryError):
+    status = "NOT_FOUND"
+
+
+class AlreadyExists(RegistryError):
+    status = "ALREADY_EXISTS"
+
+
+class FailedPrecondition(RegistryError):
+    status = "FAILED_PRECONDITION"
+
+
+class ResourceExhausted(RegistryError):
+    status = "RESOURCE_EXHAUSTED"

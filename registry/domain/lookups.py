@@ -1,0 +1,32 @@
+"""Entry audits: tokens in, verdicts out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from registry.domain.errors import InvalidArgument
+from registry.domain.model import LookupResult, Token
+from registry.domain.verdict import decide
+from registry.store.lookups import LookupStore
+
+MAX_BATCH = 1000
+
+
+class LookupService:
+    def __init__(self, store: LookupStore, *, clock: Callable[[], datetime]) -> None:
+        self._store = store
+        self._clock = clock
+
+    def lookup(self, applicant: Sequence[Token]) -> LookupResult:
+        return self.lookup_batch([applicant])[0]
+
+    def lookup_batch(self, applicants: Sequence[Sequence[Token]]) -> list[LookupResult]:
+        """One result per applicant, in order; one round of queries for the whole batch."""
+        if len(applicants) > MAX_BATCH:
+            raise InvalidArgument(f"{len(applicants)} applicants in one batch; at most {MAX_BATCH} are allowed")
+        for index, tokens in enumerate(applicants):
+            if not tokens:
+                raise InvalidArgument(f"applicants[{index}] has no identifiers; give at least one token")
+        hits, states = self._store.find([t.value for tokens in applicants for t in tokens], self._clock())
+        return [decide(tokens, hits, states) for tokens in applicants]

@@ -1,0 +1,102 @@
+"""Decoding and validating a verified report payload."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+
+from google.protobuf.message import DecodeError
+
+from registry.api.jpr.v1 import types_pb2
+from registry.convert import enum_from_proto, timestamp_to_datetime
+from registry.domain.errors import InvalidArgument
+from registry.domain.model import Category, IdentifierType, ReportPayload, Role, Severity, Token
+
+TOKEN_SIZE = 64
+MAX_IDENTIFIERS = 32
+TEXT_LIMITS = {"platform_action": 200, "summary": 2000, "display_name": 64}
+
+
+
+def decode_payload(data: bytes) -> ReportPayload:
+    """Parse and validate the signed payload bytes; every problem is INVALID_ARGUMENT."""
+    message = types_pb2.ReportPayload()
+    try:
+        message.ParseFromString(data)
+    except DecodeError as error:
+        raise InvalidArgument(f"payload is not a serialized jpr.v1.ReportPayload: {error}") from error
+    return ReportPayload(
+        report_id=_report_id(message.report_id),
+        reporter=message.reporter,
+        registry=message.registry,
+        created_at=_created_at(message),
+        role=enum_from_proto(Role, message.role, "payload.role"),
+        tokens=decode_tokens(message.identifiers, "payload.identifiers"),
+        category=enum_from_proto(Category, message.category, "payload.category"),
+        severity=enum_from_proto(Severity, message.severity, "payload.severity"),
+        occurred_at=timestamp_to_datetime(message.occurred_at) if message.HasField("occurred_at") else None,
+        platform_action=_text(message, "platform_action"),
+        summary=_text(message, "summary"),
+        display_name=_text(message, "display_name"),
+        evidence_sha256=_digest(message.evidence_sha256),
+    )
+
+
+def require_strong(tokens: tuple[Token, ...]) -> None:
+    if not any(t.type.strong for t in tokens):
+        raise InvalidArgument(
+            "payload.identifiers: at least one strong identifier (cn_ric, cn_uscc or passport) is required"
+        )
+
+
+def decode_tokens(identifiers: Iterable[types_pb2.IdentifierToken], field: str) -> tuple[Token, ...]:
+    """Validated tokens of a report or an applicant: known types, 64 bytes, no repeats."""
+    tokens: list[Token] = []
+    seen: set[bytes] = set()
+    items = list(identifiers)
+    if len(items) > MAX_IDENTIFIERS:
+        raise InvalidArgument(f"{field}: {len(items)} identifiers, at most {MAX_IDENTIFIERS} are allowed")
+    for index, item in enumerate(items):
+        where = f"{field}[{index}]"
+        kind = enum_from_proto(IdentifierType, item.type, f"{where}.type")
+        if len(item.token) != TOKEN_SIZE:
+            raise InvalidArgument(f"{where}.token: {len(item.token)} bytes, a token is {TOKEN_SIZE} bytes (the OPRF output)")
+        if item.token in seen:
+            raise InvalidArgument(f"{where}.token: the same token appears twice")
+        seen.add(item.token)
+        tokens.append(Token(type=kind, value=bytes(item.token)))
+    return tuple(tokens)
+
+
+def _report_id(value: str) -> str:
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError as error:
+        raise InvalidArgument(f"payload.report_id: {value!r} is not a UUID") from error
+    if str(parsed) != value:
+        raise InvalidArgument(f"payload.report_id: write the UUID in canonical lower-case form, {parsed}")
+    return value
+
+
+def _created_at(message: types_pb2.ReportPayload) -> datetime:
+    if not message.HasField("created_at"):
+        raise InvalidArgument("payload.created_at is required")
+    return timestamp_to_datetime(message.created_at)
+
+
+def _text(message: types_pb2.ReportPayload, field: str) -> str:
+    value: str = getattr(message, field)
+    limit = TEXT_LIMITS[field]
+    if len(value) > limit:
+        raise InvalidArgument(f"payload.{field}: {len(value)} characters, at most {limit} are allowed")
+    if any(ord(c) < 32 and c not in "\n\t" for c in value):
+        raise InvalidArgument(f"payload.{field}: control characters are not allowed")
+    return value
+
+
+def _digest(value: bytes) -> bytes:
+    if len(value) != 32:
+        raise InvalidArgument(f"payload.evidence_sha256: {len(value)} bytes, a SHA-256 digest is 32 bytes")
+    return bytes(value)
+

@@ -1,0 +1,102 @@
+"""Submitting and reading signed reports.
+
+A submission is checked in a fixed order and nothing is stored unless every
+check passes: envelope shape, payload type, signing key, signature, and only
+then the payload itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from registry.crypto import dsse
+from registry.domain.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+from registry.domain.model import Caller, Receipt, Report, ReportPayload, SigningKey
+from registry.domain.payload import decode_payload, require_strong
+from registry.store.members import MemberStore
+from registry.store.reports import ReportStore, Submission
+
+
+class ReportService:
+    def __init__(
+        self,
+        reports: ReportStore,
+        members: MemberStore,
+        *,
+        registry_name: str,
+        max_clock_skew: timedelta,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._reports = reports
+        self._members = members
+        self._registry_name = registry_name
+        self._skew = max_clock_skew
+        self._clock = clock
+
+    def submit(self, caller: Caller, envelope_bytes: bytes) -> Receipt:
+        envelope = _parse(envelope_bytes)
+        if envelope.payload_type != dsse.REPORT_PAYLOAD_TYPE:
+            raise InvalidArgument(
+                f"payloadType {envelope.payload_type!r} is not a report; expected {dsse.REPORT_PAYLOAD_TYPE!r}"
+            )
+        if len(envelope.signatures) != 1:
+            raise InvalidArgument(f"a report carries exactly one signature, this envelope has {len(envelope.signatures)}")
+        signature = envelope.signatures[0]
+        member_id, key = self._caller_key(caller, signature.keyid)
+        if not dsse.verify(key.public_key, envelope.payload_type, envelope.payload, signature.sig):
+            raise Unauthenticated(f"the signature does not verify under key {key.key_id} (it is computed over the DSSE PAE bytes)")
+        payload = decode_payload(envelope.payload)
+        self._check_payload(caller, key, payload)
+        submission = Submission(
+            payload=payload,
+            member_id=member_id,
+            key_id=key.key_id,
+            envelope=envelope_bytes,
+            envelope_sha256=hashlib.sha256(envelope_bytes).digest(),
+            payload_sha256=hashlib.sha256(envelope.payload).digest(),
+        )
+        return self._reports.submit(submission, now=self._clock())
+
+    def get(self, caller: Caller, report_id: str) -> Report:
+        """A member reads only its own reports; others look exactly like missing ones."""
+        try:
+            report = self._reports.get(report_id)
+        except NotFound:
+            report = None
+        if report is None or report.reporter != caller.name:
+            raise NotFound(f"you have no report {report_id}")
+        return report
+
+    def _caller_key(self, caller: Caller, key_id: str) -> tuple[int, SigningKey]:
+        found = self._members.signing_key(caller.name, key_id)
+        if found is None:
+            raise PermissionDenied(f"key id {key_id!r} is not one of member {caller.name!r}'s signing keys")
+        key = found[1]
+        if key.revoked_at is not None:
+            raise Unauthenticated(f"key {key_id} was revoked at {key.revoked_at.isoformat()}; sign with a current key")
+        return found
+
+    def _check_payload(self, caller: Caller, key: SigningKey, payload: ReportPayload) -> None:
+        if payload.created_at < key.valid_from - self._skew:
+            raise Unauthenticated(
+                f"key {key.key_id} was not valid at created_at {payload.created_at.isoformat()} "
+                f"(it is valid from {key.valid_from.isoformat()})"
+            )
+        if payload.created_at > self._clock() + self._skew:
+            raise InvalidArgument(f"payload.created_at {payload.created_at.isoformat()} is in the future; check the clock")
+        if payload.reporter != caller.name:
+            raise PermissionDenied(f"payload.reporter is {payload.reporter!r} but the caller is {caller.name!r}")
+        if payload.registry != self._registry_name:
+            raise InvalidArgument(
+                f"payload.registry is {payload.registry!r}; this registry is {self._registry_name!r} (no cross-registry replay)"
+            )
+        require_strong(payload.tokens)
+
+
+def _parse(envelope_bytes: bytes) -> dsse.Envelope:
+    try:
+        return dsse.parse_envelope(envelope_bytes)
+    except dsse.EnvelopeError as error:
+        raise InvalidArgument(f"envelope: {error}") from error

@@ -1,0 +1,30 @@
+"""Tokenization: the registry's side of the OPRF."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from registry.crypto import oprf
+from registry.domain.errors import InvalidArgument
+
+MAX_ELEMENTS = 10_000
+
+
+class Tokenizer:
+    """Evaluates blinded elements under the registry's OPRF key, which never leaves it."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def evaluate(self, blinded: Sequence[bytes]) -> list[bytes]:
+        if not blinded:
+            raise InvalidArgument("blinded_elements is empty; send at least one blinded element")
+        if len(blinded) > MAX_ELEMENTS:
+            raise InvalidArgument(f"{len(blinded)} blinded elements in one call; at most {MAX_ELEMENTS} are allowed")
+        evaluated = []
+        for index, element in enumerate(blinded):
+            try:
+                evaluated.append(oprf.blind_evaluate(self._key, element))
+            except oprf.OprfError as error:
+                raise InvalidArgument(f"blinded_elements[{index}]: {error}") from error
+        return evaluated

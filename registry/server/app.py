@@ -1,0 +1,107 @@
+"""Assembling the registry server: storage, services, servicers, TLS, health, reflection."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from registry.api.jpr.v1 import admin_pb2, admin_pb2_grpc, registry_pb2, registry_pb2_grpc
+from registry.datadir import DataDir
+from registry.domain.admin import AdminService, Terms
+from registry.domain.lookups import LookupService
+from registry.domain.reports import ReportService
+from registry.domain.tokens import Tokenizer
+from registry.server.auth import AuthInterceptor
+from registry.server.servicers import AdminServicer, RegistryServicer
+from registry.settings import Settings
+from registry.store.database import Database
+from registry.store.listings import ListingStore
+from registry.store.lookups import LookupStore
+from registry.store.members import MemberStore
+from registry.store.reports import ReportStore
+
+log = logging.getLogger("jpr.server")
+
+SERVICE_NAMES = (
+    registry_pb2.DESCRIPTOR.services_by_name["Registry"].full_name,
+    admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name,
+    health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+    reflection.SERVICE_NAME,
+)
+
+MESSAGE_LIMIT = 8 * 1024 * 1024
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class RunningRegistry:
+    server: grpc.Server
+    port: int
+    database: Database
+
+    def stop(self, grace: float | None = 2.0) -> None:
+        self.server.stop(grace).wait()
+        self.database.dispose()
+
+
+def start(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> RunningRegistry:
+    """Start serving on `settings.listen` (port 0 picks a free port) and return at once."""
+    data = DataDir(settings.data_dir)
+    database = Database(settings.effective_database_url, pool_size=settings.workers + 2)
+    database.require_schema()
+    members = MemberStore(database)
+    reports = ReportStore(database)
+    registry_name = settings.registry_name or data.registry_name()
+    report_service = ReportService(
+        reports,
+        members,
+        registry_name=registry_name,
+        max_clock_skew=timedelta(seconds=settings.max_clock_skew_seconds),
+        clock=clock,
+    )
+    admin_service = AdminService(
+        members,
+        reports,
+        ListingStore(database),
+        ca=data.ca(),
+        terms=Terms(serious_days=settings.serious_term_days, severe_days=settings.severe_term_days),
+        clock=clock,
+    )
+    server = grpc.server(
+        ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="jpr"),
+        interceptors=[AuthInterceptor(members.status)],
+        options=[
+            ("grpc.max_receive_message_length", MESSAGE_LIMIT),
+            ("grpc.max_send_message_length", MESSAGE_LIMIT),
+        ],
+    )
+    registry_pb2_grpc.add_RegistryServicer_to_server(
+        RegistryServicer(Tokenizer(data.oprf_key()), report_service, LookupService(LookupStore(database), clock=clock)),
+        server,
+    )
+    admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(admin_service, registry_name, data.ca().cert_pem), server)
+    _add_health(server)
+    reflection.enable_server_reflection(SERVICE_NAMES, server)
+    port = server.add_secure_port(settings.listen, data.server_credentials())
+    if port == 0:
+        raise OSError(f"could not listen on {settings.listen}")
+    server.start()
+    log.info("registry %r listening at %s (port %d), database %s", registry_name, settings.listen, port, database.describe())
+    return RunningRegistry(server=server, port=port, database=database)
+
+
+def _add_health(server: grpc.Server) -> None:
+    servicer = health.HealthServicer()
+    for name in ("", *SERVICE_NAMES[:2]):
+        servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)

@@ -1,0 +1,118 @@
+"""Who is calling and may they: one interceptor for every method.
+
+The caller's identity comes from its client certificate only (mutual TLS),
+never from request fields or metadata. Methods are denied unless a rule below
+names the roles allowed to call them. The same interceptor turns domain
+`RegistryError`s into a gRPC status with the error's message.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import grpc
+
+from registry.crypto import pki
+from registry.domain.errors import RegistryError
+from registry.domain.model import Caller, MemberStatus
+
+log = logging.getLogger("jpr.access")
+
+MEMBER = frozenset({pki.ROLE_MEMBER})
+ADMIN = frozenset({pki.ROLE_ADMIN})
+ANYONE = frozenset({pki.ROLE_MEMBER, pki.ROLE_ADMIN})
+
+# Per service (or per method, which wins). A method matching no rule is refused.
+RULES: Mapping[str, frozenset[str]] = {
+    "/jpr.v1.Registry/": MEMBER,
+    "/jpr.v1.Admin/": ADMIN,
+    "/grpc.health.v1.Health/": ANYONE,
+    "/grpc.reflection.v1alpha.ServerReflection/": ANYONE,
+    "/grpc.reflection.v1.ServerReflection/": ANYONE,
+}
+
+_caller: contextvars.ContextVar[Caller] = contextvars.ContextVar("jpr_caller")
+
+
+def current_caller() -> Caller:
+    """The authenticated caller of the call being served."""
+    return _caller.get()
+
+
+def allowed_roles(method: str) -> frozenset[str]:
+    if method in RULES:
+        return RULES[method]
+    service = method[: method.rfind("/") + 1]
+    return RULES.get(service, frozenset())
+
+
+@functools.lru_cache(maxsize=4096)
+def _identity(cert_pem: bytes) -> tuple[str, str] | None:
+    try:
+        return pki.identity_from_cert(cert_pem)
+    except pki.PkiError:
+        return None
+
+
+class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
+    def __init__(self, member_status: Callable[[str], MemberStatus | None]) -> None:
+        self._member_status = member_status
+
+    def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
+        handler = continuation(details)
+        if handler is None:
+            return None
+        method: str = details.method
+        if handler.unary_unary is not None:
+            return handler._replace(unary_unary=self._guard(method, handler.unary_unary))
+        if handler.unary_stream is not None:
+            return handler._replace(unary_stream=self._guard(method, handler.unary_stream))
+        if handler.stream_unary is not None:
+            return handler._replace(stream_unary=self._guard(method, handler.stream_unary))
+        return handler._replace(stream_stream=self._guard(method, handler.stream_stream))
+
+    def _guard(self, method: str, behavior: Callable[[Any, grpc.ServicerContext], Any]) -> Callable[..., Any]:
+        def guarded(request: Any, context: grpc.ServicerContext) -> Any:
+            started = time.perf_counter()
+            caller = self._authorize(method, context)
+            token = _caller.set(caller)
+            code = "OK"
+            try:
+                return behavior(request, context)
+            except RegistryError as error:
+                code = error.status
+                context.abort(grpc.StatusCode[error.status], str(error))
+            finally:
+                _caller.reset(token)
+                log.info("%s %s:%s %s %.1fms", method, caller.role, caller.name, code, (time.perf_counter() - started) * 1000)
+
+        return guarded
+
+    def _authorize(self, method: str, context: grpc.ServicerContext) -> Caller:
+        certs = context.auth_context().get("x509_pem_cert")
+        identity = _identity(certs[0]) if certs else None
+        if identity is None:
+            log.warning("%s refused: no client certificate with a JPR identity", method)
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "a client certificate issued by this registry's CA is required")
+        role, name = identity
+        caller = Caller(role=role, name=name)
+        roles = allowed_roles(method)
+        if role not in roles:
+            log.warning("%s refused for %s:%s", method, role, name)
+            who = " or ".join(sorted(roles)) if roles else "nobody"
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{method} is for {who}; you are {role} {name!r}")
+        if role == pki.ROLE_MEMBER:
+            self._check_member(name, context)
+        return caller
+
+    def _check_member(self, name: str, context: grpc.ServicerContext) -> None:
+        status = self._member_status(name)
+        if status is None:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, f"member {name!r} is not registered")
+        if status is not MemberStatus.ACTIVE:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, f"member {name!r} is {status.value}")

@@ -1,0 +1,102 @@
+"""Domain values to protobuf messages (the servicers' only translation table)."""
+
+from __future__ import annotations
+
+from registry.api.jpr.v1 import admin_pb2, registry_pb2, types_pb2
+from registry.convert import datetime_to_timestamp, enum_to_proto
+from registry.domain.model import (
+    Listing,
+    LookupResult,
+    Match,
+    Member,
+    Receipt,
+    Report,
+    SigningKey,
+)
+
+
+
+def receipt(value: Receipt) -> registry_pb2.ReportReceipt:
+    return registry_pb2.ReportReceipt(
+        report_id=value.report_id,
+        subject_id=value.subject_id,
+        status=enum_to_proto(value.status),
+        received_at=datetime_to_timestamp(value.received_at),
+        envelope_sha256=value.envelope_sha256,
+    )
+
+
+def report(value: Report) -> types_pb2.Report:
+    return types_pb2.Report(
+        report_id=value.report_id,
+        reporter=value.reporter,
+        status=enum_to_proto(value.status),
+        subject_id=value.subject_id,
+        role=enum_to_proto(value.role),
+        category=enum_to_proto(value.category),
+        severity=enum_to_proto(value.severity),
+        created_at=datetime_to_timestamp(value.created_at),
+        received_at=datetime_to_timestamp(value.received_at),
+        decided_at=datetime_to_timestamp(value.decided_at),
+        decided_by=value.decided_by,
+        decision_reason=value.decision_reason,
+        listing_id=value.listing_id,
+        envelope=value.envelope,
+        envelope_sha256=value.envelope_sha256,
+    )
+
+
+def listing(value: Listing) -> types_pb2.Listing:
+    return types_pb2.Listing(
+        listing_id=value.listing_id,
+        subject_id=value.subject_id,
+        status=enum_to_proto(value.status),
+        roles=[enum_to_proto(r) for r in value.roles],
+        categories=[enum_to_proto(c) for c in value.categories],
+        severity=enum_to_proto(value.severity),
+        listed_from=datetime_to_timestamp(value.listed_from),
+        listed_until=datetime_to_timestamp(value.listed_until),
+        reporting_platforms=value.reporting_platforms,
+        report_ids=list(value.report_ids),
+    )
+
+
+def lookup_result(value: LookupResult) -> registry_pb2.LookupResult:
+    return registry_pb2.LookupResult(
+        verdict=registry_pb2.Verdict.Value(f"VERDICT_{value.verdict.name}"),
+        matches=[match(m) for m in value.matches],
+    )
+
+
+def match(value: Match) -> registry_pb2.Match:
+    return registry_pb2.Match(
+        subject_id=value.subject_id,
+        reason=registry_pb2.MatchReason.Value(f"MATCH_REASON_{value.reason.name}"),
+        strong_match=value.strong_match,
+        matched_types=[enum_to_proto(t) for t in value.matched_types],
+        roles=[enum_to_proto(r) for r in value.roles],
+        categories=[enum_to_proto(c) for c in value.categories],
+        severity=enum_to_proto(value.severity),
+        listed_from=datetime_to_timestamp(value.listed_from),
+        listed_until=datetime_to_timestamp(value.listed_until),
+        reporting_platforms=value.reporting_platforms,
+        appeal_pending=value.appeal_pending,
+    )
+
+
+def signing_key(value: SigningKey) -> admin_pb2.SigningKey:
+    return admin_pb2.SigningKey(
+        key_id=value.key_id,
+        public_key=value.public_key,
+        valid_from=datetime_to_timestamp(value.valid_from),
+        revoked_at=datetime_to_timestamp(value.revoked_at),
+    )
+
+
+def member(value: Member) -> admin_pb2.Member:
+    return admin_pb2.Member(
+        name=value.name,
+        status=admin_pb2.MemberStatus.Value(f"MEMBER_STATUS_{value.status.name}"),
+        created_at=datetime_to_timestamp(value.created_at),
+        keys=[signing_key(k) for k in value.keys],
+    )

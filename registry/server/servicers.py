@@ -1,0 +1,89 @@
+"""gRPC servicers: proto in, domain call, proto out. No SQL, no Session here."""
+
+from __future__ import annotations
+
+import grpc
+
+from registry.api.jpr.v1 import admin_pb2, admin_pb2_grpc, registry_pb2, registry_pb2_grpc, types_pb2
+from registry.convert import enum_from_proto
+from registry.domain.admin import AdminService
+from registry.domain.lookups import LookupService
+from registry.domain.model import ListingStatus, ReportStatus, Token
+from registry.domain.payload import decode_tokens
+from registry.domain.reports import ReportService
+from registry.domain.tokens import Tokenizer
+from registry.server import messages
+from registry.server.auth import current_caller
+
+
+
+class RegistryServicer(registry_pb2_grpc.RegistryServicer):
+    def __init__(self, tokenizer: Tokenizer, reports: ReportService, lookups: LookupService) -> None:
+        self._tokenizer = tokenizer
+        self._reports = reports
+        self._lookups = lookups
+
+    def Tokenize(self, request: registry_pb2.TokenizeRequest, context: grpc.ServicerContext) -> registry_pb2.TokenizeResponse:
+        return registry_pb2.TokenizeResponse(evaluated_elements=self._tokenizer.evaluate(request.blinded_elements))
+
+    def SubmitReport(self, request: registry_pb2.SubmitReportRequest, context: grpc.ServicerContext) -> registry_pb2.ReportReceipt:
+        return messages.receipt(self._reports.submit(current_caller(), request.envelope))
+
+    def GetReport(self, request: registry_pb2.GetReportRequest, context: grpc.ServicerContext) -> types_pb2.Report:
+        return messages.report(self._reports.get(current_caller(), request.report_id))
+
+    def Lookup(self, request: registry_pb2.LookupRequest, context: grpc.ServicerContext) -> registry_pb2.LookupResult:
+        applicant = _applicant(request.applicant, "applicant")
+        return messages.lookup_result(self._lookups.lookup(applicant))
+
+    def LookupBatch(self, request: registry_pb2.LookupBatchRequest, context: grpc.ServicerContext) -> registry_pb2.LookupBatchResponse:
+        applicants = [_applicant(a, f"applicants[{i}]") for i, a in enumerate(request.applicants)]
+        results = self._lookups.lookup_batch(applicants)
+        return registry_pb2.LookupBatchResponse(results=[messages.lookup_result(r) for r in results])
+
+
+def _applicant(applicant: registry_pb2.Applicant, field: str) -> tuple[Token, ...]:
+    return decode_tokens(applicant.identifiers, f"{field}.identifiers")
+
+
+class AdminServicer(admin_pb2_grpc.AdminServicer):
+    def __init__(self, admin: AdminService, registry_name: str, ca_pem: bytes) -> None:
+        self._admin = admin
+        self._registry_name = registry_name
+        self._ca_pem = ca_pem
+
+    def CreateMember(self, request: admin_pb2.CreateMemberRequest, context: grpc.ServicerContext) -> admin_pb2.CreateMemberResponse:
+        enrollment = self._admin.create_member(current_caller(), request.name, request.signing_public_key, request.csr_pem)
+        return admin_pb2.CreateMemberResponse(
+            member=messages.member(enrollment.member),
+            certificate_pem=enrollment.certificate_pem.decode(),
+            ca_certificate_pem=self._ca_pem.decode(),
+            registry_name=self._registry_name,
+            key_id=enrollment.key_id,
+        )
+
+    def ListMembers(self, request: admin_pb2.ListMembersRequest, context: grpc.ServicerContext) -> admin_pb2.ListMembersResponse:
+        return admin_pb2.ListMembersResponse(members=[messages.member(m) for m in self._admin.list_members()])
+
+    def AddMemberKey(self, request: admin_pb2.AddMemberKeyRequest, context: grpc.ServicerContext) -> admin_pb2.SigningKey:
+        return messages.signing_key(self._admin.add_key(current_caller(), request.member, request.public_key))
+
+    def RevokeMemberKey(self, request: admin_pb2.RevokeMemberKeyRequest, context: grpc.ServicerContext) -> admin_pb2.SigningKey:
+        return messages.signing_key(self._admin.revoke_key(current_caller(), request.member, request.key_id))
+
+    def ListReports(self, request: admin_pb2.ListReportsRequest, context: grpc.ServicerContext) -> admin_pb2.ListReportsResponse:
+        status = None if request.status == 0 else enum_from_proto(ReportStatus, request.status, "status")
+        page = self._admin.list_reports(status, request.page_size, request.page_token)
+        return admin_pb2.ListReportsResponse(reports=[messages.report(r) for r in page.items], next_page_token=page.next_page_token)
+
+    def AcceptReport(self, request: admin_pb2.AcceptReportRequest, context: grpc.ServicerContext) -> admin_pb2.AcceptReportResponse:
+        report, listing = self._admin.accept(current_caller(), request.report_id, request.term_days, request.reason)
+        return admin_pb2.AcceptReportResponse(report=messages.report(report), listing=messages.listing(listing))
+
+    def RejectReport(self, request: admin_pb2.RejectReportRequest, context: grpc.ServicerContext) -> types_pb2.Report:
+        return messages.report(self._admin.reject(current_caller(), request.report_id, request.reason))
+
+    def ListListings(self, request: admin_pb2.ListListingsRequest, context: grpc.ServicerContext) -> admin_pb2.ListListingsResponse:
+        status = None if request.status == 0 else enum_from_proto(ListingStatus, request.status, "status")
+        page = self._admin.list_listings(status, request.page_size, request.page_token)
+        return admin_pb2.ListListingsResponse(listings=[messages.listing(l) for l in page.items], next_page_token=page.next_page_token)

@@ -1,0 +1,75 @@
+"""One frozen Settings, built once from flags, `registry.toml` and JPR_* variables.
+
+Precedence: command-line flag, then environment variable, then the data
+directory's registry.toml, then the default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+CONFIG_FILE = "registry.toml"
+DATABASE_FILE = "registry.db"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("jpr-data")
+    listen: str = "127.0.0.1:50051"
+    database_url: str = ""  # empty: the SQLite file in the data directory
+    registry_name: str = ""
+    workers: int = 4
+    serious_term_days: int = 3 * 365
+    severe_term_days: int = 5 * 365
+    max_clock_skew_seconds: int = 300
+    log_level: str = "INFO"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+pysqlite:///{(self.data_dir / DATABASE_FILE).resolve()}"
+
+    def path(self, name: str) -> Path:
+        return self.data_dir / name
+
+
+_ENV_PREFIX = "JPR_"
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build the Settings; unknown keys in registry.toml are an error, not ignored."""
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    environ = os.environ if environ is None else environ
+    env = {f.name: environ[_ENV_PREFIX + f.name.upper()] for f in fields(Settings) if _ENV_PREFIX + f.name.upper() in environ}
+    data_dir = Path(flags.get("data_dir") or env.get("data_dir") or Settings.data_dir)
+    merged: dict[str, Any] = {**_read_toml(data_dir / CONFIG_FILE), **env, **flags, "data_dir": data_dir}
+    return Settings(**{f.name: _coerce(f.type, merged[f.name]) for f in fields(Settings) if f.name in merged})
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    with path.open("rb") as handle:
+        data = tomllib.load(handle)
+    known = {f.name for f in fields(Settings)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return data
+
+
+def _coerce(kind: Any, value: Any) -> Any:
+    if kind in ("int", int):
+        return int(value)
+    if kind in ("Path", Path):
+        return Path(value)
+    return str(value)

@@ -1,0 +1,114 @@
+"""Engines, connections and transactions. The only place that opens a Session."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from registry.store.models import Base
+
+T = TypeVar("T")
+
+_BUSY_TIMEOUT_MS = 30_000
+_RETRIES = 5
+
+
+class SchemaError(RuntimeError):
+    """The database is not ready for this version of the registry."""
+
+
+class Database:
+    """One registry database: SQLite (embedded) or PostgreSQL."""
+
+    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self.engine = _create_engine(url, pool_size)
+
+    def create_schema(self) -> None:
+        Base.metadata.create_all(self.engine)
+
+    def require_schema(self) -> None:
+        """Refuse to serve a database that `jpr init` has not prepared."""
+        if not inspect(self.engine).has_table("events"):
+            raise SchemaError(f"{self.describe()} has no registry schema; run `jpr init` (or `jpr db upgrade`) first")
+
+    def describe(self) -> str:
+        """The URL without its password, for logs and messages."""
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection in a read transaction (lookups: Core statements)."""
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def write(self, work: Callable[[Session], T]) -> T:
+        """Run `work` in one write transaction; all of it commits or none.
+
+        Lock conflicts are retried here with bounded backoff so that they never
+        reach a client; `work` must therefore be safe to run again.
+        """
+        for attempt in range(_RETRIES):
+            try:
+                return self._write_once(work)
+            except OperationalError as error:
+                if attempt == _RETRIES - 1 or not _is_conflict(error):
+                    raise
+                time.sleep(0.01 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def _write_once(self, work: Callable[[Session], T]) -> T:
+        with self.engine.connect() as conn:
+            conn.execution_options(jpr_begin="BEGIN IMMEDIATE")
+            with Session(bind=conn, expire_on_commit=False) as session, session.begin():
+                return work(session)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A read-only ORM session (admin listings)."""
+        with Session(self.engine) as session, session.begin():
+            yield session
+
+
+def _is_conflict(error: OperationalError) -> bool:
+    text = str(error.orig).lower()
+    return "locked" in text or "busy" in text or "deadlock" in text or "serializ" in text
+
+
+def _create_engine(url: str, pool_size: int) -> Engine:
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_size=pool_size, pool_pre_ping=True)
+    engine = create_engine(
+        url,
+        pool_size=pool_size,
+        connect_args={"check_same_thread": False, "timeout": _BUSY_TIMEOUT_MS / 1000},
+    )
+    event.listen(engine, "connect", _configure_sqlite)
+    event.listen(engine, "begin", _begin_sqlite)
+    return engine
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event emit BEGIN itself, so writers can take the
+    # write lock at BEGIN (IMMEDIATE) instead of failing on upgrade later.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
+def _begin_sqlite(conn: Connection) -> None:
+    conn.exec_driver_sql(conn.get_execution_options().get("jpr_begin", "BEGIN"))

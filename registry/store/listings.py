@@ -1,0 +1,155 @@
+"""Admin decisions on reports, and the listings they create or extend."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from registry.domain.errors import FailedPrecondition, NotFound
+from registry.domain.model import (
+    Category,
+    Listing,
+    ListingStatus,
+    Page,
+    Report,
+    ReportStatus,
+    Role,
+    Severity,
+)
+from registry.store import events
+from registry.store.database import Database
+from registry.store.models import ListingRow, ReportRow
+from registry.store.pages import decode_page_token, encode_page_token
+from registry.store.refs import listing_ref, subject_ref
+from registry.store.reports import report_view
+
+
+class ListingStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def accept(self, report_id: str, *, term_days: int, reason: str, actor: str, now: datetime) -> tuple[Report, Listing]:
+        """Accept a submitted report: extend the subject's current listing or create one."""
+
+        def work(session: Session) -> tuple[Report, Listing]:
+            report = _submitted(session, report_id, "accepted")
+            until = now + timedelta(days=term_days)
+            listing = _current_listing(session, report.subject_id, now)
+            if listing is None:
+                listing = ListingRow(
+                    subject_id=report.subject_id,
+                    status=ListingStatus.ACTIVE.value,
+                    listed_from=now,
+                    listed_until=until,
+                    created_at=now,
+                    updated_at=now,
+                )
+                session.add(listing)
+                session.flush()
+                kind = "listing.created"
+            else:
+                listing.listed_until = max(listing.listed_until, until)
+                listing.updated_at = now
+                kind = "listing.extended"
+            _decide(report, ReportStatus.ACCEPTED, actor, reason, now)
+            report.listing_id = listing.id
+            session.flush()
+            events.record(session, at=now, actor=actor, kind="report.accepted", report_id=report_id,
+                          subject_id=report.subject_id, listing_id=listing.id, reason=reason, term_days=term_days)
+            events.record(session, at=now, actor=actor, kind=kind, report_id=report_id, subject_id=report.subject_id,
+                          listing_id=listing.id, listed_until=listing.listed_until.isoformat())
+            return report_view(session, report), listing_view(session, listing, now)
+
+        return self._db.write(work)
+
+    def reject(self, report_id: str, *, reason: str, actor: str, now: datetime) -> Report:
+        def work(session: Session) -> Report:
+            report = _submitted(session, report_id, "rejected")
+            _decide(report, ReportStatus.REJECTED, actor, reason, now)
+            events.record(session, at=now, actor=actor, kind="report.rejected", report_id=report_id,
+                          subject_id=report.subject_id, reason=reason)
+            return report_view(session, report)
+
+        return self._db.write(work)
+
+    def list(self, status: ListingStatus | None, page_size: int, page_token: str, *, now: datetime) -> Page[Listing]:
+        after = decode_page_token(page_token)
+        with self._db.session() as session:
+            query = select(ListingRow).order_by(ListingRow.id)
+            if after is not None:
+                query = query.where(ListingRow.id > int(after[1]))
+            items: list[Listing] = []
+            more = False
+            # Status is filtered after deriving it (expiry needs no job), so scan in chunks.
+            for row in session.scalars(query):
+                view = listing_view(session, row, now)
+                if status is not None and view.status is not status:
+                    continue
+                if len(items) == page_size:
+                    more = True
+                    break
+                items.append(view)
+        token = encode_page_token(now, items[-1].listing_id[1:]) if more else ""
+        return Page(items=tuple(items), next_page_token=token)
+
+
+def effective_status(status: str, listed_until: datetime, now: datetime) -> ListingStatus:
+    """A listing past its end is EXPIRED whether or not anything has run since."""
+    current = ListingStatus(status)
+    if current is ListingStatus.ACTIVE and listed_until <= now:
+        return ListingStatus.EXPIRED
+    return current
+
+
+def listing_view(session: Session, row: ListingRow, now: datetime) -> Listing:
+    reports = session.execute(
+        select(ReportRow.report_id, ReportRow.member_id, ReportRow.role, ReportRow.category, ReportRow.severity)
+        .where(ReportRow.listing_id == row.id, ReportRow.status == ReportStatus.ACCEPTED.value)
+        .order_by(ReportRow.received_at)
+    ).all()
+    severities = {Severity(r.severity) for r in reports} or {Severity.SERIOUS}
+    return Listing(
+        listing_id=listing_ref(row.id),
+        subject_id=subject_ref(row.subject_id),
+        status=effective_status(row.status, row.listed_until, now),
+        roles=tuple(sorted({Role(r.role) for r in reports}, key=lambda x: x.value)),
+        categories=tuple(sorted({Category(r.category) for r in reports}, key=lambda x: x.value)),
+        severity=max(severities, key=lambda s: s.rank),
+        listed_from=row.listed_from,
+        listed_until=row.listed_until,
+        reporting_platforms=len({r.member_id for r in reports}),
+        report_ids=tuple(r.report_id for r in reports),
+    )
+
+
+def _submitted(session: Session, report_id: str, verb: str) -> ReportRow:
+    report = session.get(ReportRow, report_id)
+    if report is None:
+        raise NotFound(f"no report {report_id}")
+    if report.status != ReportStatus.SUBMITTED.value:
+        raise FailedPrecondition(
+            f"report {report_id} is {report.status}; only SUBMITTED reports can be {verb}"
+        )
+    return report
+
+
+def _current_listing(session: Session, subject_id: int, now: datetime) -> ListingRow | None:
+    return session.scalar(
+        select(ListingRow)
+        .where(
+            ListingRow.subject_id == subject_id,
+            ListingRow.status == ListingStatus.ACTIVE.value,
+            ListingRow.listed_until > now,
+        )
+        .order_by(ListingRow.listed_until.desc())
+        .limit(1)
+    )
+
+
+def _decide(report: ReportRow, status: ReportStatus, actor: str, reason: str, now: datetime) -> None:
+    report.status = status.value
+    report.decided_at = now
+    report.decided_by = actor
+    report.decision_reason = reason

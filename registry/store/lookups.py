@@ -1,0 +1,90 @@
+"""The entry-audit hot path: prebuilt Core statements, no ORM session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import bindparam, select
+
+from registry.domain.model import Category, ListingStatus, ReportStatus, Role, Severity
+from registry.domain.verdict import Allegation, SubjectState
+from registry.store.database import Database
+from registry.store.models import ListingRow, ReportRow, SubjectTokenRow
+from registry.store.refs import subject_ref
+
+T = TypeVar("T")
+
+_CHUNK = 500  # bound parameters per statement, well under every backend's limit
+
+_FIND_TOKENS = select(SubjectTokenRow.token, SubjectTokenRow.subject_id).where(
+    SubjectTokenRow.token.in_(bindparam("tokens", expanding=True))
+)
+_ACTIVE_LISTINGS = select(
+    ListingRow.id, ListingRow.subject_id, ListingRow.listed_from, ListingRow.listed_until
+).where(
+    ListingRow.subject_id.in_(bindparam("subjects", expanding=True)),
+    ListingRow.status == ListingStatus.ACTIVE.value,
+    ListingRow.listed_until > bindparam("now"),
+)
+_OPEN_REPORTS = select(
+    ReportRow.subject_id, ReportRow.listing_id, ReportRow.status, ReportRow.member_id,
+    ReportRow.role, ReportRow.category, ReportRow.severity,
+).where(
+    ReportRow.subject_id.in_(bindparam("subjects", expanding=True)),
+    ReportRow.status.in_([ReportStatus.ACCEPTED.value, ReportStatus.SUBMITTED.value]),
+)
+
+
+class LookupStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def find(self, tokens: Sequence[bytes], now: datetime) -> tuple[dict[bytes, list[int]], dict[int, SubjectState]]:
+        """Which subjects each token belongs to, and the state of each subject hit."""
+        hits: dict[bytes, list[int]] = {}
+        with self._db.read() as conn:
+            for token_chunk in _chunks(sorted(set(tokens))):
+                for token, subject in conn.execute(_FIND_TOKENS, {"tokens": token_chunk}):
+                    hits.setdefault(token, []).append(subject)
+            if not hits:
+                return hits, {}
+            subjects = sorted({s for found in hits.values() for s in found})
+            listings: dict[int, Any] = {}
+            rows: list[Any] = []
+            for chunk in _chunks(subjects):
+                for row in conn.execute(_ACTIVE_LISTINGS, {"subjects": chunk, "now": now}):
+                    listings[row.id] = row
+                rows.extend(conn.execute(_OPEN_REPORTS, {"subjects": chunk}))
+        return hits, _states(subjects, listings, rows)
+
+
+def _chunks(items: Sequence[T]) -> Iterable[list[T]]:
+    for start in range(0, len(items), _CHUNK):
+        yield list(items[start : start + _CHUNK])
+
+
+def _states(subjects: list[int], listings: dict[int, Any], reports: list[Any]) -> dict[int, SubjectState]:
+    states: dict[int, SubjectState] = {}
+    for subject in subjects:
+        active = [l for l in listings.values() if l.subject_id == subject]
+        listed = [r for r in reports if r.subject_id == subject and r.status == "ACCEPTED" and r.listing_id in listings]
+        pending = [r for r in reports if r.subject_id == subject and r.status == "SUBMITTED"]
+        states[subject] = SubjectState(
+            subject_id=subject_ref(subject),
+            listed=_allegation(listed) if active and listed else None,
+            listed_from=min((l.listed_from for l in active), default=None),
+            listed_until=max((l.listed_until for l in active), default=None),
+            under_review=_allegation(pending) if pending else None,
+        )
+    return states
+
+
+def _allegation(reports: list[Any]) -> Allegation:
+    return Allegation(
+        roles=frozenset(Role(r.role) for r in reports),
+        categories=frozenset(Category(r.category) for r in reports),
+        severity=max((Severity(r.severity) for r in reports), key=lambda s: s.rank),
+        platforms=len({r.member_id for r in reports}),
+    )

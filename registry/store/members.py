@@ -1,0 +1,108 @@
+"""Members (platforms) and their signing keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from registry.domain.errors import AlreadyExists, FailedPrecondition, NotFound
+from registry.domain.model import Member, MemberStatus, SigningKey
+from registry.store import events
+from registry.store.database import Database
+from registry.store.models import MemberKeyRow, MemberRow
+
+
+class MemberStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def create(self, name: str, public_key: bytes, key_id: str, *, actor: str, now: datetime) -> Member:
+        def work(session: Session) -> Member:
+            if session.scalar(select(MemberRow.id).where(MemberRow.name == name)) is not None:
+                raise AlreadyExists(f"member {name!r} already exists")
+            if session.get(MemberKeyRow, key_id) is not None:
+                raise AlreadyExists(f"signing key {key_id} is already registered")
+            member = MemberRow(name=name, status=MemberStatus.ACTIVE.value, created_at=now)
+            session.add(member)
+            session.flush()
+            session.add(MemberKeyRow(key_id=key_id, member_id=member.id, public_key=public_key, valid_from=now))
+            events.record(session, at=now, actor=actor, kind="member.created", member=name, key_id=key_id)
+            return _member(session, member)
+
+        try:
+            return self._db.write(work)
+        except IntegrityError as error:
+            raise AlreadyExists(f"member {name!r} or its key is already registered") from error
+
+    def list(self) -> list[Member]:
+        with self._db.session() as session:
+            rows = session.scalars(select(MemberRow).order_by(MemberRow.name)).all()
+            return [_member(session, row) for row in rows]
+
+    def status(self, name: str) -> MemberStatus | None:
+        """The hot path of every member call: is this certificate's member active?"""
+        with self._db.read() as conn:
+            value = conn.execute(select(MemberRow.status).where(MemberRow.name == name)).scalar()
+        return None if value is None else MemberStatus(value)
+
+    def add_key(self, name: str, public_key: bytes, key_id: str, *, actor: str, now: datetime) -> SigningKey:
+        def work(session: Session) -> SigningKey:
+            member = _get(session, name)
+            if session.get(MemberKeyRow, key_id) is not None:
+                raise AlreadyExists(f"signing key {key_id} is already registered")
+            row = MemberKeyRow(key_id=key_id, member_id=member.id, public_key=public_key, valid_from=now)
+            session.add(row)
+            events.record(session, at=now, actor=actor, kind="member.key_added", member=name, key_id=key_id)
+            return _key(row)
+
+        return self._db.write(work)
+
+    def revoke_key(self, name: str, key_id: str, *, actor: str, now: datetime) -> SigningKey:
+        def work(session: Session) -> SigningKey:
+            member = _get(session, name)
+            row = session.get(MemberKeyRow, key_id)
+            if row is None or row.member_id != member.id:
+                raise NotFound(f"member {name!r} has no signing key {key_id}")
+            if row.revoked_at is not None:
+                raise FailedPrecondition(f"signing key {key_id} was already revoked at {row.revoked_at.isoformat()}")
+            row.revoked_at = now
+            events.record(session, at=now, actor=actor, kind="member.key_revoked", member=name, key_id=key_id)
+            return _key(row)
+
+        return self._db.write(work)
+
+    def signing_key(self, name: str, key_id: str) -> tuple[int, SigningKey] | None:
+        """The member's id and its key `key_id`, or None when it is not theirs."""
+        with self._db.read() as conn:
+            row = conn.execute(
+                select(MemberRow.id, MemberKeyRow.key_id, MemberKeyRow.public_key, MemberKeyRow.valid_from, MemberKeyRow.revoked_at)
+                .join(MemberKeyRow, MemberKeyRow.member_id == MemberRow.id)
+                .where(MemberRow.name == name, MemberKeyRow.key_id == key_id)
+            ).first()
+        if row is None:
+            return None
+        member_id, key_id, public_key, valid_from, revoked_at = row
+        return member_id, SigningKey(key_id=key_id, public_key=public_key, valid_from=valid_from, revoked_at=revoked_at)
+
+    def public_key(self, key_id: str) -> bytes | None:
+        with self._db.read() as conn:
+            return conn.execute(select(MemberKeyRow.public_key).where(MemberKeyRow.key_id == key_id)).scalar()
+
+
+def _get(session: Session, name: str) -> MemberRow:
+    member = session.scalar(select(MemberRow).where(MemberRow.name == name))
+    if member is None:
+        raise NotFound(f"no member named {name!r}")
+    return member
+
+
+def _key(row: MemberKeyRow) -> SigningKey:
+    return SigningKey(key_id=row.key_id, public_key=row.public_key, valid_from=row.valid_from, revoked_at=row.revoked_at)
+
+
+def _member(session: Session, row: MemberRow) -> Member:
+    keys = session.scalars(select(MemberKeyRow).where(MemberKeyRow.member_id == row.id).order_by(MemberKeyRow.valid_from))
+    return Member(name=row.name, status=MemberStatus(row.status), created_at=row.created_at, keys=tuple(_key(k) for k in keys))

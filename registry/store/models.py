@@ -1,0 +1,165 @@
+"""SQLAlchemy models: the registry's tables.
+
+Raw identifiers never appear here: only OPRF tokens. `events` is append-only;
+every state change writes its row in the same transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps stored as naive UTC, returned aware: SQLite keeps no zone."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the registry store")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class MemberRow(Base):
+    __tablename__ = "members"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MemberKeyRow(Base):
+    __tablename__ = "member_keys"
+
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class SubjectRow(Base):
+    __tablename__ = "subjects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # A merged subject redirects to the survivor; its links moved there.
+    merged_into: Mapped[int | None] = mapped_column(ForeignKey("subjects.id"), nullable=True)
+    merged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class SubjectTokenRow(Base):
+    """A token attached to a subject. A strong token belongs to one subject only."""
+
+    __tablename__ = "subject_tokens"
+    __table_args__ = (
+        UniqueConstraint("token", "subject_id"),
+        Index(
+            "ix_subject_tokens_strong_token",
+            "token",
+            unique=True,
+            sqlite_where=text("strong"),
+            postgresql_where=text("strong"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token: Mapped[bytes] = mapped_column(LargeBinary(64))
+    id_type: Mapped[str] = mapped_column(String(32))
+    strong: Mapped[bool] = mapped_column(Boolean)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)
+    attached_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SubjectMergeRow(Base):
+    __tablename__ = "subject_merges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    survivor_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"))
+    merged_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"), unique=True)
+    report_id: Mapped[str] = mapped_column(String(36))
+    merged_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReportRow(Base):
+    __tablename__ = "reports"
+    __table_args__ = (Index("ix_reports_subject_status", "subject_id", "status"),)
+
+    report_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    role: Mapped[str] = mapped_column(String(32))
+    category: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    key_id: Mapped[str] = mapped_column(ForeignKey("member_keys.key_id"))
+    # The DSSE envelope exactly as the platform sent it: anyone can re-verify it.
+    envelope: Mapped[bytes] = mapped_column(LargeBinary)
+    envelope_sha256: Mapped[bytes] = mapped_column(LargeBinary(32))
+    payload_sha256: Mapped[bytes] = mapped_column(LargeBinary(32))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    decision_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    listing_id: Mapped[int | None] = mapped_column(ForeignKey("listings.id"), nullable=True, index=True)
+
+
+class ListingRow(Base):
+    __tablename__ = "listings"
+    __table_args__ = (Index("ix_listings_subject_status", "subject_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    listed_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    listed_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EventRow(Base):
+    """Append-only history: one row per state change, written with it."""
+
+    __tablename__ = "events"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(80))
+    kind: Mapped[str] = mapped_column(String(40), index=True)
+    report_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    subject_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    listing_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

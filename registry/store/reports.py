@@ -1,0 +1,220 @@
+"""Reports: submission with identity deduplication, reading, listing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from registry.domain.errors import AlreadyExists, NotFound
+from registry.domain.model import (
+    Category,
+    Page,
+    Receipt,
+    Report,
+    ReportPayload,
+    ReportStatus,
+    Role,
+    Severity,
+    Token,
+)
+from registry.store import events
+from registry.store.database import Database
+from registry.store.models import (
+    ListingRow,
+    MemberRow,
+    ReportRow,
+    SubjectMergeRow,
+    SubjectRow,
+    SubjectTokenRow,
+)
+from registry.store.pages import decode_page_token, encode_page_token
+from registry.store.refs import listing_ref, subject_ref
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A report that passed every check, ready to store."""
+
+    payload: ReportPayload
+    member_id: int
+    key_id: str
+    envelope: bytes
+    envelope_sha256: bytes
+    payload_sha256: bytes
+
+
+class ReportStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def submit(self, submission: Submission, *, now: datetime) -> Receipt:
+        """Store a report and link its tokens to one subject, in one transaction.
+
+        Re-sending the same payload returns the stored receipt; other bytes under
+        the same report id are refused.
+        """
+        return self._db.write(lambda session: _submit(session, submission, now))
+
+    def get(self, report_id: str) -> Report:
+        with self._db.session() as session:
+            row = session.get(ReportRow, report_id)
+            if row is None:
+                raise NotFound(f"no report {report_id}")
+            return report_view(session, row)
+
+    def list(self, status: ReportStatus | None, page_size: int, page_token: str) -> Page[Report]:
+        after = decode_page_token(page_token)
+        with self._db.session() as session:
+            query = select(ReportRow).order_by(ReportRow.received_at, ReportRow.report_id).limit(page_size + 1)
+            if status is not None:
+                query = query.where(ReportRow.status == status.value)
+            if after is not None:
+                query = query.where(
+                    (ReportRow.received_at > after[0])
+                    | ((ReportRow.received_at == after[0]) & (ReportRow.report_id > after[1]))
+                )
+            rows = session.scalars(query).all()
+            items = tuple(report_view(session, row) for row in rows[:page_size])
+        more = len(rows) > page_size
+        token = encode_page_token(items[-1].received_at, items[-1].report_id) if more and items else ""
+        return Page(items=items, next_page_token=token)
+
+
+def report_view(session: Session, row: ReportRow) -> Report:
+    reporter = session.scalar(select(MemberRow.name).where(MemberRow.id == row.member_id))
+    return Report(
+        report_id=row.report_id,
+        reporter=reporter or "",
+        status=ReportStatus(row.status),
+        subject_id=subject_ref(row.subject_id),
+        role=Role(row.role),
+        category=Category(row.category),
+        severity=Severity(row.severity),
+        created_at=row.created_at,
+        received_at=row.received_at,
+        decided_at=row.decided_at,
+        decided_by=row.decided_by or "",
+        decision_reason=row.decision_reason or "",
+        listing_id=listing_ref(row.listing_id),
+        envelope=row.envelope,
+        envelope_sha256=row.envelope_sha256,
+    )
+
+
+def _receipt(row: ReportRow) -> Receipt:
+    return Receipt(
+        report_id=row.report_id,
+        subject_id=subject_ref(row.subject_id),
+        status=ReportStatus(row.status),
+        received_at=row.received_at,
+        envelope_sha256=row.envelope_sha256,
+    )
+
+
+def _submit(session: Session, submission: Submission, now: datetime) -> Receipt:
+    payload = submission.payload
+    existing = session.get(ReportRow, payload.report_id)
+    if existing is not None:
+        if existing.payload_sha256 == submission.payload_sha256 and existing.member_id == submission.member_id:
+            return _receipt(existing)
+        raise AlreadyExists(
+            f"report id {payload.report_id} is already used by another report; "
+            "choose a new report id (re-sending the same signed payload is safe)"
+        )
+    subject_id = _resolve_subject(session, payload, now)
+    _attach_tokens(session, subject_id, payload.tokens, now)
+    row = ReportRow(
+        report_id=payload.report_id,
+        member_id=submission.member_id,
+        subject_id=subject_id,
+        status=ReportStatus.SUBMITTED.value,
+        role=payload.role.value,
+        category=payload.category.value,
+        severity=payload.severity.value,
+        created_at=payload.created_at,
+        received_at=now,
+        key_id=submission.key_id,
+        envelope=submission.envelope,
+        envelope_sha256=submission.envelope_sha256,
+        payload_sha256=submission.payload_sha256,
+    )
+    session.add(row)
+    events.record(
+        session,
+        at=now,
+        actor=f"member:{payload.reporter}",
+        kind="report.submitted",
+        report_id=payload.report_id,
+        subject_id=subject_id,
+    )
+    return _receipt(row)
+
+
+def _resolve_subject(session: Session, payload: ReportPayload, now: datetime) -> int:
+    """The subject the report's strong tokens point to, merging when they touch several."""
+    strong = [t.value for t in payload.tokens if t.type.strong]
+    found = sorted(
+        set(
+            session.scalars(
+                select(SubjectTokenRow.subject_id).where(SubjectTokenRow.strong, SubjectTokenRow.token.in_(strong))
+            )
+        )
+    )
+    if not found:
+        subject = SubjectRow(created_at=now)
+        session.add(subject)
+        session.flush()
+        events.record(session, at=now, actor="registry", kind="subject.created", subject_id=subject.id, report_id=payload.report_id)
+        return subject.id
+    survivor, *merged = found  # the oldest subject id survives
+    for other in merged:
+        _merge(session, survivor, other, payload.report_id, now)
+    return survivor
+
+
+def _merge(session: Session, survivor: int, merged: int, report_id: str, now: datetime) -> None:
+    """Fold subject `merged` into `survivor`: its tokens, reports and listings move; it redirects."""
+    survivor_weak = select(SubjectTokenRow.token).where(SubjectTokenRow.subject_id == survivor)
+    session.execute(
+        delete(SubjectTokenRow).where(SubjectTokenRow.subject_id == merged, SubjectTokenRow.token.in_(survivor_weak))
+    )
+    session.execute(update(SubjectTokenRow).where(SubjectTokenRow.subject_id == merged).values(subject_id=survivor))
+    session.execute(update(ReportRow).where(ReportRow.subject_id == merged).values(subject_id=survivor))
+    session.execute(update(ListingRow).where(ListingRow.subject_id == merged).values(subject_id=survivor))
+    session.execute(update(SubjectRow).where(SubjectRow.merged_into == merged).values(merged_into=survivor))
+    session.execute(update(SubjectRow).where(SubjectRow.id == merged).values(merged_into=survivor, merged_at=now))
+    session.add(SubjectMergeRow(survivor_id=survivor, merged_id=merged, report_id=report_id, merged_at=now))
+    events.record(
+        session,
+        at=now,
+        actor="registry",
+        kind="subject.merged",
+        report_id=report_id,
+        subject_id=survivor,
+        merged_subject=subject_ref(merged),
+    )
+
+
+def _attach_tokens(session: Session, subject_id: int, tokens: tuple[Token, ...], now: datetime) -> None:
+    values = [t.value for t in tokens]
+    present = set(
+        session.scalars(
+            select(SubjectTokenRow.token).where(SubjectTokenRow.subject_id == subject_id, SubjectTokenRow.token.in_(values))
+        )
+    )
+    for token in tokens:
+        if token.value in present:
+            continue
+        present.add(token.value)
+        session.add(
+            SubjectTokenRow(
+                token=token.value,
+                id_type=token.type.value,
+                strong=token.type.strong,
+                subject_id=subject_id,
+                attached_at=now,
+            )
+        )

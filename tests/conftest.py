@@ -1,0 +1,119 @@
+"""Shared fixtures: a real registry (data directory, SQLite file, mutual TLS) on 127.0.0.1:0."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from jpr_client.client import RetryConfig, call_with_retry, secure_channel
+from jpr_client.credentials import Credentials
+from registry.api.jpr.v1 import admin_pb2, admin_pb2_grpc
+from registry.cli.enrollment import Issued, generate_keys
+from registry.datadir import ADMIN_CREDENTIALS, DataDir
+from registry.server.app import RunningRegistry, start
+from registry.settings import load_settings
+from registry.store.database import Database
+
+REGISTRY_NAME = "jpr-test"
+
+
+class Clock:
+    """A settable clock for the registry under test (UTC)."""
+
+    def __init__(self) -> None:
+        self.offset_seconds = 0.0
+
+    def __call__(self) -> datetime:
+        from datetime import timedelta
+
+        return datetime.now(UTC) + timedelta(seconds=self.offset_seconds)
+
+
+@dataclass
+class Registry:
+    data_dir: Path
+    running: RunningRegistry
+    clock: Clock
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.running.port}"
+
+    @property
+    def database(self) -> Database:
+        return self.running.database
+
+    def admin_credentials(self) -> Credentials:
+        return Credentials.load(self.data_dir / ADMIN_CREDENTIALS).with_endpoint(self.endpoint)
+
+    def admin(self) -> AdminClient:
+        return AdminClient(self.admin_credentials())
+
+
+class AdminClient:
+    """Admin calls for tests: raise jpr_client.RPCError like the SDK does."""
+
+    def __init__(self, credentials: Credentials) -> None:
+        self.credentials = credentials
+        self.channel = secure_channel(credentials)
+        self.stub = admin_pb2_grpc.AdminStub(self.channel)
+
+    def call(self, method: str, request: object) -> object:
+        return call_with_retry(method, getattr(self.stub, method), request, 10.0, RetryConfig(attempts=1))
+
+    def add_member(self, name: str) -> Credentials:
+        keys = generate_keys(name)
+        request = keys.request()
+        response: admin_pb2.CreateMemberResponse = self.call(  # type: ignore[assignment]
+            "CreateMember",
+            admin_pb2.CreateMemberRequest(name=name, signing_public_key=request.signing_public_key, csr_pem=request.csr_pem),
+        )
+        issued = Issued(
+            name=name,
+            registry=response.registry_name,
+            endpoint=self.credentials.endpoint,
+            ca_certificate=response.ca_certificate_pem,
+            certificate=response.certificate_pem,
+            key_id=response.key_id,
+        )
+        return keys.credentials(issued)
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+def init_registry(data_dir: Path, database_url: str = "") -> None:
+    DataDir(data_dir).initialize(registry_name=REGISTRY_NAME, admin_name="admin", endpoint="127.0.0.1:50051")
+    settings = load_settings({"data_dir": data_dir, "database_url": database_url or None}, environ={})
+    database = Database(settings.effective_database_url)
+    database.create_schema()
+    database.dispose()
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[Registry]:
+    data_dir = tmp_path / "jpr-data"
+    init_registry(data_dir)
+    clock = Clock()
+    settings = load_settings({"data_dir": data_dir, "listen": "127.0.0.1:0"}, environ={})
+    running = start(settings, clock=clock)
+    try:
+        yield Registry(data_dir=data_dir, running=running, clock=clock)
+    finally:
+        running.stop(grace=None)
+
+
+@pytest.fixture
+def admin(registry: Registry) -> Iterator[AdminClient]:
+    client = registry.admin()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def member(admin: AdminClient) -> Callable[[str], Credentials]:
+    return admin.add_member

@@ -1,0 +1,67 @@
+"""The README's quickstart, run line for line against a registry started as `make run` does."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def quickstart_lines() -> list[str]:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- quickstart:start -->\s*```bash\n(.*?)```\s*<!-- quickstart:end -->", readme, re.S)
+    assert block, "README.md has no quickstart block"
+    return block.group(1).splitlines()
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """`jpr init` then `jpr serve` as separate processes, like `make run`."""
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    subprocess.run([BIN / "jpr", "init", "--data-dir", "jpr-data"], cwd=tmp_path, env=env, check=True, capture_output=True)
+    log = tmp_path / "serve.log"
+    with log.open("w") as sink:
+        server = subprocess.Popen(
+            [BIN / "jpr", "serve", "--data-dir", "jpr-data", "--listen", "127.0.0.1:0"],
+            cwd=tmp_path, env=env, stdout=sink, stderr=subprocess.STDOUT,
+        )
+    try:
+        yield tmp_path, f"127.0.0.1:{_wait_for_port(log, server)}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _wait_for_port(log: Path, server: subprocess.Popen[bytes]) -> str:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if found := re.search(r"(?m)^serving on 127\.0\.0\.1:(\d+)", log.read_text()):
+            return found.group(1)
+        assert server.poll() is None, f"jpr serve exited: {log.read_text()}"
+        time.sleep(0.05)
+    raise AssertionError("jpr serve did not say where it serves")
+
+
+def test_readme_quickstart_ends_with_deny(served: tuple[Path, str]) -> None:
+    workdir, endpoint = served
+    lines = quickstart_lines()
+    assert lines[0] == ". .venv/bin/activate"  # the test's PATH already has the venv
+    script = "set -euo pipefail\n" + "\n".join(lines[1:]) + "\n"
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "JPR_ENDPOINT": endpoint}
+    result = subprocess.run(["bash", "-c", script], cwd=workdir, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "member platform-a registered" in result.stdout
+    assert "accepted" in result.stdout
+    last = result.stdout.strip().splitlines()
+    verdict = next(line for line in last if line.startswith("verdict:"))
+    assert verdict == "verdict: DENY"
+    assert "COUNTERFEIT_OR_SUBSTANDARD_GOODS" in result.stdout.split("verdict: DENY", 1)[1]
