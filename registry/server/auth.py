@@ -87,6 +87,11 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             except RegistryError as error:
                 code = error.status
                 context.abort(grpc.StatusCode[error.status], str(error))
+            except Exception:
+                # A defect or an infrastructure fault: the detail goes to the log, not to the caller.
+                code = "INTERNAL"
+                log.exception("%s failed for %s:%s", method, caller.role, caller.name)
+                context.abort(grpc.StatusCode.INTERNAL, "internal error; the registry logged the cause")
             finally:
                 _caller.reset(token)
                 log.info("%s %s:%s %s %.1fms", method, caller.role, caller.name, code, (time.perf_counter() - started) * 1000)
