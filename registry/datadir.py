@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ OPRF_KEY = "oprf.key"
 CA_KEY, CA_CERT = "ca.key", "ca.pem"
 SERVER_KEY, SERVER_CERT = "server.key", "server.pem"
 ADMIN_CREDENTIALS = "admin.credentials.json"
+PROBE_CREDENTIALS = "probe.credentials.json"
 SERVER_HOSTS = ("localhost", "127.0.0.1")
 
 
@@ -62,30 +64,37 @@ class DataDir:
             require_client_auth=True,
         )
 
-    def initialize(self, *, registry_name: str, admin_name: str, endpoint: str) -> None:
+    def initialize(self, *, registry_name: str, admin_name: str, endpoint: str, hosts: Sequence[str] = ()) -> None:
         """Create every secret and the admin's credentials; refuse to touch an existing registry."""
         if self.file(CONFIG_FILE).exists() or self.file(DATABASE_FILE).exists():
             raise DataDirError(f"{self.path} already holds a registry; refusing to overwrite it")
+        if self.path.exists() and any(self.path.iterdir()):
+            raise DataDirError(f"{self.path} is not empty; `jpr init` needs a new or empty directory")
         self.path.mkdir(parents=True, exist_ok=True)
         ca = pki.create_ca(registry_name)
-        server = pki.issue_server_cert(ca, SERVER_HOSTS)
+        server = pki.issue_server_cert(ca, [*SERVER_HOSTS, *(h for h in hosts if h not in SERVER_HOSTS)])
         self._write(OPRF_KEY, oprf.generate_key().hex().encode() + b"\n", secret=True)
         self._write(CA_KEY, ca.key_pem, secret=True)
         self._write(CA_CERT, ca.cert_pem)
         self._write(SERVER_KEY, server.key_pem, secret=True)
         self._write(SERVER_CERT, server.cert_pem)
-        key_pem, csr_pem = pki.make_csr(admin_name, pki.ROLE_ADMIN)
-        Credentials(
-            registry=registry_name,
-            endpoint=endpoint,
-            role=pki.ROLE_ADMIN,
-            name=admin_name,
-            ca_certificate=ca.cert_pem.decode(),
-            certificate=pki.issue_client_cert(ca, csr_pem, admin_name, pki.ROLE_ADMIN).decode(),
-            private_key=key_pem.decode(),
-        ).save(self.file(ADMIN_CREDENTIALS))
+        self._client_credentials(ca, registry_name, endpoint, admin_name, pki.ROLE_ADMIN).save(self.file(ADMIN_CREDENTIALS))
+        self._client_credentials(ca, registry_name, endpoint, "probe", pki.ROLE_PROBE).save(self.file(PROBE_CREDENTIALS))
         # Written last: its presence marks a complete registry.
         self._write(CONFIG_FILE, f'registry_name = "{registry_name}"\n'.encode())
+
+    @staticmethod
+    def _client_credentials(ca: pki.KeyAndCert, registry_name: str, endpoint: str, name: str, role: str) -> Credentials:
+        key_pem, csr_pem = pki.make_csr(name, role)
+        return Credentials(
+            registry=registry_name,
+            endpoint=endpoint,
+            role=role,
+            name=name,
+            ca_certificate=ca.cert_pem.decode(),
+            certificate=pki.issue_client_cert(ca, csr_pem, name, role).decode(),
+            private_key=key_pem.decode(),
+        )
 
     def _write(self, name: str, data: bytes, *, secret: bool = False) -> None:
         fd = os.open(self.file(name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if secret else 0o644)

@@ -8,6 +8,10 @@ import signal
 import threading
 from typing import Any
 
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from jpr_client.client import RetryConfig, call_with_retry, secure_channel
+from jpr_client.credentials import Credentials
 from registry.datadir import ADMIN_CREDENTIALS, DataDir, new_registry_name
 from registry.server.app import start
 from registry.settings import Settings, load_settings
@@ -21,7 +25,14 @@ def register(commands: Any) -> None:
     init.add_argument("--admin", default="admin", help="name of the first admin (default: admin)")
     init.add_argument("--database-url", help="SQLAlchemy URL (env JPR_DATABASE_URL; default: SQLite in the data directory)")
     init.add_argument("--endpoint", default="127.0.0.1:50051", help="address written into the admin credentials")
+    init.add_argument("--host", action="append", default=[], help="another DNS name or IP the server certificate is valid for (repeatable)")
     init.set_defaults(run=run_init)
+
+    health = commands.add_parser("health", help="ask a running registry's health service (exit 0 when SERVING)")
+    health.add_argument("--credentials", required=True, help="any credentials file; init writes probe.credentials.json for this")
+    health.add_argument("--endpoint", help="override the credentials' endpoint")
+    health.add_argument("--timeout", type=float, default=3.0)
+    health.set_defaults(run=run_health)
 
     serve = commands.add_parser("serve", help="serve the registry over mutual TLS")
     serve.add_argument("--data-dir", help="data directory (env JPR_DATA_DIR; default ./jpr-data)")
@@ -38,7 +49,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def run_init(args: argparse.Namespace) -> int:
     settings = _settings(args)
     data = DataDir(settings.data_dir)
-    data.initialize(registry_name=args.name or new_registry_name(), admin_name=args.admin, endpoint=args.endpoint)
+    data.initialize(registry_name=args.name or new_registry_name(), admin_name=args.admin, endpoint=args.endpoint, hosts=args.host)
     database = Database(settings.effective_database_url)
     database.create_schema()
     database.dispose()
@@ -58,3 +69,15 @@ def run_serve(args: argparse.Namespace) -> int:
     stopped.wait()
     running.stop(grace=5.0)
     return 0
+
+
+def run_health(args: argparse.Namespace) -> int:
+    credentials = Credentials.load(args.credentials)
+    if args.endpoint:
+        credentials = credentials.with_endpoint(args.endpoint)
+    with secure_channel(credentials) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        response = call_with_retry("Check", stub.Check, health_pb2.HealthCheckRequest(), args.timeout, RetryConfig(attempts=1))
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+    print(status)
+    return 0 if response.status == health_pb2.HealthCheckResponse.SERVING else 1

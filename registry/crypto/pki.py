@@ -26,6 +26,7 @@ __all__ = [
     "ROLES",
     "ROLE_ADMIN",
     "ROLE_MEMBER",
+    "ROLE_PROBE",
     "KeyAndCert",
     "PkiError",
     "create_ca",
@@ -37,7 +38,9 @@ __all__ = [
 
 ROLE_MEMBER = "member"
 ROLE_ADMIN = "admin"
-ROLES = frozenset({ROLE_MEMBER, ROLE_ADMIN})
+# A probe certificate may only ask the health service (container health checks).
+ROLE_PROBE = "probe"
+ROLES = frozenset({ROLE_MEMBER, ROLE_ADMIN, ROLE_PROBE})
 
 # Certificates start a little in the past so a peer whose clock lags still accepts them.
 _BACKDATE = datetime.timedelta(minutes=5)

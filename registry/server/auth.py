@@ -25,15 +25,16 @@ log = logging.getLogger("jpr.access")
 
 MEMBER = frozenset({pki.ROLE_MEMBER})
 ADMIN = frozenset({pki.ROLE_ADMIN})
-ANYONE = frozenset({pki.ROLE_MEMBER, pki.ROLE_ADMIN})
+PEOPLE = frozenset({pki.ROLE_MEMBER, pki.ROLE_ADMIN})
+ANYONE = frozenset({pki.ROLE_MEMBER, pki.ROLE_ADMIN, pki.ROLE_PROBE})
 
 # Per service (or per method, which wins). A method matching no rule is refused.
 RULES: Mapping[str, frozenset[str]] = {
     "/jpr.v1.Registry/": MEMBER,
     "/jpr.v1.Admin/": ADMIN,
     "/grpc.health.v1.Health/": ANYONE,
-    "/grpc.reflection.v1alpha.ServerReflection/": ANYONE,
-    "/grpc.reflection.v1.ServerReflection/": ANYONE,
+    "/grpc.reflection.v1alpha.ServerReflection/": PEOPLE,
+    "/grpc.reflection.v1.ServerReflection/": PEOPLE,
 }
 
 _caller: contextvars.ContextVar[Caller] = contextvars.ContextVar("jpr_caller")

@@ -99,3 +99,30 @@ def test_init_creates_every_part_of_a_registry(jpr: Jpr, tmp_path: Path) -> None
     assert set(files) >= {"registry.toml", "registry.db", "oprf.key", "ca.key", "ca.pem", "server.key", "server.pem", ADMIN_CREDENTIALS}
     for secret in ("oprf.key", "ca.key", "server.key", ADMIN_CREDENTIALS):
         assert files[secret] == 0o600, secret
+
+
+def test_health_command_answers_serving_with_the_probe_certificate(jpr: Jpr, registry: Registry) -> None:
+    probe = str(registry.data_dir / "probe.credentials.json")
+    assert jpr("health", "--credentials", probe, "--endpoint", registry.endpoint).strip() == "SERVING"
+
+
+def test_probe_certificate_may_ask_health_and_nothing_else(registry: Registry) -> None:
+    import grpc
+
+    from jpr_client import Credentials
+    from jpr_client.client import secure_channel
+    from registry.api.jpr.v1 import registry_pb2, registry_pb2_grpc
+
+    probe = Credentials.load(registry.data_dir / "probe.credentials.json").with_endpoint(registry.endpoint)
+    with secure_channel(probe) as channel, pytest.raises(grpc.RpcError) as caught:
+        registry_pb2_grpc.RegistryStub(channel).Lookup(registry_pb2.LookupRequest(), timeout=5)
+    assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_init_adds_extra_server_names_to_the_certificate(jpr: Jpr, tmp_path: Path) -> None:
+    from cryptography import x509
+
+    jpr("init", "--data-dir", str(tmp_path / "d"), "--host", "registry", "--host", "10.0.0.5")
+    cert = x509.load_pem_x509_certificate((tmp_path / "d" / "server.pem").read_bytes())
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert {"localhost", "registry"} <= set(names.get_values_for_type(x509.DNSName))
