@@ -7,7 +7,7 @@ Proto enum values are the domain enum's name behind a prefix
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -55,8 +55,15 @@ def enum_to_proto(value: enum.Enum) -> Any:
     return _NUMBERS[type(value)][PREFIXES[type(value)] + value.name]
 
 
-def timestamp_to_datetime(stamp: Timestamp) -> datetime:
-    return datetime.fromtimestamp(stamp.seconds, UTC).replace(microsecond=stamp.nanos // 1000)
+_MIN_SECONDS = -62135596800  # 0001-01-01T00:00:00Z
+_MAX_SECONDS = 253402300799  # 9999-12-31T23:59:59Z
+
+
+def timestamp_to_datetime(stamp: Timestamp, field: str = "timestamp") -> datetime:
+    """UTC datetime of a Timestamp; out of range (RFC 3339 years 1-9999) is INVALID_ARGUMENT."""
+    if not _MIN_SECONDS <= stamp.seconds <= _MAX_SECONDS or not 0 <= stamp.nanos <= 999_999_999:
+        raise InvalidArgument(f"{field}: seconds={stamp.seconds} nanos={stamp.nanos} is not a valid timestamp (years 1-9999)")
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=stamp.seconds, microseconds=stamp.nanos // 1000)
 
 
 def datetime_to_timestamp(value: datetime | None) -> Timestamp | None:

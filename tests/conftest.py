@@ -16,7 +16,8 @@ from registry.cli.enrollment import Issued, generate_keys
 from registry.datadir import ADMIN_CREDENTIALS, DataDir
 from registry.server.app import RunningRegistry, start
 from registry.settings import load_settings
-from registry.store.database import Database
+
+pytest_plugins = ["tests.backends"]
 
 REGISTRY_NAME = "jpr-test"
 
@@ -86,20 +87,13 @@ class AdminClient:
         self.channel.close()
 
 
-def init_registry(data_dir: Path, database_url: str = "") -> None:
-    DataDir(data_dir).initialize(registry_name=REGISTRY_NAME, admin_name="admin", endpoint="127.0.0.1:50051")
-    settings = load_settings({"data_dir": data_dir, "database_url": database_url or None}, environ={})
-    database = Database(settings.effective_database_url)
-    database.create_schema()
-    database.dispose()
-
-
 @pytest.fixture
-def registry(tmp_path: Path) -> Iterator[Registry]:
+def registry(tmp_path: Path, database_url: str) -> Iterator[Registry]:
+    """A serving registry on the backend under test, with a fresh database."""
     data_dir = tmp_path / "jpr-data"
-    init_registry(data_dir)
+    DataDir(data_dir).initialize(registry_name=REGISTRY_NAME, admin_name="admin", endpoint="127.0.0.1:50051")
     clock = Clock()
-    settings = load_settings({"data_dir": data_dir, "listen": "127.0.0.1:0"}, environ={})
+    settings = load_settings({"data_dir": data_dir, "listen": "127.0.0.1:0", "database_url": database_url}, environ={})
     running = start(settings, clock=clock)
     try:
         yield Registry(data_dir=data_dir, running=running, clock=clock)

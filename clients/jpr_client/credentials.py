@@ -58,11 +58,12 @@ class Credentials:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the file readable by its owner only; refuse to overwrite one."""
-        target = Path(path)
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(Path(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump({"version": FORMAT_VERSION, **asdict(self)}, handle, indent=2)
-            handle.write("\n")
+            handle.write(self.to_json())
+
+    def to_json(self) -> str:
+        return json.dumps({"version": FORMAT_VERSION, **asdict(self)}, indent=2) + "\n"
 
     def with_endpoint(self, endpoint: str) -> Credentials:
         return replace(self, endpoint=endpoint)

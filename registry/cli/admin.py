@@ -76,37 +76,33 @@ class _Admin:
 
 def _members_add(args: argparse.Namespace) -> int:
     admin = _Admin(args)
-    out = Path(args.out)
-    if out.exists():
-        raise SystemExit(f"jpr: {out} exists; refusing to overwrite it")
-    if args.generate:
-        keys = enrollment.generate_keys(args.name)
-        request = keys.request()
-    else:
-        request = enrollment.EnrollmentRequest.load(Path(args.request))
-        if request.name != args.name:
-            raise SystemExit(f"jpr: {args.request} is a request for {request.name!r}, not {args.name!r}")
-    response = admin.call(
-        "CreateMember",
-        admin_pb2.CreateMemberRequest(name=args.name, signing_public_key=request.signing_public_key, csr_pem=request.csr_pem),
-    )
-    issued = enrollment.Issued(
-        name=args.name,
-        registry=response.registry_name,
-        endpoint=admin.credentials.endpoint,
-        ca_certificate=response.ca_certificate_pem,
-        certificate=response.certificate_pem,
-        key_id=response.key_id,
-    )
-    if args.generate:
-        keys.credentials(issued).save(out)
-    else:
-        issued.save(out)
+    # Claim the output file first: a member registered with keys nobody kept cannot be fixed.
+    with enrollment.claim(Path(args.out)) as out:
+        if args.generate:
+            keys = enrollment.generate_keys(args.name)
+            request = keys.request()
+        else:
+            request = enrollment.EnrollmentRequest.load(Path(args.request))
+            if request.name != args.name:
+                raise ValueError(f"{args.request} is a request for {request.name!r}, not {args.name!r}")
+        response = admin.call(
+            "CreateMember",
+            admin_pb2.CreateMemberRequest(name=args.name, signing_public_key=request.signing_public_key, csr_pem=request.csr_pem),
+        )
+        issued = enrollment.Issued(
+            name=args.name,
+            registry=response.registry_name,
+            endpoint=admin.credentials.endpoint,
+            ca_certificate=response.ca_certificate_pem,
+            certificate=response.certificate_pem,
+            key_id=response.key_id,
+        )
+        out.write(keys.credentials(issued).to_json() if args.generate else issued.to_json())
     if args.json:
-        output.emit_json({"name": args.name, "key_id": response.key_id, "file": str(out)})
+        output.emit_json({"name": args.name, "key_id": response.key_id, "file": args.out})
     else:
         print(f"member {args.name} registered, signing key {response.key_id}")
-        print(f"{'credentials' if args.generate else 'issued certificate'} written to {out}")
+        print(f"{'credentials' if args.generate else 'issued certificate'} written to {args.out}")
     return 0
 
 

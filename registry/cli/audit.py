@@ -37,6 +37,8 @@ def register(commands: Any) -> None:
     report.add_argument("--occurred-at", help="when it happened (ISO 8601 date or time)")
     report.add_argument("--display-name", default="", help="masked name, e.g. 张*明")
     report.add_argument("--report-id", help="a UUID of your own (default: a new one)")
+    report.add_argument("--created-at", help="the report's signing time (default: now); repeat the same --report-id and "
+                        "--created-at to re-send a report safely")
     report.set_defaults(run=_report)
 
 
@@ -61,6 +63,8 @@ def _subject(args: argparse.Namespace) -> tuple[Role, tuple[Identifier, ...]]:
         raise ValueError("give the subject's role: --role merchant|anchor|mcn_institution")
     if not raw:
         raise ValueError("give at least one identifier, e.g. --cn-ric or --phone")
+    if role_name.upper() not in Role.__members__:
+        raise ValueError(f"role {role_name!r} is not one of {', '.join(r.name.lower() for r in Role)}")
     return Role[role_name.upper()], tuple(normalize(kind, value) for kind, value in raw)
 
 
@@ -100,6 +104,8 @@ def _report(args: argparse.Namespace) -> int:
     fields: dict[str, Any] = {}
     if args.report_id:
         fields["report_id"] = args.report_id
+    if args.created_at:
+        fields["created_at"] = _when(args.created_at)
     new = NewReport(
         role=role,
         identifiers=identifiers,

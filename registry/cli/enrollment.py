@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TextIO
 
 from jpr_client.credentials import Credentials
 from registry.crypto import dsse, pki
@@ -18,8 +21,30 @@ from registry.crypto import dsse, pki
 def _write_new(path: Path, data: dict[str, str], *, secret: bool) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if secret else 0o644)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2)
-        handle.write("\n")
+        handle.write(_json(data))
+
+
+def _json(data: dict[str, str]) -> str:
+    return json.dumps(data, indent=2) + "\n"
+
+
+@contextmanager
+def claim(path: Path) -> Iterator[TextIO]:
+    """Create `path` (0600, must not exist) before the work that fills it; remove it if the work fails."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise ValueError(f"{path} exists; refusing to overwrite it") from None
+    except OSError as error:
+        raise ValueError(f"cannot create {path}: {error.strerror}") from None
+    handle = os.fdopen(fd, "w", encoding="utf-8")
+    try:
+        yield handle
+    except BaseException:
+        handle.close()
+        path.unlink()
+        raise
+    handle.close()
 
 
 def _read(path: Path, kind: str) -> dict[str, str]:
@@ -62,6 +87,9 @@ class Issued:
 
     def save(self, path: Path) -> None:
         _write_new(path, {"kind": "issued", **asdict(self)}, secret=False)
+
+    def to_json(self) -> str:
+        return _json({"kind": "issued", **asdict(self)})
 
     @classmethod
     def load(cls, path: Path) -> Issued:

@@ -8,7 +8,7 @@ import sys
 from jpr_client.credentials import CredentialsError
 from jpr_client.errors import RPCError
 from jpr_client.identifiers import InvalidIdentifier
-from registry.cli import admin, audit, member, server
+from registry.cli import admin, audit, db, member, server
 from registry.datadir import DataDirError
 from registry.store.database import SchemaError
 
@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jpr", description="The Joint Punishment Registry.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     server.register(commands)
+    db.register(commands)
     admin.register(commands)
     member.register(commands)
     audit.register(commands)

@@ -15,6 +15,7 @@ from jpr_client.credentials import Credentials
 from registry.datadir import ADMIN_CREDENTIALS, DataDir, new_registry_name
 from registry.server.app import start
 from registry.settings import Settings, load_settings
+from registry.store import schema
 from registry.store.database import Database
 
 
@@ -51,8 +52,10 @@ def run_init(args: argparse.Namespace) -> int:
     data = DataDir(settings.data_dir)
     data.initialize(registry_name=args.name or new_registry_name(), admin_name=args.admin, endpoint=args.endpoint, hosts=args.host)
     database = Database(settings.effective_database_url)
-    database.create_schema()
-    database.dispose()
+    try:
+        schema.upgrade(database)
+    finally:
+        database.dispose()
     print(f"initialized registry {data.registry_name()!r} in {settings.data_dir}")
     print(f"admin credentials: {data.file(ADMIN_CREDENTIALS)}")
     return 0

@@ -9,7 +9,7 @@ from datetime import datetime
 from google.protobuf.message import DecodeError
 
 from registry.api.jpr.v1 import types_pb2
-from registry.convert import enum_from_proto, timestamp_to_datetime
+from registry.convert import enum_from_proto, enum_to_proto, timestamp_to_datetime
 from registry.domain.errors import InvalidArgument
 from registry.domain.model import Category, IdentifierType, ReportPayload, Role, Severity, Token
 
@@ -19,35 +19,44 @@ TEXT_LIMITS = {"platform_action": 200, "summary": 2000, "display_name": 64}
 
 
 
-def decode_payload(data: bytes) -> ReportPayload:
-    """Parse and validate the signed payload bytes; every problem is INVALID_ARGUMENT."""
+def parse_payload(data: bytes) -> types_pb2.ReportPayload:
+    """The signed bytes as a message; nothing in it is trusted or checked yet."""
     message = types_pb2.ReportPayload()
     try:
         message.ParseFromString(data)
     except DecodeError as error:
         raise InvalidArgument(f"payload is not a serialized jpr.v1.ReportPayload: {error}") from error
+    return message
+
+
+def created_at(message: types_pb2.ReportPayload) -> datetime:
+    if not message.HasField("created_at"):
+        raise InvalidArgument("payload.created_at is required")
+    return timestamp_to_datetime(message.created_at, "payload.created_at")
+
+
+def declares_strong(message: types_pb2.ReportPayload) -> bool:
+    strong = {enum_to_proto(t) for t in IdentifierType if t.strong}
+    return any(item.type in strong for item in message.identifiers)
+
+
+def validate_payload(message: types_pb2.ReportPayload) -> ReportPayload:
+    """Every field checked; each problem is INVALID_ARGUMENT naming the field."""
     return ReportPayload(
         report_id=_report_id(message.report_id),
         reporter=message.reporter,
         registry=message.registry,
-        created_at=_created_at(message),
+        created_at=created_at(message),
         role=enum_from_proto(Role, message.role, "payload.role"),
         tokens=decode_tokens(message.identifiers, "payload.identifiers"),
         category=enum_from_proto(Category, message.category, "payload.category"),
         severity=enum_from_proto(Severity, message.severity, "payload.severity"),
-        occurred_at=timestamp_to_datetime(message.occurred_at) if message.HasField("occurred_at") else None,
+        occurred_at=timestamp_to_datetime(message.occurred_at, "payload.occurred_at") if message.HasField("occurred_at") else None,
         platform_action=_text(message, "platform_action"),
         summary=_text(message, "summary"),
         display_name=_text(message, "display_name"),
         evidence_sha256=_digest(message.evidence_sha256),
     )
-
-
-def require_strong(tokens: tuple[Token, ...]) -> None:
-    if not any(t.type.strong for t in tokens):
-        raise InvalidArgument(
-            "payload.identifiers: at least one strong identifier (cn_ric, cn_uscc or passport) is required"
-        )
 
 
 def decode_tokens(identifiers: Iterable[types_pb2.IdentifierToken], field: str) -> tuple[Token, ...]:
@@ -77,12 +86,6 @@ def _report_id(value: str) -> str:
     if str(parsed) != value:
         raise InvalidArgument(f"payload.report_id: write the UUID in canonical lower-case form, {parsed}")
     return value
-
-
-def _created_at(message: types_pb2.ReportPayload) -> datetime:
-    if not message.HasField("created_at"):
-        raise InvalidArgument("payload.created_at is required")
-    return timestamp_to_datetime(message.created_at)
 
 
 def _text(message: types_pb2.ReportPayload, field: str) -> str:

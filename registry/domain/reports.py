@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from registry.crypto import dsse
 from registry.domain.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from registry.domain.model import Caller, Receipt, Report, ReportPayload, SigningKey
-from registry.domain.payload import decode_payload, require_strong
+from registry.api.jpr.v1 import types_pb2
+from registry.domain.payload import created_at, declares_strong, parse_payload, validate_payload
 from registry.store.members import MemberStore
 from registry.store.reports import ReportStore, Submission
 
@@ -43,19 +44,26 @@ class ReportService:
             )
         if len(envelope.signatures) != 1:
             raise InvalidArgument(f"a report carries exactly one signature, this envelope has {len(envelope.signatures)}")
+        payload_sha256 = hashlib.sha256(envelope.payload).digest()
+        # The same signed bytes again: the stored receipt, whatever happened to the key since.
+        stored = self._reports.receipt_for(caller.name, payload_sha256)
+        if stored is not None:
+            return stored
         signature = envelope.signatures[0]
         member_id, key = self._caller_key(caller, signature.keyid)
         if not dsse.verify(key.public_key, envelope.payload_type, envelope.payload, signature.sig):
             raise Unauthenticated(f"the signature does not verify under key {key.key_id} (it is computed over the DSSE PAE bytes)")
-        payload = decode_payload(envelope.payload)
-        self._check_payload(caller, key, payload)
+        message = parse_payload(envelope.payload)
+        self._check_origin(caller, key, message)
+        payload = validate_payload(message)
+        self._check_times(payload)
         submission = Submission(
             payload=payload,
             member_id=member_id,
             key_id=key.key_id,
             envelope=envelope_bytes,
             envelope_sha256=hashlib.sha256(envelope_bytes).digest(),
-            payload_sha256=hashlib.sha256(envelope.payload).digest(),
+            payload_sha256=payload_sha256,
         )
         return self._reports.submit(submission, now=self._clock())
 
@@ -78,21 +86,31 @@ class ReportService:
             raise Unauthenticated(f"key {key_id} was revoked at {key.revoked_at.isoformat()}; sign with a current key")
         return found
 
-    def _check_payload(self, caller: Caller, key: SigningKey, payload: ReportPayload) -> None:
-        if payload.created_at < key.valid_from - self._skew:
+    def _check_origin(self, caller: Caller, key: SigningKey, message: types_pb2.ReportPayload) -> None:
+        """Who signed, when, for whom: checked before any field of the payload is validated."""
+        created = created_at(message)
+        if created < key.valid_from - self._skew:
             raise Unauthenticated(
-                f"key {key.key_id} was not valid at created_at {payload.created_at.isoformat()} "
+                f"key {key.key_id} was not valid at created_at {created.isoformat()} "
                 f"(it is valid from {key.valid_from.isoformat()})"
             )
-        if payload.created_at > self._clock() + self._skew:
-            raise InvalidArgument(f"payload.created_at {payload.created_at.isoformat()} is in the future; check the clock")
-        if payload.reporter != caller.name:
-            raise PermissionDenied(f"payload.reporter is {payload.reporter!r} but the caller is {caller.name!r}")
-        if payload.registry != self._registry_name:
+        if message.reporter != caller.name:
+            raise PermissionDenied(f"payload.reporter is {message.reporter!r} but the caller is {caller.name!r}")
+        if message.registry != self._registry_name:
             raise InvalidArgument(
-                f"payload.registry is {payload.registry!r}; this registry is {self._registry_name!r} (no cross-registry replay)"
+                f"payload.registry is {message.registry!r}; this registry is {self._registry_name!r} (no cross-registry replay)"
             )
-        require_strong(payload.tokens)
+        if not declares_strong(message):
+            raise InvalidArgument(
+                "payload.identifiers: at least one strong identifier (cn_ric, cn_uscc or passport) is required"
+            )
+
+    def _check_times(self, payload: ReportPayload) -> None:
+        latest = self._clock() + self._skew
+        if payload.created_at > latest:
+            raise InvalidArgument(f"payload.created_at {payload.created_at.isoformat()} is in the future; check the clock")
+        if payload.occurred_at is not None and payload.occurred_at > latest:
+            raise InvalidArgument(f"payload.occurred_at {payload.occurred_at.isoformat()} is in the future")
 
 
 def _parse(envelope_bytes: bytes) -> dsse.Envelope:

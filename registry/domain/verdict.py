@@ -8,7 +8,7 @@ CLEAR  nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -36,6 +36,15 @@ class Allegation:
 
 
 @dataclass(frozen=True)
+class Hit:
+    """A token found in a report about `subject`, with the type that report declared."""
+
+    subject: int
+    type: IdentifierType
+    accepted: bool  # the report is accepted (otherwise it is under review)
+
+
+@dataclass(frozen=True)
 class SubjectState:
     """What the registry knows about one subject at lookup time."""
 
@@ -49,17 +58,19 @@ class SubjectState:
 
 def decide(
     applicant: Sequence[Token],
-    hits: Mapping[bytes, Sequence[int]],
+    hits: Mapping[bytes, Iterable[Hit]],
     states: Mapping[int, SubjectState],
 ) -> LookupResult:
-    """The verdict for one applicant, given which subjects each of its tokens hit."""
-    matched: dict[int, list[IdentifierType]] = {}
+    """The verdict for one applicant, given the reports its tokens were found in.
+
+    Types and strength come from the signed reports, never from the caller's
+    label; only tokens of accepted reports tie an applicant to a listing.
+    """
+    found: dict[int, list[Hit]] = {}
     for token in applicant:
-        for subject in hits.get(token.value, ()):
-            types = matched.setdefault(subject, [])
-            if token.type not in types:
-                types.append(token.type)
-    matches = [m for s, types in sorted(matched.items()) if (m := _match(states.get(s), types)) is not None]
+        for hit in hits.get(token.value, ()):
+            found.setdefault(hit.subject, []).append(hit)
+    matches = [m for s, subject_hits in sorted(found.items()) if (m := _match(states.get(s), subject_hits)) is not None]
     verdict = max((_verdict_of(m) for m in matches), key=lambda v: v.value, default=Verdict.CLEAR)
     return LookupResult(verdict=verdict, matches=tuple(matches))
 
@@ -70,16 +81,18 @@ def _verdict_of(match: Match) -> Verdict:
     return Verdict.REVIEW
 
 
-def _match(state: SubjectState | None, types: list[IdentifierType]) -> Match | None:
+def _match(state: SubjectState | None, hits: list[Hit]) -> Match | None:
     if state is None:
         return None
-    if state.listed is not None:
+    confirmed = [h for h in hits if h.accepted]
+    if state.listed is not None and confirmed:
         reason = MatchReason.NOTICE_PERIOD if state.in_notice else MatchReason.ACTIVE_LISTING
-        allegation = state.listed
+        allegation, used = state.listed, confirmed
     elif state.under_review is not None:
-        reason, allegation = MatchReason.REPORT_UNDER_REVIEW, state.under_review
+        reason, allegation, used = MatchReason.REPORT_UNDER_REVIEW, state.under_review, hits
     else:
         return None
+    types = {h.type for h in used}
     return Match(
         subject_id=state.subject_id,
         reason=reason,

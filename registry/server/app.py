@@ -21,6 +21,7 @@ from registry.domain.tokens import Tokenizer
 from registry.server.auth import AuthInterceptor
 from registry.server.servicers import AdminServicer, RegistryServicer
 from registry.settings import Settings
+from registry.store import schema
 from registry.store.database import Database
 from registry.store.listings import ListingStore
 from registry.store.lookups import LookupStore
@@ -58,7 +59,15 @@ def start(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> Run
     """Start serving on `settings.listen` (port 0 picks a free port) and return at once."""
     data = DataDir(settings.data_dir)
     database = Database(settings.effective_database_url, pool_size=settings.workers + 2)
-    database.require_schema()
+    try:
+        schema.require_current(database)
+        return _serve(settings, data, database, clock)
+    except BaseException:
+        database.dispose()
+        raise
+
+
+def _serve(settings: Settings, data: DataDir, database: Database, clock: Callable[[], datetime]) -> RunningRegistry:
     members = MemberStore(database)
     reports = ReportStore(database)
     registry_name = settings.registry_name or data.registry_name()

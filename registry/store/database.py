@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
-from registry.store.models import Base
 
 T = TypeVar("T")
+log = logging.getLogger("jpr.store")
 
 _BUSY_TIMEOUT_MS = 30_000
-_RETRIES = 5
+_RETRIES = 12
 
 
 class SchemaError(RuntimeError):
@@ -30,14 +32,6 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.engine = _create_engine(url, pool_size)
-
-    def create_schema(self) -> None:
-        Base.metadata.create_all(self.engine)
-
-    def require_schema(self) -> None:
-        """Refuse to serve a database that `jpr init` has not prepared."""
-        if not inspect(self.engine).has_table("events"):
-            raise SchemaError(f"{self.describe()} has no registry schema; run `jpr init` (or `jpr db upgrade`) first")
 
     def describe(self) -> str:
         """The URL without its password, for logs and messages."""
@@ -61,15 +55,22 @@ class Database:
         for attempt in range(_RETRIES):
             try:
                 return self._write_once(work)
-            except OperationalError as error:
+            except DBAPIError as error:
                 if attempt == _RETRIES - 1 or not _is_conflict(error):
                     raise
-                time.sleep(0.01 * 2**attempt)
+                log.info("write conflict (%s), retry %d", _conflict_name(error), attempt + 1)
+                time.sleep(random.uniform(0.5, 1.0) * min(0.005 * 2**attempt, 0.5))
         raise AssertionError("unreachable")
 
     def _write_once(self, work: Callable[[Session], T]) -> T:
         with self.engine.connect() as conn:
-            conn.execution_options(jpr_begin="BEGIN IMMEDIATE")
+            if self.is_sqlite:
+                # Take the write lock at BEGIN, so no transaction fails half-way on upgrade.
+                conn.execution_options(jpr_begin="BEGIN IMMEDIATE")
+            else:
+                # Concurrent replicas: PostgreSQL detects any interleaving that differs
+                # from some serial order and aborts one side, which is retried above.
+                conn.execution_options(isolation_level="SERIALIZABLE")
             with Session(bind=conn, expire_on_commit=False) as session, session.begin():
                 return work(session)
 
@@ -80,9 +81,20 @@ class Database:
             yield session
 
 
-def _is_conflict(error: OperationalError) -> bool:
+# serialization_failure, deadlock_detected, unique_violation (two writers racing to insert the same key)
+_RETRIED_SQLSTATES = {"40001", "40P01", "23505"}
+
+
+def _conflict_name(error: DBAPIError) -> str:
+    return getattr(error.orig, "sqlstate", None) or str(error.orig).split("\n")[0]
+
+
+def _is_conflict(error: DBAPIError) -> bool:
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate in _RETRIED_SQLSTATES
     text = str(error.orig).lower()
-    return "locked" in text or "busy" in text or "deadlock" in text or "serializ" in text
+    return isinstance(error, OperationalError) and ("locked" in text or "busy" in text)
 
 
 def _create_engine(url: str, pool_size: int) -> Engine:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.domain.errors import FailedPrecondition, NotFound
+from registry.domain.errors import FailedPrecondition, InvalidArgument, NotFound
 from registry.domain.model import (
     Category,
     Listing,
@@ -76,6 +76,8 @@ class ListingStore:
 
     def list(self, status: ListingStatus | None, page_size: int, page_token: str, *, now: datetime) -> Page[Listing]:
         after = decode_page_token(page_token)
+        if after is not None and not after[1].isdigit():
+            raise InvalidArgument("page_token is not a ListListings token; pass the next_page_token ListListings returned")
         with self._db.session() as session:
             query = select(ListingRow).order_by(ListingRow.id)
             if after is not None:

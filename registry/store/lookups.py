@@ -8,18 +8,24 @@ from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, select
 
-from registry.domain.model import Category, ListingStatus, ReportStatus, Role, Severity
-from registry.domain.verdict import Allegation, SubjectState
+from registry.domain.model import Category, IdentifierType, ListingStatus, ReportStatus, Role, Severity
+from registry.domain.verdict import Allegation, Hit, SubjectState
 from registry.store.database import Database
-from registry.store.models import ListingRow, ReportRow, SubjectTokenRow
+from registry.store.models import ListingRow, ReportRow, ReportTokenRow
 from registry.store.refs import subject_ref
 
 T = TypeVar("T")
 
 _CHUNK = 500  # bound parameters per statement, well under every backend's limit
 
-_FIND_TOKENS = select(SubjectTokenRow.token, SubjectTokenRow.subject_id).where(
-    SubjectTokenRow.token.in_(bindparam("tokens", expanding=True))
+# A token counts against a subject only through a report under review or accepted.
+_FIND_TOKENS = (
+    select(ReportTokenRow.token, ReportTokenRow.id_type, ReportRow.subject_id, ReportRow.status)
+    .join(ReportRow, ReportRow.report_id == ReportTokenRow.report_id)
+    .where(
+        ReportTokenRow.token.in_(bindparam("tokens", expanding=True)),
+        ReportRow.status.in_([ReportStatus.ACCEPTED.value, ReportStatus.SUBMITTED.value]),
+    )
 )
 _ACTIVE_LISTINGS = select(
     ListingRow.id, ListingRow.subject_id, ListingRow.listed_from, ListingRow.listed_until
@@ -41,16 +47,17 @@ class LookupStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def find(self, tokens: Sequence[bytes], now: datetime) -> tuple[dict[bytes, list[int]], dict[int, SubjectState]]:
-        """Which subjects each token belongs to, and the state of each subject hit."""
-        hits: dict[bytes, list[int]] = {}
+    def find(self, tokens: Sequence[bytes], now: datetime) -> tuple[dict[bytes, set[Hit]], dict[int, SubjectState]]:
+        """Which subjects each token was reported against (and how), and the state of each subject hit."""
+        hits: dict[bytes, set[Hit]] = {}
         with self._db.read() as conn:
             for token_chunk in _chunks(sorted(set(tokens))):
-                for token, subject in conn.execute(_FIND_TOKENS, {"tokens": token_chunk}):
-                    hits.setdefault(token, []).append(subject)
+                for token, id_type, subject, status in conn.execute(_FIND_TOKENS, {"tokens": token_chunk}):
+                    hit = Hit(subject=subject, type=IdentifierType(id_type), accepted=status == ReportStatus.ACCEPTED.value)
+                    hits.setdefault(token, set()).add(hit)
             if not hits:
                 return hits, {}
-            subjects = sorted({s for found in hits.values() for s in found})
+            subjects = sorted({hit.subject for found in hits.values() for hit in found})
             listings: dict[int, Any] = {}
             rows: list[Any] = []
             for chunk in _chunks(subjects):

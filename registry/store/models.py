@@ -103,6 +103,21 @@ class SubjectTokenRow(Base):
     attached_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class ReportTokenRow(Base):
+    """Which tokens each report asserted, with the type its signed payload declared.
+
+    Verdicts follow these links: a token counts against a subject only through
+    a report that is under review or accepted, never through a rejected one.
+    """
+
+    __tablename__ = "report_tokens"
+
+    report_id: Mapped[str] = mapped_column(ForeignKey("reports.report_id"), primary_key=True)
+    token: Mapped[bytes] = mapped_column(LargeBinary(64), primary_key=True, index=True)
+    id_type: Mapped[str] = mapped_column(String(32))
+    strong: Mapped[bool] = mapped_column(Boolean)
+
+
 class SubjectMergeRow(Base):
     __tablename__ = "subject_merges"
 
@@ -130,7 +145,7 @@ class ReportRow(Base):
     # The DSSE envelope exactly as the platform sent it: anyone can re-verify it.
     envelope: Mapped[bytes] = mapped_column(LargeBinary)
     envelope_sha256: Mapped[bytes] = mapped_column(LargeBinary(32))
-    payload_sha256: Mapped[bytes] = mapped_column(LargeBinary(32))
+    payload_sha256: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     decided_by: Mapped[str | None] = mapped_column(String(63), nullable=True)
     decision_reason: Mapped[str | None] = mapped_column(Text, nullable=True)

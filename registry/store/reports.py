@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from registry.domain.errors import AlreadyExists, NotFound
+from registry.domain.errors import AlreadyExists, InvalidArgument, NotFound
 from registry.domain.model import (
     Category,
     Page,
@@ -26,6 +26,7 @@ from registry.store.models import (
     ListingRow,
     MemberRow,
     ReportRow,
+    ReportTokenRow,
     SubjectMergeRow,
     SubjectRow,
     SubjectTokenRow,
@@ -57,6 +58,16 @@ class ReportStore:
         the same report id are refused.
         """
         return self._db.write(lambda session: _submit(session, submission, now))
+
+    def receipt_for(self, reporter: str, payload_sha256: bytes) -> Receipt | None:
+        """The stored receipt of this member's report with exactly these payload bytes, if any."""
+        with self._db.session() as session:
+            row = session.scalar(
+                select(ReportRow)
+                .join(MemberRow, MemberRow.id == ReportRow.member_id)
+                .where(ReportRow.payload_sha256 == payload_sha256, MemberRow.name == reporter)
+            )
+            return None if row is None else _receipt(row)
 
     def get(self, report_id: str) -> Report:
         with self._db.session() as session:
@@ -124,6 +135,7 @@ def _submit(session: Session, submission: Submission, now: datetime) -> Receipt:
             f"report id {payload.report_id} is already used by another report; "
             "choose a new report id (re-sending the same signed payload is safe)"
         )
+    _check_declared_types(session, payload.tokens)
     subject_id = _resolve_subject(session, payload, now)
     _attach_tokens(session, subject_id, payload.tokens, now)
     row = ReportRow(
@@ -142,6 +154,11 @@ def _submit(session: Session, submission: Submission, now: datetime) -> Receipt:
         payload_sha256=submission.payload_sha256,
     )
     session.add(row)
+    session.flush()
+    session.add_all(
+        ReportTokenRow(report_id=payload.report_id, token=t.value, id_type=t.type.value, strong=t.type.strong)
+        for t in payload.tokens
+    )
     events.record(
         session,
         at=now,
@@ -151,6 +168,20 @@ def _submit(session: Session, submission: Submission, now: datetime) -> Receipt:
         subject_id=subject_id,
     )
     return _receipt(row)
+
+
+def _check_declared_types(session: Session, tokens: tuple[Token, ...]) -> None:
+    """A token keeps the type it was first reported with: its type decides whether it merges."""
+    declared = {t.value: t.type.value for t in tokens}
+    stored = session.execute(
+        select(SubjectTokenRow.token, SubjectTokenRow.id_type).where(SubjectTokenRow.token.in_(list(declared)))
+    )
+    for token, id_type in stored:
+        if declared[token] != id_type:
+            raise InvalidArgument(
+                f"an identifier declared {declared[token]} is already registered as {id_type}; "
+                "declare each token with the type it was computed for"
+            )
 
 
 def _resolve_subject(session: Session, payload: ReportPayload, now: datetime) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,61 @@ def test_init_adds_extra_server_names_to_the_certificate(jpr: Jpr, tmp_path: Pat
     cert = x509.load_pem_x509_certificate((tmp_path / "d" / "server.pem").read_bytes())
     names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert {"localhost", "registry"} <= set(names.get_values_for_type(x509.DNSName))
+
+
+def test_db_commands_report_migrate_and_back_up(jpr: Jpr, registry: Registry, tmp_path: Path) -> None:
+    url = registry.database.url
+    current = jpr("db", "current", "--data-dir", str(registry.data_dir), "--database-url", url)
+    database_line, code_line = current.strip().splitlines()
+    assert database_line.split()[-1] == code_line.split()[-1]
+    assert "->" in jpr("db", "upgrade", "--data-dir", str(registry.data_dir), "--database-url", url)
+    target = tmp_path / "backup.db"
+    if registry.database.is_sqlite:
+        assert "integrity ok" in jpr("db", "backup", str(target), "--database-url", url)
+        assert target.stat().st_size > 0
+        assert "refusing to overwrite" in jpr("db", "backup", str(target), "--database-url", url, ok=False)
+    else:
+        assert "pg_dump" in jpr("db", "backup", str(target), "--database-url", url, ok=False)
+
+
+def test_generate_to_an_unwritable_place_registers_nobody(jpr: Jpr, tmp_path: Path) -> None:
+    assert "cannot create" in jpr.admin("admin", "members", "add", "platform-a", "--generate", "--out", str(tmp_path / "no" / "x.json"), ok=False)
+    assert json.loads(jpr.admin("admin", "members", "list", "--json")) == []
+
+
+def test_a_bad_role_in_a_json_file_is_a_one_line_reason(jpr: Jpr, tmp_path: Path) -> None:
+    jpr.admin("admin", "members", "add", "platform-a", "--generate", "--out", str(tmp_path / "platform-a.credentials.json"))
+    subject = tmp_path / "subject.json"
+    subject.write_text(json.dumps({"role": "streamer", "identifiers": {"phone": "13800138000"}}))
+    assert "streamer" in jpr.member("lookup", "platform-a", "--file", str(subject), ok=False)
+
+
+def test_resending_a_report_with_its_id_and_time_is_safe(jpr: Jpr, tmp_path: Path) -> None:
+    jpr.admin("admin", "members", "add", "platform-a", "--generate", "--out", str(tmp_path / "platform-a.credentials.json"))
+    signed_at = (datetime.now(UTC) + timedelta(seconds=5)).replace(microsecond=0).isoformat()
+    fixed = ["--report-id", "3b1f7c9e-8d2a-4c55-9e0b-1f2a3b4c5d6e", "--created-at", signed_at]
+    first = json.loads(jpr.member("report", "platform-a", *REPORT_FLAGS, *fixed, "--json"))
+    again = json.loads(jpr.member("report", "platform-a", *REPORT_FLAGS, *fixed, "--json"))
+    assert first == again
+
+
+def test_reports_and_listings_page_through_everything_once(jpr: Jpr, tmp_path: Path) -> None:
+    jpr.admin("admin", "members", "add", "platform-a", "--generate", "--out", str(tmp_path / "platform-a.credentials.json"))
+    rics = ["11010519491231002X", "110101199003070978", "110102198506121230", "110105199211204569", "110101199003070978"]
+    ids = {json.loads(jpr.member("report", "platform-a", *REPORT_FLAGS[:3], ric, *REPORT_FLAGS[4:], "--json"))["report_id"] for ric in rics}
+    for report_id in ids:
+        jpr.admin("admin", "reports", "accept", report_id)
+    for kind, key, expected in (("reports", "report_id", ids), ("listings", "listing_id", None)):
+        seen: list[str] = []
+        token = ""
+        while True:
+            page = json.loads(jpr.admin("admin", kind, "list", "--page-size", "2", "--page-token", token, "--json"))
+            assert len(page["items"]) <= 2
+            seen.extend(item[key] for item in page["items"])
+            token = page["next_page_token"]
+            if not token:
+                break
+        assert len(seen) == len(set(seen))
+        assert set(seen) == (expected if expected is not None else set(seen)) and len(seen) == (5 if kind == "reports" else 4)
+    reports_token = json.loads(jpr.admin("admin", "reports", "list", "--page-size", "1", "--json"))["next_page_token"]
+    assert "ListListings" in jpr.admin("admin", "listings", "list", "--page-token", reports_token, ok=False)

@@ -6,7 +6,6 @@ import hashlib
 import itertools
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -63,9 +62,8 @@ def clusters(db: Database) -> set[tuple[frozenset[bytes], frozenset[bytes]]]:
     }
 
 
-def submit_all(tmp_path: Path, order: tuple[int, ...]) -> Database:
-    db = Database(f"sqlite+pysqlite:///{tmp_path / ('-'.join(map(str, order)) + '.db')}")
-    db.create_schema()
+def submit_all(database_url: str, order: tuple[int, ...]) -> Database:
+    db = Database(database_url)
     members = MemberStore(db)
     ids = {}
     for name in ("platform-a", "platform-b", "platform-c"):
@@ -86,8 +84,8 @@ def submit_all(tmp_path: Path, order: tuple[int, ...]) -> Database:
 
 
 @pytest.mark.parametrize("order", list(itertools.permutations(range(len(REPORTS)))), ids=lambda o: "".join(map(str, o)))
-def test_every_submission_order_ends_with_the_same_clusters(tmp_path: Path, order: tuple[int, ...]) -> None:
-    db = submit_all(tmp_path, order)
+def test_every_submission_order_ends_with_the_same_clusters(database_url: str, order: tuple[int, ...]) -> None:
+    db = submit_all(database_url, order)
     try:
         assert clusters(db) == EXPECTED
         with db.read() as conn:
@@ -100,8 +98,8 @@ def test_every_submission_order_ends_with_the_same_clusters(tmp_path: Path, orde
         db.dispose()
 
 
-def test_merge_is_recorded_and_reports_follow_the_survivor(tmp_path: Path) -> None:
-    db = submit_all(tmp_path, (0, 1, 2))
+def test_merge_is_recorded_and_reports_follow_the_survivor(database_url: str) -> None:
+    db = submit_all(database_url, (0, 1, 2))
     try:
         with db.read() as conn:
             merges = conn.execute(select(SubjectMergeRow.survivor_id, SubjectMergeRow.merged_id, SubjectMergeRow.report_id)).all()

@@ -23,7 +23,11 @@ def events(registry: Registry) -> list[tuple[str, str | None]]:
 def fail_event_inserts(registry: Registry) -> None:
     """A real database fault: the events table refuses inserts."""
     with registry.database.engine.begin() as conn:
-        conn.execute(text("CREATE TRIGGER refuse_events BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'injected fault'); END"))
+        if registry.database.is_sqlite:
+            conn.execute(text("CREATE TRIGGER refuse_events BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'injected fault'); END"))
+            return
+        conn.execute(text("CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected fault'; END $$ LANGUAGE plpgsql"))
+        conn.execute(text("CREATE TRIGGER refuse_events BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse()"))
 
 
 def test_each_change_leaves_its_event(registry: Registry, admin: AdminClient, member: Callable[[str], Credentials]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 import grpc
 import pytest
@@ -23,7 +24,7 @@ from jpr_client import (
     normalize,
 )
 from registry.api.jpr.v1 import admin_pb2, registry_pb2, types_pb2
-from tests.conftest import AdminClient
+from tests.conftest import AdminClient, Registry
 
 RIC = "11010519491231002X"
 OTHER_RIC = "110101199003070978"
@@ -167,3 +168,66 @@ def test_get_report_of_another_member_is_not_found(platforms: tuple[RegistryClie
     with pytest.raises(RPCError) as caught:
         platforms[1].get_report(receipt.report_id)
     assert caught.value.status is grpc.StatusCode.NOT_FOUND
+
+
+def test_unreviewed_report_bridging_to_a_listed_person_is_review_and_rejecting_it_clears(
+    admin: AdminClient, platforms: tuple[RegistryClient, ...]
+) -> None:
+    a, b, c = platforms
+    accept(admin, a.submit_report(report(("cn_ric", RIC))).report_id)
+    bridge = b.submit_report(report(("cn_ric", RIC), ("cn_ric", OTHER_RIC), ("phone", PHONE)))
+    other = c.lookup(applicant(("cn_ric", OTHER_RIC)))
+    assert other.verdict is Verdict.REVIEW
+    assert other.matches[0].reason is MatchReason.REPORT_UNDER_REVIEW
+    assert c.lookup(applicant(("phone", PHONE))).verdict is Verdict.REVIEW
+    admin.call("RejectReport", admin_pb2.RejectReportRequest(report_id=bridge.report_id, reason="wrong person"))
+    assert c.lookup(applicant(("cn_ric", OTHER_RIC))).verdict is Verdict.CLEAR
+    assert c.lookup(applicant(("phone", PHONE))).verdict is Verdict.CLEAR
+    assert c.lookup(applicant(("cn_ric", RIC))).verdict is Verdict.DENY
+
+
+def test_strength_comes_from_the_signed_report_not_the_callers_label(admin: AdminClient, platforms: tuple[RegistryClient, ...]) -> None:
+    a, b, _ = platforms
+    accept(admin, a.submit_report(report(("cn_ric", RIC), ("phone", PHONE))).report_id)
+    (phone_token,) = b.tokenize([normalize("phone", PHONE)])
+    relabelled = registry_pb2.LookupRequest(
+        applicant=registry_pb2.Applicant(
+            identifiers=[types_pb2.IdentifierToken(type=types_pb2.IDENTIFIER_TYPE_CN_RIC, token=phone_token.value)]
+        )
+    )
+    result = b._stub.Lookup(relabelled, timeout=10)
+    assert result.verdict == registry_pb2.VERDICT_REVIEW
+    assert list(result.matches[0].matched_types) == [types_pb2.IDENTIFIER_TYPE_PHONE]
+
+
+def test_deny_outranks_review_when_an_applicant_matches_two_subjects(admin: AdminClient, platforms: tuple[RegistryClient, ...]) -> None:
+    a, b, c = platforms
+    accept(admin, a.submit_report(report(("cn_ric", RIC))).report_id)
+    b.submit_report(report(("cn_ric", OTHER_RIC), ("phone", PHONE)))
+    result = c.lookup(applicant(("phone", PHONE), ("cn_ric", RIC)))
+    assert result.verdict is Verdict.DENY
+    assert [m.reason for m in result.matches] == [MatchReason.ACTIVE_LISTING, MatchReason.REPORT_UNDER_REVIEW]
+
+
+def test_listing_expires_at_its_end_without_any_job(registry: Registry, admin: AdminClient, platforms: tuple[RegistryClient, ...]) -> None:
+    a, b, _ = platforms
+    receipt = a.submit_report(report(("cn_ric", RIC)))
+    admin.call("AcceptReport", admin_pb2.AcceptReportRequest(report_id=receipt.report_id, term_days=10))
+    registry.clock.offset_seconds = 10 * 86400 - 5
+    assert b.lookup(applicant(("cn_ric", RIC))).verdict is Verdict.DENY
+    registry.clock.offset_seconds = 10 * 86400 + 1
+    assert b.lookup(applicant(("cn_ric", RIC))).verdict is Verdict.CLEAR
+
+
+def test_serious_reports_default_to_three_years_and_a_second_acceptance_extends(
+    registry: Registry, admin: AdminClient, platforms: tuple[RegistryClient, ...]
+) -> None:
+    a, b, _ = platforms
+    first = admin.call("AcceptReport", admin_pb2.AcceptReportRequest(report_id=a.submit_report(report(("cn_ric", RIC))).report_id))
+    listing = first.listing  # type: ignore[attr-defined]
+    term = listing.listed_until.ToDatetime() - listing.listed_from.ToDatetime()
+    assert term.days == 3 * 365
+    registry.clock.offset_seconds = 100 * 86400
+    second = admin.call("AcceptReport", admin_pb2.AcceptReportRequest(report_id=b.submit_report(report(("cn_ric", RIC))).report_id))
+    assert second.listing.listing_id == listing.listing_id  # type: ignore[attr-defined]
+    assert second.listing.listed_until.ToDatetime() - listing.listed_until.ToDatetime() >= timedelta(days=99)  # type: ignore[attr-defined]

@@ -173,3 +173,50 @@ def test_revoked_keys_new_envelopes_are_refused(
 ) -> None:
     admin.call("RevokeMemberKey", admin_pb2.RevokeMemberKeyRequest(member="platform-a", key_id=platform_a.key_id))
     refused(client, sign(platform_a, payload(client, [RIC])), grpc.StatusCode.UNAUTHENTICATED, "revoked")
+
+
+def test_checks_run_in_the_documented_order(registry: Registry, client: RegistryClient, platform_a: Credentials, member: Callable[[str], Credentials]) -> None:
+    """Each envelope below breaks two rules; the earlier check must be the one reported."""
+    other = member("platform-b")
+    bad_fields = {"category": 99, "summary": "x" * 3000}
+    cases = [
+        (sign(other, payload(client, [RIC], reporter="platform-z", **bad_fields)), grpc.StatusCode.PERMISSION_DENIED, other.key_id),
+        (sign(platform_a, payload(client, [RIC], reporter="platform-z", **bad_fields)), grpc.StatusCode.PERMISSION_DENIED, "payload.reporter"),
+        (sign(platform_a, payload(client, [RIC], registry="elsewhere", **bad_fields)), grpc.StatusCode.INVALID_ARGUMENT, "payload.registry"),
+        (sign(platform_a, payload(client, [PHONE], **bad_fields)), grpc.StatusCode.INVALID_ARGUMENT, "strong identifier"),
+        (sign(platform_a, payload(client, [RIC], **bad_fields)), grpc.StatusCode.INVALID_ARGUMENT, "payload.category"),
+    ]
+    for envelope, status, words in cases:
+        refused(client, envelope, status, words)
+    assert stored_rows(registry)[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"created_at": now_stamp().__class__(seconds=2**40)}, "payload.created_at"),
+        ({"created_at": now_stamp().__class__(seconds=1, nanos=-5)}, "payload.created_at"),
+        ({"occurred_at": now_stamp().__class__(seconds=2**62)}, "payload.occurred_at"),
+        ({"occurred_at": now_stamp(datetime.now(UTC) + timedelta(days=30))}, "in the future"),
+    ],
+)
+def test_impossible_timestamps_are_invalid_argument(
+    registry: Registry, client: RegistryClient, platform_a: Credentials, fields: dict[str, object], words: str
+) -> None:
+    refused(client, sign(platform_a, payload(client, [RIC], **fields)), grpc.StatusCode.INVALID_ARGUMENT, words)
+
+
+def test_a_token_keeps_the_type_it_was_first_reported_with(registry: Registry, client: RegistryClient, platform_a: Credentials) -> None:
+    submit(client, sign(platform_a, payload(client, [RIC, PHONE])))
+    relabelled = payload(client, [RIC, PHONE])
+    relabelled.identifiers[1].type = types_pb2.IDENTIFIER_TYPE_PASSPORT
+    refused(client, sign(platform_a, relabelled), grpc.StatusCode.INVALID_ARGUMENT, "already registered as phone")
+
+
+def test_resending_a_stored_report_after_its_key_was_revoked_returns_its_receipt(
+    registry: Registry, admin: AdminClient, client: RegistryClient, platform_a: Credentials
+) -> None:
+    envelope = sign(platform_a, payload(client, [RIC]))
+    first = submit(client, envelope)
+    admin.call("RevokeMemberKey", admin_pb2.RevokeMemberKeyRequest(member="platform-a", key_id=platform_a.key_id))
+    assert submit(client, envelope) == first

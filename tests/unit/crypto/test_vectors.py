@@ -3,7 +3,7 @@
 Each vector is checked both ways: recomputed from its inputs (the whole chain,
 as a client and the registry would run it) and step by step from its stored
 intermediate values (as a client in another language would debug it). The
-same values are published in docs/protocol-vectors.md; a test keeps the two
+same values are published in docs/protocol.md; a test keeps the two
 files in sync.
 """
 
@@ -20,7 +20,7 @@ from registry.crypto import dsse, oprf
 
 HERE = Path(__file__).parent
 VECTORS: dict[str, Any] = json.loads((HERE / "vectors.json").read_text(encoding="utf-8"))
-DOC = HERE.parents[2] / "docs" / "protocol-vectors.md"
+DOC = HERE.parents[2] / "docs" / "protocol.md"
 
 RFC = VECTORS["rfc9497_oprf"]
 TOKENS = VECTORS["jpr_tokens"]

@@ -70,12 +70,24 @@ def test_unavailable_is_retried_with_backoff_then_raised_typed(closed_port: int)
     assert len(calls) == 3 and all(t == 2.0 for t in calls)
 
 
-def test_a_call_not_safe_to_repeat_is_tried_once(closed_port: int) -> None:
-    with RegistryClient(credentials(f"127.0.0.1:{closed_port}")) as client:
-        stub, calls = counting(client._stub.GetReport)
-        with pytest.raises(RPCError):
-            call_with_retry("AcceptReport", stub, _request(), 2.0, RetryConfig(attempts=1))
-    assert len(calls) == 1
+def test_admin_decisions_are_tried_once_and_lookups_retried(closed_port: int, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI retries a listing but never re-sends an AcceptReport (not safe to repeat)."""
+    from registry.cli import admin as admin_cli
+    from registry.cli.main import main
+
+    creds = tmp_path / "admin.json"
+    credentials(f"127.0.0.1:{closed_port}").save(creds)
+    attempts: list[str] = []
+    real = admin_cli.call_with_retry
+
+    def spy(method: str, stub: Any, request: Any, timeout: float, retry: RetryConfig) -> Any:
+        attempts.append(f"{method}:{retry.attempts}")
+        return real(method, stub, request, timeout, RetryConfig(attempts=retry.attempts, initial_backoff=0.001))
+
+    monkeypatch.setattr(admin_cli, "call_with_retry", spy)
+    assert main(["admin", "reports", "accept", "00000000-0000-0000-0000-000000000000", "--credentials", str(creds)]) == 1
+    assert main(["admin", "reports", "list", "--credentials", str(creds)]) == 1
+    assert attempts == ["AcceptReport:1", "ListReports:4"]
 
 
 def test_unreadable_credentials_file_is_a_typed_error(tmp_path: Any) -> None:

@@ -1,0 +1,71 @@
+"""`jpr db ...`: schema migrations and online backups."""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from registry.settings import load_settings
+from registry.store import schema
+from registry.store.database import Database
+
+
+def register(commands: Any) -> None:
+    db = commands.add_parser("db", help="the registry database").add_subparsers(dest="action", required=True, metavar="ACTION")
+    upgrade = db.add_parser("upgrade", help="migrate the schema to this version's head")
+    current = db.add_parser("current", help="print the schema revision of the database and of this code")
+    backup = db.add_parser("backup", help="online backup of an SQLite registry database (safe while serving)")
+    backup.add_argument("target", help="file to write; must not exist")
+    for parser in (upgrade, current, backup):
+        parser.add_argument("--data-dir", help="data directory (env JPR_DATA_DIR; default ./jpr-data)")
+        parser.add_argument("--database-url", help="SQLAlchemy URL (env JPR_DATABASE_URL)")
+    upgrade.set_defaults(run=_upgrade)
+    current.set_defaults(run=_current)
+    backup.set_defaults(run=_backup)
+
+
+@contextmanager
+def _database(args: argparse.Namespace) -> Iterator[Database]:
+    settings = load_settings({"data_dir": args.data_dir, "database_url": args.database_url})
+    database = Database(settings.effective_database_url)
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+def _upgrade(args: argparse.Namespace) -> int:
+    with _database(args) as database:
+        before = schema.current_revision(database)
+        schema.upgrade(database)
+        print(f"{database.describe()}: schema {before or 'empty'} -> {schema.head_revision()}")
+    return 0
+
+
+def _current(args: argparse.Namespace) -> int:
+    with _database(args) as database:
+        print(f"database: {schema.current_revision(database) or 'empty'}")
+    print(f"code:     {schema.head_revision()}")
+    return 0
+
+
+def _backup(args: argparse.Namespace) -> int:
+    with _database(args) as database:
+        pass
+    if not database.is_sqlite:
+        raise ValueError("jpr db backup copies SQLite databases; back up PostgreSQL with pg_dump (docs/operations.md)")
+    source_path = database.url.split("///", 1)[1]
+    target = Path(args.target)
+    if target.exists():
+        raise ValueError(f"{target} exists; refusing to overwrite it")
+    # sqlite3's backup API copies a consistent snapshot while writers go on.
+    with sqlite3.connect(f"file:{source_path}?mode=ro", uri=True) as source, sqlite3.connect(target) as copy:
+        source.backup(copy)
+    with sqlite3.connect(target) as copy:
+        verdict = copy.execute("PRAGMA integrity_check").fetchone()[0]
+    print(f"backed up {source_path} to {target} (integrity {verdict})")
+    return 0 if verdict == "ok" else 1
