@@ -41,7 +41,7 @@ class Hit:
 
     subject: int
     type: IdentifierType
-    accepted: bool  # the report is accepted (otherwise it is under review)
+    listing: int | None  # the listing the report was accepted into; None while under review
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ class SubjectState:
 
     subject_id: str
     listed: Allegation | None = None
+    active_listings: frozenset[int] = frozenset()
     listed_from: datetime | None = None
     listed_until: datetime | None = None
     in_notice: bool = False
@@ -64,7 +65,7 @@ def decide(
     """The verdict for one applicant, given the reports its tokens were found in.
 
     Types and strength come from the signed reports, never from the caller's
-    label; only tokens of accepted reports tie an applicant to a listing.
+    label; only tokens of reports accepted into a listing tie an applicant to it.
     """
     found: dict[int, list[Hit]] = {}
     for token in applicant:
@@ -84,7 +85,9 @@ def _verdict_of(match: Match) -> Verdict:
 def _match(state: SubjectState | None, hits: list[Hit]) -> Match | None:
     if state is None:
         return None
-    confirmed = [h for h in hits if h.accepted]
+    # Only a report accepted into the listing ties a token to it: an unreviewed
+    # merge must not carry an old, expired case's tokens into another listing.
+    confirmed = [h for h in hits if h.listing is not None and h.listing in state.active_listings]
     if state.listed is not None and confirmed:
         reason = MatchReason.NOTICE_PERIOD if state.in_notice else MatchReason.ACTIVE_LISTING
         allegation, used = state.listed, confirmed

@@ -20,7 +20,7 @@ _CHUNK = 500  # bound parameters per statement, well under every backend's limit
 
 # A token counts against a subject only through a report under review or accepted.
 _FIND_TOKENS = (
-    select(ReportTokenRow.token, ReportTokenRow.id_type, ReportRow.subject_id, ReportRow.status)
+    select(ReportTokenRow.token, ReportTokenRow.id_type, ReportRow.subject_id, ReportRow.status, ReportRow.listing_id)
     .join(ReportRow, ReportRow.report_id == ReportTokenRow.report_id)
     .where(
         ReportTokenRow.token.in_(bindparam("tokens", expanding=True)),
@@ -52,8 +52,9 @@ class LookupStore:
         hits: dict[bytes, set[Hit]] = {}
         with self._db.read() as conn:
             for token_chunk in _chunks(sorted(set(tokens))):
-                for token, id_type, subject, status in conn.execute(_FIND_TOKENS, {"tokens": token_chunk}):
-                    hit = Hit(subject=subject, type=IdentifierType(id_type), accepted=status == ReportStatus.ACCEPTED.value)
+                for token, id_type, subject, status, listing in conn.execute(_FIND_TOKENS, {"tokens": token_chunk}):
+                    accepted = status == ReportStatus.ACCEPTED.value
+                    hit = Hit(subject=subject, type=IdentifierType(id_type), listing=listing if accepted else None)
                     hits.setdefault(token, set()).add(hit)
             if not hits:
                 return hits, {}
@@ -81,6 +82,7 @@ def _states(subjects: list[int], listings: dict[int, Any], reports: list[Any]) -
         states[subject] = SubjectState(
             subject_id=subject_ref(subject),
             listed=_allegation(listed) if active and listed else None,
+            active_listings=frozenset(l.id for l in active),
             listed_from=min((l.listed_from for l in active), default=None),
             listed_until=max((l.listed_until for l in active), default=None),
             under_review=_allegation(pending) if pending else None,

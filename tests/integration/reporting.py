@@ -52,3 +52,20 @@ def payload(client: RegistryClient, identifiers: list[tuple[str, str]], **fields
 def sign(credentials: Credentials, message: types_pb2.ReportPayload | bytes, payload_type: str = dsse.REPORT_PAYLOAD_TYPE) -> bytes:
     body = message if isinstance(message, bytes) else message.SerializeToString(deterministic=True)
     return dsse.sign_envelope(credentials.signing_seed, payload_type, body)
+
+
+def payload_message(credentials: Credentials, tokens: list[tuple[str, bytes]]) -> types_pb2.ReportPayload:
+    """A valid payload from already computed tokens (no registry call)."""
+    return types_pb2.ReportPayload(
+        report_id=str(uuid.uuid4()),
+        reporter=credentials.name,
+        registry=credentials.registry,
+        created_at=now_stamp(),
+        role=types_pb2.ROLE_MERCHANT,
+        identifiers=[types_pb2.IdentifierToken(type=TYPES[kind], token=token) for kind, token in tokens],
+        category=types_pb2.CATEGORY_FRAUD,
+        severity=types_pb2.SEVERITY_SERIOUS,
+        platform_action="account banned",
+        summary="refund fraud",
+        evidence_sha256=hashlib.sha256(b"evidence").digest(),
+    )

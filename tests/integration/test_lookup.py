@@ -231,3 +231,17 @@ def test_serious_reports_default_to_three_years_and_a_second_acceptance_extends(
     second = admin.call("AcceptReport", admin_pb2.AcceptReportRequest(report_id=b.submit_report(report(("cn_ric", RIC))).report_id))
     assert second.listing.listing_id == listing.listing_id  # type: ignore[attr-defined]
     assert second.listing.listed_until.ToDatetime() - listing.listed_until.ToDatetime() >= timedelta(days=99)  # type: ignore[attr-defined]
+
+
+def test_unreviewed_merge_does_not_carry_an_expired_cases_tokens_into_a_listing(
+    registry: Registry, admin: AdminClient, platforms: tuple[RegistryClient, ...]
+) -> None:
+    a, b, c = platforms
+    old = a.submit_report(report(("cn_ric", OTHER_RIC), ("phone", PHONE)))
+    admin.call("AcceptReport", admin_pb2.AcceptReportRequest(report_id=old.report_id, term_days=1))
+    registry.clock.offset_seconds = 2 * 86400  # the old case has expired
+    accept(admin, a.submit_report(report(("cn_ric", RIC))).report_id)
+    b.submit_report(report(("cn_ric", RIC), ("cn_ric", OTHER_RIC)))  # unreviewed bridge merges the two
+    result = c.lookup(applicant(("phone", PHONE)))
+    assert result.verdict is Verdict.REVIEW
+    assert result.matches[0].reason is MatchReason.REPORT_UNDER_REVIEW

@@ -5,15 +5,14 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.processes import BIN, ServeProcess
+
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 
 
 def quickstart_lines() -> list[str]:
@@ -28,27 +27,8 @@ def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     """`jpr init` then `jpr serve` as separate processes, like `make run`."""
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     subprocess.run([BIN / "jpr", "init", "--data-dir", "jpr-data"], cwd=tmp_path, env=env, check=True, capture_output=True)
-    log = tmp_path / "serve.log"
-    with log.open("w") as sink:
-        server = subprocess.Popen(
-            [BIN / "jpr", "serve", "--data-dir", "jpr-data", "--listen", "127.0.0.1:0"],
-            cwd=tmp_path, env=env, stdout=sink, stderr=subprocess.STDOUT,
-        )
-    try:
-        yield tmp_path, f"127.0.0.1:{_wait_for_port(log, server)}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-def _wait_for_port(log: Path, server: subprocess.Popen[bytes]) -> str:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if found := re.search(r"(?m)^serving on 127\.0\.0\.1:(\d+)", log.read_text()):
-            return found.group(1)
-        assert server.poll() is None, f"jpr serve exited: {log.read_text()}"
-        time.sleep(0.05)
-    raise AssertionError("jpr serve did not say where it serves")
+    with ServeProcess(tmp_path / "jpr-data") as server:
+        yield tmp_path, server.endpoint
 
 
 def test_readme_quickstart_ends_with_deny(served: tuple[Path, str]) -> None:

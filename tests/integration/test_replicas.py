@@ -1,0 +1,147 @@
+"""Two `jpr serve` processes on one database, many concurrent submitters and reviewers.
+
+The end state must be what the same reports give one by one: the same
+clusters, one listing per listed subject, every report stored once, an event
+row for each change; conflicts are retried inside the registry and never
+reach a client. On SQLite this is several processes writing one file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from sqlalchemy import func, select
+from stdnum.cn import ric
+
+from jpr_client import Category, Credentials, NewReport, RegistryClient, Role, Severity, normalize
+from registry.api.jpr.v1 import admin_pb2, registry_pb2
+from registry.datadir import ADMIN_CREDENTIALS, DataDir
+from registry.store.database import Database
+from registry.store.models import EventRow, ListingRow, ReportRow, ReportTokenRow, SubjectRow, SubjectTokenRow
+from tests.conftest import REGISTRY_NAME, AdminClient
+from tests.processes import ServeProcess
+
+PEOPLE = 24
+PHONES = [f"+86139{n:08d}" for n in range(10)]
+
+
+def valid_ric(n: int) -> str:
+    base = f"110101{1960 + n // 336}{1 + (n // 28) % 12:02d}{1 + n % 28:02d}{n % 1000:03d}"
+    return next(base + d for d in "0123456789X" if ric.is_valid(base + d))
+
+
+def scenario(seed: int) -> list[tuple[str, list[str], list[str]]]:
+    """(platform, ID numbers, phones) per report: overlapping sets, some bridging two people."""
+    rng = random.Random(seed)
+    reports = []
+    for index in range(60):
+        people = rng.sample(range(PEOPLE), 2 if index % 7 == 3 else 1)
+        reports.append((f"platform-{'abc'[index % 3]}", [valid_ric(p) for p in people], rng.sample(PHONES, rng.randint(0, 2))))
+    return reports
+
+
+def expected_clusters(reports: list[tuple[str, list[str], list[str]]]) -> set[tuple[frozenset[str], frozenset[str]]]:
+    parent = {r: r for _, rics, _ in reports for r in rics}
+
+    def root(r: str) -> str:
+        while parent[r] != r:
+            r = parent[r]
+        return r
+
+    for _, rics, _ in reports:
+        for other in rics[1:]:
+            parent[root(other)] = root(rics[0])
+    groups: dict[str, tuple[set[str], set[str]]] = {}
+    for _, rics, phones in reports:
+        strong, weak = groups.setdefault(root(rics[0]), (set(), set()))
+        strong.update(rics)
+        weak.update(phones)
+    return {(frozenset(s), frozenset(w)) for s, w in groups.values()}
+
+
+def test_two_replicas_under_concurrent_load_end_like_one_by_one(tmp_path: Path, database_url: str) -> None:
+    data_dir = tmp_path / "jpr-data"
+    DataDir(data_dir).initialize(registry_name=REGISTRY_NAME, admin_name="admin", endpoint="127.0.0.1:0")
+    reports = scenario(seed=7)
+    with ServeProcess(data_dir, database_url) as one, ServeProcess(data_dir, database_url) as two:
+        admins = [AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(s.endpoint)) for s in (one, two)]
+        platforms = {name: admins[0].add_member(name) for name in ("platform-a", "platform-b", "platform-c")}
+        clients = {(name, i): RegistryClient(creds.with_endpoint(s.endpoint)) for name, creds in platforms.items() for i, s in enumerate((one, two))}
+        envelopes = [
+            (name, clients[(name, 0)].sign_report(new_report(rics, phones)))
+            for name, rics, phones in reports
+        ]
+        jobs = envelopes + random.Random(1).sample(envelopes, 15)  # some sent twice, concurrently
+        random.Random(2).shuffle(jobs)
+
+        def submit(job: tuple[int, tuple[str, bytes]]) -> registry_pb2.ReportReceipt:
+            index, (name, envelope) = job
+            stub = clients[(name, index % 2)]._stub
+            return stub.SubmitReport(registry_pb2.SubmitReportRequest(envelope=envelope), timeout=60)
+
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            receipts = list(pool.map(submit, enumerate(jobs)))  # any error would raise here
+        report_ids = {r.report_id for r in receipts}
+        assert len(report_ids) == len(reports)
+
+        def accept(job: tuple[int, str]) -> None:
+            index, report_id = job
+            admins[index % 2].call("AcceptReport", admin_pb2.AcceptReportRequest(report_id=report_id, reason="verified"))
+
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            list(pool.map(accept, enumerate(sorted(report_ids))))
+        values = sorted({("cn_ric", r) for _, rics, _ in reports for r in rics} | {("phone", p) for _, _, ps in reports for p in ps})
+        tokens = clients[("platform-a", 0)].tokenize([normalize(kind, value) for kind, value in values])
+        names = {token.value: value for token, (_, value) in zip(tokens, values)}
+        for client in clients.values():
+            client.close()
+        for admin in admins:
+            admin.close()
+
+    assert_end_state(Database(database_url), reports, names)
+
+
+def new_report(rics: list[str], phones: list[str]) -> NewReport:
+    return NewReport(
+        role=Role.MERCHANT,
+        identifiers=tuple(normalize("cn_ric", r) for r in rics) + tuple(normalize("phone", p) for p in phones),
+        category=Category.FAKE_SALES_OR_TRAFFIC,
+        severity=Severity.SERIOUS,
+        summary="bought fake orders",
+        platform_action="store closed",
+        evidence_sha256=hashlib.sha256(str(rics).encode()).digest(),
+    )
+
+
+def assert_end_state(db: Database, reports: list[tuple[str, list[str], list[str]]], tokens: dict[bytes, str]) -> None:
+    try:
+        with db.read() as conn:
+            live = {row.id for row in conn.execute(select(SubjectRow.id).where(SubjectRow.merged_into.is_(None)))}
+            links = conn.execute(select(SubjectTokenRow.subject_id, SubjectTokenRow.token, SubjectTokenRow.strong)).all()
+            stored = conn.execute(select(func.count()).select_from(ReportRow)).scalar_one()
+            report_token_rows = conn.execute(select(func.count()).select_from(ReportTokenRow)).scalar_one()
+            kinds = Counter(kind for (kind,) in conn.execute(select(EventRow.kind)))
+            listings = conn.execute(select(ListingRow.id, ListingRow.subject_id)).all()
+            unlisted = conn.execute(select(func.count()).select_from(ReportRow).where(ReportRow.listing_id.is_(None))).scalar_one()
+    finally:
+        db.dispose()
+    clusters = {
+        (
+            frozenset(tokens[l.token] for l in links if l.subject_id == s and l.strong),
+            frozenset(tokens[l.token] for l in links if l.subject_id == s and not l.strong),
+        )
+        for s in live
+    }
+    assert clusters == expected_clusters(reports)
+    assert {l.subject_id for l in links} <= live
+    assert stored == len(reports) and kinds["report.submitted"] == len(reports)
+    assert report_token_rows == sum(len(r) + len(p) for _, r, p in reports)
+    assert kinds["subject.created"] - kinds["subject.merged"] == len(live)
+    assert kinds["report.accepted"] == len(reports) and unlisted == 0
+    assert sorted(s for _, s in listings) == sorted(live), "exactly one listing per subject"
+    assert kinds["listing.created"] == len(listings)
+    assert kinds["listing.created"] + kinds["listing.extended"] == len(reports)

@@ -1,0 +1,59 @@
+"""`jpr serve` as a real separate process, as operators run it."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+SERVING = re.compile(r"(?m)^serving on 127\.0\.0\.1:(\d+)")
+
+
+class ServeProcess:
+    """One `jpr serve --listen 127.0.0.1:0` process; its output goes to a log file."""
+
+    def __init__(self, data_dir: Path, database_url: str = "", log: Path | None = None) -> None:
+        self.log = log or data_dir.parent / f"serve-{time.monotonic_ns()}.log"
+        command = [str(BIN / "jpr"), "serve", "--data-dir", str(data_dir), "--listen", "127.0.0.1:0"]
+        if database_url:
+            command += ["--database-url", database_url]
+        env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+        with self.log.open("w") as sink:
+            self.process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
+        self.endpoint = f"127.0.0.1:{self._wait_for_port()}"
+
+    def _wait_for_port(self, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if found := SERVING.search(self.log.read_text()):
+                return found.group(1)
+            if self.process.poll() is not None:
+                raise AssertionError(f"jpr serve exited with {self.process.returncode}: {self.log.read_text()}")
+            time.sleep(0.02)
+        self.kill()
+        raise AssertionError("jpr serve did not say where it serves")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a crash or an OOM kill."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def __enter__(self) -> ServeProcess:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
