@@ -13,6 +13,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import make_url
+
 CONFIG_FILE = "registry.toml"
 DATABASE_FILE = "registry.db"
 
@@ -22,6 +24,8 @@ class Settings:
     data_dir: Path = Path("jpr-data")
     listen: str = "127.0.0.1:50051"
     database_url: str = ""  # empty: the SQLite file in the data directory
+    database_password_file: str = ""  # a mounted secret holding the database password
+    lookup_database_url: str = ""  # optional read replica for Lookup/LookupBatch (same password file)
     registry_name: str = ""
     workers: int = 4
     serious_term_days: int = 3 * 365
@@ -31,9 +35,21 @@ class Settings:
 
     @property
     def effective_database_url(self) -> str:
-        if self.database_url:
-            return self.database_url
-        return f"sqlite+pysqlite:///{(self.data_dir / DATABASE_FILE).resolve()}"
+        if not self.database_url:
+            return f"sqlite+pysqlite:///{(self.data_dir / DATABASE_FILE).resolve()}"
+        return self._with_password(self.database_url)
+
+    @property
+    def effective_lookup_database_url(self) -> str:
+        """Where lookups read: a read replica when one is configured, else the primary."""
+        return self._with_password(self.lookup_database_url) if self.lookup_database_url else self.effective_database_url
+
+    def _with_password(self, url: str) -> str:
+        if not self.database_password_file:
+            return url
+        # The password stays out of the URL, the environment and `ps`: it is read from a secret file.
+        password = Path(self.database_password_file).read_text(encoding="utf-8").strip()
+        return make_url(url).set(password=password).render_as_string(hide_password=False)
 
     def path(self, name: str) -> Path:
         return self.data_dir / name

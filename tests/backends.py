@@ -12,6 +12,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -42,15 +43,32 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def postgres_template() -> Iterator[str]:
+def _connect_admin() -> psycopg.Connection[tuple[object, ...]]:
     try:
-        admin = psycopg.connect(_admin_dsn(), autocommit=True, connect_timeout=5)
+        return psycopg.connect(_admin_dsn(), autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as error:
         reason = f"PostgreSQL at {make_url(POSTGRES_URL).render_as_string()} is unreachable: {error}".strip()
         if os.environ.get("CI") == "true":
             pytest.fail(f"{reason} (CI=true requires it; set JPR_TEST_POSTGRES_URL)")
         pytest.skip(reason)
+
+
+@contextmanager
+def fresh_postgres_database(template: str = "template0") -> Iterator[str]:
+    """A new, empty (or templated) PostgreSQL database, dropped afterwards."""
+    name = f"jpr_test_{uuid.uuid4().hex[:12]}"
+    with _connect_admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    try:
+        yield _postgres_database_url(name)
+    finally:
+        with _connect_admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    admin = _connect_admin()
     name = f"jpr_template_{uuid.uuid4().hex[:12]}"
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
@@ -69,12 +87,5 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite+pysqlite:///{path}"
         return
-    template = request.getfixturevalue("postgres_template")
-    name = f"jpr_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_admin_dsn(), autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    try:
-        yield _postgres_database_url(name)
-    finally:
-        with psycopg.connect(_admin_dsn(), autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_postgres_database(request.getfixturevalue("postgres_template")) as url:
+        yield url

@@ -26,6 +26,7 @@ def register(commands: Any) -> None:
     init.add_argument("--admin", default="admin", help="name of the first admin (default: admin)")
     init.add_argument("--database-url", help="SQLAlchemy URL (env JPR_DATABASE_URL; default: SQLite in the data directory)")
     init.add_argument("--endpoint", default="127.0.0.1:50051", help="address written into the admin credentials")
+    init.add_argument("--no-database", action="store_true", help="prepare keys and certificates only; migrate the database later with `jpr db upgrade`")
     init.add_argument("--host", action="append", default=[], help="another DNS name or IP the server certificate is valid for (repeatable)")
     init.set_defaults(run=run_init)
 
@@ -39,23 +40,25 @@ def register(commands: Any) -> None:
     serve.add_argument("--data-dir", help="data directory (env JPR_DATA_DIR; default ./jpr-data)")
     serve.add_argument("--listen", help="address to listen on (env JPR_LISTEN; default 127.0.0.1:50051)")
     serve.add_argument("--database-url", help="SQLAlchemy URL (env JPR_DATABASE_URL; default: SQLite in the data directory)")
+    serve.add_argument("--lookup-database-url", help="read replica for lookups (env JPR_LOOKUP_DATABASE_URL; default: the database)")
     serve.add_argument("--workers", type=int, help="request threads (env JPR_WORKERS; default 4)")
     serve.set_defaults(run=run_serve)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings({k: getattr(args, k, None) for k in ("data_dir", "listen", "database_url", "workers")})
+    return load_settings({k: getattr(args, k, None) for k in ("data_dir", "listen", "database_url", "lookup_database_url", "workers")})
 
 
 def run_init(args: argparse.Namespace) -> int:
     settings = _settings(args)
     data = DataDir(settings.data_dir)
     data.initialize(registry_name=args.name or new_registry_name(), admin_name=args.admin, endpoint=args.endpoint, hosts=args.host)
-    database = Database(settings.effective_database_url)
-    try:
-        schema.upgrade(database)
-    finally:
-        database.dispose()
+    if not args.no_database:
+        database = Database(settings.effective_database_url)
+        try:
+            schema.upgrade(database)
+        finally:
+            database.dispose()
     print(f"initialized registry {data.registry_name()!r} in {settings.data_dir}")
     print(f"admin credentials: {data.file(ADMIN_CREDENTIALS)}")
     return 0
@@ -64,6 +67,7 @@ def run_init(args: argparse.Namespace) -> int:
 def run_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     running = start(settings)
     print(f"serving on {settings.listen.rsplit(':', 1)[0]}:{running.port}", flush=True)
     stopped = threading.Event()

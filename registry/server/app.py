@@ -49,10 +49,12 @@ class RunningRegistry:
     server: grpc.Server
     port: int
     database: Database
+    lookup_database: Database
 
     def stop(self, grace: float | None = 2.0) -> None:
         self.server.stop(grace).wait()
         self.database.dispose()
+        self.lookup_database.dispose()
 
 
 def start(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> RunningRegistry:
@@ -70,6 +72,10 @@ def start(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> Run
 def _serve(settings: Settings, data: DataDir, database: Database, clock: Callable[[], datetime]) -> RunningRegistry:
     members = MemberStore(database)
     reports = ReportStore(database)
+    lookup_database = database
+    if settings.effective_lookup_database_url != settings.effective_database_url:
+        # Lookups may read a replica: a few seconds behind the primary at worst.
+        lookup_database = Database(settings.effective_lookup_database_url, pool_size=settings.workers + 2)
     registry_name = settings.registry_name or data.registry_name()
     report_service = ReportService(
         reports,
@@ -95,7 +101,7 @@ def _serve(settings: Settings, data: DataDir, database: Database, clock: Callabl
         ],
     )
     registry_pb2_grpc.add_RegistryServicer_to_server(
-        RegistryServicer(Tokenizer(data.oprf_key()), report_service, LookupService(LookupStore(database), clock=clock)),
+        RegistryServicer(Tokenizer(data.oprf_key()), report_service, LookupService(LookupStore(lookup_database), clock=clock)),
         server,
     )
     admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(admin_service, registry_name, data.ca().cert_pem), server)
@@ -106,7 +112,7 @@ def _serve(settings: Settings, data: DataDir, database: Database, clock: Callabl
         raise OSError(f"could not listen on {settings.listen}")
     server.start()
     log.info("registry %r listening at %s (port %d), database %s", registry_name, settings.listen, port, database.describe())
-    return RunningRegistry(server=server, port=port, database=database)
+    return RunningRegistry(server=server, port=port, database=database, lookup_database=lookup_database)
 
 
 def _add_health(server: grpc.Server) -> None:

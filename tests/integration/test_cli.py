@@ -185,3 +185,9 @@ def test_reports_and_listings_page_through_everything_once(jpr: Jpr, tmp_path: P
         assert set(seen) == (expected if expected is not None else set(seen)) and len(seen) == (5 if kind == "reports" else 4)
     reports_token = json.loads(jpr.admin("admin", "reports", "list", "--page-size", "1", "--json"))["next_page_token"]
     assert "ListListings" in jpr.admin("admin", "listings", "list", "--page-token", reports_token, ok=False)
+
+
+def test_init_without_database_prepares_keys_only(jpr: Jpr, tmp_path: Path) -> None:
+    jpr("init", "--data-dir", str(tmp_path / "keys-only"), "--no-database")
+    assert not (tmp_path / "keys-only" / "registry.db").exists()
+    assert (tmp_path / "keys-only" / "oprf.key").exists()

@@ -45,3 +45,25 @@ def test_readme_quickstart_ends_with_deny(served: tuple[Path, str]) -> None:
     verdict = next(line for line in last if line.startswith("verdict:"))
     assert verdict == "verdict: DENY"
     assert "COUNTERFEIT_OR_SUBSTANDARD_GOODS" in result.stdout.split("verdict: DENY", 1)[1]
+
+
+def test_readme_postgresql_commands_serve_from_an_empty_database(tmp_path: Path) -> None:
+    """The README's PostgreSQL block, on a fresh empty database: migrate, then serve and answer health."""
+    from tests.backends import fresh_postgres_database
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"## PostgreSQL.*?```bash\n(.*?)```", readme, re.S)
+    assert block, "README.md has no PostgreSQL block"
+    upgrade, serve = block.group(1).strip().splitlines()
+    url = re.search(r"--database-url (\S+)", upgrade)
+    assert url and serve.startswith("jpr serve --database-url")
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    subprocess.run([BIN / "jpr", "init", "--data-dir", "jpr-data", "--no-database"], cwd=tmp_path, env=env, check=True, capture_output=True)
+    with fresh_postgres_database() as database_url:
+        subprocess.run(["bash", "-c", upgrade.replace(url.group(1), database_url)], cwd=tmp_path, env=env, check=True, capture_output=True)
+        with ServeProcess(tmp_path / "jpr-data", database_url) as server:
+            health = subprocess.run(
+                [BIN / "jpr", "health", "--credentials", "jpr-data/probe.credentials.json", "--endpoint", server.endpoint],
+                cwd=tmp_path, env=env, capture_output=True, text=True,
+            )
+    assert health.stdout.strip() == "SERVING", health.stderr

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import random
+import shutil
+import sqlite3
+from contextlib import closing
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,9 +20,10 @@ from pathlib import Path
 from sqlalchemy import func, select
 from stdnum.cn import ric
 
-from jpr_client import Category, Credentials, NewReport, RegistryClient, Role, Severity, normalize
+from jpr_client import Applicant, Category, Credentials, NewReport, RegistryClient, Role, Severity, Verdict, normalize
 from registry.api.jpr.v1 import admin_pb2, registry_pb2
 from registry.datadir import ADMIN_CREDENTIALS, DataDir
+from registry.store import schema
 from registry.store.database import Database
 from registry.store.models import EventRow, ListingRow, ReportRow, ReportTokenRow, SubjectRow, SubjectTokenRow
 from tests.conftest import REGISTRY_NAME, AdminClient
@@ -145,3 +149,27 @@ def assert_end_state(db: Database, reports: list[tuple[str, list[str], list[str]
     assert sorted(s for _, s in listings) == sorted(live), "exactly one listing per subject"
     assert kinds["listing.created"] == len(listings)
     assert kinds["listing.created"] + kinds["listing.extended"] == len(reports)
+
+
+def test_lookups_read_the_configured_replica_and_writes_the_primary(tmp_path: Path) -> None:
+    """A stale copy stands in for a lagging read replica: lookups see it, reports go to the primary."""
+    data_dir = tmp_path / "jpr-data"
+    DataDir(data_dir).initialize(registry_name=REGISTRY_NAME, admin_name="admin", endpoint="127.0.0.1:0")
+    primary, replica = tmp_path / "primary.db", tmp_path / "replica.db"
+    schema_source = Database(f"sqlite+pysqlite:///{primary}")
+    schema.upgrade(schema_source)
+    schema_source.dispose()
+    shutil.copyfile(primary, replica)
+    extra = ("--lookup-database-url", f"sqlite+pysqlite:///{replica}")
+    with ServeProcess(data_dir, f"sqlite+pysqlite:///{primary}", extra=extra) as server:
+        admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(server.endpoint))
+        platform = admin.add_member("platform-a")
+        with RegistryClient(platform.with_endpoint(server.endpoint)) as client:
+            receipt = client.submit_report(new_report([valid_ric(1)], []))
+            admin.call("AcceptReport", admin_pb2.AcceptReportRequest(report_id=receipt.report_id))
+            applicant = Applicant(role=Role.MERCHANT, identifiers=(normalize("cn_ric", valid_ric(1)),))
+            assert client.lookup(applicant).verdict is Verdict.CLEAR  # the replica has not caught up
+            with closing(sqlite3.connect(primary)) as source, closing(sqlite3.connect(replica)) as target:
+                source.backup(target)  # it catches up
+            assert client.lookup(applicant).verdict is Verdict.DENY
+        admin.close()

@@ -32,3 +32,13 @@ def test_unknown_setting_in_the_file_is_an_error_not_ignored(tmp_path: Path) -> 
     (tmp_path / "registry.toml").write_text("lisen = '0.0.0.0:1'\n")
     with pytest.raises(ValueError, match="unknown setting.*lisen"):
         load_settings({"data_dir": tmp_path}, environ={})
+
+
+def test_database_password_comes_from_a_secret_file(tmp_path: Path) -> None:
+    secret = tmp_path / "db-password"
+    secret.write_text("s3cr@t/pw\n")
+    environ = {"JPR_DATABASE_URL": "postgresql+psycopg://jpr@db:5432/jpr", "JPR_DATABASE_PASSWORD_FILE": str(secret)}
+    url = load_settings({"data_dir": tmp_path}, environ=environ).effective_database_url
+    from sqlalchemy import make_url
+
+    assert make_url(url).password == "s3cr@t/pw" and make_url(url).host == "db"
