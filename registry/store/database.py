@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 
 T = TypeVar("T")
@@ -25,6 +27,65 @@ class SchemaError(RuntimeError):
     """The database is not ready for this version of the registry."""
 
 
+class HeldReads:
+    """Single-statement reads for the lookup hot path.
+
+    Each server thread keeps its own DBAPI connection in autocommit: one
+    statement is its own snapshot, so a lookup costs no BEGIN/COMMIT and no
+    pool checkout. PostgreSQL prepares a statement after a few executions
+    (psycopg's prepare_threshold). The connections come from an engine of
+    their own, so they never starve the pool that writers use.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._engine = _create_engine(url, 0)
+        self._local = threading.local()
+        self._held: list[Any] = []
+        self._lock = threading.Lock()
+        self.placeholder = "?" if self._engine.dialect.paramstyle == "qmark" else "%s"
+
+    def rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        try:
+            return self._rows(sql, params)
+        except Exception:
+            self._drop()  # a broken connection is replaced on the next call
+            raise
+
+    def _rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        cursor = self._connection().cursor()
+        try:
+            cursor.execute(sql, params)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+    def _connection(self) -> Any:
+        held = getattr(self._local, "connection", None)
+        if held is None:
+            held = self._engine.raw_connection()  # runs the connect hooks (SQLite pragmas)
+            if self._engine.dialect.name != "sqlite":
+                held.driver_connection.autocommit = True  # type: ignore[union-attr]
+            self._local.connection = held
+            with self._lock:
+                self._held.append(held)
+        return held.dbapi_connection
+
+    def _drop(self) -> None:
+        held = getattr(self._local, "connection", None)
+        self._local.connection = None
+        if held is not None:
+            with self._lock:
+                self._held.remove(held)
+            held.invalidate()
+
+    def close(self) -> None:
+        with self._lock:
+            held, self._held = self._held, []
+        for connection in held:
+            connection.invalidate()
+        self._engine.dispose()
+
+
 class Database:
     """One registry database: SQLite (embedded) or PostgreSQL."""
 
@@ -32,12 +93,25 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.engine = _create_engine(url, pool_size)
+        self._hot: HeldReads | None = None
+        self._hot_lock = threading.Lock()
+
+    @property
+    def hot(self) -> HeldReads:
+        with self._hot_lock:
+            if self._hot is None:
+                self._hot = HeldReads(self.url)
+            return self._hot
 
     def describe(self) -> str:
         """The URL without its password, for logs and messages."""
         return make_url(self.url).render_as_string(hide_password=True)
 
     def dispose(self) -> None:
+        with self._hot_lock:
+            hot, self._hot = self._hot, None
+        if hot is not None:
+            hot.close()
         self.engine.dispose()
 
     @contextmanager
@@ -98,12 +172,14 @@ def _is_conflict(error: DBAPIError) -> bool:
 
 
 def _create_engine(url: str, pool_size: int) -> Engine:
+    """pool_size 0: no pool (each connection is opened for, and held by, its caller)."""
+    pooling: dict[str, Any] = {"poolclass": NullPool} if pool_size == 0 else {"pool_size": pool_size}
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_size=pool_size, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=pool_size > 0, **pooling)
     engine = create_engine(
         url,
-        pool_size=pool_size,
         connect_args={"check_same_thread": False, "timeout": _BUSY_TIMEOUT_MS / 1000},
+        **pooling,
     )
     event.listen(engine, "connect", _configure_sqlite)
     event.listen(engine, "begin", _begin_sqlite)

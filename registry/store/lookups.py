@@ -11,22 +11,13 @@ from sqlalchemy import bindparam, select
 from registry.domain.model import Category, IdentifierType, ListingStatus, ReportStatus, Role, Severity
 from registry.domain.verdict import Allegation, Hit, SubjectState
 from registry.store.database import Database
-from registry.store.models import ListingRow, ReportRow, ReportTokenRow
+from registry.store.models import ListingRow, ReportRow
 from registry.store.refs import subject_ref
 
 T = TypeVar("T")
 
 _CHUNK = 500  # bound parameters per statement, well under every backend's limit
 
-# A token counts against a subject only through a report under review or accepted.
-_FIND_TOKENS = (
-    select(ReportTokenRow.token, ReportTokenRow.id_type, ReportRow.subject_id, ReportRow.status, ReportRow.listing_id)
-    .join(ReportRow, ReportRow.report_id == ReportTokenRow.report_id)
-    .where(
-        ReportTokenRow.token.in_(bindparam("tokens", expanding=True)),
-        ReportRow.status.in_([ReportStatus.ACCEPTED.value, ReportStatus.SUBMITTED.value]),
-    )
-)
 _ACTIVE_LISTINGS = select(
     ListingRow.id, ListingRow.subject_id, ListingRow.listed_from, ListingRow.listed_until
 ).where(
@@ -43,22 +34,32 @@ _OPEN_REPORTS = select(
 )
 
 
+_OPEN = (ReportStatus.ACCEPTED.value, ReportStatus.SUBMITTED.value)
+
+
 class LookupStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._find_sql: dict[int, str] = {}
 
     def find(self, tokens: Sequence[bytes], now: datetime) -> tuple[dict[bytes, set[Hit]], dict[int, SubjectState]]:
-        """Which subjects each token was reported against (and how), and the state of each subject hit."""
+        """Which subjects each token was reported against (and how), and the state of each subject hit.
+
+        Nearly every applicant is unknown: that answer costs one indexed
+        statement on a held connection. Only hits read the subjects' state.
+        """
         hits: dict[bytes, set[Hit]] = {}
+        for token_chunk in _chunks(sorted(set(tokens))):
+            for token, id_type, subject, status, listing in self._db.hot.rows(self._find(len(token_chunk)), token_chunk):
+                if status not in _OPEN:
+                    continue  # rejected and retracted reports tie nobody to anything
+                accepted = status == ReportStatus.ACCEPTED.value
+                hit = Hit(subject=subject, type=IdentifierType(id_type), listing=listing if accepted else None)
+                hits.setdefault(bytes(token), set()).add(hit)
+        if not hits:
+            return hits, {}
+        subjects = sorted({hit.subject for found in hits.values() for hit in found})
         with self._db.read() as conn:
-            for token_chunk in _chunks(sorted(set(tokens))):
-                for token, id_type, subject, status, listing in conn.execute(_FIND_TOKENS, {"tokens": token_chunk}):
-                    accepted = status == ReportStatus.ACCEPTED.value
-                    hit = Hit(subject=subject, type=IdentifierType(id_type), listing=listing if accepted else None)
-                    hits.setdefault(token, set()).add(hit)
-            if not hits:
-                return hits, {}
-            subjects = sorted({hit.subject for found in hits.values() for hit in found})
             listings: dict[int, Any] = {}
             rows: list[Any] = []
             for chunk in _chunks(subjects):
@@ -66,6 +67,18 @@ class LookupStore:
                     listings[row.id] = row
                 rows.extend(conn.execute(_OPEN_REPORTS, {"subjects": chunk}))
         return hits, _states(subjects, listings, rows)
+
+    def _find(self, size: int) -> str:
+        """The hit statement for `size` tokens, built once per size (and prepared by PostgreSQL)."""
+        sql = self._find_sql.get(size)
+        if sql is None:
+            marks = ", ".join([self._db.hot.placeholder] * size)
+            sql = self._find_sql[size] = (
+                "SELECT report_tokens.token, report_tokens.id_type, reports.subject_id, reports.status, reports.listing_id "
+                "FROM report_tokens JOIN reports ON reports.report_id = report_tokens.report_id "
+                f"WHERE report_tokens.token IN ({marks})"
+            )
+        return sql
 
 
 def _chunks(items: Sequence[T]) -> Iterable[list[T]]:
