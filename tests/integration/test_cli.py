@@ -191,3 +191,19 @@ def test_init_without_database_prepares_keys_only(jpr: Jpr, tmp_path: Path) -> N
     jpr("init", "--data-dir", str(tmp_path / "keys-only"), "--no-database")
     assert not (tmp_path / "keys-only" / "registry.db").exists()
     assert (tmp_path / "keys-only" / "oprf.key").exists()
+
+
+def test_add_and_revoke_a_signing_key(jpr: Jpr, tmp_path: Path) -> None:
+    from registry.crypto import dsse
+
+    jpr.admin("admin", "members", "add", "platform-a", "--generate", "--out", str(tmp_path / "platform-a.credentials.json"))
+    public = dsse.public_key(dsse.generate_signing_key())
+    added = json.loads(jpr.admin("admin", "members", "add-key", "platform-a", "--public-key", public.hex(), "--json"))
+    assert added["key_id"] == dsse.key_id(public) and added["revoked_at"] is None
+    assert "ALREADY_EXISTS" in jpr.admin("admin", "members", "add-key", "platform-a", "--public-key", public.hex(), ok=False)
+    assert "INVALID_ARGUMENT" in jpr.admin("admin", "members", "add-key", "platform-a", "--public-key", "abcd", ok=False)
+    revoked = json.loads(jpr.admin("admin", "members", "revoke-key", "platform-a", added["key_id"], "--json"))
+    assert revoked["revoked_at"] is not None
+    assert "FAILED_PRECONDITION" in jpr.admin("admin", "members", "revoke-key", "platform-a", added["key_id"], ok=False)
+    keys = json.loads(jpr.admin("admin", "members", "list", "--json"))[0]["keys"]
+    assert f"{added['key_id']} (revoked)" in keys and len(keys) == 2
