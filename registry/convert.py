@@ -38,12 +38,16 @@ _PROTO_ENUMS: dict[type[enum.Enum], Any] = {
 }
 _NAMES = {kind: {v: k for k, v in proto.items()} for kind, proto in _PROTO_ENUMS.items()}
 _NUMBERS = {kind: dict(proto.items()) for kind, proto in _PROTO_ENUMS.items()}
+# number -> domain member, built once: batches convert thousands of tokens per call.
+_MEMBERS: dict[type[enum.Enum], dict[int, Any]] = {
+    kind: {n: kind.__members__[name.removeprefix(PREFIXES[kind])] for n, name in names.items() if n != 0}
+    for kind, names in _NAMES.items()
+}
 
 
 def enum_from_proto(kind: type[E], number: int, field: str) -> E:
     """The domain value of a proto enum number; unknown or unspecified is INVALID_ARGUMENT."""
-    name = _NAMES[kind].get(number, "")
-    member = kind.__members__.get(name.removeprefix(PREFIXES[kind]))
+    member: E | None = _MEMBERS[kind].get(number)
     if member is None:
         allowed = ", ".join(PREFIXES[kind] + m for m in kind.__members__)
         raise InvalidArgument(f"{field}: {number} is not a known value; use one of {allowed}")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import logging.handlers
-import queue
 import signal
 import threading
 from typing import Any
@@ -68,7 +66,8 @@ def run_init(args: argparse.Namespace) -> int:
 
 def run_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    listener = _log_in_background(settings.log_level)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     running = start(settings)
     print(f"serving on {settings.listen.rsplit(':', 1)[0]}:{running.port}", flush=True)
     stopped = threading.Event()
@@ -76,20 +75,7 @@ def run_serve(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stopped.set())
     stopped.wait()
     running.stop(grace=5.0)
-    listener.stop()
     return 0
-
-
-def _log_in_background(level: str) -> logging.handlers.QueueListener:
-    """Every call is logged: the request threads only queue the record; one thread writes."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    logging.basicConfig(level=level, handlers=[logging.handlers.QueueHandler(records)])
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    listener = logging.handlers.QueueListener(records, handler)
-    listener.start()
-    return listener
 
 
 def run_health(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ from registry.domain.admin import AdminService, Terms
 from registry.domain.lookups import LookupService
 from registry.domain.reports import ReportService
 from registry.domain.tokens import Tokenizer
+from registry.server.access_log import AccessLog
 from registry.server.auth import AuthInterceptor
 from registry.server.servicers import AdminServicer, RegistryServicer
 from registry.settings import Settings
@@ -50,9 +51,11 @@ class RunningRegistry:
     port: int
     database: Database
     lookup_database: Database
+    access_log: AccessLog
 
     def stop(self, grace: float | None = 2.0) -> None:
         self.server.stop(grace).wait()
+        self.access_log.close()
         self.database.dispose()
         self.lookup_database.dispose()
 
@@ -92,9 +95,10 @@ def _serve(settings: Settings, data: DataDir, database: Database, clock: Callabl
         terms=Terms(serious_days=settings.serious_term_days, severe_days=settings.severe_term_days),
         clock=clock,
     )
+    access_log = AccessLog()
     server = grpc.server(
         ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="jpr"),
-        interceptors=[AuthInterceptor(members.status)],
+        interceptors=[AuthInterceptor(members.status, access_log)],
         options=[
             ("grpc.max_receive_message_length", MESSAGE_LIMIT),
             ("grpc.max_send_message_length", MESSAGE_LIMIT),
@@ -112,7 +116,7 @@ def _serve(settings: Settings, data: DataDir, database: Database, clock: Callabl
         raise OSError(f"could not listen on {settings.listen}")
     server.start()
     log.info("registry %r listening at %s (port %d), database %s", registry_name, settings.listen, port, database.describe())
-    return RunningRegistry(server=server, port=port, database=database, lookup_database=lookup_database)
+    return RunningRegistry(server=server, port=port, database=database, lookup_database=lookup_database, access_log=access_log)
 
 
 def _add_health(server: grpc.Server) -> None:

@@ -20,6 +20,7 @@ import grpc
 from registry.crypto import pki
 from registry.domain.errors import RegistryError
 from registry.domain.model import Caller, MemberStatus
+from registry.server.access_log import AccessLog
 
 log = logging.getLogger("jpr.access")
 
@@ -61,8 +62,9 @@ def _identity(cert_pem: bytes) -> tuple[str, str] | None:
 
 
 class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
-    def __init__(self, member_status: Callable[[str], MemberStatus | None]) -> None:
+    def __init__(self, member_status: Callable[[str], MemberStatus | None], access_log: AccessLog) -> None:
         self._member_status = member_status
+        self._access_log = access_log
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
         handler = continuation(details)
@@ -95,7 +97,7 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                 context.abort(grpc.StatusCode.INTERNAL, "internal error; the registry logged the cause")
             finally:
                 _caller.reset(token)
-                log.info("%s %s:%s %s %.1fms", method, caller.role, caller.name, code, (time.perf_counter() - started) * 1000)
+                self._access_log.record(method, caller.role, caller.name, code, (time.perf_counter() - started) * 1000)
 
         return guarded
 

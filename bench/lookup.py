@@ -1,0 +1,573 @@
+"""Lookup throughput and latency of the registry, as ratios against a bare gRPC echo server.
+
+    python bench/lookup.py [--subjects 100000] [--seconds 10] [--workers 4] [--rounds 1] [--no-check]
+
+One run: seed a temporary SQLite registry, check the verdict of every probe,
+then measure from a load-generator process of its own (the servers stay in
+this one, so the two share the machine's cores as a client and a server would):
+
+1. a bare gRPC echo server with the registry's server settings (thread pool,
+   message limits, mutual TLS with the same certificates, no interceptor),
+   sent the very LookupRequest bytes that the registry gets;
+2. the registry's unary `Lookup`, at the same 32 calls in flight, logging
+   every call as `jpr serve` does; 1 and 2 alternate `--rounds` times;
+3. the registry's `LookupBatch`, 1,000 applicants of 2 tokens per call.
+
+Exits 1 when a target is missed (unless --no-check). Binds 127.0.0.1:0 only and
+removes its temporary directory and processes on the way out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import multiprocessing
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import grpc
+from sqlalchemy import insert
+
+from registry.api.jpr.v1 import registry_pb2, registry_pb2_grpc, types_pb2
+from registry.crypto import dsse, pki
+from registry.datadir import DataDir
+from registry.domain.model import IdentifierType, ListingStatus, ReportStatus
+from registry.server.app import MESSAGE_LIMIT, start
+from registry.settings import Settings, load_settings
+from registry.store import schema
+from registry.store.database import Database
+from registry.store.models import (
+    ListingRow,
+    MemberKeyRow,
+    MemberRow,
+    ReportRow,
+    ReportTokenRow,
+    SubjectRow,
+    SubjectTokenRow,
+)
+
+UNARY_TARGET = 0.6  # registry Lookup calls/s over echo calls/s
+BATCH_TARGET = 50_000  # LookupBatch tokens/s
+IN_FLIGHT = 32
+BATCH_IN_FLIGHT = 4
+BATCH_SIZE = 1000
+PROBES = 10_000
+ECHO_METHOD = "/bench.Echo/Echo"
+LOOKUP_METHOD = "/jpr.v1.Registry/Lookup"
+BATCH_METHOD = "/jpr.v1.Registry/LookupBatch"
+MEMBER = "bench-platform"
+PLATFORMS = tuple(f"platform-{i:02d}" for i in range(1, 9))
+CATEGORIES = ("COUNTERFEIT_OR_SUBSTANDARD_GOODS", "FALSE_ADVERTISING", "FRAUD", "FAKE_SALES_OR_TRAFFIC", "TAX_EVASION")
+
+
+# ---------------------------------------------------------------- seeding
+
+
+@dataclass
+class Population:
+    """What was seeded, enough to build probes and to know each probe's right verdict."""
+
+    strong: list[bytes] = field(default_factory=list)  # index: subject id - 1
+    phones: list[list[bytes]] = field(default_factory=list)
+    owners: dict[bytes, list[int]] = field(default_factory=dict)  # phone token -> subject ids
+    listed: set[int] = field(default_factory=set)
+    under_review: set[int] = field(default_factory=set)
+
+
+def seed(database: Database, subjects: int, rng: random.Random, now: datetime) -> Population:
+    """Subjects with 1 strong + 1-2 weak tokens; ~10% listed, ~3% under review, ~1% rejected."""
+    population = Population()
+    with database.engine.begin() as conn:
+        member_ids = _seed_members(conn, now)
+        subject_rows, token_rows = [], []
+        for subject in range(1, subjects + 1):
+            subject_rows.append({"id": subject, "created_at": now})
+            token_rows.extend(_subject_tokens(population, subject, rng, now))
+        _insert(conn, SubjectRow, subject_rows)
+        _insert(conn, SubjectTokenRow, token_rows)
+        listings, reports = _seed_reports(population, subjects, member_ids, rng, now)
+        _insert(conn, ListingRow, listings)
+        _insert(conn, ReportRow, reports)
+        _seed_report_tokens(conn, population, reports)
+    return population
+
+
+def _insert(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
+    table = getattr(table, "__table__", table)
+    for start_at in range(0, len(rows), 20_000):
+        conn.execute(insert(table), rows[start_at : start_at + 20_000])
+
+
+def _seed_report_tokens(conn: Any, population: Population, reports: list[dict[str, Any]]) -> None:
+    """The tokens each report asserted: all of its subject's. Verdicts follow these rows."""
+    rows = []
+    for report in reports:
+        subject = report["subject_id"]
+        rows.append({"report_id": report["report_id"], "token": population.strong[subject - 1], "id_type": "cn_ric", "strong": True})
+        rows.extend({"report_id": report["report_id"], "token": p, "id_type": "phone", "strong": False} for p in population.phones[subject - 1])
+    _insert(conn, ReportTokenRow, rows)
+
+
+def _seed_members(conn: Any, now: datetime) -> dict[str, tuple[int, str]]:
+    ids: dict[str, tuple[int, str]] = {}
+    for number, name in enumerate((MEMBER, *PLATFORMS), start=1):
+        key_id = dsse.key_id(dsse.public_key(dsse.generate_signing_key()))
+        conn.execute(insert(MemberRow), {"id": number, "name": name, "status": "ACTIVE", "created_at": now})
+        conn.execute(
+            insert(MemberKeyRow),
+            {"key_id": key_id, "member_id": number, "public_key": bytes(32), "valid_from": now, "revoked_at": None},
+        )
+        ids[name] = (number, key_id)
+    return ids
+
+
+def _subject_tokens(population: Population, subject: int, rng: random.Random, now: datetime) -> list[dict[str, Any]]:
+    strong = rng.randbytes(64)
+    phones = []
+    for _ in range(rng.choice((1, 1, 2))):
+        # ~2% of phone numbers are recycled: the token already belongs to someone else.
+        recycled = population.phones and rng.random() < 0.02
+        phone = rng.choice(population.phones[rng.randrange(len(population.phones))]) if recycled else rng.randbytes(64)
+        if phone not in phones:
+            phones.append(phone)
+            population.owners.setdefault(phone, []).append(subject)
+    population.strong.append(strong)
+    population.phones.append(phones)
+    row = {"subject_id": subject, "attached_at": now}
+    return [
+        {**row, "token": strong, "id_type": IdentifierType.CN_RIC.value, "strong": True},
+        *({**row, "token": p, "id_type": IdentifierType.PHONE.value, "strong": False} for p in phones),
+    ]
+
+
+def _seed_reports(
+    population: Population, subjects: int, members: dict[str, tuple[int, str]], rng: random.Random, now: datetime
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    listings: list[dict[str, Any]] = []
+    reports: list[dict[str, Any]] = []
+    for subject in range(1, subjects + 1):
+        draw = rng.random()
+        if draw < 0.10:
+            listing_id = len(listings) + 1
+            since = now - timedelta(days=rng.randrange(1, 700))
+            listings.append(
+                {"id": listing_id, "subject_id": subject, "status": ListingStatus.ACTIVE.value, "listed_from": since,
+                 "listed_until": since + timedelta(days=1825), "created_at": since, "updated_at": since}
+            )
+            for platform in rng.sample(PLATFORMS, rng.choice((1, 1, 1, 2))):
+                reports.append(_report(members[platform], subject, ReportStatus.ACCEPTED, listing_id, rng, since))
+            population.listed.add(subject)
+        elif draw < 0.13:
+            reports.append(_report(members[rng.choice(PLATFORMS)], subject, ReportStatus.SUBMITTED, None, rng, now))
+            population.under_review.add(subject)
+        elif draw < 0.14:
+            reports.append(_report(members[rng.choice(PLATFORMS)], subject, ReportStatus.REJECTED, None, rng, now))
+    return listings, reports
+
+
+def _report(
+    member: tuple[int, str], subject: int, status: ReportStatus, listing_id: int | None, rng: random.Random, at: datetime
+) -> dict[str, Any]:
+    envelope = rng.randbytes(900)  # about the size of a real DSSE envelope; never read by lookups
+    return {
+        "report_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "member_id": member[0], "subject_id": subject,
+        "status": status.value, "role": "MERCHANT", "category": rng.choice(CATEGORIES),
+        "severity": rng.choice(("SERIOUS", "SEVERE")), "created_at": at, "received_at": at, "key_id": member[1],
+        "envelope": envelope, "envelope_sha256": rng.randbytes(32), "payload_sha256": rng.randbytes(32),
+        "decided_at": None if status is ReportStatus.SUBMITTED else at, "decided_by": None, "decision_reason": None,
+        "listing_id": listing_id,
+    }
+
+
+# ---------------------------------------------------------------- probes
+
+
+@dataclass(frozen=True)
+class Probe:
+    strong: bytes
+    phone: bytes
+    expected: str  # CLEAR, REVIEW or DENY
+
+
+def probes(population: Population, count: int, rng: random.Random) -> list[Probe]:
+    """~90% new applicants (misses); ~10% known subjects: 5% listed, 1% under review, 4% clean."""
+    listed, review = sorted(population.listed), sorted(population.under_review)
+    made = []
+    for _ in range(count):
+        draw = rng.random()
+        if draw >= 0.10:
+            made.append(Probe(rng.randbytes(64), rng.randbytes(64), "CLEAR"))
+            continue
+        pool = listed if draw < 0.05 else review if draw < 0.06 else None
+        subject = rng.choice(pool) if pool else rng.randrange(1, len(population.strong) + 1)
+        strong, phone = population.strong[subject - 1], population.phones[subject - 1][0]
+        made.append(Probe(strong, phone, _expected(population, subject, population.owners[phone])))
+    return made
+
+
+def _expected(population: Population, subject: int, phone_owners: Sequence[int]) -> str:
+    if subject in population.listed:
+        return "DENY"
+    weak = [s for s in phone_owners if s != subject]
+    if subject in population.under_review or any(s in population.listed or s in population.under_review for s in weak):
+        return "REVIEW"
+    return "CLEAR"
+
+
+def _applicant(probe: Probe) -> registry_pb2.Applicant:
+    return registry_pb2.Applicant(
+        role=types_pb2.ROLE_MERCHANT,
+        identifiers=[
+            types_pb2.IdentifierToken(type=types_pb2.IDENTIFIER_TYPE_CN_RIC, token=probe.strong),
+            types_pb2.IdentifierToken(type=types_pb2.IDENTIFIER_TYPE_PHONE, token=probe.phone),
+        ],
+    )
+
+
+def lookup_requests(made: Sequence[Probe]) -> list[bytes]:
+    return [registry_pb2.LookupRequest(applicant=_applicant(p)).SerializeToString() for p in made]
+
+
+def batch_requests(made: Sequence[Probe]) -> list[bytes]:
+    return [
+        registry_pb2.LookupBatchRequest(applicants=[_applicant(p) for p in made[i : i + BATCH_SIZE]]).SerializeToString()
+        for i in range(0, len(made) - BATCH_SIZE + 1, BATCH_SIZE)
+    ]
+
+
+# ---------------------------------------------------------------- load generation (child process)
+
+
+@dataclass(frozen=True)
+class Tls:
+    ca: bytes
+    key: bytes
+    cert: bytes
+
+
+@dataclass(frozen=True)
+class Load:
+    port: int
+    tls: Tls
+    method: str
+    requests: list[bytes]
+    in_flight: int
+    warmup: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Result:
+    calls: int
+    errors: int
+    seconds: float
+    latencies: list[float]
+    client_cpu: float
+    server_cpu: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.calls / self.seconds
+
+    def percentile(self, p: int) -> float:
+        return statistics.quantiles(self.latencies, n=100)[p - 1] * 1000 if len(self.latencies) > 1 else float("nan")
+
+
+def generate_load(load: Load, pipe: Connection) -> None:
+    """Child process: keep `in_flight` calls going; report calls completed inside the window."""
+    pipe.send(asyncio.run(_drive(load, pipe)))
+    pipe.close()
+
+
+async def _drive(load: Load, pipe: Connection) -> Result:
+    credentials = grpc.ssl_channel_credentials(load.tls.ca, load.tls.key, load.tls.cert)
+    options = [("grpc.max_receive_message_length", MESSAGE_LIMIT), ("grpc.max_send_message_length", MESSAGE_LIMIT)]
+    async with grpc.aio.secure_channel(f"127.0.0.1:{load.port}", credentials, options=options) as channel:
+        # Bytes in, bytes out: the same client work for every server.
+        call = channel.unary_unary(load.method, request_serializer=None, response_deserializer=None)
+        begin = time.perf_counter() + load.warmup
+        end = begin + load.seconds
+        latencies: list[float] = []
+        errors = [0]
+
+        async def caller(first: int) -> None:
+            n = first
+            while (sent := time.perf_counter()) < end:
+                try:
+                    await call(load.requests[n % len(load.requests)], timeout=30)
+                except grpc.aio.AioRpcError:
+                    errors[0] += 1
+                done = time.perf_counter()
+                if begin <= done < end:
+                    latencies.append(done - sent)
+                n += load.in_flight
+
+        async def window() -> float:
+            await asyncio.sleep(load.warmup)
+            pipe.send("begin")
+            cpu = time.process_time()
+            await asyncio.sleep(load.seconds)
+            pipe.send("end")
+            return time.process_time() - cpu
+
+        timing = asyncio.create_task(window())
+        await asyncio.gather(*(caller(i) for i in range(load.in_flight)))
+        client_cpu = await timing
+    return Result(calls=len(latencies), errors=errors[0], seconds=load.seconds, latencies=latencies, client_cpu=client_cpu)
+
+
+def measure(load: Load) -> Result:
+    """Run `load` from a fresh process; this process (the server's) measures its own CPU in the window."""
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    child = context.Process(target=generate_load, args=(load, theirs), daemon=True)
+    child.start()
+    try:
+        deadline = 60 + load.warmup + load.seconds
+        _expect(ours, "begin", deadline)
+        cpu = time.process_time()
+        _expect(ours, "end", deadline)
+        server_cpu = time.process_time() - cpu
+        result: Result = _receive(ours, deadline)
+        child.join(10)
+    finally:
+        if child.is_alive():
+            child.terminate()
+            child.join(5)
+    return replace(result, server_cpu=server_cpu)
+
+
+def _receive(pipe: Connection, timeout: float) -> Any:
+    if not pipe.poll(timeout):
+        raise TimeoutError("the load generator stopped answering")
+    return pipe.recv()
+
+
+def _expect(pipe: Connection, word: str, timeout: float) -> None:
+    got = _receive(pipe, timeout)
+    if got != word:
+        raise RuntimeError(f"load generator said {got!r}, expected {word!r}")
+
+
+# ---------------------------------------------------------------- servers
+
+
+def start_echo(data: DataDir, workers: int) -> tuple[grpc.Server, int]:
+    """The registry's server settings without the registry: same pool, limits and TLS; no interceptor."""
+    server = grpc.server(
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="echo"),
+        options=[("grpc.max_receive_message_length", MESSAGE_LIMIT), ("grpc.max_send_message_length", MESSAGE_LIMIT)],
+    )
+    echo = grpc.unary_unary_rpc_method_handler(lambda request, context: request)  # no (de)serializers: bytes
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("bench.Echo", {"Echo": echo}),))
+    port = server.add_secure_port("127.0.0.1:0", data.server_credentials())
+    server.start()
+    return server, port
+
+
+def member_tls(data: DataDir) -> Tls:
+    key_pem, csr_pem = pki.make_csr(MEMBER, pki.ROLE_MEMBER)
+    return Tls(ca=data.ca().cert_pem, key=key_pem, cert=pki.issue_client_cert(data.ca(), csr_pem, MEMBER, pki.ROLE_MEMBER))
+
+
+def check_verdicts(port: int, tls: Tls, made: Sequence[Probe]) -> dict[str, int]:
+    """Every probe through the real stub: the bench measures right answers, not fast wrong ones."""
+    credentials = grpc.ssl_channel_credentials(tls.ca, tls.key, tls.cert)
+    options = [("grpc.max_receive_message_length", MESSAGE_LIMIT), ("grpc.max_send_message_length", MESSAGE_LIMIT)]
+    counts = {"CLEAR": 0, "REVIEW": 0, "DENY": 0}
+    with grpc.secure_channel(f"127.0.0.1:{port}", credentials, options=options) as channel:
+        stub = registry_pb2_grpc.RegistryStub(channel)
+        for start_at in range(0, len(made), BATCH_SIZE):
+            chunk = made[start_at : start_at + BATCH_SIZE]
+            response = stub.LookupBatch(registry_pb2.LookupBatchRequest(applicants=[_applicant(p) for p in chunk]), timeout=60)
+            for probe, result in zip(chunk, response.results, strict=True):
+                got = registry_pb2.Verdict.Name(result.verdict).removeprefix("VERDICT_")
+                if got != probe.expected:
+                    raise AssertionError(f"probe expected {probe.expected}, the registry answered {got}")
+                counts[got] += 1
+    return counts
+
+
+# ---------------------------------------------------------------- the run
+
+
+@dataclass(frozen=True)
+class Seeded:
+    data: DataDir
+    settings: Settings
+    probes: list[Probe]
+    tls: Tls
+
+
+def prepare(options: argparse.Namespace, root: Path, database_url: str) -> Seeded:
+    rng = random.Random(20240601)
+    data = DataDir(root / "jpr-data")
+    data.initialize(registry_name="jpr-bench", admin_name="admin", endpoint="127.0.0.1:0")
+    flags = {"data_dir": data.path, "listen": "127.0.0.1:0", "workers": options.workers, "database_url": database_url or None}
+    settings = load_settings(flags, environ={})
+    database = Database(settings.effective_database_url)
+    try:
+        schema.upgrade(database)
+        started = time.perf_counter()
+        population = seed(database, options.subjects, rng, datetime.now(UTC))
+    finally:
+        database.dispose()
+    print(f"seeded {options.subjects:,} subjects ({len(population.listed):,} listed, "
+          f"{len(population.under_review):,} under review) in {time.perf_counter() - started:.1f} s", flush=True)
+    return Seeded(data, settings, probes(population, PROBES, rng), member_tls(data))
+
+
+def run(options: argparse.Namespace, root: Path, database_url: str = "") -> dict[str, list[Result]]:
+    """Both servers up side by side; echo and Lookup measured in alternation, then LookupBatch."""
+    seeded = prepare(options, root, database_url)
+    with logging_like_serve(root / "registry.log", seeded.settings.log_level):
+        return _measure_all(options, seeded)
+
+
+@contextmanager
+def postgres_database(admin_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for one run, dropped afterwards."""
+    import psycopg
+    from sqlalchemy import make_url
+
+    name = f"jpr_bench_{uuid.uuid4().hex[:10]}"
+    dsn = make_url(admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _measure_all(options: argparse.Namespace, seeded: Seeded) -> dict[str, list[Result]]:
+    unary, batches = lookup_requests(seeded.probes), batch_requests(seeded.probes)
+
+    def load(port: int, method: str, requests: list[bytes], in_flight: int) -> Load:
+        return Load(port, seeded.tls, method, requests, in_flight, options.warmup, options.seconds)
+
+    results: dict[str, list[Result]] = {"echo": [], "Lookup": [], "LookupBatch": []}
+    echo, echo_port = start_echo(seeded.data, seeded.settings.workers)
+    registry = start(seeded.settings)
+    try:
+        counts = check_verdicts(registry.port, seeded.tls, seeded.probes)
+        print(f"verdicts of {len(seeded.probes):,} probes as expected: {counts}", flush=True)
+        for round_number in range(1, options.rounds + 1):
+            print(f"round {round_number}/{options.rounds}: echo, Lookup ...", flush=True)
+            results["echo"].append(measure(load(echo_port, ECHO_METHOD, unary, IN_FLIGHT)))
+            results["Lookup"].append(measure(load(registry.port, LOOKUP_METHOD, unary, IN_FLIGHT)))
+        print("LookupBatch ...", flush=True)
+        results["LookupBatch"].append(measure(load(registry.port, BATCH_METHOD, batches, BATCH_IN_FLIGHT)))
+    finally:
+        echo.stop(None).wait()
+        registry.stop(grace=None)
+    return results
+
+
+@contextmanager
+def logging_like_serve(path: Path, level: str) -> Iterator[None]:
+    """Every call logged as `jpr serve` does (its access log batches lines off the request threads), to a file."""
+    writer = logging.FileHandler(path)
+    writer.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(writer)
+    root.setLevel(level)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        root.removeHandler(writer)
+        writer.close()
+
+
+def median(runs: list[Result]) -> Result:
+    return sorted(runs, key=lambda r: r.rate)[len(runs) // 2]
+
+
+def report(runs: dict[str, list[Result]], options: argparse.Namespace, backend: str = "sqlite") -> bool:
+    """Print the table and the ratios; True when every target is met."""
+    results = {name: median(found) for name, found in runs.items()}
+    rounds = f", median of {options.rounds} rounds" if options.rounds > 1 else ""
+    print(f"\n{backend}: {options.seconds:g} s per measurement{rounds}, {options.workers} server workers, {multiprocessing.cpu_count()} CPUs")
+    print(f"{'server / method':<14} {'in flight':>9} {'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'server CPU/call':>16} {'client CPU':>11} {'errors':>6}")
+    for name, in_flight in (("echo", IN_FLIGHT), ("Lookup", IN_FLIGHT), ("LookupBatch", BATCH_IN_FLIGHT)):
+        r = results[name]
+        per_call = f"{r.server_cpu / r.calls * 1000:.3f} ms" if r.calls else "-"
+        print(f"{name:<14} {in_flight:>9} {r.rate:>9,.1f} {r.percentile(50):>8.2f} {r.percentile(99):>8.2f} "
+              f"{per_call:>16} {r.client_cpu / r.seconds:>10.0%} {r.errors:>6}")
+        if not r.calls:
+            print(f"{'':<14} no call completed within the {options.seconds:g} s window")
+    if options.rounds > 1:
+        for name in ("echo", "Lookup"):
+            print(f"{name} calls/s by round: {', '.join(f'{r.rate:,.0f}' for r in runs[name])}")
+    ratio = results["Lookup"].rate / results["echo"].rate
+    applicants = results["LookupBatch"].rate * BATCH_SIZE
+    tokens = applicants * 2
+    unary_ok, batch_ok = ratio >= UNARY_TARGET, tokens >= BATCH_TARGET
+    print(f"\nLookup / echo calls/s: {ratio:.2f} (target >= {UNARY_TARGET}) {'ok' if unary_ok else 'MISSED'}")
+    print(f"LookupBatch: {tokens:,.0f} tokens/s, {applicants:,.0f} applicants/s "
+          f"(target >= {BATCH_TARGET:,} tokens/s: {tokens / BATCH_TARGET:.2f}x) {'ok' if batch_ok else 'MISSED'}")
+    errors = sum(r.errors for found in runs.values() for r in found)
+    if errors:
+        print(f"{errors} calls failed: the figures are not valid")
+    return unary_ok and batch_ok and errors == 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--subjects", type=int, default=100_000, help="subjects to seed (default 100000)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each measurement (default 10)")
+    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each measurement (default 2)")
+    parser.add_argument("--workers", type=int, default=Settings.workers, help=f"server threads, both servers (default: the registry's, {Settings.workers})")
+    parser.add_argument("--rounds", type=int, default=1, help="alternate echo and Lookup this many times, report medians (default 1)")
+    parser.add_argument("--no-check", action="store_true", help="exit 0 even when a target is missed")
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="sqlite")
+    parser.add_argument("--postgres-url", default=os.environ.get("JPR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+                        help="server to create the PostgreSQL run's database on (env JPR_TEST_POSTGRES_URL)")
+    options = parser.parse_args(argv)
+    backends = ["sqlite", "postgresql"] if options.backend == "both" else [options.backend]
+    results: dict[str, dict[str, list[Result]]] = {}
+    for backend in backends:
+        print(f"== {backend}", flush=True)
+        with tempfile.TemporaryDirectory(prefix="jpr-bench-") as root:
+            if backend == "sqlite":
+                results[backend] = run(options, Path(root))
+            else:
+                with postgres_database(options.postgres_url) as url:
+                    results[backend] = run(options, Path(root), url)
+    met = all([report(found, options, backend) for backend, found in results.items()])
+    if len(results) == 2:
+        met = compare_backends(results) and met
+    return 0 if met or options.no_check else 1
+
+
+def compare_backends(results: dict[str, dict[str, list[Result]]]) -> bool:
+    """PostgreSQL should reach at least half of SQLite's Lookup calls/s and LookupBatch tokens/s."""
+    lite, pg = ({name: median(found) for name, found in results[b].items()} for b in ("sqlite", "postgresql"))
+    print(f"\n{'':<24}{'SQLite':>12}{'PostgreSQL':>12}{'ratio':>8}")
+    ok = True
+    for label, name, scale in (("Lookup calls/s", "Lookup", 1), ("LookupBatch tokens/s", "LookupBatch", BATCH_SIZE * 2)):
+        a, b = lite[name].rate * scale, pg[name].rate * scale
+        ratio = b / a if a else 0.0
+        ok = ok and ratio >= 0.5
+        print(f"{label:<24}{a:>12,.0f}{b:>12,.0f}{ratio:>8.2f}  (target >= 0.5) {'ok' if ratio >= 0.5 else 'MISSED'}")
+    return ok
+
+
+if __name__ == "__main__":
+    sys.exit(main())
