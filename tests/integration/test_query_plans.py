@@ -25,3 +25,23 @@ def test_token_statement_searches_the_token_index(sqlite_template: Path, tmp_pat
     steps = [row[-1] for row in plan]
     assert any("report_tokens USING INDEX ix_report_tokens_token" in s for s in steps), steps
     assert not any(s.startswith("SCAN") for s in steps), steps
+
+
+def test_postgres_lookups_reuse_one_connection_and_a_prepared_statement(database_url: str) -> None:
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite has no server session or prepared statements to reuse")
+    from datetime import UTC, datetime
+
+    db = Database(database_url)
+    try:
+        store = LookupStore(db)
+        tokens = [os.urandom(64), os.urandom(64)]
+        backends = set()
+        for _ in range(8):
+            store.find(tokens, datetime.now(UTC))
+            backends.add(db.hot.rows("SELECT pg_backend_pid()", [])[0][0])
+        prepared = db.hot.rows("SELECT statement FROM pg_prepared_statements", [])
+    finally:
+        db.dispose()
+    assert len(backends) == 1, "each lookup opened a new connection"
+    assert any("report_tokens.token IN" in statement for (statement,) in prepared), prepared
