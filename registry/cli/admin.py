@@ -35,7 +35,7 @@ def register(commands: Any) -> None:
 
     reports = admin.add_parser("reports", aliases=["report"], help="report review").add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = _command(reports, "list", "list reports", _reports_list)
-    listing.add_argument("--status", choices=["submitted", "accepted", "rejected", "retracted"])
+    listing.add_argument("--status", choices=["submitted", "accepted", "rejected", "retracted"], help="only reports in this status (default: all)")
     _paging(listing)
     accept = _command(reports, "accept", "accept a report: list its subject", _reports_accept)
     accept.add_argument("report_id")
@@ -47,7 +47,7 @@ def register(commands: Any) -> None:
 
     listings = admin.add_parser("listings", aliases=["listing"], help="joint punishments").add_subparsers(dest="action", required=True, metavar="ACTION")
     listings_list = _command(listings, "list", "list listings", _listings_list)
-    listings_list.add_argument("--status", choices=["pending_notice", "active", "expired", "lifted"])
+    listings_list.add_argument("--status", choices=["pending_notice", "active", "expired", "lifted"], help="only listings in this status (default: all)")
     _paging(listings_list)
 
 
@@ -59,8 +59,8 @@ def _command(group: Any, name: str, help_text: str, run: Any) -> argparse.Argume
 
 
 def _paging(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--page-size", type=int, default=50)
-    parser.add_argument("--page-token", default="")
+    parser.add_argument("--page-size", type=int, default=50, help="rows per page (at most 500)")
+    parser.add_argument("--page-token", default="", help="the token a previous page printed after 'more:'")
 
 
 class _Admin:
@@ -210,7 +210,7 @@ def _reports_accept(args: argparse.Namespace) -> int:
         output.emit_json(result)
     else:
         listing = result["listing"]
-        print(f"report {args.report_id} accepted: {listing['subject']} listed as {listing['listing_id']} until {listing['listed_until']}")
+        print(f"report {args.report_id} accepted: {listing['subject']} listed as {listing['listing_id']} until {output.cell(listing['listed_until'])}")
     return 0
 
 

@@ -21,7 +21,14 @@ from registry.domain.model import Category, IdentifierType, LookupResult, Role, 
 
 
 def register(commands: Any) -> None:
-    lookup = commands.add_parser("lookup", help="entry audit: is this applicant under joint punishment?")
+    lookup = commands.add_parser(
+        "lookup",
+        help="entry audit: is this applicant under joint punishment?",
+        description="Normalize and tokenize the applicant's identifiers here, then ask the registry. "
+        "DENY: an active joint punishment matched by a strong identifier (ID card, credit code, passport). "
+        "REVIEW: matched only by a weak identifier (phone, e-mail, account), or a report under review. "
+        "CLEAR: nothing. The exit status is 0 whatever the verdict; script with --json.",
+    )
     _subject_flags(lookup)
     lookup.set_defaults(run=_lookup)
 

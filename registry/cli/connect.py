@@ -24,7 +24,7 @@ def add_credentials_flag(parser: argparse.ArgumentParser, default: str | None) -
 
 def load_credentials(args: argparse.Namespace) -> Credentials:
     if not args.credentials:
-        raise SystemExit(f"no credentials: pass --credentials FILE or set {CREDENTIALS_ENV}")
+        raise SystemExit(f"jpr: no credentials: pass --credentials FILE or set {CREDENTIALS_ENV}")
     credentials = Credentials.load(Path(args.credentials))
     endpoint = args.endpoint or os.environ.get(ENDPOINT_ENV)
     return credentials.with_endpoint(endpoint) if endpoint else credentials

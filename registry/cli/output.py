@@ -41,7 +41,7 @@ def cell(value: Any) -> str:
     if isinstance(value, list):
         return ",".join(str(v) for v in value) or "-"
     if isinstance(value, str) and len(value) >= 25 and value[4:5] == "-" and "T" in value:
-        return value[:19].replace("T", " ")
+        return value[:19].replace("T", " ") + "Z"  # every time the registry gives is UTC
     return str(value)
 
 

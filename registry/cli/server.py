@@ -74,7 +74,9 @@ def run_serve(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopped.set())
     stopped.wait()
+    print("stopping: finishing calls in flight (5 s at most)", flush=True)
     running.stop(grace=5.0)
+    print("stopped", flush=True)
     return 0
 
 

@@ -36,7 +36,8 @@ class AccessLog:
         while self._entries:
             entries.append(self._entries.popleft())
         if entries:
-            log.info("\n".join(_line(entry) for entry in entries))
+            # One record per batch: a header line, then one self-contained line per call.
+            log.info("%d calls\n%s", len(entries), "\n".join(_line(entry) for entry in entries))
 
     def close(self) -> None:
         self._stopped.set()
