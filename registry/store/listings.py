@@ -76,7 +76,7 @@ class ListingStore:
 
     def list(self, status: ListingStatus | None, page_size: int, page_token: str, *, now: datetime) -> Page[Listing]:
         after = decode_page_token(page_token)
-        if after is not None and not after[1].isdigit():
+        if after is not None and not (after[1].isascii() and after[1].isdigit() and len(after[1]) < 19):
             raise InvalidArgument("page_token is not a ListListings token; pass the next_page_token ListListings returned")
         with self._db.session() as session:
             query = select(ListingRow).order_by(ListingRow.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -87,11 +88,20 @@ def _chunks(items: Sequence[T]) -> Iterable[list[T]]:
 
 
 def _states(subjects: list[int], listings: dict[int, Any], reports: list[Any]) -> dict[int, SubjectState]:
+    # Grouped once: a batch of mostly hits must not scan every row per subject.
+    active_of: dict[int, list[Any]] = defaultdict(list)
+    listed_of: dict[int, list[Any]] = defaultdict(list)
+    pending_of: dict[int, list[Any]] = defaultdict(list)
+    for listing in listings.values():
+        active_of[listing.subject_id].append(listing)
+    for r in reports:
+        if r.status == ReportStatus.ACCEPTED.value and r.listing_id in listings:
+            listed_of[r.subject_id].append(r)
+        elif r.status == ReportStatus.SUBMITTED.value:
+            pending_of[r.subject_id].append(r)
     states: dict[int, SubjectState] = {}
     for subject in subjects:
-        active = [l for l in listings.values() if l.subject_id == subject]
-        listed = [r for r in reports if r.subject_id == subject and r.status == "ACCEPTED" and r.listing_id in listings]
-        pending = [r for r in reports if r.subject_id == subject and r.status == "SUBMITTED"]
+        active, listed, pending = active_of[subject], listed_of[subject], pending_of[subject]
         states[subject] = SubjectState(
             subject_id=subject_ref(subject),
             listed=_allegation(listed) if active and listed else None,
