@@ -12,13 +12,18 @@ from sqlalchemy import bindparam, select
 from registry.domain.model import Category, IdentifierType, ListingStatus, ReportStatus, Role, Severity
 from registry.domain.verdict import Allegation, Hit, SubjectState
 from registry.store.database import Database
-from registry.store.models import ListingRow, ReportRow
+from registry.store.models import ListingRow, ReportRow, ReportTokenRow
 from registry.store.refs import subject_ref
 
 T = TypeVar("T")
 
 _CHUNK = 500  # bound parameters per statement, well under every backend's limit
 
+_FIND_TOKENS = (
+    select(ReportTokenRow.token, ReportTokenRow.id_type, ReportRow.subject_id, ReportRow.status, ReportRow.listing_id)
+    .join(ReportRow, ReportRow.report_id == ReportTokenRow.report_id)
+    .where(ReportTokenRow.token.in_(bindparam("tokens", expanding=True)))
+)
 _ACTIVE_LISTINGS = select(
     ListingRow.id, ListingRow.subject_id, ListingRow.listed_from, ListingRow.listed_until
 ).where(
@@ -47,20 +52,24 @@ class LookupStore:
         """Which subjects each token was reported against (and how), and the state of each subject hit.
 
         Nearly every applicant is unknown: that answer costs one indexed
-        statement on a held connection. Only hits read the subjects' state.
+        statement on a held connection. Only a hit opens a read transaction.
         """
+        unique = sorted(set(tokens))
+        if not any(self._db.hot.rows(self._find(len(chunk)), chunk) for chunk in _chunks(unique)):
+            return {}, {}
+        # A hit: read its reports and its subjects' state again, all in one snapshot.
         hits: dict[bytes, set[Hit]] = {}
-        for token_chunk in _chunks(sorted(set(tokens))):
-            for token, id_type, subject, status, listing in self._db.hot.rows(self._find(len(token_chunk)), token_chunk):
-                if status not in _OPEN:
-                    continue  # rejected and retracted reports tie nobody to anything
-                accepted = status == ReportStatus.ACCEPTED.value
-                hit = Hit(subject=subject, type=IdentifierType(id_type), listing=listing if accepted else None)
-                hits.setdefault(bytes(token), set()).add(hit)
-        if not hits:
-            return hits, {}
-        subjects = sorted({hit.subject for found in hits.values() for hit in found})
         with self._db.read() as conn:
+            for token_chunk in _chunks(unique):
+                for token, id_type, subject, status, listing in conn.execute(_FIND_TOKENS, {"tokens": token_chunk}):
+                    if status not in _OPEN:
+                        continue  # rejected and retracted reports tie nobody to anything
+                    accepted = status == ReportStatus.ACCEPTED.value
+                    hit = Hit(subject=subject, type=IdentifierType(id_type), listing=listing if accepted else None)
+                    hits.setdefault(bytes(token), set()).add(hit)
+            if not hits:
+                return {}, {}
+            subjects = sorted({hit.subject for found in hits.values() for hit in found})
             listings: dict[int, Any] = {}
             rows: list[Any] = []
             for chunk in _chunks(subjects):
