@@ -20,6 +20,7 @@ from registry.domain.reports import ReportService
 from registry.domain.tokens import Tokenizer
 from registry.server.access_log import AccessLog
 from registry.server.auth import AuthInterceptor
+from registry.server.expiry import ExpiryRecorder
 from registry.server.servicers import AdminServicer, RegistryServicer
 from registry.settings import Settings
 from registry.store import schema
@@ -52,9 +53,11 @@ class RunningRegistry:
     database: Database
     lookup_database: Database
     access_log: AccessLog
+    expiry: ExpiryRecorder
 
     def stop(self, grace: float | None = 2.0) -> None:
         self.server.stop(grace).wait()
+        self.expiry.close()
         self.access_log.close()
         self.database.dispose()
         self.lookup_database.dispose()
@@ -87,10 +90,11 @@ def _serve(settings: Settings, data: DataDir, database: Database, clock: Callabl
         max_clock_skew=timedelta(seconds=settings.max_clock_skew_seconds),
         clock=clock,
     )
+    listings = ListingStore(database)
     admin_service = AdminService(
         members,
         reports,
-        ListingStore(database),
+        listings,
         ca=data.ca(),
         terms=Terms(serious_days=settings.serious_term_days, severe_days=settings.severe_term_days),
         clock=clock,
@@ -116,7 +120,10 @@ def _serve(settings: Settings, data: DataDir, database: Database, clock: Callabl
         raise OSError(f"could not listen on {settings.listen}")
     server.start()
     log.info("registry %r listening at %s (port %d), database %s", registry_name, settings.listen, port, database.describe())
-    return RunningRegistry(server=server, port=port, database=database, lookup_database=lookup_database, access_log=access_log)
+    expiry = ExpiryRecorder(listings, clock, settings.expiry_interval_seconds)
+    return RunningRegistry(
+        server=server, port=port, database=database, lookup_database=lookup_database, access_log=access_log, expiry=expiry
+    )
 
 
 def _add_health(server: grpc.Server) -> None:

@@ -74,6 +74,27 @@ class ListingStore:
 
         return self._db.write(work)
 
+    def record_expiries(self, *, now: datetime) -> int:
+        """Mark ACTIVE listings past their end EXPIRED, each with its event.
+
+        Verdicts never wait for this (a listing past its end is EXPIRED to every
+        reader already); it puts the change in the history. Safe on several
+        replicas at once: the transaction re-reads the status it changes.
+        """
+
+        def work(session: Session) -> int:
+            due = session.scalars(
+                select(ListingRow).where(ListingRow.status == ListingStatus.ACTIVE.value, ListingRow.listed_until <= now)
+            ).all()
+            for listing in due:
+                listing.status = ListingStatus.EXPIRED.value
+                listing.updated_at = now
+                events.record(session, at=now, actor="registry", kind="listing.expired", subject_id=listing.subject_id,
+                              listing_id=listing.id, reason="term ended", listed_until=listing.listed_until.isoformat())
+            return len(due)
+
+        return self._db.write(work)
+
     def list(self, status: ListingStatus | None, page_size: int, page_token: str, *, now: datetime) -> Page[Listing]:
         after = decode_page_token(page_token)
         if after is not None and not (after[1].isascii() and after[1].isdigit() and len(after[1]) < 19):
