@@ -181,6 +181,28 @@ class RegistryClient:
         body = payload.SerializeToString(deterministic=True)
         return dsse.sign_envelope(self.credentials.signing_seed, dsse.REPORT_PAYLOAD_TYPE, body)
 
+    def retract_report(self, report_id: str, reason: str, *, created_at: datetime | None = None) -> Report:
+        """Withdraw one of this member's reports with a signed retraction; safe to repeat.
+
+        A listing that no other platform's accepted report supports is lifted.
+
+        Example:
+            >>> client.retract_report(receipt.report_id, "wrong account: a namesake").status  # doctest: +SKIP
+            <ReportStatus.RETRACTED: 'RETRACTED'>
+        """
+        payload = types_pb2.RetractionPayload(
+            report_id=report_id,
+            reporter=self.credentials.name,
+            registry=self.credentials.registry,
+            created_at=datetime_to_timestamp(created_at or datetime.now(UTC).replace(microsecond=0)),
+            reason=reason,
+        )
+        envelope = dsse.sign_envelope(
+            self.credentials.signing_seed, dsse.RETRACTION_PAYLOAD_TYPE, payload.SerializeToString(deterministic=True)
+        )
+        request = registry_pb2.RetractReportRequest(envelope=envelope)
+        return _convert.report(self._call("RetractReport", self._stub.RetractReport, request))
+
     def get_report(self, report_id: str) -> Report:
         """One of this member's own reports, with its status and the stored envelope."""
         request = registry_pb2.GetReportRequest(report_id=report_id)

@@ -48,6 +48,12 @@ def register(commands: Any) -> None:
                         "--created-at to re-send a report safely")
     report.set_defaults(run=_report)
 
+    retract = commands.add_parser("retract", help="withdraw one of your reports with a signed retraction")
+    add_credentials_flag(retract, None)
+    retract.add_argument("report_id")
+    retract.add_argument("--reason", required=True, help="why the report is withdrawn (recorded; no personal data)")
+    retract.set_defaults(run=_retract)
+
 
 def _subject_flags(parser: argparse.ArgumentParser) -> None:
     add_credentials_flag(parser, None)
@@ -139,3 +145,13 @@ def _when(value: str | None) -> datetime | None:
         return None
     moment = datetime.fromisoformat(value)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _retract(args: argparse.Namespace) -> int:
+    with RegistryClient(load_credentials(args)) as client:
+        report = client.retract_report(args.report_id, args.reason)
+    if args.json:
+        output.emit_json({"report_id": report.report_id, "status": report.status.name, "subject": report.subject_id})
+    else:
+        print(f"report {report.report_id} {report.status.name.lower()}")
+    return 0

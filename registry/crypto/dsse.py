@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 __all__ = [
     "MAX_ENVELOPE_BYTES",
     "REPORT_PAYLOAD_TYPE",
+    "RETRACTION_PAYLOAD_TYPE",
     "Envelope",
     "EnvelopeError",
     "Signature",
@@ -41,6 +42,7 @@ __all__ = [
 ]
 
 REPORT_PAYLOAD_TYPE = "application/vnd.jpr.report.v1+protobuf"
+RETRACTION_PAYLOAD_TYPE = "application/vnd.jpr.retraction.v1+protobuf"
 MAX_ENVELOPE_BYTES = 65536
 
 KEY_SIZE = 32

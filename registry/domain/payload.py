@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
+from typing import TypeVar
 
 from google.protobuf.message import DecodeError
 
@@ -19,17 +20,27 @@ TEXT_LIMITS = {"platform_action": 200, "summary": 2000, "display_name": 64}
 
 
 
+M = TypeVar("M", types_pb2.ReportPayload, types_pb2.RetractionPayload)
+
+
 def parse_payload(data: bytes) -> types_pb2.ReportPayload:
     """The signed bytes as a message; nothing in it is trusted or checked yet."""
-    message = types_pb2.ReportPayload()
+    return _parse(types_pb2.ReportPayload(), data)
+
+
+def parse_retraction(data: bytes) -> types_pb2.RetractionPayload:
+    return _parse(types_pb2.RetractionPayload(), data)
+
+
+def _parse(message: M, data: bytes) -> M:
     try:
         message.ParseFromString(data)
     except DecodeError as error:
-        raise InvalidArgument(f"payload is not a serialized jpr.v1.ReportPayload: {error}") from error
+        raise InvalidArgument(f"payload is not a serialized {message.DESCRIPTOR.full_name}: {error}") from error
     return message
 
 
-def created_at(message: types_pb2.ReportPayload) -> datetime:
+def created_at(message: types_pb2.ReportPayload | types_pb2.RetractionPayload) -> datetime:
     if not message.HasField("created_at"):
         raise InvalidArgument("payload.created_at is required")
     return timestamp_to_datetime(message.created_at, "payload.created_at")

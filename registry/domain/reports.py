@@ -15,7 +15,9 @@ from registry.crypto import dsse
 from registry.domain.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from registry.domain.model import Caller, Receipt, Report, ReportPayload, SigningKey
 from registry.api.jpr.v1 import types_pb2
-from registry.domain.payload import created_at, declares_strong, parse_payload, validate_payload
+from registry.domain.payload import created_at, declares_strong, parse_payload, parse_retraction, validate_payload
+from registry.store.listings import ListingStore
+from registry.domain.admin import MAX_REASON
 from registry.store.members import MemberStore
 from registry.store.reports import ReportStore, Submission
 
@@ -29,7 +31,9 @@ class ReportService:
         registry_name: str,
         max_clock_skew: timedelta,
         clock: Callable[[], datetime],
+        listings: ListingStore,
     ) -> None:
+        self._listings = listings
         self._reports = reports
         self._members = members
         self._registry_name = registry_name
@@ -37,22 +41,13 @@ class ReportService:
         self._clock = clock
 
     def submit(self, caller: Caller, envelope_bytes: bytes) -> Receipt:
-        envelope = _parse(envelope_bytes)
-        if envelope.payload_type != dsse.REPORT_PAYLOAD_TYPE:
-            raise InvalidArgument(
-                f"payloadType {envelope.payload_type!r} is not a report; expected {dsse.REPORT_PAYLOAD_TYPE!r}"
-            )
-        if len(envelope.signatures) != 1:
-            raise InvalidArgument(f"a report carries exactly one signature, this envelope has {len(envelope.signatures)}")
+        envelope = _open(envelope_bytes, dsse.REPORT_PAYLOAD_TYPE, "a report")
         payload_sha256 = hashlib.sha256(envelope.payload).digest()
         # The same signed bytes again: the stored receipt, whatever happened to the key since.
         stored = self._reports.receipt_for(caller.name, payload_sha256)
         if stored is not None:
             return stored
-        signature = envelope.signatures[0]
-        member_id, key = self._caller_key(caller, signature.keyid)
-        if not dsse.verify(key.public_key, envelope.payload_type, envelope.payload, signature.sig):
-            raise Unauthenticated(f"the signature does not verify under key {key.key_id} (it is computed over the DSSE PAE bytes)")
+        member_id, key = self._verify(caller, envelope)
         message = parse_payload(envelope.payload)
         self._check_origin(caller, key, message)
         payload = validate_payload(message)
@@ -66,6 +61,25 @@ class ReportService:
             payload_sha256=payload_sha256,
         )
         return self._reports.submit(submission, now=self._clock())
+
+    def retract(self, caller: Caller, envelope_bytes: bytes) -> Report:
+        """The reporter's signed withdrawal of its own report; checked like a report."""
+        envelope = _open(envelope_bytes, dsse.RETRACTION_PAYLOAD_TYPE, "a retraction")
+        _, key = self._verify(caller, envelope)
+        retraction = parse_retraction(envelope.payload)
+        self._check_origin(caller, key, retraction)
+        if not retraction.reason.strip() or len(retraction.reason) > MAX_REASON:
+            raise InvalidArgument(f"payload.reason is required, at most {MAX_REASON} characters: say why the report is withdrawn")
+        return self._listings.retract(
+            retraction.report_id, caller.name, envelope=envelope_bytes, reason=retraction.reason, now=self._clock()
+        )
+
+    def _verify(self, caller: Caller, envelope: dsse.Envelope) -> tuple[int, SigningKey]:
+        signature = envelope.signatures[0]
+        member_id, key = self._caller_key(caller, signature.keyid)
+        if not dsse.verify(key.public_key, envelope.payload_type, envelope.payload, signature.sig):
+            raise Unauthenticated(f"the signature does not verify under key {key.key_id} (it is computed over the DSSE PAE bytes)")
+        return member_id, key
 
     def get(self, caller: Caller, report_id: str) -> Report:
         """A member reads only its own reports; others look exactly like missing ones."""
@@ -86,7 +100,7 @@ class ReportService:
             raise Unauthenticated(f"key {key_id} was revoked at {key.revoked_at.isoformat()}; sign with a current key")
         return found
 
-    def _check_origin(self, caller: Caller, key: SigningKey, message: types_pb2.ReportPayload) -> None:
+    def _check_origin(self, caller: Caller, key: SigningKey, message: types_pb2.ReportPayload | types_pb2.RetractionPayload) -> None:
         """Who signed, when, for whom: checked before any field of the payload is validated."""
         created = created_at(message)
         if created < key.valid_from - self._skew:
@@ -100,7 +114,7 @@ class ReportService:
             raise InvalidArgument(
                 f"payload.registry is {message.registry!r}; this registry is {self._registry_name!r} (no cross-registry replay)"
             )
-        if not declares_strong(message):
+        if isinstance(message, types_pb2.ReportPayload) and not declares_strong(message):
             raise InvalidArgument(
                 "payload.identifiers: at least one strong identifier (cn_ric, cn_uscc or passport) is required"
             )
@@ -113,8 +127,14 @@ class ReportService:
             raise InvalidArgument(f"payload.occurred_at {payload.occurred_at.isoformat()} is in the future")
 
 
-def _parse(envelope_bytes: bytes) -> dsse.Envelope:
+def _open(envelope_bytes: bytes, payload_type: str, what: str) -> dsse.Envelope:
+    """The envelope's shape, its payload type and its single signature, in that order."""
     try:
-        return dsse.parse_envelope(envelope_bytes)
+        envelope = dsse.parse_envelope(envelope_bytes)
     except dsse.EnvelopeError as error:
         raise InvalidArgument(f"envelope: {error}") from error
+    if envelope.payload_type != payload_type:
+        raise InvalidArgument(f"payloadType {envelope.payload_type!r} is not {what}; expected {payload_type!r}")
+    if len(envelope.signatures) != 1:
+        raise InvalidArgument(f"{what} carries exactly one signature, this envelope has {len(envelope.signatures)}")
+    return envelope

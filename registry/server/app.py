@@ -83,14 +83,15 @@ def _serve(settings: Settings, data: DataDir, database: Database, clock: Callabl
         # Lookups may read a replica: a few seconds behind the primary at worst.
         lookup_database = Database(settings.effective_lookup_database_url, pool_size=settings.workers + 2)
     registry_name = settings.registry_name or data.registry_name()
+    listings = ListingStore(database)
     report_service = ReportService(
         reports,
         members,
         registry_name=registry_name,
         max_clock_skew=timedelta(seconds=settings.max_clock_skew_seconds),
         clock=clock,
+        listings=listings,
     )
-    listings = ListingStore(database)
     admin_service = AdminService(
         members,
         reports,

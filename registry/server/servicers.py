@@ -29,6 +29,9 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
     def SubmitReport(self, request: registry_pb2.SubmitReportRequest, context: grpc.ServicerContext) -> registry_pb2.ReportReceipt:
         return messages.receipt(self._reports.submit(current_caller(), request.envelope))
 
+    def RetractReport(self, request: registry_pb2.RetractReportRequest, context: grpc.ServicerContext) -> types_pb2.Report:
+        return messages.report(self._reports.retract(current_caller(), request.envelope))
+
     def GetReport(self, request: registry_pb2.GetReportRequest, context: grpc.ServicerContext) -> types_pb2.Report:
         return messages.report(self._reports.get(current_caller(), request.report_id))
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.domain.errors import FailedPrecondition, InvalidArgument, NotFound
+from registry.domain.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from registry.domain.model import (
     Category,
     Listing,
@@ -20,7 +20,7 @@ from registry.domain.model import (
 )
 from registry.store import events
 from registry.store.database import Database
-from registry.store.models import ListingRow, ReportRow
+from registry.store.models import ListingRow, ReportRow, RetractionRow
 from registry.store.pages import decode_page_token, encode_page_token
 from registry.store.refs import listing_ref, subject_ref
 from registry.store.reports import report_view
@@ -70,6 +70,30 @@ class ListingStore:
             _decide(report, ReportStatus.REJECTED, actor, reason, now)
             events.record(session, at=now, actor=actor, kind="report.rejected", report_id=report_id,
                           subject_id=report.subject_id, reason=reason)
+            return report_view(session, report)
+
+        return self._db.write(work)
+
+    def retract(self, report_id: str, reporter: str, *, envelope: bytes, reason: str, now: datetime) -> Report:
+        """The reporter withdraws its report; a listing no other accepted report supports is lifted."""
+
+        def work(session: Session) -> Report:
+            report = session.get(ReportRow, report_id)
+            if report is None:
+                raise NotFound(f"no report {report_id}")
+            if report_view(session, report).reporter != reporter:
+                raise PermissionDenied(f"report {report_id} is not yours: only its reporter may retract it")
+            if report.status == ReportStatus.RETRACTED.value:
+                return report_view(session, report)  # the same withdrawal again
+            if report.status == ReportStatus.REJECTED.value:
+                raise FailedPrecondition(f"report {report_id} was rejected; there is nothing to retract")
+            report.status = ReportStatus.RETRACTED.value
+            session.add(RetractionRow(report_id=report_id, envelope=envelope, reason=reason, received_at=now))
+            session.flush()
+            events.record(session, at=now, actor=f"member:{reporter}", kind="report.retracted", report_id=report_id,
+                          subject_id=report.subject_id, listing_id=report.listing_id, reason=reason)
+            if report.listing_id is not None:
+                _lift_if_unsupported(session, report.listing_id, report_id, now)
             return report_view(session, report)
 
         return self._db.write(work)
@@ -145,6 +169,23 @@ def listing_view(session: Session, row: ListingRow, now: datetime) -> Listing:
         reporting_platforms=len({r.member_id for r in reports}),
         report_ids=tuple(r.report_id for r in reports),
     )
+
+
+def _lift_if_unsupported(session: Session, listing_id: int, report_id: str, now: datetime) -> None:
+    listing = session.get(ListingRow, listing_id)
+    if listing is None or listing.status != ListingStatus.ACTIVE.value:
+        return
+    support = session.scalar(
+        select(ReportRow.report_id)
+        .where(ReportRow.listing_id == listing_id, ReportRow.status == ReportStatus.ACCEPTED.value)
+        .limit(1)
+    )
+    if support is not None:
+        return  # another accepted report still supports it
+    listing.status = ListingStatus.LIFTED.value
+    listing.updated_at = now
+    events.record(session, at=now, actor="registry", kind="listing.lifted", report_id=report_id,
+                  subject_id=listing.subject_id, listing_id=listing_id, reason="every supporting report was retracted")
 
 
 def _submitted(session: Session, report_id: str, verb: str) -> ReportRow:

@@ -152,6 +152,17 @@ class ReportRow(Base):
     listing_id: Mapped[int | None] = mapped_column(ForeignKey("listings.id"), nullable=True, index=True)
 
 
+class RetractionRow(Base):
+    """A reporter's signed withdrawal of its report, kept verbatim like the report."""
+
+    __tablename__ = "report_retractions"
+
+    report_id: Mapped[str] = mapped_column(ForeignKey("reports.report_id"), primary_key=True)
+    envelope: Mapped[bytes] = mapped_column(LargeBinary)
+    reason: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class ListingRow(Base):
     __tablename__ = "listings"
     __table_args__ = (Index("ix_listings_subject_status", "subject_id", "status"),)

@@ -207,3 +207,10 @@ def test_add_and_revoke_a_signing_key(jpr: Jpr, tmp_path: Path) -> None:
     assert "FAILED_PRECONDITION" in jpr.admin("admin", "members", "revoke-key", "platform-a", added["key_id"], ok=False)
     keys = json.loads(jpr.admin("admin", "members", "list", "--json"))[0]["keys"]
     assert f"{added['key_id']} (revoked)" in keys and len(keys) == 2
+
+
+def test_retract_command_withdraws_a_report(jpr: Jpr, tmp_path: Path) -> None:
+    jpr.admin("admin", "members", "add", "platform-a", "--generate", "--out", str(tmp_path / "platform-a.credentials.json"))
+    receipt = json.loads(jpr.member("report", "platform-a", *REPORT_FLAGS, "--json"))
+    assert "retracted" in jpr.member("retract", "platform-a", receipt["report_id"], "--reason", "filed against the wrong shop")
+    assert "RETRACTED" in jpr.admin("admin", "reports", "list", "--status", "retracted")

@@ -162,6 +162,26 @@ class ReportReceipt(_message.Message):
 Global___ReportReceipt: _TypeAlias = ReportReceipt  # noqa: Y015
 
 @_typing.final
+class RetractReportRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENVELOPE_FIELD_NUMBER: _builtins.int
+    envelope: _builtins.bytes
+    """DSSE JSON envelope of a RetractionPayload, stored verbatim"""
+    def __init__(
+        self,
+        *,
+        envelope: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["envelope", b"envelope"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RetractReportRequest: _TypeAlias = RetractReportRequest  # noqa: Y015
+
+@_typing.final
 class GetReportRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -50,6 +50,11 @@ class RegistryStub:
                 request_serializer=jpr_dot_v1_dot_registry__pb2.GetReportRequest.SerializeToString,
                 response_deserializer=jpr_dot_v1_dot_types__pb2.Report.FromString,
                 _registered_method=True)
+        self.RetractReport = channel.unary_unary(
+                '/jpr.v1.Registry/RetractReport',
+                request_serializer=jpr_dot_v1_dot_registry__pb2.RetractReportRequest.SerializeToString,
+                response_deserializer=jpr_dot_v1_dot_types__pb2.Report.FromString,
+                _registered_method=True)
         self.Lookup = channel.unary_unary(
                 '/jpr.v1.Registry/Lookup',
                 request_serializer=jpr_dot_v1_dot_registry__pb2.LookupRequest.SerializeToString,
@@ -86,6 +91,14 @@ class RegistryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RetractReport(self, request, context):
+        """Withdraws one of the caller's own reports (a signed retraction). A listing
+        that no other accepted report supports is lifted. Idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Lookup(self, request, context):
         """Entry audit of one applicant.
         """
@@ -116,6 +129,11 @@ def add_RegistryServicer_to_server(servicer, server):
             'GetReport': grpc.unary_unary_rpc_method_handler(
                     servicer.GetReport,
                     request_deserializer=jpr_dot_v1_dot_registry__pb2.GetReportRequest.FromString,
+                    response_serializer=jpr_dot_v1_dot_types__pb2.Report.SerializeToString,
+            ),
+            'RetractReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetractReport,
+                    request_deserializer=jpr_dot_v1_dot_registry__pb2.RetractReportRequest.FromString,
                     response_serializer=jpr_dot_v1_dot_types__pb2.Report.SerializeToString,
             ),
             'Lookup': grpc.unary_unary_rpc_method_handler(
@@ -209,6 +227,33 @@ class Registry:
             target,
             '/jpr.v1.Registry/GetReport',
             jpr_dot_v1_dot_registry__pb2.GetReportRequest.SerializeToString,
+            jpr_dot_v1_dot_types__pb2.Report.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetractReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jpr.v1.Registry/RetractReport',
+            jpr_dot_v1_dot_registry__pb2.RetractReportRequest.SerializeToString,
             jpr_dot_v1_dot_types__pb2.Report.FromString,
             options,
             channel_credentials,

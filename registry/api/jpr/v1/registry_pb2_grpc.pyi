@@ -38,6 +38,10 @@ class RegistryStub:
     """Submits a signed report. Idempotent: the same envelope returns the same receipt."""
     GetReport: _grpc.UnaryUnaryMultiCallable[_registry_pb2.GetReportRequest, _types_pb2.Report]
     """One of the caller's own reports."""
+    RetractReport: _grpc.UnaryUnaryMultiCallable[_registry_pb2.RetractReportRequest, _types_pb2.Report]
+    """Withdraws one of the caller's own reports (a signed retraction). A listing
+    that no other accepted report supports is lifted. Idempotent.
+    """
     Lookup: _grpc.UnaryUnaryMultiCallable[_registry_pb2.LookupRequest, _registry_pb2.LookupResult]
     """Entry audit of one applicant."""
     LookupBatch: _grpc.UnaryUnaryMultiCallable[_registry_pb2.LookupBatchRequest, _registry_pb2.LookupBatchResponse]
@@ -52,6 +56,10 @@ class RegistryAsyncStub(RegistryStub):
     """Submits a signed report. Idempotent: the same envelope returns the same receipt."""
     GetReport: _aio.UnaryUnaryMultiCallable[_registry_pb2.GetReportRequest, _types_pb2.Report]  # type: ignore[assignment]
     """One of the caller's own reports."""
+    RetractReport: _aio.UnaryUnaryMultiCallable[_registry_pb2.RetractReportRequest, _types_pb2.Report]  # type: ignore[assignment]
+    """Withdraws one of the caller's own reports (a signed retraction). A listing
+    that no other accepted report supports is lifted. Idempotent.
+    """
     Lookup: _aio.UnaryUnaryMultiCallable[_registry_pb2.LookupRequest, _registry_pb2.LookupResult]  # type: ignore[assignment]
     """Entry audit of one applicant."""
     LookupBatch: _aio.UnaryUnaryMultiCallable[_registry_pb2.LookupBatchRequest, _registry_pb2.LookupBatchResponse]  # type: ignore[assignment]
@@ -81,6 +89,16 @@ class RegistryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_types_pb2.Report, _abc.Awaitable[_types_pb2.Report]]:
         """One of the caller's own reports."""
+
+    @_abc_1.abstractmethod
+    def RetractReport(
+        self,
+        request: _registry_pb2.RetractReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_types_pb2.Report, _abc.Awaitable[_types_pb2.Report]]:
+        """Withdraws one of the caller's own reports (a signed retraction). A listing
+        that no other accepted report supports is lifted. Idempotent.
+        """
 
     @_abc_1.abstractmethod
     def Lookup(

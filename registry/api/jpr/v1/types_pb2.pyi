@@ -262,6 +262,46 @@ class ReportPayload(_message.Message):
 Global___ReportPayload: _TypeAlias = ReportPayload  # noqa: Y015
 
 @_typing.final
+class RetractionPayload(_message.Message):
+    """What a platform signs to withdraw one of its own reports. Carried, signed,
+    in a DSSE envelope whose payloadType is "application/vnd.jpr.retraction.v1+protobuf".
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_ID_FIELD_NUMBER: _builtins.int
+    REPORTER_FIELD_NUMBER: _builtins.int
+    REGISTRY_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    report_id: _builtins.str
+    """the report withdrawn; the reporter's own"""
+    reporter: _builtins.str
+    """the retracting member's name"""
+    registry: _builtins.str
+    """the registry's name (no cross-registry replay)"""
+    reason: _builtins.str
+    """required, <= 2000 chars, no personal data"""
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        report_id: _builtins.str = ...,
+        reporter: _builtins.str = ...,
+        registry: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "reason", b"reason", "registry", b"registry", "report_id", b"report_id", "reporter", b"reporter"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RetractionPayload: _TypeAlias = RetractionPayload  # noqa: Y015
+
+@_typing.final
 class Report(_message.Message):
     """A report as the registry holds it."""
 
