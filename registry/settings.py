@@ -30,6 +30,7 @@ class Settings:
     workers: int = 4
     serious_term_days: int = 3 * 365
     severe_term_days: int = 5 * 365
+    early_removal_after_days: int = 365
     max_clock_skew_seconds: int = 300
     expiry_interval_seconds: int = 60
     log_level: str = "INFO"

@@ -49,6 +49,11 @@ def register(commands: Any) -> None:
     listings_list = _command(listings, "list", "list listings", _listings_list)
     listings_list.add_argument("--status", choices=["pending_notice", "active", "expired", "lifted"], help="only listings in this status (default: all)")
     _paging(listings_list)
+    lift = _command(listings, "lift", "end a listing early (credit repair, or correction of a wrong listing)", _listings_lift)
+    lift.add_argument("listing_id")
+    lift.add_argument("--grounds", required=True, choices=["credit-repair", "correction"],
+                      help="credit-repair: only after the minimum period (default 365 days); correction: the listing was wrong")
+    lift.add_argument("--reason", required=True, help="why (recorded)")
 
 
 def _command(group: Any, name: str, help_text: str, run: Any) -> argparse.ArgumentParser:
@@ -200,6 +205,14 @@ def _print_page(args: argparse.Namespace, rows: list[dict[str, Any]], next_token
     output.table(rows, columns)
     if next_token:
         print(f"more: --page-token {next_token}")
+
+
+def _listings_lift(args: argparse.Namespace) -> int:
+    grounds = {"credit-repair": admin_pb2.LIFT_GROUNDS_CREDIT_REPAIR, "correction": admin_pb2.LIFT_GROUNDS_ADMIN_CORRECTION}[args.grounds]
+    listing = _Admin(args).call("LiftListing", admin_pb2.LiftListingRequest(listing_id=args.listing_id, grounds=grounds, reason=args.reason))
+    row = _listing_row(listing)
+    output.emit_json(row) if args.json else print(f"listing {row['listing_id']} lifted: {row['subject']} is no longer listed")
+    return 0
 
 
 def _reports_accept(args: argparse.Namespace) -> int:

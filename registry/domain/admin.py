@@ -33,10 +33,11 @@ MAX_REASON = 2000
 
 @dataclass(frozen=True)
 class Terms:
-    """Default listing terms by severity, in days."""
+    """Default listing terms by severity, and when credit repair may end one early, in days."""
 
     serious_days: int
     severe_days: int
+    early_removal_after_days: int = 365
 
     def default_for(self, severity: Severity) -> int:
         return self.severe_days if severity is Severity.SEVERE else self.serious_days
@@ -100,6 +101,16 @@ class AdminService:
     def reject(self, admin: Caller, report_id: str, reason: str) -> Report:
         _check_reason(reason, required=True)
         return self._listings.reject(report_id, reason=reason, actor=_actor(admin), now=self._clock())
+
+    def lift(self, admin: Caller, listing_id: str, grounds: str, reason: str) -> Listing:
+        """Credit repair (after the minimum period) or correction of a wrong listing, with a reason."""
+        _check_reason(reason, required=True)
+        if grounds not in ("CREDIT_REPAIR", "ADMIN_CORRECTION"):
+            raise InvalidArgument("grounds: give LIFT_GROUNDS_CREDIT_REPAIR or LIFT_GROUNDS_ADMIN_CORRECTION")
+        not_before = self._terms.early_removal_after_days if grounds == "CREDIT_REPAIR" else 0
+        return self._listings.lift(
+            listing_id, grounds=grounds, reason=reason, not_before_days=not_before, actor=_actor(admin), now=self._clock()
+        )
 
     def list_listings(self, status: ListingStatus | None, page_size: int, page_token: str) -> Page[Listing]:
         return self._listings.list(status, _page_size(page_size), page_token, now=self._clock())

@@ -97,7 +97,11 @@ def _serve(settings: Settings, data: DataDir, database: Database, clock: Callabl
         reports,
         listings,
         ca=data.ca(),
-        terms=Terms(serious_days=settings.serious_term_days, severe_days=settings.severe_term_days),
+        terms=Terms(
+            serious_days=settings.serious_term_days,
+            severe_days=settings.severe_term_days,
+            early_removal_after_days=settings.early_removal_after_days,
+        ),
         clock=clock,
     )
     access_log = AccessLog()

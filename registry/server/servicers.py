@@ -86,6 +86,10 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
     def RejectReport(self, request: admin_pb2.RejectReportRequest, context: grpc.ServicerContext) -> types_pb2.Report:
         return messages.report(self._admin.reject(current_caller(), request.report_id, request.reason))
 
+    def LiftListing(self, request: admin_pb2.LiftListingRequest, context: grpc.ServicerContext) -> types_pb2.Listing:
+        grounds = admin_pb2.LiftGrounds.Name(request.grounds).removeprefix("LIFT_GROUNDS_") if request.grounds in admin_pb2.LiftGrounds.values() else "UNKNOWN"
+        return messages.listing(self._admin.lift(current_caller(), request.listing_id, grounds, request.reason))
+
     def ListListings(self, request: admin_pb2.ListListingsRequest, context: grpc.ServicerContext) -> admin_pb2.ListListingsResponse:
         status = None if request.status == 0 else enum_from_proto(ListingStatus, request.status, "status")
         page = self._admin.list_listings(status, request.page_size, request.page_token)

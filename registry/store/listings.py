@@ -22,7 +22,7 @@ from registry.store import events
 from registry.store.database import Database
 from registry.store.models import ListingRow, ReportRow, RetractionRow
 from registry.store.pages import decode_page_token, encode_page_token
-from registry.store.refs import listing_ref, subject_ref
+from registry.store.refs import listing_ref, parse_ref, subject_ref
 from registry.store.reports import report_view
 
 
@@ -95,6 +95,30 @@ class ListingStore:
             if report.listing_id is not None:
                 _lift_if_unsupported(session, report.listing_id, report_id, now)
             return report_view(session, report)
+
+        return self._db.write(work)
+
+    def lift(self, listing_ref_: str, *, grounds: str, reason: str, not_before_days: int, actor: str, now: datetime) -> Listing:
+        """End an ACTIVE listing early, with its grounds and reason; refused before `not_before_days`."""
+
+        def work(session: Session) -> Listing:
+            listing = session.get(ListingRow, parse_ref("L", listing_ref_))
+            if listing is None:
+                raise NotFound(f"no listing {listing_ref_}")
+            status = effective_status(listing.status, listing.listed_until, now)
+            if status is not ListingStatus.ACTIVE:
+                raise FailedPrecondition(f"listing {listing_ref_} is {status.value}; only an ACTIVE listing can be lifted")
+            allowed_from = listing.listed_from + timedelta(days=not_before_days)
+            if now < allowed_from:
+                raise FailedPrecondition(
+                    f"listing {listing_ref_} may be lifted for {grounds} from {allowed_from.date().isoformat()} "
+                    f"({not_before_days} days after it began); a listing that was wrong is an ADMIN_CORRECTION"
+                )
+            listing.status = ListingStatus.LIFTED.value
+            listing.updated_at = now
+            events.record(session, at=now, actor=actor, kind="listing.lifted", subject_id=listing.subject_id,
+                          listing_id=listing.id, grounds=grounds, reason=reason)
+            return listing_view(session, listing, now)
 
         return self._db.write(work)
 

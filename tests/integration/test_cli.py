@@ -214,3 +214,12 @@ def test_retract_command_withdraws_a_report(jpr: Jpr, tmp_path: Path) -> None:
     receipt = json.loads(jpr.member("report", "platform-a", *REPORT_FLAGS, "--json"))
     assert "retracted" in jpr.member("retract", "platform-a", receipt["report_id"], "--reason", "filed against the wrong shop")
     assert "RETRACTED" in jpr.admin("admin", "reports", "list", "--status", "retracted")
+
+
+def test_lift_command_ends_a_wrong_listing(jpr: Jpr, tmp_path: Path) -> None:
+    jpr.admin("admin", "members", "add", "platform-a", "--generate", "--out", str(tmp_path / "platform-a.credentials.json"))
+    receipt = json.loads(jpr.member("report", "platform-a", *REPORT_FLAGS, "--json"))
+    jpr.admin("admin", "reports", "accept", receipt["report_id"])
+    assert "FAILED_PRECONDITION" in jpr.admin("admin", "listings", "lift", "L1", "--grounds", "credit-repair", "--reason", "paid", ok=False)
+    assert "lifted" in jpr.admin("admin", "listings", "lift", "L1", "--grounds", "correction", "--reason", "wrong person")
+    assert "verdict: CLEAR" in jpr.member("lookup", "platform-a", "--role", "merchant", "--cn-ric", RIC)

@@ -21,6 +21,27 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _LiftGrounds:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _LiftGroundsEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LiftGrounds.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LIFT_GROUNDS_UNSPECIFIED: _LiftGrounds.ValueType  # 0
+    LIFT_GROUNDS_CREDIT_REPAIR: _LiftGrounds.ValueType  # 1
+    """early removal; only after the minimum period"""
+    LIFT_GROUNDS_ADMIN_CORRECTION: _LiftGrounds.ValueType  # 2
+    """the listing was wrong; any time"""
+
+class LiftGrounds(_LiftGrounds, metaclass=_LiftGroundsEnumTypeWrapper): ...
+
+LIFT_GROUNDS_UNSPECIFIED: LiftGrounds.ValueType  # 0
+LIFT_GROUNDS_CREDIT_REPAIR: LiftGrounds.ValueType  # 1
+"""early removal; only after the minimum period"""
+LIFT_GROUNDS_ADMIN_CORRECTION: LiftGrounds.ValueType  # 2
+"""the listing was wrong; any time"""
+Global___LiftGrounds: _TypeAlias = LiftGrounds  # noqa: Y015
+
 class _MemberStatus:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -37,6 +58,32 @@ MEMBER_STATUS_UNSPECIFIED: MemberStatus.ValueType  # 0
 MEMBER_STATUS_ACTIVE: MemberStatus.ValueType  # 1
 MEMBER_STATUS_SUSPENDED: MemberStatus.ValueType  # 2
 Global___MemberStatus: _TypeAlias = MemberStatus  # noqa: Y015
+
+@_typing.final
+class LiftListingRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LISTING_ID_FIELD_NUMBER: _builtins.int
+    GROUNDS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    listing_id: _builtins.str
+    grounds: Global___LiftGrounds.ValueType
+    reason: _builtins.str
+    """required, recorded"""
+    def __init__(
+        self,
+        *,
+        listing_id: _builtins.str = ...,
+        grounds: Global___LiftGrounds.ValueType = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["grounds", b"grounds", "listing_id", b"listing_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LiftListingRequest: _TypeAlias = LiftListingRequest  # noqa: Y015
 
 @_typing.final
 class SigningKey(_message.Message):

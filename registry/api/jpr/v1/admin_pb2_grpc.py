@@ -75,6 +75,11 @@ class AdminStub:
                 request_serializer=jpr_dot_v1_dot_admin__pb2.ListListingsRequest.SerializeToString,
                 response_deserializer=jpr_dot_v1_dot_admin__pb2.ListListingsResponse.FromString,
                 _registered_method=True)
+        self.LiftListing = channel.unary_unary(
+                '/jpr.v1.Admin/LiftListing',
+                request_serializer=jpr_dot_v1_dot_admin__pb2.LiftListingRequest.SerializeToString,
+                response_deserializer=jpr_dot_v1_dot_types__pb2.Listing.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -130,6 +135,13 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LiftListing(self, request, context):
+        """Ends a listing early: credit repair after the minimum period, or an admin correction.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -172,6 +184,11 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.ListListings,
                     request_deserializer=jpr_dot_v1_dot_admin__pb2.ListListingsRequest.FromString,
                     response_serializer=jpr_dot_v1_dot_admin__pb2.ListListingsResponse.SerializeToString,
+            ),
+            'LiftListing': grpc.unary_unary_rpc_method_handler(
+                    servicer.LiftListing,
+                    request_deserializer=jpr_dot_v1_dot_admin__pb2.LiftListingRequest.FromString,
+                    response_serializer=jpr_dot_v1_dot_types__pb2.Listing.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -390,6 +407,33 @@ class Admin:
             '/jpr.v1.Admin/ListListings',
             jpr_dot_v1_dot_admin__pb2.ListListingsRequest.SerializeToString,
             jpr_dot_v1_dot_admin__pb2.ListListingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LiftListing(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jpr.v1.Admin/LiftListing',
+            jpr_dot_v1_dot_admin__pb2.LiftListingRequest.SerializeToString,
+            jpr_dot_v1_dot_types__pb2.Listing.FromString,
             options,
             channel_credentials,
             insecure,

@@ -42,6 +42,8 @@ class AdminStub:
     """Accepts a report: creates or extends the subject's listing."""
     RejectReport: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RejectReportRequest, _types_pb2.Report]
     ListListings: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListListingsRequest, _admin_pb2.ListListingsResponse]
+    LiftListing: _grpc.UnaryUnaryMultiCallable[_admin_pb2.LiftListingRequest, _types_pb2.Listing]
+    """Ends a listing early: credit repair after the minimum period, or an admin correction."""
 
 @_typing.type_check_only
 class AdminAsyncStub(AdminStub):
@@ -56,6 +58,8 @@ class AdminAsyncStub(AdminStub):
     """Accepts a report: creates or extends the subject's listing."""
     RejectReport: _aio.UnaryUnaryMultiCallable[_admin_pb2.RejectReportRequest, _types_pb2.Report]  # type: ignore[assignment]
     ListListings: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListListingsRequest, _admin_pb2.ListListingsResponse]  # type: ignore[assignment]
+    LiftListing: _aio.UnaryUnaryMultiCallable[_admin_pb2.LiftListingRequest, _types_pb2.Listing]  # type: ignore[assignment]
+    """Ends a listing early: credit repair after the minimum period, or an admin correction."""
 
 class AdminServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -115,5 +119,13 @@ class AdminServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.ListListingsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.ListListingsResponse, _abc.Awaitable[_admin_pb2.ListListingsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def LiftListing(
+        self,
+        request: _admin_pb2.LiftListingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_types_pb2.Listing, _abc.Awaitable[_types_pb2.Listing]]:
+        """Ends a listing early: credit repair after the minimum period, or an admin correction."""
 
 def add_AdminServicer_to_server(servicer: AdminServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
