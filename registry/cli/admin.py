@@ -49,6 +49,15 @@ def register(commands: Any) -> None:
     listings_list = _command(listings, "list", "list listings", _listings_list)
     listings_list.add_argument("--status", choices=["pending_notice", "active", "expired", "lifted"], help="only listings in this status (default: all)")
     _paging(listings_list)
+    appeals = admin.add_parser("appeals", aliases=["appeal"], help="appeals against listings").add_subparsers(dest="action", required=True, metavar="ACTION")
+    file_appeal = _command(appeals, "file", "file an appeal on the listed subject's behalf", _appeals_file)
+    file_appeal.add_argument("listing_id")
+    file_appeal.add_argument("--reason", required=True, help="the appellant's grounds (recorded)")
+    decide = _command(appeals, "decide", "decide a pending appeal", _appeals_decide)
+    decide.add_argument("appeal_id")
+    decide.add_argument("--decision", required=True, choices=["upheld", "denied"], help="upheld lifts the listing; denied keeps it")
+    decide.add_argument("--reason", required=True, help="why (recorded)")
+
     lift = _command(listings, "lift", "end a listing early (credit repair, or correction of a wrong listing)", _listings_lift)
     lift.add_argument("listing_id")
     lift.add_argument("--grounds", required=True, choices=["credit-repair", "correction"],
@@ -212,6 +221,31 @@ def _listings_lift(args: argparse.Namespace) -> int:
     listing = _Admin(args).call("LiftListing", admin_pb2.LiftListingRequest(listing_id=args.listing_id, grounds=grounds, reason=args.reason))
     row = _listing_row(listing)
     output.emit_json(row) if args.json else print(f"listing {row['listing_id']} lifted: {row['subject']} is no longer listed")
+    return 0
+
+
+def _appeal_row(appeal: admin_pb2.Appeal) -> dict[str, Any]:
+    return {
+        "appeal_id": appeal.appeal_id,
+        "listing_id": appeal.listing_id,
+        "status": admin_pb2.AppealStatus.Name(appeal.status).removeprefix("APPEAL_STATUS_"),
+        "reason": appeal.reason,
+        "decision_reason": appeal.decision_reason or None,
+    }
+
+
+def _appeals_file(args: argparse.Namespace) -> int:
+    appeal = _Admin(args).call("FileAppeal", admin_pb2.FileAppealRequest(listing_id=args.listing_id, reason=args.reason))
+    row = _appeal_row(appeal)
+    output.emit_json(row) if args.json else print(f"appeal {row['appeal_id']} filed against {row['listing_id']}; lookups still deny and say it is pending")
+    return 0
+
+
+def _appeals_decide(args: argparse.Namespace) -> int:
+    decision = admin_pb2.AppealStatus.Value("APPEAL_STATUS_" + args.decision.upper())
+    appeal = _Admin(args).call("DecideAppeal", admin_pb2.DecideAppealRequest(appeal_id=args.appeal_id, decision=decision, reason=args.reason))
+    row = _appeal_row(appeal)
+    output.emit_json(row) if args.json else print(f"appeal {row['appeal_id']} {row['status'].lower()}")
     return 0
 
 

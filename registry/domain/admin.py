@@ -10,6 +10,8 @@ from datetime import datetime
 from registry.crypto import dsse, pki
 from registry.domain.errors import InvalidArgument
 from registry.domain.model import (
+    Appeal,
+    AppealStatus,
     Caller,
     Listing,
     ListingStatus,
@@ -20,6 +22,7 @@ from registry.domain.model import (
     Severity,
     SigningKey,
 )
+from registry.store.appeals import AppealStore
 from registry.store.listings import ListingStore
 from registry.store.members import MemberStore
 from registry.store.reports import ReportStore
@@ -56,11 +59,13 @@ class AdminService:
         members: MemberStore,
         reports: ReportStore,
         listings: ListingStore,
+        appeals: AppealStore,
         *,
         ca: pki.KeyAndCert,
         terms: Terms,
         clock: Callable[[], datetime],
     ) -> None:
+        self._appeals = appeals
         self._members = members
         self._reports = reports
         self._listings = listings
@@ -111,6 +116,16 @@ class AdminService:
         return self._listings.lift(
             listing_id, grounds=grounds, reason=reason, not_before_days=not_before, actor=_actor(admin), now=self._clock()
         )
+
+    def file_appeal(self, admin: Caller, listing_id: str, reason: str) -> Appeal:
+        _check_reason(reason, required=True)
+        return self._appeals.file(listing_id, reason=reason, actor=_actor(admin), now=self._clock())
+
+    def decide_appeal(self, admin: Caller, appeal_id: str, decision: str, reason: str) -> Appeal:
+        _check_reason(reason, required=True)
+        if decision not in ("UPHELD", "DENIED"):
+            raise InvalidArgument("decision: give APPEAL_STATUS_UPHELD (lifts the listing) or APPEAL_STATUS_DENIED")
+        return self._appeals.decide(appeal_id, AppealStatus(decision), reason=reason, actor=_actor(admin), now=self._clock())
 
     def list_listings(self, status: ListingStatus | None, page_size: int, page_token: str) -> Page[Listing]:
         return self._listings.list(status, _page_size(page_size), page_token, now=self._clock())

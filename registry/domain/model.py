@@ -166,6 +166,25 @@ class Listing:
     report_ids: tuple[str, ...]
 
 
+class AppealStatus(enum.Enum):
+    PENDING = "PENDING"
+    UPHELD = "UPHELD"
+    DENIED = "DENIED"
+
+
+@dataclass(frozen=True)
+class Appeal:
+    appeal_id: str
+    listing_id: str
+    status: AppealStatus
+    reason: str
+    filed_at: datetime
+    filed_by: str
+    decided_at: datetime | None
+    decided_by: str
+    decision_reason: str
+
+
 @dataclass(frozen=True)
 class SigningKey:
     key_id: str

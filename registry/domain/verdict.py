@@ -51,6 +51,7 @@ class SubjectState:
     subject_id: str
     listed: Allegation | None = None
     active_listings: frozenset[int] = frozenset()
+    appeal_pending: bool = False
     listed_from: datetime | None = None
     listed_until: datetime | None = None
     in_notice: bool = False
@@ -107,4 +108,5 @@ def _match(state: SubjectState | None, hits: list[Hit]) -> Match | None:
         listed_from=state.listed_from if state.listed is not None else None,
         listed_until=state.listed_until if state.listed is not None else None,
         reporting_platforms=allegation.platforms,
+        appeal_pending=state.appeal_pending and reason is not MatchReason.REPORT_UNDER_REVIEW,
     )

@@ -25,6 +25,7 @@ from registry.server.servicers import AdminServicer, RegistryServicer
 from registry.settings import Settings
 from registry.store import schema
 from registry.store.database import Database
+from registry.store.appeals import AppealStore
 from registry.store.listings import ListingStore
 from registry.store.lookups import LookupStore
 from registry.store.members import MemberStore
@@ -96,6 +97,7 @@ def _serve(settings: Settings, data: DataDir, database: Database, clock: Callabl
         members,
         reports,
         listings,
+        AppealStore(database),
         ca=data.ca(),
         terms=Terms(
             serious_days=settings.serious_term_days,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from registry.api.jpr.v1 import admin_pb2, registry_pb2, types_pb2
 from registry.convert import datetime_to_timestamp, enum_to_proto
 from registry.domain.model import (
+    Appeal,
     Listing,
     LookupResult,
     Match,
@@ -99,4 +100,18 @@ def member(value: Member) -> admin_pb2.Member:
         status=admin_pb2.MemberStatus.Value(f"MEMBER_STATUS_{value.status.name}"),
         created_at=datetime_to_timestamp(value.created_at),
         keys=[signing_key(k) for k in value.keys],
+    )
+
+
+def appeal(value: Appeal) -> admin_pb2.Appeal:
+    return admin_pb2.Appeal(
+        appeal_id=value.appeal_id,
+        listing_id=value.listing_id,
+        status=admin_pb2.AppealStatus.Value(f"APPEAL_STATUS_{value.status.name}"),
+        reason=value.reason,
+        filed_at=datetime_to_timestamp(value.filed_at),
+        filed_by=value.filed_by,
+        decided_at=datetime_to_timestamp(value.decided_at),
+        decided_by=value.decided_by,
+        decision_reason=value.decision_reason,
     )

@@ -90,6 +90,13 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
         grounds = admin_pb2.LiftGrounds.Name(request.grounds).removeprefix("LIFT_GROUNDS_") if request.grounds in admin_pb2.LiftGrounds.values() else "UNKNOWN"
         return messages.listing(self._admin.lift(current_caller(), request.listing_id, grounds, request.reason))
 
+    def FileAppeal(self, request: admin_pb2.FileAppealRequest, context: grpc.ServicerContext) -> admin_pb2.Appeal:
+        return messages.appeal(self._admin.file_appeal(current_caller(), request.listing_id, request.reason))
+
+    def DecideAppeal(self, request: admin_pb2.DecideAppealRequest, context: grpc.ServicerContext) -> admin_pb2.Appeal:
+        decision = admin_pb2.AppealStatus.Name(request.decision).removeprefix("APPEAL_STATUS_") if request.decision in admin_pb2.AppealStatus.values() else "UNKNOWN"
+        return messages.appeal(self._admin.decide_appeal(current_caller(), request.appeal_id, decision, request.reason))
+
     def ListListings(self, request: admin_pb2.ListListingsRequest, context: grpc.ServicerContext) -> admin_pb2.ListListingsResponse:
         status = None if request.status == 0 else enum_from_proto(ListingStatus, request.status, "status")
         page = self._admin.list_listings(status, request.page_size, request.page_token)

@@ -9,10 +9,10 @@ from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, select
 
-from registry.domain.model import Category, IdentifierType, ListingStatus, ReportStatus, Role, Severity
+from registry.domain.model import AppealStatus, Category, IdentifierType, ListingStatus, ReportStatus, Role, Severity
 from registry.domain.verdict import Allegation, Hit, SubjectState
 from registry.store.database import Database
-from registry.store.models import ListingRow, ReportRow, ReportTokenRow
+from registry.store.models import AppealRow, ListingRow, ReportRow, ReportTokenRow
 from registry.store.refs import subject_ref
 
 T = TypeVar("T")
@@ -30,6 +30,9 @@ _ACTIVE_LISTINGS = select(
     ListingRow.subject_id.in_(bindparam("subjects", expanding=True)),
     ListingRow.status == ListingStatus.ACTIVE.value,
     ListingRow.listed_until > bindparam("now"),
+)
+_PENDING_APPEALS = select(AppealRow.listing_id).where(
+    AppealRow.listing_id.in_(bindparam("listings", expanding=True)), AppealRow.status == AppealStatus.PENDING.value
 )
 _OPEN_REPORTS = select(
     ReportRow.subject_id, ReportRow.listing_id, ReportRow.status, ReportRow.member_id,
@@ -76,7 +79,10 @@ class LookupStore:
                 for row in conn.execute(_ACTIVE_LISTINGS, {"subjects": chunk, "now": now}):
                     listings[row.id] = row
                 rows.extend(conn.execute(_OPEN_REPORTS, {"subjects": chunk}))
-        return hits, _states(subjects, listings, rows)
+            appealed: set[int] = set()
+            for listing_chunk in _chunks(sorted(listings)):
+                appealed.update(conn.execute(_PENDING_APPEALS, {"listings": listing_chunk}).scalars())
+        return hits, _states(subjects, listings, rows, appealed)
 
     def _find(self, size: int) -> str:
         """The hit statement for `size` tokens, built once per size (and prepared by PostgreSQL)."""
@@ -96,7 +102,7 @@ def _chunks(items: Sequence[T]) -> Iterable[list[T]]:
         yield list(items[start : start + _CHUNK])
 
 
-def _states(subjects: list[int], listings: dict[int, Any], reports: list[Any]) -> dict[int, SubjectState]:
+def _states(subjects: list[int], listings: dict[int, Any], reports: list[Any], appealed: set[int]) -> dict[int, SubjectState]:
     # Grouped once: a batch of mostly hits must not scan every row per subject.
     active_of: dict[int, list[Any]] = defaultdict(list)
     listed_of: dict[int, list[Any]] = defaultdict(list)
@@ -115,6 +121,7 @@ def _states(subjects: list[int], listings: dict[int, Any], reports: list[Any]) -
             subject_id=subject_ref(subject),
             listed=_allegation(listed) if active and listed else None,
             active_listings=frozenset(l.id for l in active),
+            appeal_pending=any(l.id in appealed for l in active),
             listed_from=min((l.listed_from for l in active), default=None),
             listed_until=max((l.listed_until for l in active), default=None),
             under_review=_allegation(pending) if pending else None,

@@ -176,6 +176,23 @@ class ListingRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class AppealRow(Base):
+    """One appeal against a listing, filed by the association on the subject's behalf."""
+
+    __tablename__ = "appeals"
+    __table_args__ = (Index("ix_appeals_listing_status", "listing_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    listing_id: Mapped[int] = mapped_column(ForeignKey("listings.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    filed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    filed_by: Mapped[str] = mapped_column(String(80))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    decision_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
 class EventRow(Base):
     """Append-only history: one row per state change, written with it."""
 

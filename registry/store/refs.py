@@ -16,5 +16,6 @@ def listing_ref(listing_id: int | None) -> str:
 def parse_ref(prefix: str, ref: str) -> int:
     digits = ref[len(prefix) :] if ref.startswith(prefix) else ""
     if not digits.isdigit():
-        raise InvalidArgument(f"{ref!r} is not a {'subject' if prefix == 'S' else 'listing'} id like {prefix}42")
+        kind = {"S": "subject", "L": "listing", "A": "appeal"}[prefix]
+        raise InvalidArgument(f"{ref!r} is not a {kind} id like {prefix}42")
     return int(digits)

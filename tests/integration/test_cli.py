@@ -223,3 +223,14 @@ def test_lift_command_ends_a_wrong_listing(jpr: Jpr, tmp_path: Path) -> None:
     assert "FAILED_PRECONDITION" in jpr.admin("admin", "listings", "lift", "L1", "--grounds", "credit-repair", "--reason", "paid", ok=False)
     assert "lifted" in jpr.admin("admin", "listings", "lift", "L1", "--grounds", "correction", "--reason", "wrong person")
     assert "verdict: CLEAR" in jpr.member("lookup", "platform-a", "--role", "merchant", "--cn-ric", RIC)
+
+
+def test_appeal_commands_file_and_decide(jpr: Jpr, tmp_path: Path) -> None:
+    jpr.admin("admin", "members", "add", "platform-a", "--generate", "--out", str(tmp_path / "platform-a.credentials.json"))
+    receipt = json.loads(jpr.member("report", "platform-a", *REPORT_FLAGS, "--json"))
+    jpr.admin("admin", "reports", "accept", receipt["report_id"])
+    appeal = json.loads(jpr.admin("admin", "appeals", "file", "L1", "--reason", "identity theft victim", "--json"))
+    assert appeal["status"] == "PENDING"
+    assert "pending" in jpr.member("lookup", "platform-a", "--role", "merchant", "--cn-ric", RIC)
+    assert "upheld" in jpr.admin("admin", "appeals", "decide", appeal["appeal_id"], "--decision", "upheld", "--reason", "police report")
+    assert "verdict: CLEAR" in jpr.member("lookup", "platform-a", "--role", "merchant", "--cn-ric", RIC)

@@ -26,49 +26,57 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from registry.api.jpr.v1 import types_pb2 as jpr_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12jpr/v1/admin.proto\x12\x06jpr.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12jpr/v1/types.proto\"^\n\x12LiftListingRequest\x12\x12\n\nlisting_id\x18\x01 \x01(\t\x12$\n\x07grounds\x18\x02 \x01(\x0e\x32\x13.jpr.v1.LiftGrounds\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x90\x01\n\nSigningKey\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\x12.\n\nvalid_from\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrevoked_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8e\x01\n\x06Member\x12\x0c\n\x04name\x18\x01 \x01(\t\x12$\n\x06status\x18\x02 \x01(\x0e\x32\x14.jpr.v1.MemberStatus\x12.\n\ncreated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12 \n\x04keys\x18\x04 \x03(\x0b\x32\x12.jpr.v1.SigningKey\"P\n\x13\x43reateMemberRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1a\n\x12signing_public_key\x18\x02 \x01(\x0c\x12\x0f\n\x07\x63sr_pem\x18\x03 \x01(\t\"\x92\x01\n\x14\x43reateMemberResponse\x12\x1e\n\x06member\x18\x01 \x01(\x0b\x32\x0e.jpr.v1.Member\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x02 \x01(\t\x12\x1a\n\x12\x63\x61_certificate_pem\x18\x03 \x01(\t\x12\x15\n\rregistry_name\x18\x04 \x01(\t\x12\x0e\n\x06key_id\x18\x05 \x01(\t\"\x14\n\x12ListMembersRequest\"6\n\x13ListMembersResponse\x12\x1f\n\x07members\x18\x01 \x03(\x0b\x32\x0e.jpr.v1.Member\"9\n\x13\x41\x64\x64MemberKeyRequest\x12\x0e\n\x06member\x18\x01 \x01(\t\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\"8\n\x16RevokeMemberKeyRequest\x12\x0e\n\x06member\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\"a\n\x12ListReportsRequest\x12$\n\x06status\x18\x01 \x01(\x0e\x32\x14.jpr.v1.ReportStatus\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x12\n\npage_token\x18\x03 \x01(\t\"O\n\x13ListReportsResponse\x12\x1f\n\x07reports\x18\x01 \x03(\x0b\x32\x0e.jpr.v1.Report\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"K\n\x13\x41\x63\x63\x65ptReportRequest\x12\x11\n\treport_id\x18\x01 \x01(\t\x12\x11\n\tterm_days\x18\x02 \x01(\r\x12\x0e\n\x06reason\x18\x03 \x01(\t\"X\n\x14\x41\x63\x63\x65ptReportResponse\x12\x1e\n\x06report\x18\x01 \x01(\x0b\x32\x0e.jpr.v1.Report\x12 \n\x07listing\x18\x02 \x01(\x0b\x32\x0f.jpr.v1.Listing\"8\n\x13RejectReportRequest\x12\x11\n\treport_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"c\n\x13ListListingsRequest\x12%\n\x06status\x18\x01 \x01(\x0e\x32\x15.jpr.v1.ListingStatus\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x12\n\npage_token\x18\x03 \x01(\t\"R\n\x14ListListingsResponse\x12!\n\x08listings\x18\x01 \x03(\x0b\x32\x0f.jpr.v1.Listing\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*n\n\x0bLiftGrounds\x12\x1c\n\x18LIFT_GROUNDS_UNSPECIFIED\x10\x00\x12\x1e\n\x1aLIFT_GROUNDS_CREDIT_REPAIR\x10\x01\x12!\n\x1dLIFT_GROUNDS_ADMIN_CORRECTION\x10\x02*d\n\x0cMemberStatus\x12\x1d\n\x19MEMBER_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14MEMBER_STATUS_ACTIVE\x10\x01\x12\x1b\n\x17MEMBER_STATUS_SUSPENDED\x10\x02\x32\xf9\x04\n\x05\x41\x64min\x12I\n\x0c\x43reateMember\x12\x1b.jpr.v1.CreateMemberRequest\x1a\x1c.jpr.v1.CreateMemberResponse\x12\x46\n\x0bListMembers\x12\x1a.jpr.v1.ListMembersRequest\x1a\x1b.jpr.v1.ListMembersResponse\x12?\n\x0c\x41\x64\x64MemberKey\x12\x1b.jpr.v1.AddMemberKeyRequest\x1a\x12.jpr.v1.SigningKey\x12\x45\n\x0fRevokeMemberKey\x12\x1e.jpr.v1.RevokeMemberKeyRequest\x1a\x12.jpr.v1.SigningKey\x12\x46\n\x0bListReports\x12\x1a.jpr.v1.ListReportsRequest\x1a\x1b.jpr.v1.ListReportsResponse\x12I\n\x0c\x41\x63\x63\x65ptReport\x12\x1b.jpr.v1.AcceptReportRequest\x1a\x1c.jpr.v1.AcceptReportResponse\x12;\n\x0cRejectReport\x12\x1b.jpr.v1.RejectReportRequest\x1a\x0e.jpr.v1.Report\x12I\n\x0cListListings\x12\x1b.jpr.v1.ListListingsRequest\x1a\x1c.jpr.v1.ListListingsResponse\x12:\n\x0bLiftListing\x12\x1a.jpr.v1.LiftListingRequest\x1a\x0f.jpr.v1.Listingb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12jpr/v1/admin.proto\x12\x06jpr.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12jpr/v1/types.proto\"\x82\x02\n\x06\x41ppeal\x12\x11\n\tappeal_id\x18\x01 \x01(\t\x12\x12\n\nlisting_id\x18\x02 \x01(\t\x12$\n\x06status\x18\x03 \x01(\x0e\x32\x14.jpr.v1.AppealStatus\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12,\n\x08\x66iled_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x66iled_by\x18\x06 \x01(\t\x12.\n\ndecided_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ndecided_by\x18\x08 \x01(\t\x12\x17\n\x0f\x64\x65\x63ision_reason\x18\t \x01(\t\"7\n\x11\x46ileAppealRequest\x12\x12\n\nlisting_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"`\n\x13\x44\x65\x63ideAppealRequest\x12\x11\n\tappeal_id\x18\x01 \x01(\t\x12&\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0e\x32\x14.jpr.v1.AppealStatus\x12\x0e\n\x06reason\x18\x03 \x01(\t\"^\n\x12LiftListingRequest\x12\x12\n\nlisting_id\x18\x01 \x01(\t\x12$\n\x07grounds\x18\x02 \x01(\x0e\x32\x13.jpr.v1.LiftGrounds\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x90\x01\n\nSigningKey\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\x12.\n\nvalid_from\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrevoked_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8e\x01\n\x06Member\x12\x0c\n\x04name\x18\x01 \x01(\t\x12$\n\x06status\x18\x02 \x01(\x0e\x32\x14.jpr.v1.MemberStatus\x12.\n\ncreated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12 \n\x04keys\x18\x04 \x03(\x0b\x32\x12.jpr.v1.SigningKey\"P\n\x13\x43reateMemberRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1a\n\x12signing_public_key\x18\x02 \x01(\x0c\x12\x0f\n\x07\x63sr_pem\x18\x03 \x01(\t\"\x92\x01\n\x14\x43reateMemberResponse\x12\x1e\n\x06member\x18\x01 \x01(\x0b\x32\x0e.jpr.v1.Member\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x02 \x01(\t\x12\x1a\n\x12\x63\x61_certificate_pem\x18\x03 \x01(\t\x12\x15\n\rregistry_name\x18\x04 \x01(\t\x12\x0e\n\x06key_id\x18\x05 \x01(\t\"\x14\n\x12ListMembersRequest\"6\n\x13ListMembersResponse\x12\x1f\n\x07members\x18\x01 \x03(\x0b\x32\x0e.jpr.v1.Member\"9\n\x13\x41\x64\x64MemberKeyRequest\x12\x0e\n\x06member\x18\x01 \x01(\t\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\"8\n\x16RevokeMemberKeyRequest\x12\x0e\n\x06member\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\"a\n\x12ListReportsRequest\x12$\n\x06status\x18\x01 \x01(\x0e\x32\x14.jpr.v1.ReportStatus\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x12\n\npage_token\x18\x03 \x01(\t\"O\n\x13ListReportsResponse\x12\x1f\n\x07reports\x18\x01 \x03(\x0b\x32\x0e.jpr.v1.Report\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"K\n\x13\x41\x63\x63\x65ptReportRequest\x12\x11\n\treport_id\x18\x01 \x01(\t\x12\x11\n\tterm_days\x18\x02 \x01(\r\x12\x0e\n\x06reason\x18\x03 \x01(\t\"X\n\x14\x41\x63\x63\x65ptReportResponse\x12\x1e\n\x06report\x18\x01 \x01(\x0b\x32\x0e.jpr.v1.Report\x12 \n\x07listing\x18\x02 \x01(\x0b\x32\x0f.jpr.v1.Listing\"8\n\x13RejectReportRequest\x12\x11\n\treport_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"c\n\x13ListListingsRequest\x12%\n\x06status\x18\x01 \x01(\x0e\x32\x15.jpr.v1.ListingStatus\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x12\n\npage_token\x18\x03 \x01(\t\"R\n\x14ListListingsResponse\x12!\n\x08listings\x18\x01 \x03(\x0b\x32\x0f.jpr.v1.Listing\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*|\n\x0c\x41ppealStatus\x12\x1d\n\x19\x41PPEAL_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41PPEAL_STATUS_PENDING\x10\x01\x12\x18\n\x14\x41PPEAL_STATUS_UPHELD\x10\x02\x12\x18\n\x14\x41PPEAL_STATUS_DENIED\x10\x03*n\n\x0bLiftGrounds\x12\x1c\n\x18LIFT_GROUNDS_UNSPECIFIED\x10\x00\x12\x1e\n\x1aLIFT_GROUNDS_CREDIT_REPAIR\x10\x01\x12!\n\x1dLIFT_GROUNDS_ADMIN_CORRECTION\x10\x02*d\n\x0cMemberStatus\x12\x1d\n\x19MEMBER_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14MEMBER_STATUS_ACTIVE\x10\x01\x12\x1b\n\x17MEMBER_STATUS_SUSPENDED\x10\x02\x32\xef\x05\n\x05\x41\x64min\x12I\n\x0c\x43reateMember\x12\x1b.jpr.v1.CreateMemberRequest\x1a\x1c.jpr.v1.CreateMemberResponse\x12\x46\n\x0bListMembers\x12\x1a.jpr.v1.ListMembersRequest\x1a\x1b.jpr.v1.ListMembersResponse\x12?\n\x0c\x41\x64\x64MemberKey\x12\x1b.jpr.v1.AddMemberKeyRequest\x1a\x12.jpr.v1.SigningKey\x12\x45\n\x0fRevokeMemberKey\x12\x1e.jpr.v1.RevokeMemberKeyRequest\x1a\x12.jpr.v1.SigningKey\x12\x46\n\x0bListReports\x12\x1a.jpr.v1.ListReportsRequest\x1a\x1b.jpr.v1.ListReportsResponse\x12I\n\x0c\x41\x63\x63\x65ptReport\x12\x1b.jpr.v1.AcceptReportRequest\x1a\x1c.jpr.v1.AcceptReportResponse\x12;\n\x0cRejectReport\x12\x1b.jpr.v1.RejectReportRequest\x1a\x0e.jpr.v1.Report\x12I\n\x0cListListings\x12\x1b.jpr.v1.ListListingsRequest\x1a\x1c.jpr.v1.ListListingsResponse\x12:\n\x0bLiftListing\x12\x1a.jpr.v1.LiftListingRequest\x1a\x0f.jpr.v1.Listing\x12\x37\n\nFileAppeal\x12\x19.jpr.v1.FileAppealRequest\x1a\x0e.jpr.v1.Appeal\x12;\n\x0c\x44\x65\x63ideAppeal\x12\x1b.jpr.v1.DecideAppealRequest\x1a\x0e.jpr.v1.Appealb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'jpr.v1.admin_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LIFTGROUNDS']._serialized_start=1487
-  _globals['_LIFTGROUNDS']._serialized_end=1597
-  _globals['_MEMBERSTATUS']._serialized_start=1599
-  _globals['_MEMBERSTATUS']._serialized_end=1699
-  _globals['_LIFTLISTINGREQUEST']._serialized_start=83
-  _globals['_LIFTLISTINGREQUEST']._serialized_end=177
-  _globals['_SIGNINGKEY']._serialized_start=180
-  _globals['_SIGNINGKEY']._serialized_end=324
-  _globals['_MEMBER']._serialized_start=327
-  _globals['_MEMBER']._serialized_end=469
-  _globals['_CREATEMEMBERREQUEST']._serialized_start=471
-  _globals['_CREATEMEMBERREQUEST']._serialized_end=551
-  _globals['_CREATEMEMBERRESPONSE']._serialized_start=554
-  _globals['_CREATEMEMBERRESPONSE']._serialized_end=700
-  _globals['_LISTMEMBERSREQUEST']._serialized_start=702
-  _globals['_LISTMEMBERSREQUEST']._serialized_end=722
-  _globals['_LISTMEMBERSRESPONSE']._serialized_start=724
-  _globals['_LISTMEMBERSRESPONSE']._serialized_end=778
-  _globals['_ADDMEMBERKEYREQUEST']._serialized_start=780
-  _globals['_ADDMEMBERKEYREQUEST']._serialized_end=837
-  _globals['_REVOKEMEMBERKEYREQUEST']._serialized_start=839
-  _globals['_REVOKEMEMBERKEYREQUEST']._serialized_end=895
-  _globals['_LISTREPORTSREQUEST']._serialized_start=897
-  _globals['_LISTREPORTSREQUEST']._serialized_end=994
-  _globals['_LISTREPORTSRESPONSE']._serialized_start=996
-  _globals['_LISTREPORTSRESPONSE']._serialized_end=1075
-  _globals['_ACCEPTREPORTREQUEST']._serialized_start=1077
-  _globals['_ACCEPTREPORTREQUEST']._serialized_end=1152
-  _globals['_ACCEPTREPORTRESPONSE']._serialized_start=1154
-  _globals['_ACCEPTREPORTRESPONSE']._serialized_end=1242
-  _globals['_REJECTREPORTREQUEST']._serialized_start=1244
-  _globals['_REJECTREPORTREQUEST']._serialized_end=1300
-  _globals['_LISTLISTINGSREQUEST']._serialized_start=1302
-  _globals['_LISTLISTINGSREQUEST']._serialized_end=1401
-  _globals['_LISTLISTINGSRESPONSE']._serialized_start=1403
-  _globals['_LISTLISTINGSRESPONSE']._serialized_end=1485
-  _globals['_ADMIN']._serialized_start=1702
-  _globals['_ADMIN']._serialized_end=2335
+  _globals['_APPEALSTATUS']._serialized_start=1903
+  _globals['_APPEALSTATUS']._serialized_end=2027
+  _globals['_LIFTGROUNDS']._serialized_start=2029
+  _globals['_LIFTGROUNDS']._serialized_end=2139
+  _globals['_MEMBERSTATUS']._serialized_start=2141
+  _globals['_MEMBERSTATUS']._serialized_end=2241
+  _globals['_APPEAL']._serialized_start=84
+  _globals['_APPEAL']._serialized_end=342
+  _globals['_FILEAPPEALREQUEST']._serialized_start=344
+  _globals['_FILEAPPEALREQUEST']._serialized_end=399
+  _globals['_DECIDEAPPEALREQUEST']._serialized_start=401
+  _globals['_DECIDEAPPEALREQUEST']._serialized_end=497
+  _globals['_LIFTLISTINGREQUEST']._serialized_start=499
+  _globals['_LIFTLISTINGREQUEST']._serialized_end=593
+  _globals['_SIGNINGKEY']._serialized_start=596
+  _globals['_SIGNINGKEY']._serialized_end=740
+  _globals['_MEMBER']._serialized_start=743
+  _globals['_MEMBER']._serialized_end=885
+  _globals['_CREATEMEMBERREQUEST']._serialized_start=887
+  _globals['_CREATEMEMBERREQUEST']._serialized_end=967
+  _globals['_CREATEMEMBERRESPONSE']._serialized_start=970
+  _globals['_CREATEMEMBERRESPONSE']._serialized_end=1116
+  _globals['_LISTMEMBERSREQUEST']._serialized_start=1118
+  _globals['_LISTMEMBERSREQUEST']._serialized_end=1138
+  _globals['_LISTMEMBERSRESPONSE']._serialized_start=1140
+  _globals['_LISTMEMBERSRESPONSE']._serialized_end=1194
+  _globals['_ADDMEMBERKEYREQUEST']._serialized_start=1196
+  _globals['_ADDMEMBERKEYREQUEST']._serialized_end=1253
+  _globals['_REVOKEMEMBERKEYREQUEST']._serialized_start=1255
+  _globals['_REVOKEMEMBERKEYREQUEST']._serialized_end=1311
+  _globals['_LISTREPORTSREQUEST']._serialized_start=1313
+  _globals['_LISTREPORTSREQUEST']._serialized_end=1410
+  _globals['_LISTREPORTSRESPONSE']._serialized_start=1412
+  _globals['_LISTREPORTSRESPONSE']._serialized_end=1491
+  _globals['_ACCEPTREPORTREQUEST']._serialized_start=1493
+  _globals['_ACCEPTREPORTREQUEST']._serialized_end=1568
+  _globals['_ACCEPTREPORTRESPONSE']._serialized_start=1570
+  _globals['_ACCEPTREPORTRESPONSE']._serialized_end=1658
+  _globals['_REJECTREPORTREQUEST']._serialized_start=1660
+  _globals['_REJECTREPORTREQUEST']._serialized_end=1716
+  _globals['_LISTLISTINGSREQUEST']._serialized_start=1718
+  _globals['_LISTLISTINGSREQUEST']._serialized_end=1817
+  _globals['_LISTLISTINGSRESPONSE']._serialized_start=1819
+  _globals['_LISTLISTINGSRESPONSE']._serialized_end=1901
+  _globals['_ADMIN']._serialized_start=2244
+  _globals['_ADMIN']._serialized_end=2995
 # @@protoc_insertion_point(module_scope)

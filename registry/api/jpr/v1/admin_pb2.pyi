@@ -21,6 +21,25 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _AppealStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AppealStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AppealStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    APPEAL_STATUS_UNSPECIFIED: _AppealStatus.ValueType  # 0
+    APPEAL_STATUS_PENDING: _AppealStatus.ValueType  # 1
+    APPEAL_STATUS_UPHELD: _AppealStatus.ValueType  # 2
+    APPEAL_STATUS_DENIED: _AppealStatus.ValueType  # 3
+
+class AppealStatus(_AppealStatus, metaclass=_AppealStatusEnumTypeWrapper): ...
+
+APPEAL_STATUS_UNSPECIFIED: AppealStatus.ValueType  # 0
+APPEAL_STATUS_PENDING: AppealStatus.ValueType  # 1
+APPEAL_STATUS_UPHELD: AppealStatus.ValueType  # 2
+APPEAL_STATUS_DENIED: AppealStatus.ValueType  # 3
+Global___AppealStatus: _TypeAlias = AppealStatus  # noqa: Y015
+
 class _LiftGrounds:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -58,6 +77,102 @@ MEMBER_STATUS_UNSPECIFIED: MemberStatus.ValueType  # 0
 MEMBER_STATUS_ACTIVE: MemberStatus.ValueType  # 1
 MEMBER_STATUS_SUSPENDED: MemberStatus.ValueType  # 2
 Global___MemberStatus: _TypeAlias = MemberStatus  # noqa: Y015
+
+@_typing.final
+class Appeal(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPEAL_ID_FIELD_NUMBER: _builtins.int
+    LISTING_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    FILED_AT_FIELD_NUMBER: _builtins.int
+    FILED_BY_FIELD_NUMBER: _builtins.int
+    DECIDED_AT_FIELD_NUMBER: _builtins.int
+    DECIDED_BY_FIELD_NUMBER: _builtins.int
+    DECISION_REASON_FIELD_NUMBER: _builtins.int
+    appeal_id: _builtins.str
+    listing_id: _builtins.str
+    status: Global___AppealStatus.ValueType
+    reason: _builtins.str
+    """the appellant's grounds, as filed"""
+    filed_by: _builtins.str
+    decided_by: _builtins.str
+    decision_reason: _builtins.str
+    @_builtins.property
+    def filed_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def decided_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        appeal_id: _builtins.str = ...,
+        listing_id: _builtins.str = ...,
+        status: Global___AppealStatus.ValueType = ...,
+        reason: _builtins.str = ...,
+        filed_at: _timestamp_pb2.Timestamp | None = ...,
+        filed_by: _builtins.str = ...,
+        decided_at: _timestamp_pb2.Timestamp | None = ...,
+        decided_by: _builtins.str = ...,
+        decision_reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["decided_at", b"decided_at", "filed_at", b"filed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["appeal_id", b"appeal_id", "decided_at", b"decided_at", "decided_by", b"decided_by", "decision_reason", b"decision_reason", "filed_at", b"filed_at", "filed_by", b"filed_by", "listing_id", b"listing_id", "reason", b"reason", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Appeal: _TypeAlias = Appeal  # noqa: Y015
+
+@_typing.final
+class FileAppealRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LISTING_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    listing_id: _builtins.str
+    reason: _builtins.str
+    """required"""
+    def __init__(
+        self,
+        *,
+        listing_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["listing_id", b"listing_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FileAppealRequest: _TypeAlias = FileAppealRequest  # noqa: Y015
+
+@_typing.final
+class DecideAppealRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPEAL_ID_FIELD_NUMBER: _builtins.int
+    DECISION_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    appeal_id: _builtins.str
+    decision: Global___AppealStatus.ValueType
+    """UPHELD or DENIED"""
+    reason: _builtins.str
+    """required"""
+    def __init__(
+        self,
+        *,
+        appeal_id: _builtins.str = ...,
+        decision: Global___AppealStatus.ValueType = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["appeal_id", b"appeal_id", "decision", b"decision", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DecideAppealRequest: _TypeAlias = DecideAppealRequest  # noqa: Y015
 
 @_typing.final
 class LiftListingRequest(_message.Message):

@@ -80,6 +80,16 @@ class AdminStub:
                 request_serializer=jpr_dot_v1_dot_admin__pb2.LiftListingRequest.SerializeToString,
                 response_deserializer=jpr_dot_v1_dot_types__pb2.Listing.FromString,
                 _registered_method=True)
+        self.FileAppeal = channel.unary_unary(
+                '/jpr.v1.Admin/FileAppeal',
+                request_serializer=jpr_dot_v1_dot_admin__pb2.FileAppealRequest.SerializeToString,
+                response_deserializer=jpr_dot_v1_dot_admin__pb2.Appeal.FromString,
+                _registered_method=True)
+        self.DecideAppeal = channel.unary_unary(
+                '/jpr.v1.Admin/DecideAppeal',
+                request_serializer=jpr_dot_v1_dot_admin__pb2.DecideAppealRequest.SerializeToString,
+                response_deserializer=jpr_dot_v1_dot_admin__pb2.Appeal.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -142,6 +152,20 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FileAppeal(self, request, context):
+        """Files an appeal on a listed subject's behalf; lookups keep denying and say it is pending.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DecideAppeal(self, request, context):
+        """Decides a pending appeal: UPHELD lifts the listing, DENIED keeps it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -189,6 +213,16 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.LiftListing,
                     request_deserializer=jpr_dot_v1_dot_admin__pb2.LiftListingRequest.FromString,
                     response_serializer=jpr_dot_v1_dot_types__pb2.Listing.SerializeToString,
+            ),
+            'FileAppeal': grpc.unary_unary_rpc_method_handler(
+                    servicer.FileAppeal,
+                    request_deserializer=jpr_dot_v1_dot_admin__pb2.FileAppealRequest.FromString,
+                    response_serializer=jpr_dot_v1_dot_admin__pb2.Appeal.SerializeToString,
+            ),
+            'DecideAppeal': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecideAppeal,
+                    request_deserializer=jpr_dot_v1_dot_admin__pb2.DecideAppealRequest.FromString,
+                    response_serializer=jpr_dot_v1_dot_admin__pb2.Appeal.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -434,6 +468,60 @@ class Admin:
             '/jpr.v1.Admin/LiftListing',
             jpr_dot_v1_dot_admin__pb2.LiftListingRequest.SerializeToString,
             jpr_dot_v1_dot_types__pb2.Listing.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FileAppeal(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jpr.v1.Admin/FileAppeal',
+            jpr_dot_v1_dot_admin__pb2.FileAppealRequest.SerializeToString,
+            jpr_dot_v1_dot_admin__pb2.Appeal.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecideAppeal(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jpr.v1.Admin/DecideAppeal',
+            jpr_dot_v1_dot_admin__pb2.DecideAppealRequest.SerializeToString,
+            jpr_dot_v1_dot_admin__pb2.Appeal.FromString,
             options,
             channel_credentials,
             insecure,

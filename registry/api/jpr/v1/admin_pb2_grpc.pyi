@@ -44,6 +44,10 @@ class AdminStub:
     ListListings: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListListingsRequest, _admin_pb2.ListListingsResponse]
     LiftListing: _grpc.UnaryUnaryMultiCallable[_admin_pb2.LiftListingRequest, _types_pb2.Listing]
     """Ends a listing early: credit repair after the minimum period, or an admin correction."""
+    FileAppeal: _grpc.UnaryUnaryMultiCallable[_admin_pb2.FileAppealRequest, _admin_pb2.Appeal]
+    """Files an appeal on a listed subject's behalf; lookups keep denying and say it is pending."""
+    DecideAppeal: _grpc.UnaryUnaryMultiCallable[_admin_pb2.DecideAppealRequest, _admin_pb2.Appeal]
+    """Decides a pending appeal: UPHELD lifts the listing, DENIED keeps it."""
 
 @_typing.type_check_only
 class AdminAsyncStub(AdminStub):
@@ -60,6 +64,10 @@ class AdminAsyncStub(AdminStub):
     ListListings: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListListingsRequest, _admin_pb2.ListListingsResponse]  # type: ignore[assignment]
     LiftListing: _aio.UnaryUnaryMultiCallable[_admin_pb2.LiftListingRequest, _types_pb2.Listing]  # type: ignore[assignment]
     """Ends a listing early: credit repair after the minimum period, or an admin correction."""
+    FileAppeal: _aio.UnaryUnaryMultiCallable[_admin_pb2.FileAppealRequest, _admin_pb2.Appeal]  # type: ignore[assignment]
+    """Files an appeal on a listed subject's behalf; lookups keep denying and say it is pending."""
+    DecideAppeal: _aio.UnaryUnaryMultiCallable[_admin_pb2.DecideAppealRequest, _admin_pb2.Appeal]  # type: ignore[assignment]
+    """Decides a pending appeal: UPHELD lifts the listing, DENIED keeps it."""
 
 class AdminServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -127,5 +135,21 @@ class AdminServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_types_pb2.Listing, _abc.Awaitable[_types_pb2.Listing]]:
         """Ends a listing early: credit repair after the minimum period, or an admin correction."""
+
+    @_abc_1.abstractmethod
+    def FileAppeal(
+        self,
+        request: _admin_pb2.FileAppealRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.Appeal, _abc.Awaitable[_admin_pb2.Appeal]]:
+        """Files an appeal on a listed subject's behalf; lookups keep denying and say it is pending."""
+
+    @_abc_1.abstractmethod
+    def DecideAppeal(
+        self,
+        request: _admin_pb2.DecideAppealRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.Appeal, _abc.Awaitable[_admin_pb2.Appeal]]:
+        """Decides a pending appeal: UPHELD lifts the listing, DENIED keeps it."""
 
 def add_AdminServicer_to_server(servicer: AdminServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
