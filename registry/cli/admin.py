@@ -58,6 +58,9 @@ def register(commands: Any) -> None:
     decide.add_argument("--decision", required=True, choices=["upheld", "denied"], help="upheld lifts the listing; denied keeps it")
     decide.add_argument("--reason", required=True, help="why (recorded)")
 
+    objection = _command(listings, "object", "record an objection against a listing in its notice window", _listings_object)
+    objection.add_argument("listing_id")
+    objection.add_argument("--reason", required=True, help="who objects and why (recorded)")
     lift = _command(listings, "lift", "end a listing early (credit repair, or correction of a wrong listing)", _listings_lift)
     lift.add_argument("listing_id")
     lift.add_argument("--grounds", required=True, choices=["credit-repair", "correction"],
@@ -221,6 +224,13 @@ def _listings_lift(args: argparse.Namespace) -> int:
     listing = _Admin(args).call("LiftListing", admin_pb2.LiftListingRequest(listing_id=args.listing_id, grounds=grounds, reason=args.reason))
     row = _listing_row(listing)
     output.emit_json(row) if args.json else print(f"listing {row['listing_id']} lifted: {row['subject']} is no longer listed")
+    return 0
+
+
+def _listings_object(args: argparse.Namespace) -> int:
+    listing = _Admin(args).call("RecordObjection", admin_pb2.RecordObjectionRequest(listing_id=args.listing_id, reason=args.reason))
+    row = _listing_row(listing)
+    output.emit_json(row) if args.json else print(f"objection recorded against {row['listing_id']} ({row['status']})")
     return 0
 
 

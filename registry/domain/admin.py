@@ -41,6 +41,7 @@ class Terms:
     serious_days: int
     severe_days: int
     early_removal_after_days: int = 365
+    notice_days: int = 0
 
     def default_for(self, severity: Severity) -> int:
         return self.severe_days if severity is Severity.SEVERE else self.serious_days
@@ -101,7 +102,9 @@ class AdminService:
         _check_reason(reason, required=False)
         if term_days == 0:
             term_days = self._terms.default_for(self._reports.get(report_id).severity)
-        return self._listings.accept(report_id, term_days=term_days, reason=reason, actor=_actor(admin), now=self._clock())
+        return self._listings.accept(
+            report_id, term_days=term_days, reason=reason, actor=_actor(admin), now=self._clock(), notice_days=self._terms.notice_days
+        )
 
     def reject(self, admin: Caller, report_id: str, reason: str) -> Report:
         _check_reason(reason, required=True)
@@ -116,6 +119,10 @@ class AdminService:
         return self._listings.lift(
             listing_id, grounds=grounds, reason=reason, not_before_days=not_before, actor=_actor(admin), now=self._clock()
         )
+
+    def record_objection(self, admin: Caller, listing_id: str, reason: str) -> Listing:
+        _check_reason(reason, required=True)
+        return self._listings.object(listing_id, reason=reason, actor=_actor(admin), now=self._clock())
 
     def file_appeal(self, admin: Caller, listing_id: str, reason: str) -> Appeal:
         _check_reason(reason, required=True)

@@ -103,6 +103,7 @@ def _serve(settings: Settings, data: DataDir, database: Database, clock: Callabl
             serious_days=settings.serious_term_days,
             severe_days=settings.severe_term_days,
             early_removal_after_days=settings.early_removal_after_days,
+            notice_days=settings.notice_days,
         ),
         clock=clock,
     )

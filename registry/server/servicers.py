@@ -90,6 +90,9 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
         grounds = admin_pb2.LiftGrounds.Name(request.grounds).removeprefix("LIFT_GROUNDS_") if request.grounds in admin_pb2.LiftGrounds.values() else "UNKNOWN"
         return messages.listing(self._admin.lift(current_caller(), request.listing_id, grounds, request.reason))
 
+    def RecordObjection(self, request: admin_pb2.RecordObjectionRequest, context: grpc.ServicerContext) -> types_pb2.Listing:
+        return messages.listing(self._admin.record_objection(current_caller(), request.listing_id, request.reason))
+
     def FileAppeal(self, request: admin_pb2.FileAppealRequest, context: grpc.ServicerContext) -> admin_pb2.Appeal:
         return messages.appeal(self._admin.file_appeal(current_caller(), request.listing_id, request.reason))
 

@@ -23,7 +23,7 @@ class AppealStore:
     def file(self, listing_id: str, *, reason: str, actor: str, now: datetime) -> Appeal:
         def work(session: Session) -> Appeal:
             listing = _listing(session, listing_id)
-            status = effective_status(listing.status, listing.listed_until, now)
+            status = effective_status(listing.status, listing.listed_from, listing.listed_until, now)
             if status is not ListingStatus.ACTIVE:
                 raise FailedPrecondition(f"listing {listing_id} is {status.value}; only an ACTIVE listing can be appealed")
             if _pending(session, listing.id) is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -30,19 +31,25 @@ class ListingStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def accept(self, report_id: str, *, term_days: int, reason: str, actor: str, now: datetime) -> tuple[Report, Listing]:
-        """Accept a submitted report: extend the subject's current listing or create one."""
+    def accept(
+        self, report_id: str, *, term_days: int, reason: str, actor: str, now: datetime, notice_days: int = 0
+    ) -> tuple[Report, Listing]:
+        """Accept a submitted report: extend the subject's current listing or create one.
+
+        With a notice window the new listing is PENDING_NOTICE until `listed_from`,
+        and its term runs from then.
+        """
 
         def work(session: Session) -> tuple[Report, Listing]:
             report = _submitted(session, report_id, "accepted")
-            until = now + timedelta(days=term_days)
             listing = _current_listing(session, report.subject_id, now)
             if listing is None:
+                starts = now + timedelta(days=notice_days)
                 listing = ListingRow(
                     subject_id=report.subject_id,
-                    status=ListingStatus.ACTIVE.value,
-                    listed_from=now,
-                    listed_until=until,
+                    status=(ListingStatus.PENDING_NOTICE if notice_days else ListingStatus.ACTIVE).value,
+                    listed_from=starts,
+                    listed_until=starts + timedelta(days=term_days),
                     created_at=now,
                     updated_at=now,
                 )
@@ -50,7 +57,7 @@ class ListingStore:
                 session.flush()
                 kind = "listing.created"
             else:
-                listing.listed_until = max(listing.listed_until, until)
+                listing.listed_until = max(listing.listed_until, max(now, listing.listed_from) + timedelta(days=term_days))
                 listing.updated_at = now
                 kind = "listing.extended"
             _decide(report, ReportStatus.ACCEPTED, actor, reason, now)
@@ -105,9 +112,9 @@ class ListingStore:
             listing = session.get(ListingRow, parse_ref("L", listing_ref_))
             if listing is None:
                 raise NotFound(f"no listing {listing_ref_}")
-            status = effective_status(listing.status, listing.listed_until, now)
-            if status is not ListingStatus.ACTIVE:
-                raise FailedPrecondition(f"listing {listing_ref_} is {status.value}; only an ACTIVE listing can be lifted")
+            status = effective_status(listing.status, listing.listed_from, listing.listed_until, now)
+            if status not in (ListingStatus.ACTIVE, ListingStatus.PENDING_NOTICE):
+                raise FailedPrecondition(f"listing {listing_ref_} is {status.value}; only an ACTIVE or PENDING_NOTICE listing can be lifted")
             allowed_from = listing.listed_from + timedelta(days=not_before_days)
             if now < allowed_from:
                 raise FailedPrecondition(
@@ -122,8 +129,26 @@ class ListingStore:
 
         return self._db.write(work)
 
+    def object(self, listing_ref_: str, *, reason: str, actor: str, now: datetime) -> Listing:
+        """Record an objection against a listing in its notice window."""
+
+        def work(session: Session) -> Listing:
+            listing = session.get(ListingRow, parse_ref("L", listing_ref_))
+            if listing is None:
+                raise NotFound(f"no listing {listing_ref_}")
+            status = effective_status(listing.status, listing.listed_from, listing.listed_until, now)
+            if status is not ListingStatus.PENDING_NOTICE:
+                raise FailedPrecondition(
+                    f"listing {listing_ref_} is {status.value}; objections are recorded during the notice window (file an appeal instead)"
+                )
+            events.record(session, at=now, actor=actor, kind="listing.objection", subject_id=listing.subject_id,
+                          listing_id=listing.id, reason=reason)
+            return listing_view(session, listing, now)
+
+        return self._db.write(work)
+
     def record_expiries(self, *, now: datetime) -> int:
-        """Mark ACTIVE listings past their end EXPIRED, each with its event.
+        """Mark listings past their notice ACTIVE and past their end EXPIRED, each with its event.
 
         Verdicts never wait for this (a listing past its end is EXPIRED to every
         reader already); it puts the change in the history. Safe on several
@@ -131,15 +156,15 @@ class ListingStore:
         """
 
         def work(session: Session) -> int:
-            due = session.scalars(
-                select(ListingRow).where(ListingRow.status == ListingStatus.ACTIVE.value, ListingRow.listed_until <= now)
-            ).all()
-            for listing in due:
-                listing.status = ListingStatus.EXPIRED.value
-                listing.updated_at = now
-                events.record(session, at=now, actor="registry", kind="listing.expired", subject_id=listing.subject_id,
-                              listing_id=listing.id, reason="term ended", listed_until=listing.listed_until.isoformat())
-            return len(due)
+            started = _transition(
+                session, ListingRow.status == ListingStatus.PENDING_NOTICE.value, ListingRow.listed_from <= now,
+                to=ListingStatus.ACTIVE, kind="listing.activated", reason="notice period ended", now=now,
+            )
+            ended = _transition(
+                session, ListingRow.status == ListingStatus.ACTIVE.value, ListingRow.listed_until <= now,
+                to=ListingStatus.EXPIRED, kind="listing.expired", reason="term ended", now=now,
+            )
+            return started + ended
 
         return self._db.write(work)
 
@@ -166,9 +191,11 @@ class ListingStore:
         return Page(items=tuple(items), next_page_token=token)
 
 
-def effective_status(status: str, listed_until: datetime, now: datetime) -> ListingStatus:
-    """A listing past its end is EXPIRED whether or not anything has run since."""
+def effective_status(status: str, listed_from: datetime, listed_until: datetime, now: datetime) -> ListingStatus:
+    """A listing past its start is ACTIVE, past its end EXPIRED, whether or not anything has run since."""
     current = ListingStatus(status)
+    if current is ListingStatus.PENDING_NOTICE and listed_from <= now:
+        current = ListingStatus.ACTIVE
     if current is ListingStatus.ACTIVE and listed_until <= now:
         return ListingStatus.EXPIRED
     return current
@@ -184,7 +211,7 @@ def listing_view(session: Session, row: ListingRow, now: datetime) -> Listing:
     return Listing(
         listing_id=listing_ref(row.id),
         subject_id=subject_ref(row.subject_id),
-        status=effective_status(row.status, row.listed_until, now),
+        status=effective_status(row.status, row.listed_from, row.listed_until, now),
         roles=tuple(sorted({Role(r.role) for r in reports}, key=lambda x: x.value)),
         categories=tuple(sorted({Category(r.category) for r in reports}, key=lambda x: x.value)),
         severity=max(severities, key=lambda s: s.rank),
@@ -193,6 +220,18 @@ def listing_view(session: Session, row: ListingRow, now: datetime) -> Listing:
         reporting_platforms=len({r.member_id for r in reports}),
         report_ids=tuple(r.report_id for r in reports),
     )
+
+
+def _transition(session: Session, *where: Any, to: ListingStatus, kind: str, reason: str, now: datetime) -> int:
+    """Move the listings matching `where` to `to`, each with its event; the registry is the actor."""
+    rows = session.scalars(select(ListingRow).where(*where)).all()
+    for listing in rows:
+        listing.status = to.value
+        listing.updated_at = now
+        events.record(session, at=now, actor="registry", kind=kind, subject_id=listing.subject_id, listing_id=listing.id,
+                      reason=reason, listed_until=listing.listed_until.isoformat())
+    session.flush()
+    return len(rows)
 
 
 def _lift_if_unsupported(session: Session, listing_id: int, report_id: str, now: datetime) -> None:
@@ -228,7 +267,7 @@ def _current_listing(session: Session, subject_id: int, now: datetime) -> Listin
         select(ListingRow)
         .where(
             ListingRow.subject_id == subject_id,
-            ListingRow.status == ListingStatus.ACTIVE.value,
+            ListingRow.status.in_([ListingStatus.ACTIVE.value, ListingStatus.PENDING_NOTICE.value]),
             ListingRow.listed_until > now,
         )
         .order_by(ListingRow.listed_until.desc())

@@ -28,7 +28,7 @@ _ACTIVE_LISTINGS = select(
     ListingRow.id, ListingRow.subject_id, ListingRow.listed_from, ListingRow.listed_until
 ).where(
     ListingRow.subject_id.in_(bindparam("subjects", expanding=True)),
-    ListingRow.status == ListingStatus.ACTIVE.value,
+    ListingRow.status.in_([ListingStatus.ACTIVE.value, ListingStatus.PENDING_NOTICE.value]),
     ListingRow.listed_until > bindparam("now"),
 )
 _PENDING_APPEALS = select(AppealRow.listing_id).where(
@@ -82,7 +82,7 @@ class LookupStore:
             appealed: set[int] = set()
             for listing_chunk in _chunks(sorted(listings)):
                 appealed.update(conn.execute(_PENDING_APPEALS, {"listings": listing_chunk}).scalars())
-        return hits, _states(subjects, listings, rows, appealed)
+        return hits, _states(subjects, listings, rows, appealed, now)
 
     def _find(self, size: int) -> str:
         """The hit statement for `size` tokens, built once per size (and prepared by PostgreSQL)."""
@@ -102,7 +102,9 @@ def _chunks(items: Sequence[T]) -> Iterable[list[T]]:
         yield list(items[start : start + _CHUNK])
 
 
-def _states(subjects: list[int], listings: dict[int, Any], reports: list[Any], appealed: set[int]) -> dict[int, SubjectState]:
+def _states(
+    subjects: list[int], listings: dict[int, Any], reports: list[Any], appealed: set[int], now: datetime
+) -> dict[int, SubjectState]:
     # Grouped once: a batch of mostly hits must not scan every row per subject.
     active_of: dict[int, list[Any]] = defaultdict(list)
     listed_of: dict[int, list[Any]] = defaultdict(list)
@@ -122,6 +124,7 @@ def _states(subjects: list[int], listings: dict[int, Any], reports: list[Any], a
             listed=_allegation(listed) if active and listed else None,
             active_listings=frozenset(l.id for l in active),
             appeal_pending=any(l.id in appealed for l in active),
+            in_notice=bool(active) and all(l.listed_from > now for l in active),
             listed_from=min((l.listed_from for l in active), default=None),
             listed_until=max((l.listed_until for l in active), default=None),
             under_review=_allegation(pending) if pending else None,

@@ -79,6 +79,29 @@ MEMBER_STATUS_SUSPENDED: MemberStatus.ValueType  # 2
 Global___MemberStatus: _TypeAlias = MemberStatus  # noqa: Y015
 
 @_typing.final
+class RecordObjectionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LISTING_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    listing_id: _builtins.str
+    reason: _builtins.str
+    """required: who objects and why, recorded"""
+    def __init__(
+        self,
+        *,
+        listing_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["listing_id", b"listing_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordObjectionRequest: _TypeAlias = RecordObjectionRequest  # noqa: Y015
+
+@_typing.final
 class Appeal(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -80,6 +80,11 @@ class AdminStub:
                 request_serializer=jpr_dot_v1_dot_admin__pb2.LiftListingRequest.SerializeToString,
                 response_deserializer=jpr_dot_v1_dot_types__pb2.Listing.FromString,
                 _registered_method=True)
+        self.RecordObjection = channel.unary_unary(
+                '/jpr.v1.Admin/RecordObjection',
+                request_serializer=jpr_dot_v1_dot_admin__pb2.RecordObjectionRequest.SerializeToString,
+                response_deserializer=jpr_dot_v1_dot_types__pb2.Listing.FromString,
+                _registered_method=True)
         self.FileAppeal = channel.unary_unary(
                 '/jpr.v1.Admin/FileAppeal',
                 request_serializer=jpr_dot_v1_dot_admin__pb2.FileAppealRequest.SerializeToString,
@@ -152,6 +157,13 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordObjection(self, request, context):
+        """Records an objection against a listing in its notice window.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def FileAppeal(self, request, context):
         """Files an appeal on a listed subject's behalf; lookups keep denying and say it is pending.
         """
@@ -212,6 +224,11 @@ def add_AdminServicer_to_server(servicer, server):
             'LiftListing': grpc.unary_unary_rpc_method_handler(
                     servicer.LiftListing,
                     request_deserializer=jpr_dot_v1_dot_admin__pb2.LiftListingRequest.FromString,
+                    response_serializer=jpr_dot_v1_dot_types__pb2.Listing.SerializeToString,
+            ),
+            'RecordObjection': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordObjection,
+                    request_deserializer=jpr_dot_v1_dot_admin__pb2.RecordObjectionRequest.FromString,
                     response_serializer=jpr_dot_v1_dot_types__pb2.Listing.SerializeToString,
             ),
             'FileAppeal': grpc.unary_unary_rpc_method_handler(
@@ -467,6 +484,33 @@ class Admin:
             target,
             '/jpr.v1.Admin/LiftListing',
             jpr_dot_v1_dot_admin__pb2.LiftListingRequest.SerializeToString,
+            jpr_dot_v1_dot_types__pb2.Listing.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordObjection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jpr.v1.Admin/RecordObjection',
+            jpr_dot_v1_dot_admin__pb2.RecordObjectionRequest.SerializeToString,
             jpr_dot_v1_dot_types__pb2.Listing.FromString,
             options,
             channel_credentials,

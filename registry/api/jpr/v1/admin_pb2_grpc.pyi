@@ -44,6 +44,8 @@ class AdminStub:
     ListListings: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListListingsRequest, _admin_pb2.ListListingsResponse]
     LiftListing: _grpc.UnaryUnaryMultiCallable[_admin_pb2.LiftListingRequest, _types_pb2.Listing]
     """Ends a listing early: credit repair after the minimum period, or an admin correction."""
+    RecordObjection: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RecordObjectionRequest, _types_pb2.Listing]
+    """Records an objection against a listing in its notice window."""
     FileAppeal: _grpc.UnaryUnaryMultiCallable[_admin_pb2.FileAppealRequest, _admin_pb2.Appeal]
     """Files an appeal on a listed subject's behalf; lookups keep denying and say it is pending."""
     DecideAppeal: _grpc.UnaryUnaryMultiCallable[_admin_pb2.DecideAppealRequest, _admin_pb2.Appeal]
@@ -64,6 +66,8 @@ class AdminAsyncStub(AdminStub):
     ListListings: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListListingsRequest, _admin_pb2.ListListingsResponse]  # type: ignore[assignment]
     LiftListing: _aio.UnaryUnaryMultiCallable[_admin_pb2.LiftListingRequest, _types_pb2.Listing]  # type: ignore[assignment]
     """Ends a listing early: credit repair after the minimum period, or an admin correction."""
+    RecordObjection: _aio.UnaryUnaryMultiCallable[_admin_pb2.RecordObjectionRequest, _types_pb2.Listing]  # type: ignore[assignment]
+    """Records an objection against a listing in its notice window."""
     FileAppeal: _aio.UnaryUnaryMultiCallable[_admin_pb2.FileAppealRequest, _admin_pb2.Appeal]  # type: ignore[assignment]
     """Files an appeal on a listed subject's behalf; lookups keep denying and say it is pending."""
     DecideAppeal: _aio.UnaryUnaryMultiCallable[_admin_pb2.DecideAppealRequest, _admin_pb2.Appeal]  # type: ignore[assignment]
@@ -135,6 +139,14 @@ class AdminServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_types_pb2.Listing, _abc.Awaitable[_types_pb2.Listing]]:
         """Ends a listing early: credit repair after the minimum period, or an admin correction."""
+
+    @_abc_1.abstractmethod
+    def RecordObjection(
+        self,
+        request: _admin_pb2.RecordObjectionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_types_pb2.Listing, _abc.Awaitable[_types_pb2.Listing]]:
+        """Records an objection against a listing in its notice window."""
 
     @_abc_1.abstractmethod
     def FileAppeal(
