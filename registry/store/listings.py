@@ -66,7 +66,8 @@ class ListingStore:
             events.record(session, at=now, actor=actor, kind="report.accepted", report_id=report_id,
                           subject_id=report.subject_id, listing_id=listing.id, reason=reason, term_days=term_days)
             events.record(session, at=now, actor=actor, kind=kind, report_id=report_id, subject_id=report.subject_id,
-                          listing_id=listing.id, listed_until=listing.listed_until.isoformat())
+                          listing_id=listing.id, status=listing.status, reason=reason,
+                          listed_from=listing.listed_from.isoformat(), listed_until=listing.listed_until.isoformat())
             return report_view(session, report), listing_view(session, listing, now)
 
         return self._db.write(work)
