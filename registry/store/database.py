@@ -6,11 +6,12 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy import Connection, Engine, Executable, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
@@ -25,6 +26,13 @@ _RETRIES = 12
 
 class SchemaError(RuntimeError):
     """The database is not ready for this version of the registry."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    sql: str
+    names: tuple[str, ...]
+    positional: bool
 
 
 class HeldReads:
@@ -42,16 +50,26 @@ class HeldReads:
         self._local = threading.local()
         self._held: list[Any] = []
         self._lock = threading.Lock()
-        self.placeholder = "?" if self._engine.dialect.paramstyle == "qmark" else "%s"
 
-    def rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
+    def prepare(self, statement: Executable, **shape: Any) -> Prepared:
+        """A Core statement as this driver's SQL text, built once; list parameters take the sizes in `shape`."""
+        state = statement.compile(dialect=self._engine.dialect).construct_expanded_state(shape)  # type: ignore[attr-defined]
+        positional = state.positiontup is not None
+        return Prepared(state.statement, tuple(state.positiontup if positional else state.parameters), positional)
+
+    def run(self, prepared: Prepared, values: Sequence[Any]) -> list[Any]:
+        """Rows of a prepared statement; `values` in the order of its parameters."""
+        params = list(values) if prepared.positional else dict(zip(prepared.names, values))
+        return self.rows(prepared.sql, params)
+
+    def rows(self, sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[Any]:
         try:
             return self._rows(sql, params)
         except Exception:
             self._drop()  # a broken connection is replaced on the next call
             raise
 
-    def _rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
+    def _rows(self, sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[Any]:
         cursor = self._connection().cursor()
         try:
             cursor.execute(sql, params)
@@ -98,6 +116,9 @@ class Database:
 
     @property
     def hot(self) -> HeldReads:
+        hot = self._hot  # every call reads it: take the lock only to create it
+        if hot is not None:
+            return hot
         with self._hot_lock:
             if self._hot is None:
                 self._hot = HeldReads(self.url)

@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, select
 
 from registry.domain.model import AppealStatus, Category, IdentifierType, ListingStatus, ReportStatus, Role, Severity
 from registry.domain.verdict import Allegation, Hit, SubjectState
-from registry.store.database import Database
+from registry.store.database import Database, Prepared
 from registry.store.models import AppealRow, ListingRow, ReportRow, ReportTokenRow
 from registry.store.refs import subject_ref
 
@@ -49,7 +49,7 @@ _OPEN = (ReportStatus.ACCEPTED.value, ReportStatus.SUBMITTED.value)
 class LookupStore:
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._find_sql: dict[int, str] = {}
+        self._find_sql: dict[int, Prepared] = {}
 
     def find(self, tokens: Sequence[bytes], now: datetime) -> tuple[dict[bytes, set[Hit]], dict[int, SubjectState]]:
         """Which subjects each token was reported against (and how), and the state of each subject hit.
@@ -58,7 +58,7 @@ class LookupStore:
         statement on a held connection. Only a hit opens a read transaction.
         """
         unique = sorted(set(tokens))
-        if not any(self._db.hot.rows(self._find(len(chunk)), chunk) for chunk in _chunks(unique)):
+        if not any(self._db.hot.run(self._prepared(len(chunk)), chunk) for chunk in _chunks(unique)):
             return {}, {}
         # A hit: read its reports and its subjects' state again, all in one snapshot.
         hits: dict[bytes, set[Hit]] = {}
@@ -84,17 +84,12 @@ class LookupStore:
                 appealed.update(conn.execute(_PENDING_APPEALS, {"listings": listing_chunk}).scalars())
         return hits, _states(subjects, listings, rows, appealed, now)
 
-    def _find(self, size: int) -> str:
-        """The hit statement for `size` tokens, built once per size (and prepared by PostgreSQL)."""
-        sql = self._find_sql.get(size)
-        if sql is None:
-            marks = ", ".join([self._db.hot.placeholder] * size)
-            sql = self._find_sql[size] = (
-                "SELECT report_tokens.token, report_tokens.id_type, reports.subject_id, reports.status, reports.listing_id "
-                "FROM report_tokens JOIN reports ON reports.report_id = report_tokens.report_id "
-                f"WHERE report_tokens.token IN ({marks})"
-            )
-        return sql
+    def _prepared(self, size: int) -> Prepared:
+        """The token statement for `size` tokens, rendered once per size (and prepared by PostgreSQL)."""
+        prepared = self._find_sql.get(size)
+        if prepared is None:
+            prepared = self._find_sql[size] = self._db.hot.prepare(_FIND_TOKENS, tokens=[b""] * size)
+        return prepared
 
 
 def _chunks(items: Sequence[T]) -> Iterable[list[T]]:

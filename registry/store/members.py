@@ -4,20 +4,24 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from registry.domain.errors import AlreadyExists, FailedPrecondition, NotFound
 from registry.domain.model import Member, MemberStatus, SigningKey
 from registry.store import events
-from registry.store.database import Database
+from registry.store.database import Database, Prepared
 from registry.store.models import MemberKeyRow, MemberRow
+
+
+_STATUS = select(MemberRow.status).where(MemberRow.name == bindparam("name"))
 
 
 class MemberStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._status: Prepared | None = None
 
     def create(self, name: str, public_key: bytes, key_id: str, *, actor: str, now: datetime) -> Member:
         def work(session: Session) -> Member:
@@ -44,8 +48,9 @@ class MemberStore:
 
     def status(self, name: str) -> MemberStatus | None:
         """The hot path of every member call: is this certificate's member active (now, not cached)?"""
-        hot = self._db.hot
-        rows = hot.rows(f"SELECT status FROM members WHERE name = {hot.placeholder}", (name,))
+        if self._status is None:
+            self._status = self._db.hot.prepare(_STATUS, name="")
+        rows = self._db.hot.run(self._status, (name,))
         return MemberStatus(rows[0][0]) if rows else None
 
     def add_key(self, name: str, public_key: bytes, key_id: str, *, actor: str, now: datetime) -> SigningKey:
@@ -87,9 +92,6 @@ class MemberStore:
         member_id, key_id, public_key, valid_from, revoked_at = row
         return member_id, SigningKey(key_id=key_id, public_key=public_key, valid_from=valid_from, revoked_at=revoked_at)
 
-    def public_key(self, key_id: str) -> bytes | None:
-        with self._db.read() as conn:
-            return conn.execute(select(MemberKeyRow.public_key).where(MemberKeyRow.key_id == key_id)).scalar()
 
 
 def _get(session: Session, name: str) -> MemberRow:

@@ -18,7 +18,7 @@ def test_token_statement_searches_the_token_index(sqlite_template: Path, tmp_pat
     shutil.copyfile(sqlite_template, tmp_path / "plan.db")
     db = Database(f"sqlite+pysqlite:///{tmp_path / 'plan.db'}")
     try:
-        sql = LookupStore(db)._find(size)
+        sql = LookupStore(db)._prepared(size).sql
         plan = db.hot.rows(f"EXPLAIN QUERY PLAN {sql}", [os.urandom(64) for _ in range(size)])
     finally:
         db.dispose()
