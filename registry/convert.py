@@ -12,9 +12,21 @@ from typing import Any, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from registry.api.jpr.v1 import types_pb2
+from registry.api.jpr.v1 import admin_pb2, registry_pb2, types_pb2
 from registry.domain.errors import InvalidArgument
-from registry.domain.model import Category, IdentifierType, ListingStatus, ReportStatus, Role, Severity
+from registry.domain.model import (
+    AppealStatus,
+    Category,
+    IdentifierType,
+    LiftGrounds,
+    ListingStatus,
+    MatchReason,
+    MemberStatus,
+    ReportStatus,
+    Role,
+    Severity,
+    Verdict,
+)
 
 E = TypeVar("E", bound=enum.Enum)
 
@@ -25,6 +37,11 @@ PREFIXES: dict[type[enum.Enum], str] = {
     IdentifierType: "IDENTIFIER_TYPE_",
     ReportStatus: "REPORT_STATUS_",
     ListingStatus: "LISTING_STATUS_",
+    Verdict: "VERDICT_",
+    MatchReason: "MATCH_REASON_",
+    MemberStatus: "MEMBER_STATUS_",
+    AppealStatus: "APPEAL_STATUS_",
+    LiftGrounds: "LIFT_GROUNDS_",
 }
 
 
@@ -35,6 +52,11 @@ _PROTO_ENUMS: dict[type[enum.Enum], Any] = {
     IdentifierType: types_pb2.IdentifierType,
     ReportStatus: types_pb2.ReportStatus,
     ListingStatus: types_pb2.ListingStatus,
+    Verdict: registry_pb2.Verdict,
+    MatchReason: registry_pb2.MatchReason,
+    MemberStatus: admin_pb2.MemberStatus,
+    AppealStatus: admin_pb2.AppealStatus,
+    LiftGrounds: admin_pb2.LiftGrounds,
 }
 _NAMES = {kind: {v: k for k, v in proto.items()} for kind, proto in _PROTO_ENUMS.items()}
 _NUMBERS = {kind: dict(proto.items()) for kind, proto in _PROTO_ENUMS.items()}

@@ -52,7 +52,7 @@ def report(message: types_pb2.Report) -> Report:
 
 def lookup_result(message: registry_pb2.LookupResult) -> LookupResult:
     return LookupResult(
-        verdict=Verdict[registry_pb2.Verdict.Name(message.verdict).removeprefix("VERDICT_")],
+        verdict=enum_from_proto(Verdict, message.verdict, "verdict"),
         matches=tuple(_match(m) for m in message.matches),
     )
 
@@ -60,7 +60,7 @@ def lookup_result(message: registry_pb2.LookupResult) -> LookupResult:
 def _match(message: registry_pb2.Match) -> Match:
     return Match(
         subject_id=message.subject_id,
-        reason=MatchReason[registry_pb2.MatchReason.Name(message.reason).removeprefix("MATCH_REASON_")],
+        reason=enum_from_proto(MatchReason, message.reason, "reason"),
         strong_match=message.strong_match,
         matched_types=tuple(enum_from_proto(IdentifierType, t, "matched_types") for t in message.matched_types),
         roles=tuple(enum_from_proto(Role, r, "roles") for r in message.roles),

@@ -12,6 +12,7 @@ from registry.domain.errors import InvalidArgument
 from registry.domain.model import (
     Appeal,
     AppealStatus,
+    LiftGrounds,
     Caller,
     Listing,
     ListingStatus,
@@ -110,14 +111,12 @@ class AdminService:
         _check_reason(reason, required=True)
         return self._listings.reject(report_id, reason=reason, actor=_actor(admin), now=self._clock())
 
-    def lift(self, admin: Caller, listing_id: str, grounds: str, reason: str) -> Listing:
+    def lift(self, admin: Caller, listing_id: str, grounds: LiftGrounds, reason: str) -> Listing:
         """Credit repair (after the minimum period) or correction of a wrong listing, with a reason."""
         _check_reason(reason, required=True)
-        if grounds not in ("CREDIT_REPAIR", "ADMIN_CORRECTION"):
-            raise InvalidArgument("grounds: give LIFT_GROUNDS_CREDIT_REPAIR or LIFT_GROUNDS_ADMIN_CORRECTION")
-        not_before = self._terms.early_removal_after_days if grounds == "CREDIT_REPAIR" else 0
+        not_before = self._terms.early_removal_after_days if grounds is LiftGrounds.CREDIT_REPAIR else 0
         return self._listings.lift(
-            listing_id, grounds=grounds, reason=reason, not_before_days=not_before, actor=_actor(admin), now=self._clock()
+            listing_id, grounds=grounds.value, reason=reason, not_before_days=not_before, actor=_actor(admin), now=self._clock()
         )
 
     def record_objection(self, admin: Caller, listing_id: str, reason: str) -> Listing:
@@ -128,11 +127,11 @@ class AdminService:
         _check_reason(reason, required=True)
         return self._appeals.file(listing_id, reason=reason, actor=_actor(admin), now=self._clock())
 
-    def decide_appeal(self, admin: Caller, appeal_id: str, decision: str, reason: str) -> Appeal:
+    def decide_appeal(self, admin: Caller, appeal_id: str, decision: AppealStatus, reason: str) -> Appeal:
         _check_reason(reason, required=True)
-        if decision not in ("UPHELD", "DENIED"):
+        if decision is AppealStatus.PENDING:
             raise InvalidArgument("decision: give APPEAL_STATUS_UPHELD (lifts the listing) or APPEAL_STATUS_DENIED")
-        return self._appeals.decide(appeal_id, AppealStatus(decision), reason=reason, actor=_actor(admin), now=self._clock())
+        return self._appeals.decide(appeal_id, decision, reason=reason, actor=_actor(admin), now=self._clock())
 
     def list_listings(self, status: ListingStatus | None, page_size: int, page_token: str) -> Page[Listing]:
         return self._listings.list(status, _page_size(page_size), page_token, now=self._clock())

@@ -166,6 +166,13 @@ class Listing:
     report_ids: tuple[str, ...]
 
 
+class LiftGrounds(enum.Enum):
+    """Why a listing ends before its term: credit repair (after a minimum period) or a wrong listing."""
+
+    CREDIT_REPAIR = "CREDIT_REPAIR"
+    ADMIN_CORRECTION = "ADMIN_CORRECTION"
+
+
 class AppealStatus(enum.Enum):
     PENDING = "PENDING"
     UPHELD = "UPHELD"

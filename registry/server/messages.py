@@ -64,7 +64,7 @@ def listing(value: Listing) -> types_pb2.Listing:
 
 def lookup_result(value: LookupResult) -> registry_pb2.LookupResult:
     return registry_pb2.LookupResult(
-        verdict=registry_pb2.Verdict.Value(f"VERDICT_{value.verdict.name}"),
+        verdict=enum_to_proto(value.verdict),
         matches=[match(m) for m in value.matches],
     )
 
@@ -72,7 +72,7 @@ def lookup_result(value: LookupResult) -> registry_pb2.LookupResult:
 def match(value: Match) -> registry_pb2.Match:
     return registry_pb2.Match(
         subject_id=value.subject_id,
-        reason=registry_pb2.MatchReason.Value(f"MATCH_REASON_{value.reason.name}"),
+        reason=enum_to_proto(value.reason),
         strong_match=value.strong_match,
         matched_types=[enum_to_proto(t) for t in value.matched_types],
         roles=[enum_to_proto(r) for r in value.roles],
@@ -97,7 +97,7 @@ def signing_key(value: SigningKey) -> admin_pb2.SigningKey:
 def member(value: Member) -> admin_pb2.Member:
     return admin_pb2.Member(
         name=value.name,
-        status=admin_pb2.MemberStatus.Value(f"MEMBER_STATUS_{value.status.name}"),
+        status=enum_to_proto(value.status),
         created_at=datetime_to_timestamp(value.created_at),
         keys=[signing_key(k) for k in value.keys],
     )
@@ -107,7 +107,7 @@ def appeal(value: Appeal) -> admin_pb2.Appeal:
     return admin_pb2.Appeal(
         appeal_id=value.appeal_id,
         listing_id=value.listing_id,
-        status=admin_pb2.AppealStatus.Value(f"APPEAL_STATUS_{value.status.name}"),
+        status=enum_to_proto(value.status),
         reason=value.reason,
         filed_at=datetime_to_timestamp(value.filed_at),
         filed_by=value.filed_by,

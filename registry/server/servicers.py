@@ -8,7 +8,7 @@ from registry.api.jpr.v1 import admin_pb2, admin_pb2_grpc, registry_pb2, registr
 from registry.convert import enum_from_proto
 from registry.domain.admin import AdminService
 from registry.domain.lookups import LookupService
-from registry.domain.model import ListingStatus, ReportStatus, Token
+from registry.domain.model import AppealStatus, LiftGrounds, ListingStatus, ReportStatus, Token
 from registry.domain.payload import decode_tokens
 from registry.domain.reports import ReportService
 from registry.domain.tokens import Tokenizer
@@ -87,7 +87,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
         return messages.report(self._admin.reject(current_caller(), request.report_id, request.reason))
 
     def LiftListing(self, request: admin_pb2.LiftListingRequest, context: grpc.ServicerContext) -> types_pb2.Listing:
-        grounds = admin_pb2.LiftGrounds.Name(request.grounds).removeprefix("LIFT_GROUNDS_") if request.grounds in admin_pb2.LiftGrounds.values() else "UNKNOWN"
+        grounds = enum_from_proto(LiftGrounds, request.grounds, "grounds")
         return messages.listing(self._admin.lift(current_caller(), request.listing_id, grounds, request.reason))
 
     def RecordObjection(self, request: admin_pb2.RecordObjectionRequest, context: grpc.ServicerContext) -> types_pb2.Listing:
@@ -97,7 +97,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
         return messages.appeal(self._admin.file_appeal(current_caller(), request.listing_id, request.reason))
 
     def DecideAppeal(self, request: admin_pb2.DecideAppealRequest, context: grpc.ServicerContext) -> admin_pb2.Appeal:
-        decision = admin_pb2.AppealStatus.Name(request.decision).removeprefix("APPEAL_STATUS_") if request.decision in admin_pb2.AppealStatus.values() else "UNKNOWN"
+        decision = enum_from_proto(AppealStatus, request.decision, "decision")
         return messages.appeal(self._admin.decide_appeal(current_caller(), request.appeal_id, decision, request.reason))
 
     def ListListings(self, request: admin_pb2.ListListingsRequest, context: grpc.ServicerContext) -> admin_pb2.ListListingsResponse:
