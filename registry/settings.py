@@ -34,6 +34,8 @@ class Settings:
     notice_days: int = 0  # between acceptance and ACTIVE; lookups answer REVIEW meanwhile
     max_clock_skew_seconds: int = 300
     expiry_interval_seconds: int = 60
+    follow_interval_seconds: float = 0.2  # how often a replica reads other replicas' changes
+    max_lag_seconds: float = 30.0  # lookups refuse (UNAVAILABLE) when the view is older than this
     log_level: str = "INFO"
 
     @property
@@ -89,6 +91,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _coerce(kind: Any, value: Any) -> Any:
     if kind in ("int", int):
         return int(value)
+    if kind in ("float", float):
+        return float(value)
     if kind in ("Path", Path):
         return Path(value)
     return str(value)

@@ -40,3 +40,9 @@ class FailedPrecondition(RegistryError):
 
 class ResourceExhausted(RegistryError):
     status = "RESOURCE_EXHAUSTED"
+
+
+class Unavailable(RegistryError):
+    """The registry cannot answer correctly right now; the same call may succeed later or elsewhere."""
+
+    status = "UNAVAILABLE"

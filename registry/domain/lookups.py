@@ -8,13 +8,13 @@ from datetime import datetime
 from registry.domain.errors import InvalidArgument
 from registry.domain.model import LookupResult, Token
 from registry.domain.verdict import decide
-from registry.store.lookups import LookupStore
+from registry.store.view import ReadView
 
 MAX_BATCH = 1000
 
 
 class LookupService:
-    def __init__(self, store: LookupStore, *, clock: Callable[[], datetime]) -> None:
+    def __init__(self, store: ReadView, *, clock: Callable[[], datetime]) -> None:
         self._store = store
         self._clock = clock
 

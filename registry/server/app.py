@@ -27,9 +27,9 @@ from registry.store import schema
 from registry.store.database import Database
 from registry.store.appeals import AppealStore
 from registry.store.listings import ListingStore
-from registry.store.lookups import LookupStore
 from registry.store.members import MemberStore
 from registry.store.reports import ReportStore
+from registry.store.view import Follower, ReadView
 
 log = logging.getLogger("jpr.server")
 
@@ -55,9 +55,13 @@ class RunningRegistry:
     lookup_database: Database
     access_log: AccessLog
     expiry: ExpiryRecorder
+    view: ReadView
+    followers: list[Follower]
 
     def stop(self, grace: float | None = 2.0) -> None:
         self.server.stop(grace).wait()
+        for follower in self.followers:
+            follower.close()
         self.expiry.close()
         self.access_log.close()
         self.database.dispose()
@@ -107,17 +111,27 @@ def _serve(settings: Settings, data: DataDir, database: Database, clock: Callabl
         ),
         clock=clock,
     )
+    view = members_view = ReadView(lookup_database, max_lag=settings.max_lag_seconds)
+    views = [view]
+    if lookup_database is not database:
+        members_view = ReadView(database, max_lag=settings.max_lag_seconds, lookups=False)  # never a replica's lag
+        views.append(members_view)
+    followers = []
+    for each in views:
+        each.load()
+        database.after_write(each.catch_up_after_write)  # a process sees its own changes at once
+        followers.append(Follower(each, settings.follow_interval_seconds))  # and other replicas' soon after
     access_log = AccessLog()
     server = grpc.server(
         ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="jpr"),
-        interceptors=[AuthInterceptor(members.status, access_log)],
+        interceptors=[AuthInterceptor(members_view.member_status, access_log)],
         options=[
             ("grpc.max_receive_message_length", MESSAGE_LIMIT),
             ("grpc.max_send_message_length", MESSAGE_LIMIT),
         ],
     )
     registry_pb2_grpc.add_RegistryServicer_to_server(
-        RegistryServicer(Tokenizer(data.oprf_key()), report_service, LookupService(LookupStore(lookup_database), clock=clock)),
+        RegistryServicer(Tokenizer(data.oprf_key()), report_service, LookupService(view, clock=clock)),
         server,
     )
     admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(admin_service, registry_name, data.ca().cert_pem), server)
@@ -130,7 +144,8 @@ def _serve(settings: Settings, data: DataDir, database: Database, clock: Callabl
     log.info("registry %r listening at %s (port %d), database %s", registry_name, settings.listen, port, database.describe())
     expiry = ExpiryRecorder(listings, clock, settings.expiry_interval_seconds)
     return RunningRegistry(
-        server=server, port=port, database=database, lookup_database=lookup_database, access_log=access_log, expiry=expiry
+        server=server, port=port, database=database, lookup_database=lookup_database, access_log=access_log, expiry=expiry,
+        view=view, followers=followers,
     )
 
 

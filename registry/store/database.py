@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Executable, create_engine, event, make_url
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import NullPool
 
 
 T = TypeVar("T")
@@ -28,82 +25,6 @@ class SchemaError(RuntimeError):
     """The database is not ready for this version of the registry."""
 
 
-@dataclass(frozen=True)
-class Prepared:
-    sql: str
-    names: tuple[str, ...]
-    positional: bool
-
-
-class HeldReads:
-    """Single-statement reads for the lookup hot path.
-
-    Each server thread keeps its own DBAPI connection in autocommit: one
-    statement is its own snapshot, so a lookup costs no BEGIN/COMMIT and no
-    pool checkout. PostgreSQL prepares a statement after a few executions
-    (psycopg's prepare_threshold). The connections come from an engine of
-    their own, so they never starve the pool that writers use.
-    """
-
-    def __init__(self, url: str) -> None:
-        self._engine = _create_engine(url, 0)
-        self._local = threading.local()
-        self._held: list[Any] = []
-        self._lock = threading.Lock()
-
-    def prepare(self, statement: Executable, **shape: Any) -> Prepared:
-        """A Core statement as this driver's SQL text, built once; list parameters take the sizes in `shape`."""
-        state = statement.compile(dialect=self._engine.dialect).construct_expanded_state(shape)  # type: ignore[attr-defined]
-        positional = state.positiontup is not None
-        return Prepared(state.statement, tuple(state.positiontup if positional else state.parameters), positional)
-
-    def run(self, prepared: Prepared, values: Sequence[Any]) -> list[Any]:
-        """Rows of a prepared statement; `values` in the order of its parameters."""
-        params = list(values) if prepared.positional else dict(zip(prepared.names, values))
-        return self.rows(prepared.sql, params)
-
-    def rows(self, sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[Any]:
-        try:
-            return self._rows(sql, params)
-        except Exception:
-            self._drop()  # a broken connection is replaced on the next call
-            raise
-
-    def _rows(self, sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[Any]:
-        cursor = self._connection().cursor()
-        try:
-            cursor.execute(sql, params)
-            return list(cursor.fetchall())
-        finally:
-            cursor.close()
-
-    def _connection(self) -> Any:
-        held = getattr(self._local, "connection", None)
-        if held is None:
-            held = self._engine.raw_connection()  # runs the connect hooks (SQLite pragmas)
-            if self._engine.dialect.name != "sqlite":
-                held.driver_connection.autocommit = True  # type: ignore[union-attr]
-            self._local.connection = held
-            with self._lock:
-                self._held.append(held)
-        return held.dbapi_connection
-
-    def _drop(self) -> None:
-        held = getattr(self._local, "connection", None)
-        self._local.connection = None
-        if held is not None:
-            with self._lock:
-                self._held.remove(held)
-            held.invalidate()
-
-    def close(self) -> None:
-        with self._lock:
-            held, self._held = self._held, []
-        for connection in held:
-            connection.invalidate()
-        self._engine.dispose()
-
-
 class Database:
     """One registry database: SQLite (embedded) or PostgreSQL."""
 
@@ -111,35 +32,32 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.engine = _create_engine(url, pool_size)
-        self._hot: HeldReads | None = None
-        self._hot_lock = threading.Lock()
-
-    @property
-    def hot(self) -> HeldReads:
-        hot = self._hot  # every call reads it: take the lock only to create it
-        if hot is not None:
-            return hot
-        with self._hot_lock:
-            if self._hot is None:
-                self._hot = HeldReads(self.url)
-            return self._hot
+        self._after_write: list[Callable[[], None]] = []
 
     def describe(self) -> str:
         """The URL without its password, for logs and messages."""
         return make_url(self.url).render_as_string(hide_password=True)
 
     def dispose(self) -> None:
-        with self._hot_lock:
-            hot, self._hot = self._hot, None
-        if hot is not None:
-            hot.close()
         self.engine.dispose()
 
     @contextmanager
-    def read(self) -> Iterator[Connection]:
-        """A connection in a read transaction (lookups: Core statements)."""
-        with self.engine.connect() as conn, conn.begin():
-            yield conn
+    def read(self, *, repeatable: bool = False) -> Iterator[Connection]:
+        """A connection in a read transaction (Core statements).
+
+        `repeatable`: every statement sees the same snapshot. SQLite's read
+        transactions always do; PostgreSQL's default (READ COMMITTED) takes a
+        new snapshot per statement.
+        """
+        with self.engine.connect() as conn:
+            if repeatable and not self.is_sqlite:
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
+
+    def after_write(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after each write transaction this object commits."""
+        self._after_write.append(listener)
 
     def write(self, work: Callable[[Session], T]) -> T:
         """Run `work` in one write transaction; all of it commits or none.
@@ -149,12 +67,16 @@ class Database:
         """
         for attempt in range(_RETRIES):
             try:
-                return self._write_once(work)
+                result = self._write_once(work)
             except DBAPIError as error:
                 if attempt == _RETRIES - 1 or not _is_conflict(error):
                     raise
                 log.info("write conflict (%s), retry %d", _conflict_name(error), attempt + 1)
                 time.sleep(random.uniform(0.5, 1.0) * min(0.005 * 2**attempt, 0.5))
+                continue
+            for listener in self._after_write:
+                listener()
+            return result
         raise AssertionError("unreachable")
 
     def _write_once(self, work: Callable[[Session], T]) -> T:
@@ -193,14 +115,12 @@ def _is_conflict(error: DBAPIError) -> bool:
 
 
 def _create_engine(url: str, pool_size: int) -> Engine:
-    """pool_size 0: no pool (each connection is opened for, and held by, its caller)."""
-    pooling: dict[str, Any] = {"poolclass": NullPool} if pool_size == 0 else {"pool_size": pool_size}
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=pool_size > 0, **pooling)
+        return create_engine(url, pool_pre_ping=True, pool_size=pool_size)
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": _BUSY_TIMEOUT_MS / 1000},
-        **pooling,
+        pool_size=pool_size,
     )
     event.listen(engine, "connect", _configure_sqlite)
     event.listen(engine, "begin", _begin_sqlite)

@@ -4,24 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from registry.domain.errors import AlreadyExists, FailedPrecondition, NotFound
 from registry.domain.model import Member, MemberStatus, SigningKey
 from registry.store import events
-from registry.store.database import Database, Prepared
+from registry.store.database import Database
 from registry.store.models import MemberKeyRow, MemberRow
-
-
-_STATUS = select(MemberRow.status).where(MemberRow.name == bindparam("name"))
 
 
 class MemberStore:
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._status: Prepared | None = None
 
     def create(self, name: str, public_key: bytes, key_id: str, *, actor: str, now: datetime) -> Member:
         def work(session: Session) -> Member:
@@ -45,13 +41,6 @@ class MemberStore:
         with self._db.session() as session:
             rows = session.scalars(select(MemberRow).order_by(MemberRow.name)).all()
             return [_member(session, row) for row in rows]
-
-    def status(self, name: str) -> MemberStatus | None:
-        """The hot path of every member call: is this certificate's member active (now, not cached)?"""
-        if self._status is None:
-            self._status = self._db.hot.prepare(_STATUS, name="")
-        rows = self._db.hot.run(self._status, (name,))
-        return MemberStatus(rows[0][0]) if rows else None
 
     def add_key(self, name: str, public_key: bytes, key_id: str, *, actor: str, now: datetime) -> SigningKey:
         def work(session: Session) -> SigningKey:

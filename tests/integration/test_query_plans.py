@@ -1,47 +1,42 @@
-"""The lookup statement probes indexes whatever the number of tokens (SQLite plans without statistics;
-PostgreSQL plans from ANALYZE)."""
+"""The statements that keep the lookup view current probe indexes, whatever the number of subjects
+(SQLite plans without statistics: see docs/performance.md, "Pitfall")."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Select
 
+from registry.store import view
 from registry.store.database import Database
-from registry.store.lookups import LookupStore
+
+BY_SUBJECT = {"_REPORTS": view._REPORTS, "_TOKENS": view._TOKENS, "_LISTINGS": view._LISTINGS, "_APPEALED": view._APPEALED}
+
+
+def plan(db: Database, statement: Select, **values: object) -> list[str]:  # type: ignore[type-arg]
+    sql = statement.params(**values).compile(dialect=db.engine.dialect, compile_kwargs={"literal_binds": True})
+    with db.engine.connect() as conn:
+        return [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
+
+
+@pytest.fixture
+def db(sqlite_template: Path, tmp_path: Path) -> Database:
+    shutil.copyfile(sqlite_template, tmp_path / "plan.db")
+    database = Database(f"sqlite+pysqlite:///{tmp_path / 'plan.db'}")
+    yield database  # type: ignore[misc]
+    database.dispose()
 
 
 @pytest.mark.parametrize("size", [1, 2, 8, 500])
-def test_token_statement_searches_the_token_index(sqlite_template: Path, tmp_path: Path, size: int) -> None:
-    shutil.copyfile(sqlite_template, tmp_path / "plan.db")
-    db = Database(f"sqlite+pysqlite:///{tmp_path / 'plan.db'}")
-    try:
-        sql = LookupStore(db)._prepared(size).sql
-        plan = db.hot.rows(f"EXPLAIN QUERY PLAN {sql}", [os.urandom(64) for _ in range(size)])
-    finally:
-        db.dispose()
-    steps = [row[-1] for row in plan]
-    assert any("report_tokens USING INDEX ix_report_tokens_token" in s for s in steps), steps
+@pytest.mark.parametrize("name", sorted(BY_SUBJECT))
+def test_subject_statements_search_indexes(db: Database, name: str, size: int) -> None:
+    steps = plan(db, BY_SUBJECT[name], subjects=list(range(1, size + 1)))
     assert not any(s.startswith("SCAN") for s in steps), steps
+    assert any("USING INDEX" in s or "USING COVERING INDEX" in s or "PRIMARY KEY" in s for s in steps), steps
 
 
-def test_postgres_lookups_reuse_one_connection_and_a_prepared_statement(database_url: str) -> None:
-    if database_url.startswith("sqlite"):
-        pytest.skip("SQLite has no server session or prepared statements to reuse")
-    from datetime import UTC, datetime
-
-    db = Database(database_url)
-    try:
-        store = LookupStore(db)
-        tokens = [os.urandom(64), os.urandom(64)]
-        backends = set()
-        for _ in range(8):
-            store.find(tokens, datetime.now(UTC))
-            backends.add(db.hot.rows("SELECT pg_backend_pid()", [])[0][0])
-        prepared = db.hot.rows("SELECT statement FROM pg_prepared_statements", [])
-    finally:
-        db.dispose()
-    assert len(backends) == 1, "each lookup opened a new connection"
-    assert any("report_tokens.token IN" in statement for (statement,) in prepared), prepared
+def test_following_the_event_log_reads_only_new_rows(db: Database) -> None:
+    steps = plan(db, view._EVENTS_AFTER, after=41)
+    assert any("events USING INTEGER PRIMARY KEY (rowid>?)" in s for s in steps), steps

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import random
 import shutil
+import time
 import sqlite3
 from contextlib import closing
 from collections import Counter
@@ -171,5 +172,8 @@ def test_lookups_read_the_configured_replica_and_writes_the_primary(tmp_path: Pa
             assert client.lookup(applicant).verdict is Verdict.CLEAR  # the replica has not caught up
             with closing(sqlite3.connect(primary)) as source, closing(sqlite3.connect(replica)) as target:
                 source.backup(target)  # it catches up
+            deadline = time.monotonic() + 10  # the server reads the replica's new events on its next poll
+            while client.lookup(applicant).verdict is not Verdict.DENY and time.monotonic() < deadline:
+                time.sleep(0.05)
             assert client.lookup(applicant).verdict is Verdict.DENY
         admin.close()

@@ -1,0 +1,411 @@
+"""What every call reads, held in memory and kept current from the event log.
+
+An entry audit must not wait for the database: nine applicants in ten are
+unknown people, and asking the database about each of them, and about the
+caller's membership, cost more than the rest of the call. `ReadView` holds
+
+- each member's status (checked on every member call), and
+- the lookup index: the tokens of every open report (SUBMITTED or ACCEPTED;
+  only those tie a token to a subject), with each such subject's open
+  listings, pending appeals and open reports.
+
+Every state change writes an event row in its own transaction (events.py).
+The view follows that table: the process that made a change catches up before
+its write returns, so it sees its own changes at once; changes made by another
+replica are picked up by a poll every `interval` seconds. Catching up reloads
+from the database every subject an event touches, so seeing an event twice, or
+late, gives the same result. If the view cannot reach its database for
+`max_lag` seconds, lookups fail with UNAVAILABLE rather than answer from a
+state that may have changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, bindparam, func, select
+
+from registry.domain.errors import Unavailable
+from registry.domain.model import (
+    AppealStatus,
+    Category,
+    IdentifierType,
+    ListingStatus,
+    MemberStatus,
+    ReportStatus,
+    Role,
+    Severity,
+)
+from registry.domain.verdict import Allegation, Hit, SubjectState
+from registry.store.database import Database
+from registry.store.models import AppealRow, EventRow, ListingRow, MemberRow, ReportRow, ReportTokenRow
+from registry.store.refs import parse_ref, subject_ref
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_CHUNK = 500  # bound parameters per statement, well under every backend's limit
+_OPEN = (ReportStatus.ACCEPTED.value, ReportStatus.SUBMITTED.value)
+_LISTED = (ListingStatus.ACTIVE.value, ListingStatus.PENDING_NOTICE.value)
+_RECENT_EVENTS = 1000  # at start, how far back an uncommitted event may hide (PostgreSQL)
+
+_subjects = bindparam("subjects", expanding=True)
+_REPORTS = select(
+    ReportRow.report_id, ReportRow.subject_id, ReportRow.listing_id, ReportRow.status,
+    ReportRow.member_id, ReportRow.role, ReportRow.category, ReportRow.severity,
+).where(ReportRow.subject_id.in_(_subjects))
+_TOKENS = (
+    select(ReportRow.subject_id, ReportRow.status, ReportRow.listing_id, ReportTokenRow.token, ReportTokenRow.id_type)
+    .join(ReportTokenRow, ReportTokenRow.report_id == ReportRow.report_id)
+    .where(ReportRow.subject_id.in_(_subjects))
+)
+_LISTINGS = select(ListingRow.id, ListingRow.subject_id, ListingRow.listed_from, ListingRow.listed_until).where(
+    ListingRow.subject_id.in_(_subjects), ListingRow.status.in_(_LISTED)
+)
+_APPEALED = (
+    select(AppealRow.listing_id)
+    .join(ListingRow, ListingRow.id == AppealRow.listing_id)
+    .where(ListingRow.subject_id.in_(_subjects), AppealRow.status == AppealStatus.PENDING.value)
+)
+_OPEN_SUBJECTS = select(ReportRow.subject_id).where(ReportRow.status.in_(_OPEN)).distinct()
+_EVENTS_AFTER = (
+    select(EventRow.seq, EventRow.kind, EventRow.subject_id, EventRow.listing_id, EventRow.report_id, EventRow.detail)
+    .where(EventRow.seq > bindparam("after"))
+    .order_by(EventRow.seq)
+)
+_SUBJECT_OF_LISTINGS = select(ListingRow.subject_id).where(ListingRow.id.in_(bindparam("ids", expanding=True)))
+_SUBJECT_OF_REPORTS = select(ReportRow.subject_id).where(ReportRow.report_id.in_(bindparam("ids", expanding=True)))
+_MEMBERS = select(MemberRow.name, MemberRow.status)
+
+
+@dataclass(frozen=True)
+class _Listing:
+    id: int
+    listed_from: datetime
+    listed_until: datetime
+    appealed: bool
+
+
+@dataclass(frozen=True)
+class _Report:
+    report_id: str
+    listing_id: int | None
+    accepted: bool
+    member_id: int
+    role: Role
+    category: Category
+    severity: Severity
+
+
+@dataclass(frozen=True)
+class SubjectEntry:
+    """One subject with open reports: never changed, replaced whole when the subject changes."""
+
+    subject: int
+    hits: dict[bytes, frozenset[Hit]]
+    listings: tuple[_Listing, ...]
+    reports: tuple[_Report, ...]
+
+    def state(self, now: datetime) -> SubjectState:
+        active = [listing for listing in self.listings if listing.listed_until > now]
+        active_ids = {listing.id for listing in active}
+        listed = [r for r in self.reports if r.accepted and r.listing_id in active_ids]
+        pending = [r for r in self.reports if not r.accepted]
+        return SubjectState(
+            subject_id=subject_ref(self.subject),
+            listed=_allegation(listed) if active and listed else None,
+            active_listings=frozenset(active_ids),
+            appeal_pending=any(listing.appealed for listing in active),
+            in_notice=bool(active) and all(listing.listed_from > now for listing in active),
+            listed_from=min((listing.listed_from for listing in active), default=None),
+            listed_until=max((listing.listed_until for listing in active), default=None),
+            under_review=_allegation(pending) if pending else None,
+        )
+
+
+def _allegation(reports: list[_Report]) -> Allegation:
+    return Allegation(
+        roles=frozenset(r.role for r in reports),
+        categories=frozenset(r.category for r in reports),
+        severity=max((r.severity for r in reports), key=lambda s: s.rank),
+        platforms=len({r.member_id for r in reports}),
+    )
+
+
+class EventCursor:
+    """Which events have been applied, robust to commits out of sequence order.
+
+    PostgreSQL hands out a sequence value at insert and shows the row at
+    commit, so a transaction that began earlier can commit later with a lower
+    `seq`. The cursor therefore re-reads from its oldest gap until the gap
+    fills, or until it is older than `patience` seconds: the value of a
+    rolled-back transaction never appears.
+    """
+
+    def __init__(self, floor: int, *, patience: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.floor = floor  # every seq up to here is applied (or was given up)
+        self._seen: set[int] = set()
+        self._gaps: dict[int, float] = {}
+        self._patience = patience
+        self._clock = clock
+
+    def take(self, seqs: Iterable[int]) -> list[int]:
+        """Mark `seqs` as read; return those not seen before."""
+        new = [s for s in seqs if s > self.floor and s not in self._seen]
+        self._seen.update(new)
+        now = self._clock()
+        top = max(self._seen, default=self.floor)
+        for seq in range(self.floor + 1, top):
+            if seq not in self._seen:
+                self._gaps.setdefault(seq, now)
+        while True:
+            following = self.floor + 1
+            if following in self._seen:
+                self._seen.discard(following)
+            elif following in self._gaps and now - self._gaps[following] >= self._patience:
+                log.debug("event %d never committed; moving past it", following)
+            else:
+                break
+            self._gaps.pop(following, None)
+            self.floor = following
+        return new
+
+
+class ReadView:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        patience: float = 5.0,
+        max_lag: float = 30.0,
+        lookups: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`lookups=False`: member statuses only (a view of the primary when lookups read a replica)."""
+        self._db = db
+        self._lookups = lookups
+        self._patience = patience
+        self._max_lag = max_lag
+        self._clock = clock
+        self._lock = threading.Lock()  # one catch-up at a time; readers never take it
+        self._subjects_of: dict[bytes, frozenset[int]] = {}  # may name more subjects than hold the token
+        self._entries: dict[int, SubjectEntry] = {}
+        self._subject_of_report: dict[str, int] = {}
+        self._members: dict[str, MemberStatus] = {}
+        self._cursor = EventCursor(0, patience=patience, clock=clock)
+        self._fresh_at = clock()
+
+    # -- readers (any thread, no lock, no statement) --
+
+    def member_status(self, name: str) -> MemberStatus | None:
+        status = self._members.get(name)
+        if status is None:
+            # A member just created on another replica may call here before the next poll.
+            self.catch_up()
+            status = self._members.get(name)
+        return status
+
+    def find(self, tokens: Sequence[bytes], now: datetime) -> tuple[dict[bytes, set[Hit]], dict[int, SubjectState]]:
+        """Which subjects each token was reported against (and how), and the state of each subject hit."""
+        lag = self._clock() - self._fresh_at
+        if lag > self._max_lag:
+            raise Unavailable(
+                f"this replica has not reached its database for {lag:.0f} s, so its answers may be out of date; "
+                "retry, or call another replica"
+            )
+        hits: dict[bytes, set[Hit]] = {}
+        entries: dict[int, SubjectEntry] = {}
+        for token in tokens:
+            for subject in self._subjects_of.get(token, ()):
+                entry = self._entries.get(subject)
+                found = entry.hits.get(token) if entry is not None else None
+                if found:
+                    hits.setdefault(token, set()).update(found)
+                    entries[subject] = entry  # type: ignore[assignment]
+        return hits, {subject: entry.state(now) for subject, entry in entries.items()}
+
+    @property
+    def subjects_indexed(self) -> int:
+        return len(self._entries)
+
+    # -- writers (one at a time) --
+
+    def load(self) -> None:
+        """Read everything the view holds, in one snapshot."""
+        with self._lock, self._snapshot() as conn:
+            top = conn.execute(select(func.max(EventRow.seq))).scalar() or 0
+            recent = conn.execute(select(EventRow.seq).where(EventRow.seq > top - _RECENT_EVENTS)).scalars().all()
+            self._cursor = EventCursor(max(top - _RECENT_EVENTS, 0), patience=self._patience, clock=self._clock)
+            self._cursor.take(recent)
+            self._members = _read_members(conn)
+            if self._lookups:
+                self._reload(conn, conn.execute(_OPEN_SUBJECTS).scalars().all())
+            self._fresh_at = self._clock()
+        log.info("lookup index loaded: %d subjects, %d tokens", len(self._entries), len(self._subjects_of))
+
+    def catch_up(self) -> None:
+        """Apply every event committed since the last catch-up."""
+        started = self._clock()
+        with self._lock, self._snapshot() as conn:
+            rows = conn.execute(_EVENTS_AFTER, {"after": self._cursor.floor}).all()
+            fresh = set(self._cursor.take(row.seq for row in rows))
+            events = [row for row in rows if row.seq in fresh]
+            if any(row.kind.startswith("member.") for row in events):
+                self._members = _read_members(conn)
+            if self._lookups:
+                self._reload(conn, _subjects_touched(conn, events))
+            self._fresh_at = started
+
+    def catch_up_after_write(self) -> None:
+        """After a write this process committed. A failure here must not fail the committed write:
+        the follower's next poll applies the change."""
+        try:
+            self.catch_up()
+        except Exception:
+            log.exception("catching up after a write failed; the next poll retries")
+
+    def _reload(self, conn: Connection, subjects: Iterable[int]) -> None:
+        pending = set(subjects)
+        while pending:  # a report that moved (a merge) leaves its old subject to reload too
+            batch, pending = sorted(pending), set()
+            for chunk in _chunks(batch):
+                for subject, entry in _read_entries(conn, chunk).items():
+                    for report in entry.reports if entry is not None else ():
+                        before = self._subject_of_report.get(report.report_id)
+                        if before is not None and before != subject and before not in batch:
+                            pending.add(before)
+                    self._apply(subject, entry)
+
+    def _apply(self, subject: int, entry: SubjectEntry | None) -> None:
+        # Tokens are added before the entry is swapped and removed after it, so a
+        # reader always finds every token of whichever entry it sees.
+        old = self._entries.get(subject)
+        for token in entry.hits if entry is not None else ():
+            holders = self._subjects_of.get(token, frozenset())
+            if subject not in holders:
+                self._subjects_of[token] = holders | {subject}
+        if entry is None:
+            self._entries.pop(subject, None)
+        else:
+            self._entries[subject] = entry
+        if old is None:
+            gone_tokens: Iterable[bytes] = ()
+            gone_reports: Iterable[str] = ()
+        else:
+            gone_tokens = [t for t in old.hits if entry is None or t not in entry.hits]
+            gone_reports = [r.report_id for r in old.reports]
+        for token in gone_tokens:
+            holders = self._subjects_of.get(token, frozenset()) - {subject}
+            if holders:
+                self._subjects_of[token] = holders
+            else:
+                self._subjects_of.pop(token, None)
+        for report_id in gone_reports:
+            if self._subject_of_report.get(report_id) == subject:
+                del self._subject_of_report[report_id]
+        for report in entry.reports if entry is not None else ():
+            self._subject_of_report[report.report_id] = subject
+
+    def _snapshot(self) -> Any:
+        return self._db.read(repeatable=True)
+
+
+def _read_members(conn: Connection) -> dict[str, MemberStatus]:
+    return {name: MemberStatus(status) for name, status in conn.execute(_MEMBERS)}
+
+
+def _subjects_touched(conn: Connection, events: Sequence[Any]) -> set[int]:
+    subjects = {row.subject_id for row in events if row.subject_id is not None}
+    for row in events:
+        merged = (row.detail or {}).get("merged_subject")
+        if merged:
+            subjects.add(parse_ref("S", merged))
+    listing_ids = sorted({row.listing_id for row in events if row.listing_id is not None})
+    report_ids = sorted({row.report_id for row in events if row.report_id is not None})
+    for chunk in _chunks(listing_ids):
+        subjects.update(conn.execute(_SUBJECT_OF_LISTINGS, {"ids": chunk}).scalars())
+    for chunk in _chunks(report_ids):
+        subjects.update(s for s in conn.execute(_SUBJECT_OF_REPORTS, {"ids": chunk}).scalars() if s is not None)
+    return subjects
+
+
+def _read_entries(conn: Connection, subjects: list[int]) -> dict[int, SubjectEntry | None]:
+    """Each subject's entry, None for a subject without open reports (it answers nothing)."""
+    params = {"subjects": subjects}
+    reports: dict[int, list[_Report]] = defaultdict(list)
+    for row in conn.execute(_REPORTS, params):
+        if row.status in _OPEN:
+            reports[row.subject_id].append(
+                _Report(
+                    report_id=row.report_id,
+                    listing_id=row.listing_id,
+                    accepted=row.status == ReportStatus.ACCEPTED.value,
+                    member_id=row.member_id,
+                    role=Role(row.role),
+                    category=Category(row.category),
+                    severity=Severity(row.severity),
+                )
+            )
+    hits: dict[int, dict[bytes, set[Hit]]] = defaultdict(dict)
+    for subject, status, listing, token, id_type in conn.execute(_TOKENS, params):
+        if status in _OPEN:  # rejected and retracted reports tie nobody to anything
+            accepted = status == ReportStatus.ACCEPTED.value
+            hit = Hit(subject=subject, type=IdentifierType(id_type), listing=listing if accepted else None)
+            hits[subject].setdefault(bytes(token), set()).add(hit)
+    appealed = set(conn.execute(_APPEALED, params).scalars())
+    listings: dict[int, list[_Listing]] = defaultdict(list)
+    for row in conn.execute(_LISTINGS, params):
+        listings[row.subject_id].append(_Listing(row.id, row.listed_from, row.listed_until, row.id in appealed))
+    return {
+        subject: SubjectEntry(
+            subject=subject,
+            hits={token: frozenset(found) for token, found in hits[subject].items()},
+            listings=tuple(listings[subject]),
+            reports=tuple(reports[subject]),
+        )
+        if reports.get(subject)
+        else None
+        for subject in subjects
+    }
+
+
+def _chunks(items: Sequence[T]) -> Iterable[list[T]]:
+    for start in range(0, len(items), _CHUNK):
+        yield list(items[start : start + _CHUNK])
+
+
+class Follower:
+    """Polls the event log every `interval` seconds on a daemon thread (changes by other replicas)."""
+
+    def __init__(self, view: ReadView, interval: float) -> None:
+        self._view = view
+        self._interval = interval
+        self._stop = threading.Event()
+        self._failing = False
+        self._thread = threading.Thread(target=self._run, name="jpr-follow", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._view.catch_up()
+            except Exception:  # the database is away; lookups refuse once the view is too old
+                if not self._failing:
+                    log.exception("cannot follow the event log; retrying every %.1f s", self._interval)
+                self._failing = True
+            else:
+                if self._failing:
+                    log.info("following the event log again")
+                self._failing = False
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
