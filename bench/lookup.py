@@ -463,8 +463,11 @@ def _measure_all(options: argparse.Namespace, seeded: Seeded) -> dict[str, list[
 
     results: dict[str, list[Result]] = {"echo": [], "Lookup": [], "LookupBatch": []}
     echo, echo_port = start_echo(seeded.data, seeded.settings.workers)
+    resident = _resident_mib()
     registry = start(seeded.settings)
     try:
+        print(f"lookup index: {registry.view.subjects_indexed:,} subjects, {registry.view.tokens_indexed:,} tokens; "
+              f"the registry's start added {_resident_mib() - resident:.0f} MiB resident", flush=True)
         counts = check_verdicts(registry.port, seeded.tls, seeded.probes)
         print(f"verdicts of {len(seeded.probes):,} probes as expected: {counts}", flush=True)
         for round_number in range(1, options.rounds + 1):
@@ -477,6 +480,11 @@ def _measure_all(options: argparse.Namespace, seeded: Seeded) -> dict[str, list[
         echo.stop(None).wait()
         registry.stop(grace=None)
     return results
+
+
+def _resident_mib() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 @contextmanager

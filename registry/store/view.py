@@ -236,6 +236,10 @@ class ReadView:
     def subjects_indexed(self) -> int:
         return len(self._entries)
 
+    @property
+    def tokens_indexed(self) -> int:
+        return len(self._subjects_of)
+
     # -- writers (one at a time) --
 
     def load(self) -> None:
