@@ -17,6 +17,7 @@ from registry.domain.errors import InvalidArgument
 from registry.domain.model import (
     AppealStatus,
     Category,
+    ChangeKind,
     IdentifierType,
     LiftGrounds,
     ListingStatus,
@@ -42,6 +43,7 @@ PREFIXES: dict[type[enum.Enum], str] = {
     MemberStatus: "MEMBER_STATUS_",
     AppealStatus: "APPEAL_STATUS_",
     LiftGrounds: "LIFT_GROUNDS_",
+    ChangeKind: "CHANGE_KIND_",
 }
 
 
@@ -57,6 +59,7 @@ _PROTO_ENUMS: dict[type[enum.Enum], Any] = {
     MemberStatus: admin_pb2.MemberStatus,
     AppealStatus: admin_pb2.AppealStatus,
     LiftGrounds: admin_pb2.LiftGrounds,
+    ChangeKind: registry_pb2.ChangeKind,
 }
 _NAMES = {kind: {v: k for k, v in proto.items()} for kind, proto in _PROTO_ENUMS.items()}
 _NUMBERS = {kind: dict(proto.items()) for kind, proto in _PROTO_ENUMS.items()}

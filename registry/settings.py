@@ -28,6 +28,7 @@ class Settings:
     lookup_database_url: str = ""  # optional read replica for Lookup/LookupBatch (same password file)
     registry_name: str = ""
     workers: int = 4
+    max_watchers: int = 8  # WatchChanges streams served at once, each on a thread of its own
     serious_term_days: int = 3 * 365
     severe_term_days: int = 5 * 365
     early_removal_after_days: int = 365

@@ -15,18 +15,24 @@ SERVING = re.compile(r"(?m)^serving on 127\.0\.0\.1:(\d+)")
 
 
 class ServeProcess:
-    """One `jpr serve --listen 127.0.0.1:0` process; its output goes to a log file."""
+    """One `jpr serve --listen 127.0.0.1:0` process; its output goes to a log file.
 
-    def __init__(self, data_dir: Path, database_url: str = "", log: Path | None = None, extra: tuple[str, ...] = ()) -> None:
+    `port`: the port an earlier process got from port 0, to restart in its place.
+    """
+
+    def __init__(
+        self, data_dir: Path, database_url: str = "", log: Path | None = None, extra: tuple[str, ...] = (), port: int = 0
+    ) -> None:
         self.log = log or data_dir.parent / f"serve-{time.monotonic_ns()}.log"
-        command = [str(BIN / "jpr"), "serve", "--data-dir", str(data_dir), "--listen", "127.0.0.1:0"]
+        command = [str(BIN / "jpr"), "serve", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}"]
         if database_url:
             command += ["--database-url", database_url]
         command += extra
         env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
         with self.log.open("w") as sink:
             self.process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
-        self.endpoint = f"127.0.0.1:{self._wait_for_port()}"
+        self.port = int(self._wait_for_port())
+        self.endpoint = f"127.0.0.1:{self.port}"
 
     def _wait_for_port(self, timeout: float = 30.0) -> str:
         deadline = time.monotonic() + timeout

@@ -8,11 +8,15 @@ Example:
 
 from jpr_client.client import Applicant, NewReport, RegistryClient, RetryConfig
 from jpr_client.credentials import Credentials, CredentialsError
+from jpr_client.cursor import CursorFile
 from jpr_client.errors import RPCError
 from jpr_client.identifiers import Identifier, InvalidIdentifier, normalize
 from registry.domain.model import (
     Category,
+    ChangeKind,
     IdentifierType,
+    ListingChange,
+    ListingStatus,
     LookupResult,
     Match,
     MatchReason,
@@ -28,11 +32,15 @@ from registry.domain.model import (
 __all__ = [
     "Applicant",
     "Category",
+    "ChangeKind",
     "Credentials",
     "CredentialsError",
+    "CursorFile",
     "Identifier",
     "IdentifierType",
     "InvalidIdentifier",
+    "ListingChange",
+    "ListingStatus",
     "LookupResult",
     "Match",
     "MatchReason",

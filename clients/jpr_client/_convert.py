@@ -6,7 +6,11 @@ from registry.api.jpr.v1 import registry_pb2, types_pb2
 from registry.convert import enum_from_proto, timestamp_to_datetime
 from registry.domain.model import (
     Category,
+    ChangeKind,
     IdentifierType,
+    Listing,
+    ListingChange,
+    ListingStatus,
     LookupResult,
     Match,
     MatchReason,
@@ -15,6 +19,7 @@ from registry.domain.model import (
     ReportStatus,
     Role,
     Severity,
+    Token,
     Verdict,
 )
 
@@ -70,4 +75,25 @@ def _match(message: registry_pb2.Match) -> Match:
         listed_until=timestamp_to_datetime(message.listed_until) if message.HasField("listed_until") else None,
         reporting_platforms=message.reporting_platforms,
         appeal_pending=message.appeal_pending,
+    )
+
+
+def listing_change(message: registry_pb2.ListingChange) -> ListingChange:
+    return ListingChange(
+        cursor=message.cursor,
+        kind=enum_from_proto(ChangeKind, message.kind, "kind"),
+        occurred_at=timestamp_to_datetime(message.occurred_at),
+        listing=Listing(
+            listing_id=message.listing_id,
+            subject_id=message.subject_id,
+            status=enum_from_proto(ListingStatus, message.status, "status"),
+            roles=tuple(enum_from_proto(Role, r, "roles") for r in message.roles),
+            categories=tuple(enum_from_proto(Category, c, "categories") for c in message.categories),
+            severity=enum_from_proto(Severity, message.severity, "severity"),
+            listed_from=timestamp_to_datetime(message.listed_from),
+            listed_until=timestamp_to_datetime(message.listed_until),
+            reporting_platforms=message.reporting_platforms,
+            report_ids=(),
+        ),
+        tokens=tuple(Token(type=enum_from_proto(IdentifierType, t.type, "tokens.type"), value=t.token) for t in message.tokens),
     )

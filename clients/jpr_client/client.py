@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import random
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -15,6 +16,7 @@ import grpc
 
 from jpr_client import _convert
 from jpr_client.credentials import Credentials
+from jpr_client.cursor import CursorFile
 from jpr_client.errors import RPCError
 from jpr_client.identifiers import Identifier
 from registry.api.jpr.v1 import registry_pb2, registry_pb2_grpc, types_pb2
@@ -23,6 +25,7 @@ from registry.crypto import dsse, oprf
 from registry.domain.model import (
     Category,
     IdentifierType,
+    ListingChange,
     LookupResult,
     Receipt,
     Report,
@@ -207,6 +210,37 @@ class RegistryClient:
         """One of this member's own reports, with its status and the stored envelope."""
         request = registry_pb2.GetReportRequest(report_id=report_id)
         return _convert.report(self._call("GetReport", self._stub.GetReport, request))
+
+    def watch_changes(self, cursor_file: str | os.PathLike[str], *, stream_seconds: float = 300.0) -> Iterator[ListingChange]:
+        """Every listing change after the one saved in `cursor_file`, as they happen; runs until closed.
+
+        A change's cursor is saved when the loop asks for the next one, that
+        is once the caller has handled it: after a crash or a restart (of
+        either side) the watch resumes with the first change not yet handled.
+        Each stream lasts at most `stream_seconds` and is then reopened; lost
+        connections are reopened with backoff.
+
+        Example:
+            >>> for change in client.watch_changes("jpr-changes.cursor"):  # doctest: +SKIP
+            ...     rescreen(my_users_with_tokens(change.tokens), change)
+        """
+        cursor = CursorFile(cursor_file)
+        backoff = self._retry.initial_backoff
+        while True:
+            request = registry_pb2.WatchChangesRequest(cursor=cursor.load())
+            try:
+                for message in self._stub.WatchChanges(request, timeout=stream_seconds):
+                    change = _convert.listing_change(message)
+                    yield change
+                    cursor.save(change.cursor)
+                    backoff = self._retry.initial_backoff
+            except grpc.RpcError as error:
+                status = error.code()
+                if status not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED):
+                    raise RPCError(status, error.details() or "", "WatchChanges") from None
+                if status is not grpc.StatusCode.DEADLINE_EXCEEDED:
+                    time.sleep(backoff * random.uniform(0.5, 1.0))
+                    backoff = min(backoff * 2, self._retry.max_backoff)
 
     @staticmethod
     def _applicant(applicant: Applicant, tokens: Sequence[Token]) -> registry_pb2.Applicant:

@@ -42,11 +42,12 @@ def register(commands: Any) -> None:
     serve.add_argument("--database-url", help="SQLAlchemy URL (env JPR_DATABASE_URL; default: SQLite in the data directory)")
     serve.add_argument("--lookup-database-url", help="read replica for lookups (env JPR_LOOKUP_DATABASE_URL; default: the database)")
     serve.add_argument("--workers", type=int, help="request threads (env JPR_WORKERS; default 4)")
+    serve.add_argument("--max-watchers", type=int, help="WatchChanges streams at once (env JPR_MAX_WATCHERS; default 8)")
     serve.set_defaults(run=run_serve)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings({k: getattr(args, k, None) for k in ("data_dir", "listen", "database_url", "lookup_database_url", "workers")})
+    return load_settings({k: getattr(args, k, None) for k in ("data_dir", "listen", "database_url", "lookup_database_url", "workers", "max_watchers")})
 
 
 def run_init(args: argparse.Namespace) -> int:

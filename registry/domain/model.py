@@ -235,3 +235,29 @@ class LookupResult:
 class Page(Generic[T]):
     items: tuple[T, ...]
     next_page_token: str
+
+
+class ChangeKind(enum.Enum):
+    """What happened to a listing, as the changes feed tells members."""
+
+    CREATED = "CREATED"
+    EXTENDED = "EXTENDED"
+    ACTIVATED = "ACTIVATED"
+    LIFTED = "LIFTED"
+    EXPIRED = "EXPIRED"
+    CORRECTED = "CORRECTED"
+
+
+@dataclass(frozen=True)
+class ListingChange:
+    """One entry of the changes feed: `cursor` resumes after it.
+
+    `listing` as it stood right after the change, without report ids (the feed
+    never names who reported).
+    """
+
+    cursor: str
+    kind: ChangeKind
+    occurred_at: datetime
+    listing: Listing
+    tokens: tuple[Token, ...]

@@ -15,6 +15,7 @@ from grpc_reflection.v1alpha import reflection
 from registry.api.jpr.v1 import admin_pb2, admin_pb2_grpc, registry_pb2, registry_pb2_grpc
 from registry.datadir import DataDir
 from registry.domain.admin import AdminService, Terms
+from registry.domain.changes import ChangeFeed
 from registry.domain.lookups import LookupService
 from registry.domain.reports import ReportService
 from registry.domain.tokens import Tokenizer
@@ -26,6 +27,7 @@ from registry.settings import Settings
 from registry.store import schema
 from registry.store.database import Database
 from registry.store.appeals import AppealStore
+from registry.store.changes import ChangeStore
 from registry.store.listings import ListingStore
 from registry.store.members import MemberStore
 from registry.store.reports import ReportStore
@@ -123,7 +125,7 @@ def _serve(settings: Settings, data: DataDir, database: Database, clock: Callabl
         followers.append(Follower(each, settings.follow_interval_seconds))  # and other replicas' soon after
     access_log = AccessLog()
     server = grpc.server(
-        ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="jpr"),
+        ThreadPoolExecutor(max_workers=settings.workers + settings.max_watchers, thread_name_prefix="jpr"),
         interceptors=[AuthInterceptor(members_view.member_status, access_log)],
         options=[
             ("grpc.max_receive_message_length", MESSAGE_LIMIT),
@@ -131,7 +133,8 @@ def _serve(settings: Settings, data: DataDir, database: Database, clock: Callabl
         ],
     )
     registry_pb2_grpc.add_RegistryServicer_to_server(
-        RegistryServicer(Tokenizer(data.oprf_key()), report_service, LookupService(view, clock=clock)),
+        RegistryServicer(Tokenizer(data.oprf_key()), report_service, LookupService(view, clock=clock),
+                         ChangeFeed(ChangeStore(lookup_database), view, max_watchers=settings.max_watchers)),
         server,
     )
     admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(admin_service, registry_name, data.ca().cert_pem), server)

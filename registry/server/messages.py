@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from registry.api.jpr.v1 import admin_pb2, registry_pb2, types_pb2
 from registry.convert import datetime_to_timestamp, enum_to_proto
 from registry.domain.model import (
     Appeal,
     Listing,
+    ListingChange,
     LookupResult,
     Match,
     Member,
@@ -48,18 +51,22 @@ def report(value: Report) -> types_pb2.Report:
 
 
 def listing(value: Listing) -> types_pb2.Listing:
-    return types_pb2.Listing(
-        listing_id=value.listing_id,
-        subject_id=value.subject_id,
-        status=enum_to_proto(value.status),
-        roles=[enum_to_proto(r) for r in value.roles],
-        categories=[enum_to_proto(c) for c in value.categories],
-        severity=enum_to_proto(value.severity),
-        listed_from=datetime_to_timestamp(value.listed_from),
-        listed_until=datetime_to_timestamp(value.listed_until),
-        reporting_platforms=value.reporting_platforms,
-        report_ids=list(value.report_ids),
-    )
+    return types_pb2.Listing(**_listing_fields(value), report_ids=list(value.report_ids))
+
+
+def _listing_fields(value: Listing) -> dict[str, Any]:
+    """What a listing says, without who reported it."""
+    return {
+        "listing_id": value.listing_id,
+        "subject_id": value.subject_id,
+        "status": enum_to_proto(value.status),
+        "roles": [enum_to_proto(r) for r in value.roles],
+        "categories": [enum_to_proto(c) for c in value.categories],
+        "severity": enum_to_proto(value.severity),
+        "listed_from": datetime_to_timestamp(value.listed_from),
+        "listed_until": datetime_to_timestamp(value.listed_until),
+        "reporting_platforms": value.reporting_platforms,
+    }
 
 
 def lookup_result(value: LookupResult) -> registry_pb2.LookupResult:
@@ -114,4 +121,14 @@ def appeal(value: Appeal) -> admin_pb2.Appeal:
         decided_at=datetime_to_timestamp(value.decided_at),
         decided_by=value.decided_by,
         decision_reason=value.decision_reason,
+    )
+
+
+def listing_change(value: ListingChange) -> registry_pb2.ListingChange:
+    return registry_pb2.ListingChange(
+        cursor=value.cursor,
+        kind=enum_to_proto(value.kind),
+        occurred_at=datetime_to_timestamp(value.occurred_at),
+        **_listing_fields(value.listing),
+        tokens=[types_pb2.IdentifierToken(type=enum_to_proto(t.type), token=t.value) for t in value.tokens],
     )

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import grpc
 
 from registry.api.jpr.v1 import admin_pb2, admin_pb2_grpc, registry_pb2, registry_pb2_grpc, types_pb2
 from registry.convert import enum_from_proto
 from registry.domain.admin import AdminService
+from registry.domain.changes import ChangeFeed
+from registry.domain.errors import RegistryError
 from registry.domain.lookups import LookupService
 from registry.domain.model import AppealStatus, LiftGrounds, ListingStatus, ReportStatus, Token
 from registry.domain.payload import decode_tokens
@@ -14,14 +18,16 @@ from registry.domain.reports import ReportService
 from registry.domain.tokens import Tokenizer
 from registry.server import messages
 from registry.server.auth import current_caller
+from registry.store.changes import parse_cursor
 
 
 
 class RegistryServicer(registry_pb2_grpc.RegistryServicer):
-    def __init__(self, tokenizer: Tokenizer, reports: ReportService, lookups: LookupService) -> None:
+    def __init__(self, tokenizer: Tokenizer, reports: ReportService, lookups: LookupService, feed: ChangeFeed) -> None:
         self._tokenizer = tokenizer
         self._reports = reports
         self._lookups = lookups
+        self._feed = feed
 
     def Tokenize(self, request: registry_pb2.TokenizeRequest, context: grpc.ServicerContext) -> registry_pb2.TokenizeResponse:
         return registry_pb2.TokenizeResponse(evaluated_elements=self._tokenizer.evaluate(request.blinded_elements))
@@ -43,6 +49,17 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
         applicants = [_applicant(a, f"applicants[{i}]") for i, a in enumerate(request.applicants)]
         results = self._lookups.lookup_batch(applicants)
         return registry_pb2.LookupBatchResponse(results=[messages.lookup_result(r) for r in results])
+
+    def WatchChanges(self, request: registry_pb2.WatchChangesRequest, context: grpc.ServicerContext) -> Iterator[registry_pb2.ListingChange]:
+        after = parse_cursor(request.cursor)  # before the stream starts, so a bad cursor gets its own status
+        return self._changes(after, context)
+
+    def _changes(self, after: int, context: grpc.ServicerContext) -> Iterator[registry_pb2.ListingChange]:
+        try:
+            for change in self._feed.watch(after, context.is_active):
+                yield messages.listing_change(change)
+        except RegistryError as error:
+            context.abort(grpc.StatusCode[error.status], str(error))
 
 
 def _applicant(applicant: registry_pb2.Applicant, field: str) -> tuple[Token, ...]:

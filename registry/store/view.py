@@ -57,7 +57,7 @@ _OPEN = (ReportStatus.ACCEPTED.value, ReportStatus.SUBMITTED.value)
 _LISTED = (ListingStatus.ACTIVE.value, ListingStatus.PENDING_NOTICE.value)
 _RECENT_EVENTS = 1000  # at start, how far back an uncommitted event may hide (PostgreSQL)
 
-_subjects = bindparam("subjects", expanding=True)
+_subjects: Any = bindparam("subjects", expanding=True)
 _REPORTS = select(
     ReportRow.report_id, ReportRow.subject_id, ReportRow.listing_id, ReportRow.status,
     ReportRow.member_id, ReportRow.role, ReportRow.category, ReportRow.severity,
@@ -202,6 +202,7 @@ class ReadView:
         self._members: dict[str, MemberStatus] = {}
         self._cursor = EventCursor(0, patience=patience, clock=clock)
         self._fresh_at = clock()
+        self._moved = threading.Condition()
 
     # -- readers (any thread, no lock, no statement) --
 
@@ -231,6 +232,15 @@ class ReadView:
                     hits.setdefault(token, set()).update(found)
                     entries[subject] = entry  # type: ignore[assignment]
         return hits, {subject: entry.state(now) for subject, entry in entries.items()}
+
+    @property
+    def floor(self) -> int:
+        """Every event up to this seq is applied, and no event at or below it can still appear."""
+        return self._cursor.floor
+
+    def wait_for_change(self, timeout: float) -> None:
+        with self._moved:
+            self._moved.wait(timeout)
 
     @property
     def subjects_indexed(self) -> int:
@@ -267,6 +277,9 @@ class ReadView:
             if self._lookups:
                 self._reload(conn, _subjects_touched(conn, events))
             self._fresh_at = started
+        if events:
+            with self._moved:
+                self._moved.notify_all()
 
     def catch_up_after_write(self) -> None:
         """After a write this process committed. A failure here must not fail the committed write:
@@ -366,8 +379,10 @@ def _read_entries(conn: Connection, subjects: list[int]) -> dict[int, SubjectEnt
             hits[subject].setdefault(bytes(token), set()).add(hit)
     appealed = set(conn.execute(_APPEALED, params).scalars())
     listings: dict[int, list[_Listing]] = defaultdict(list)
-    for row in conn.execute(_LISTINGS, params):
-        listings[row.subject_id].append(_Listing(row.id, row.listed_from, row.listed_until, row.id in appealed))
+    for listing_row in conn.execute(_LISTINGS, params):
+        listings[listing_row.subject_id].append(
+            _Listing(listing_row.id, listing_row.listed_from, listing_row.listed_until, listing_row.id in appealed)
+        )
     return {
         subject: SubjectEntry(
             subject=subject,

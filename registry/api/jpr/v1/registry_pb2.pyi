@@ -65,6 +65,64 @@ MATCH_REASON_REPORT_UNDER_REVIEW: MatchReason.ValueType  # 2
 MATCH_REASON_NOTICE_PERIOD: MatchReason.ValueType  # 3
 Global___MatchReason: _TypeAlias = MatchReason  # noqa: Y015
 
+class _ChangeKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ChangeKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ChangeKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CHANGE_KIND_UNSPECIFIED: _ChangeKind.ValueType  # 0
+    CHANGE_KIND_CREATED: _ChangeKind.ValueType  # 1
+    """a report accepted: a new listing"""
+    CHANGE_KIND_EXTENDED: _ChangeKind.ValueType  # 2
+    """another report accepted into it"""
+    CHANGE_KIND_ACTIVATED: _ChangeKind.ValueType  # 3
+    """its notice window ended"""
+    CHANGE_KIND_LIFTED: _ChangeKind.ValueType  # 4
+    """appeal upheld, retraction, correction, early removal"""
+    CHANGE_KIND_EXPIRED: _ChangeKind.ValueType  # 5
+    """its term ended"""
+    CHANGE_KIND_CORRECTED: _ChangeKind.ValueType  # 6
+    """an identifier detached or a merge split"""
+
+class ChangeKind(_ChangeKind, metaclass=_ChangeKindEnumTypeWrapper): ...
+
+CHANGE_KIND_UNSPECIFIED: ChangeKind.ValueType  # 0
+CHANGE_KIND_CREATED: ChangeKind.ValueType  # 1
+"""a report accepted: a new listing"""
+CHANGE_KIND_EXTENDED: ChangeKind.ValueType  # 2
+"""another report accepted into it"""
+CHANGE_KIND_ACTIVATED: ChangeKind.ValueType  # 3
+"""its notice window ended"""
+CHANGE_KIND_LIFTED: ChangeKind.ValueType  # 4
+"""appeal upheld, retraction, correction, early removal"""
+CHANGE_KIND_EXPIRED: ChangeKind.ValueType  # 5
+"""its term ended"""
+CHANGE_KIND_CORRECTED: ChangeKind.ValueType  # 6
+"""an identifier detached or a merge split"""
+Global___ChangeKind: _TypeAlias = ChangeKind  # noqa: Y015
+
+class _Opinion:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _OpinionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Opinion.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    OPINION_UNSPECIFIED: _Opinion.ValueType  # 0
+    OPINION_CONFIRMED: _Opinion.ValueType  # 1
+    """the member's own audit found the same person and conduct"""
+    OPINION_DISPUTED: _Opinion.ValueType  # 2
+    """it found reasons to doubt the listing"""
+
+class Opinion(_Opinion, metaclass=_OpinionEnumTypeWrapper): ...
+
+OPINION_UNSPECIFIED: Opinion.ValueType  # 0
+OPINION_CONFIRMED: Opinion.ValueType  # 1
+"""the member's own audit found the same person and conduct"""
+OPINION_DISPUTED: Opinion.ValueType  # 2
+"""it found reasons to doubt the listing"""
+Global___Opinion: _TypeAlias = Opinion  # noqa: Y015
+
 @_typing.final
 class TokenizeRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -284,12 +342,21 @@ class Match(_message.Message):
     LISTED_UNTIL_FIELD_NUMBER: _builtins.int
     REPORTING_PLATFORMS_FIELD_NUMBER: _builtins.int
     APPEAL_PENDING_FIELD_NUMBER: _builtins.int
+    LISTING_ID_FIELD_NUMBER: _builtins.int
+    CONFIRMATIONS_FIELD_NUMBER: _builtins.int
+    DISPUTES_FIELD_NUMBER: _builtins.int
     subject_id: _builtins.str
     reason: Global___MatchReason.ValueType
     strong_match: _builtins.bool
     severity: _types_pb2.Severity.ValueType
     reporting_platforms: _builtins.int
     appeal_pending: _builtins.bool
+    listing_id: _builtins.str
+    """the listing matched, for RecordOpinion ("" under review)"""
+    confirmations: _builtins.int
+    """members whose own audit confirmed the listing"""
+    disputes: _builtins.int
+    """members whose own audit disputed it"""
     @_builtins.property
     def matched_types(self) -> _containers.RepeatedScalarFieldContainer[_types_pb2.IdentifierType.ValueType]: ...
     @_builtins.property
@@ -314,10 +381,13 @@ class Match(_message.Message):
         listed_until: _timestamp_pb2.Timestamp | None = ...,
         reporting_platforms: _builtins.int = ...,
         appeal_pending: _builtins.bool = ...,
+        listing_id: _builtins.str = ...,
+        confirmations: _builtins.int = ...,
+        disputes: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["listed_from", b"listed_from", "listed_until", b"listed_until"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["appeal_pending", b"appeal_pending", "categories", b"categories", "listed_from", b"listed_from", "listed_until", b"listed_until", "matched_types", b"matched_types", "reason", b"reason", "reporting_platforms", b"reporting_platforms", "roles", b"roles", "severity", b"severity", "strong_match", b"strong_match", "subject_id", b"subject_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["appeal_pending", b"appeal_pending", "categories", b"categories", "confirmations", b"confirmations", "disputes", b"disputes", "listed_from", b"listed_from", "listed_until", b"listed_until", "listing_id", b"listing_id", "matched_types", b"matched_types", "reason", b"reason", "reporting_platforms", b"reporting_platforms", "roles", b"roles", "severity", b"severity", "strong_match", b"strong_match", "subject_id", b"subject_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -365,3 +435,150 @@ class LookupBatchResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___LookupBatchResponse: _TypeAlias = LookupBatchResponse  # noqa: Y015
+
+@_typing.final
+class WatchChangesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURSOR_FIELD_NUMBER: _builtins.int
+    cursor: _builtins.str
+    """"" for the first change, else a ListingChange.cursor"""
+    def __init__(
+        self,
+        *,
+        cursor: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursor", b"cursor"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchChangesRequest: _TypeAlias = WatchChangesRequest  # noqa: Y015
+
+@_typing.final
+class ListingChange(_message.Message):
+    """One listing change, with what a member needs to re-screen the people it
+    already hosts: the tokens reported for the listed person (identity types
+    only, never platform accounts), which only a member holding the same
+    identifier can recognize.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURSOR_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    OCCURRED_AT_FIELD_NUMBER: _builtins.int
+    LISTING_ID_FIELD_NUMBER: _builtins.int
+    SUBJECT_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    ROLES_FIELD_NUMBER: _builtins.int
+    CATEGORIES_FIELD_NUMBER: _builtins.int
+    SEVERITY_FIELD_NUMBER: _builtins.int
+    LISTED_FROM_FIELD_NUMBER: _builtins.int
+    LISTED_UNTIL_FIELD_NUMBER: _builtins.int
+    TOKENS_FIELD_NUMBER: _builtins.int
+    REPORTING_PLATFORMS_FIELD_NUMBER: _builtins.int
+    cursor: _builtins.str
+    """opaque; resume after this change"""
+    kind: Global___ChangeKind.ValueType
+    listing_id: _builtins.str
+    subject_id: _builtins.str
+    status: _types_pb2.ListingStatus.ValueType
+    """the listing's status after the change"""
+    severity: _types_pb2.Severity.ValueType
+    reporting_platforms: _builtins.int
+    @_builtins.property
+    def occurred_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def roles(self) -> _containers.RepeatedScalarFieldContainer[_types_pb2.Role.ValueType]: ...
+    @_builtins.property
+    def categories(self) -> _containers.RepeatedScalarFieldContainer[_types_pb2.Category.ValueType]: ...
+    @_builtins.property
+    def listed_from(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def listed_until(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def tokens(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.IdentifierToken]: ...
+    def __init__(
+        self,
+        *,
+        cursor: _builtins.str = ...,
+        kind: Global___ChangeKind.ValueType = ...,
+        occurred_at: _timestamp_pb2.Timestamp | None = ...,
+        listing_id: _builtins.str = ...,
+        subject_id: _builtins.str = ...,
+        status: _types_pb2.ListingStatus.ValueType = ...,
+        roles: _abc.Iterable[_types_pb2.Role.ValueType] | None = ...,
+        categories: _abc.Iterable[_types_pb2.Category.ValueType] | None = ...,
+        severity: _types_pb2.Severity.ValueType = ...,
+        listed_from: _timestamp_pb2.Timestamp | None = ...,
+        listed_until: _timestamp_pb2.Timestamp | None = ...,
+        tokens: _abc.Iterable[_types_pb2.IdentifierToken] | None = ...,
+        reporting_platforms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["listed_from", b"listed_from", "listed_until", b"listed_until", "occurred_at", b"occurred_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["categories", b"categories", "cursor", b"cursor", "kind", b"kind", "listed_from", b"listed_from", "listed_until", b"listed_until", "listing_id", b"listing_id", "occurred_at", b"occurred_at", "reporting_platforms", b"reporting_platforms", "roles", b"roles", "severity", b"severity", "status", b"status", "subject_id", b"subject_id", "tokens", b"tokens"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListingChange: _TypeAlias = ListingChange  # noqa: Y015
+
+@_typing.final
+class RecordOpinionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LISTING_ID_FIELD_NUMBER: _builtins.int
+    OPINION_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    listing_id: _builtins.str
+    opinion: Global___Opinion.ValueType
+    reason: _builtins.str
+    """required for DISPUTED; at most 500 characters"""
+    def __init__(
+        self,
+        *,
+        listing_id: _builtins.str = ...,
+        opinion: Global___Opinion.ValueType = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["listing_id", b"listing_id", "opinion", b"opinion", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordOpinionRequest: _TypeAlias = RecordOpinionRequest  # noqa: Y015
+
+@_typing.final
+class OpinionReceipt(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LISTING_ID_FIELD_NUMBER: _builtins.int
+    OPINION_FIELD_NUMBER: _builtins.int
+    RECORDED_AT_FIELD_NUMBER: _builtins.int
+    CONFIRMATIONS_FIELD_NUMBER: _builtins.int
+    DISPUTES_FIELD_NUMBER: _builtins.int
+    listing_id: _builtins.str
+    opinion: Global___Opinion.ValueType
+    confirmations: _builtins.int
+    disputes: _builtins.int
+    @_builtins.property
+    def recorded_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        listing_id: _builtins.str = ...,
+        opinion: Global___Opinion.ValueType = ...,
+        recorded_at: _timestamp_pb2.Timestamp | None = ...,
+        confirmations: _builtins.int = ...,
+        disputes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["recorded_at", b"recorded_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["confirmations", b"confirmations", "disputes", b"disputes", "listing_id", b"listing_id", "opinion", b"opinion", "recorded_at", b"recorded_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OpinionReceipt: _TypeAlias = OpinionReceipt  # noqa: Y015

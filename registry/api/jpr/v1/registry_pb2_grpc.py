@@ -65,6 +65,16 @@ class RegistryStub:
                 request_serializer=jpr_dot_v1_dot_registry__pb2.LookupBatchRequest.SerializeToString,
                 response_deserializer=jpr_dot_v1_dot_registry__pb2.LookupBatchResponse.FromString,
                 _registered_method=True)
+        self.WatchChanges = channel.unary_stream(
+                '/jpr.v1.Registry/WatchChanges',
+                request_serializer=jpr_dot_v1_dot_registry__pb2.WatchChangesRequest.SerializeToString,
+                response_deserializer=jpr_dot_v1_dot_registry__pb2.ListingChange.FromString,
+                _registered_method=True)
+        self.RecordOpinion = channel.unary_unary(
+                '/jpr.v1.Registry/RecordOpinion',
+                request_serializer=jpr_dot_v1_dot_registry__pb2.RecordOpinionRequest.SerializeToString,
+                response_deserializer=jpr_dot_v1_dot_registry__pb2.OpinionReceipt.FromString,
+                _registered_method=True)
 
 
 class RegistryServicer:
@@ -113,6 +123,22 @@ class RegistryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchChanges(self, request, context):
+        """Listing changes after `cursor` ("" = from the first), then new ones as they
+        happen, until the caller's deadline. Resume with the last change's cursor.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordOpinion(self, request, context):
+        """The caller's opinion of a listing its own entry audit matched: one per
+        member and listing, replaced by the next.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -145,6 +171,16 @@ def add_RegistryServicer_to_server(servicer, server):
                     servicer.LookupBatch,
                     request_deserializer=jpr_dot_v1_dot_registry__pb2.LookupBatchRequest.FromString,
                     response_serializer=jpr_dot_v1_dot_registry__pb2.LookupBatchResponse.SerializeToString,
+            ),
+            'WatchChanges': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchChanges,
+                    request_deserializer=jpr_dot_v1_dot_registry__pb2.WatchChangesRequest.FromString,
+                    response_serializer=jpr_dot_v1_dot_registry__pb2.ListingChange.SerializeToString,
+            ),
+            'RecordOpinion': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordOpinion,
+                    request_deserializer=jpr_dot_v1_dot_registry__pb2.RecordOpinionRequest.FromString,
+                    response_serializer=jpr_dot_v1_dot_registry__pb2.OpinionReceipt.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -309,6 +345,60 @@ class Registry:
             '/jpr.v1.Registry/LookupBatch',
             jpr_dot_v1_dot_registry__pb2.LookupBatchRequest.SerializeToString,
             jpr_dot_v1_dot_registry__pb2.LookupBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/jpr.v1.Registry/WatchChanges',
+            jpr_dot_v1_dot_registry__pb2.WatchChangesRequest.SerializeToString,
+            jpr_dot_v1_dot_registry__pb2.ListingChange.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordOpinion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jpr.v1.Registry/RecordOpinion',
+            jpr_dot_v1_dot_registry__pb2.RecordOpinionRequest.SerializeToString,
+            jpr_dot_v1_dot_registry__pb2.OpinionReceipt.FromString,
             options,
             channel_credentials,
             insecure,

@@ -46,6 +46,14 @@ class RegistryStub:
     """Entry audit of one applicant."""
     LookupBatch: _grpc.UnaryUnaryMultiCallable[_registry_pb2.LookupBatchRequest, _registry_pb2.LookupBatchResponse]
     """Entry audit of many applicants: one result each, in order."""
+    WatchChanges: _grpc.UnaryStreamMultiCallable[_registry_pb2.WatchChangesRequest, _registry_pb2.ListingChange]
+    """Listing changes after `cursor` ("" = from the first), then new ones as they
+    happen, until the caller's deadline. Resume with the last change's cursor.
+    """
+    RecordOpinion: _grpc.UnaryUnaryMultiCallable[_registry_pb2.RecordOpinionRequest, _registry_pb2.OpinionReceipt]
+    """The caller's opinion of a listing its own entry audit matched: one per
+    member and listing, replaced by the next.
+    """
 
 @_typing.type_check_only
 class RegistryAsyncStub(RegistryStub):
@@ -64,6 +72,14 @@ class RegistryAsyncStub(RegistryStub):
     """Entry audit of one applicant."""
     LookupBatch: _aio.UnaryUnaryMultiCallable[_registry_pb2.LookupBatchRequest, _registry_pb2.LookupBatchResponse]  # type: ignore[assignment]
     """Entry audit of many applicants: one result each, in order."""
+    WatchChanges: _aio.UnaryStreamMultiCallable[_registry_pb2.WatchChangesRequest, _registry_pb2.ListingChange]  # type: ignore[assignment]
+    """Listing changes after `cursor` ("" = from the first), then new ones as they
+    happen, until the caller's deadline. Resume with the last change's cursor.
+    """
+    RecordOpinion: _aio.UnaryUnaryMultiCallable[_registry_pb2.RecordOpinionRequest, _registry_pb2.OpinionReceipt]  # type: ignore[assignment]
+    """The caller's opinion of a listing its own entry audit matched: one per
+    member and listing, replaced by the next.
+    """
 
 class RegistryServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -115,5 +131,25 @@ class RegistryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.LookupBatchResponse, _abc.Awaitable[_registry_pb2.LookupBatchResponse]]:
         """Entry audit of many applicants: one result each, in order."""
+
+    @_abc_1.abstractmethod
+    def WatchChanges(
+        self,
+        request: _registry_pb2.WatchChangesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_registry_pb2.ListingChange], _abc.AsyncIterator[_registry_pb2.ListingChange]]:
+        """Listing changes after `cursor` ("" = from the first), then new ones as they
+        happen, until the caller's deadline. Resume with the last change's cursor.
+        """
+
+    @_abc_1.abstractmethod
+    def RecordOpinion(
+        self,
+        request: _registry_pb2.RecordOpinionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.OpinionReceipt, _abc.Awaitable[_registry_pb2.OpinionReceipt]]:
+        """The caller's opinion of a listing its own entry audit matched: one per
+        member and listing, replaced by the next.
+        """
 
 def add_RegistryServicer_to_server(servicer: RegistryServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

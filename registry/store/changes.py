@@ -1,0 +1,92 @@
+"""The changes feed: listing events, read from the event log in commit-safe order."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from registry.domain.errors import InvalidArgument
+from registry.domain.model import ChangeKind, IdentifierType, ListingChange, ListingStatus, Token
+from registry.store.database import Database
+from registry.store.listings import listing_view
+from registry.store.models import EventRow, ListingRow, ReportRow, ReportTokenRow
+
+KINDS: dict[str, ChangeKind] = {
+    "listing.created": ChangeKind.CREATED,
+    "listing.extended": ChangeKind.EXTENDED,
+    "listing.activated": ChangeKind.ACTIVATED,
+    "listing.lifted": ChangeKind.LIFTED,
+    "listing.expired": ChangeKind.EXPIRED,
+    "listing.corrected": ChangeKind.CORRECTED,
+}
+# Whatever the listing's status is now, the change says what it was right after the event.
+_STATUS_AFTER = {
+    ChangeKind.ACTIVATED: ListingStatus.ACTIVE,
+    ChangeKind.LIFTED: ListingStatus.LIFTED,
+    ChangeKind.EXPIRED: ListingStatus.EXPIRED,
+}
+# Platform accounts are one platform's own; they would tell another platform nothing but who reported.
+_SHARED_TYPES = [t.value for t in IdentifierType if t is not IdentifierType.PLATFORM_ACCOUNT]
+
+
+def parse_cursor(cursor: str) -> int:
+    if cursor == "":
+        return 0
+    if not cursor.isdigit() or len(cursor) > 18:
+        raise InvalidArgument(f"cursor {cursor[:40]!r} is not one this registry gave; pass \"\" or a ListingChange.cursor")
+    return int(cursor)
+
+
+class ChangeStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def read(self, after: int, through: int, limit: int) -> tuple[list[ListingChange], int]:
+        """Listing changes with `after` < seq <= `through`, oldest first, and the last seq read."""
+        with self._db.session() as session:
+            rows = session.execute(
+                select(EventRow)
+                .where(EventRow.seq > after, EventRow.seq <= through, EventRow.kind.in_(list(KINDS)))
+                .order_by(EventRow.seq)
+                .limit(limit)
+            ).scalars().all()
+            changes = [_change(session, row) for row in rows if row.listing_id is not None]
+            last = rows[-1].seq if len(rows) == limit else through
+        return changes, last
+
+
+def _change(session: Session, event: EventRow) -> ListingChange:
+    row = session.get(ListingRow, event.listing_id)
+    assert row is not None, f"event {event.seq} names listing {event.listing_id}, which does not exist"
+    listing = listing_view(session, row, event.occurred_at)
+    detail: dict[str, Any] = event.detail or {}
+    kind = KINDS[event.kind]
+    status = _STATUS_AFTER.get(kind) or ListingStatus(detail.get("status", listing.status.value))
+    tokens = session.execute(
+        select(ReportTokenRow.id_type, ReportTokenRow.token)
+        .join(ReportRow, ReportRow.report_id == ReportTokenRow.report_id)
+        .where(ReportRow.listing_id == row.id, ReportTokenRow.id_type.in_(_SHARED_TYPES))
+        .distinct()
+        .order_by(ReportTokenRow.id_type, ReportTokenRow.token)
+    ).all()
+    return ListingChange(
+        cursor=str(event.seq),
+        kind=kind,
+        occurred_at=event.occurred_at,
+        listing=replace(
+            listing,
+            status=status,
+            listed_from=_when(detail.get("listed_from"), row.listed_from),
+            listed_until=_when(detail.get("listed_until"), row.listed_until),
+            report_ids=(),
+        ),
+        tokens=tuple(Token(type=IdentifierType(t), value=bytes(v)) for t, v in tokens),
+    )
+
+
+def _when(recorded: str | None, current: datetime) -> datetime:
+    return datetime.fromisoformat(recorded) if recorded else current
