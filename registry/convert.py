@@ -23,6 +23,7 @@ from registry.domain.model import (
     ListingStatus,
     MatchReason,
     MemberStatus,
+    Opinion,
     ReportStatus,
     Role,
     Severity,
@@ -44,6 +45,7 @@ PREFIXES: dict[type[enum.Enum], str] = {
     AppealStatus: "APPEAL_STATUS_",
     LiftGrounds: "LIFT_GROUNDS_",
     ChangeKind: "CHANGE_KIND_",
+    Opinion: "OPINION_",
 }
 
 
@@ -60,6 +62,7 @@ _PROTO_ENUMS: dict[type[enum.Enum], Any] = {
     AppealStatus: admin_pb2.AppealStatus,
     LiftGrounds: admin_pb2.LiftGrounds,
     ChangeKind: registry_pb2.ChangeKind,
+    Opinion: types_pb2.Opinion,
 }
 _NAMES = {kind: {v: k for k, v in proto.items()} for kind, proto in _PROTO_ENUMS.items()}
 _NUMBERS = {kind: dict(proto.items()) for kind, proto in _PROTO_ENUMS.items()}

@@ -14,6 +14,8 @@ from registry.domain.model import (
     LookupResult,
     Match,
     MatchReason,
+    Opinion,
+    OpinionReceipt,
     Receipt,
     Report,
     ReportStatus,
@@ -75,6 +77,9 @@ def _match(message: registry_pb2.Match) -> Match:
         listed_until=timestamp_to_datetime(message.listed_until) if message.HasField("listed_until") else None,
         reporting_platforms=message.reporting_platforms,
         appeal_pending=message.appeal_pending,
+        listing_id=message.listing_id,
+        confirmations=message.confirmations,
+        disputes=message.disputes,
     )
 
 
@@ -96,4 +101,14 @@ def listing_change(message: registry_pb2.ListingChange) -> ListingChange:
             report_ids=(),
         ),
         tokens=tuple(Token(type=enum_from_proto(IdentifierType, t.type, "tokens.type"), value=t.token) for t in message.tokens),
+    )
+
+
+def opinion_receipt(message: registry_pb2.OpinionReceipt) -> OpinionReceipt:
+    return OpinionReceipt(
+        listing_id=message.listing_id,
+        opinion=enum_from_proto(Opinion, message.opinion, "opinion"),
+        recorded_at=timestamp_to_datetime(message.recorded_at),
+        confirmations=message.confirmations,
+        disputes=message.disputes,
     )

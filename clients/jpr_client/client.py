@@ -27,6 +27,8 @@ from registry.domain.model import (
     IdentifierType,
     ListingChange,
     LookupResult,
+    Opinion,
+    OpinionReceipt,
     Receipt,
     Report,
     Role,
@@ -210,6 +212,18 @@ class RegistryClient:
         """One of this member's own reports, with its status and the stored envelope."""
         request = registry_pb2.GetReportRequest(report_id=report_id)
         return _convert.report(self._call("GetReport", self._stub.GetReport, request))
+
+    def record_opinion(self, listing_id: str, opinion: Opinion, reason: str = "") -> OpinionReceipt:
+        """Say whether a listing your own entry audit matched holds up (DISPUTED needs a reason).
+
+        One opinion per platform and listing; a later one replaces it. Safe to repeat.
+
+        Example:
+            >>> match = client.lookup(applicant).matches[0]  # doctest: +SKIP
+            >>> client.record_opinion(match.listing_id, Opinion.DISPUTED, "ID card photo belongs to a namesake")  # doctest: +SKIP
+        """
+        request = registry_pb2.RecordOpinionRequest(listing_id=listing_id, opinion=enum_to_proto(opinion), reason=reason)
+        return _convert.opinion_receipt(self._call("RecordOpinion", self._stub.RecordOpinion, request))
 
     def watch_changes(self, cursor_file: str | os.PathLike[str], *, stream_seconds: float = 300.0) -> Iterator[ListingChange]:
         """Every listing change after the one saved in `cursor_file`, as they happen; runs until closed.

@@ -49,6 +49,8 @@ def register(commands: Any) -> None:
     listings_list = _command(listings, "list", "list listings", _listings_list)
     listings_list.add_argument("--status", choices=["pending_notice", "active", "expired", "lifted"], help="only listings in this status (default: all)")
     _paging(listings_list)
+    queue = _command(listings, "queue", "listings members dispute or that are under appeal (disputed by 2+ first)", _listings_queue)
+    queue.add_argument("--limit", type=int, default=50, help="at most this many (default 50, at most 500)")
     appeals = admin.add_parser("appeals", aliases=["appeal"], help="appeals against listings").add_subparsers(dest="action", required=True, metavar="ACTION")
     file_appeal = _command(appeals, "file", "file an appeal on the listed subject's behalf", _appeals_file)
     file_appeal.add_argument("listing_id")
@@ -217,6 +219,25 @@ def _print_page(args: argparse.Namespace, rows: list[dict[str, Any]], next_token
     output.table(rows, columns)
     if next_token:
         print(f"more: --page-token {next_token}")
+
+
+def _listings_queue(args: argparse.Namespace) -> int:
+    response = _Admin(args).call("ListReviewQueue", admin_pb2.ListReviewQueueRequest(limit=args.limit), safe=True)
+    rows = [
+        {
+            **_listing_row(item.listing),
+            "disputes": item.disputes,
+            "confirmations": item.confirmations,
+            "appeal_pending": item.appeal_pending,
+            "opinions": [
+                {"member": n.member, "opinion": types_pb2.Opinion.Name(n.opinion).removeprefix("OPINION_"), "reason": n.reason}
+                for n in item.opinions
+            ],
+        }
+        for item in response.items
+    ]
+    _print_page(args, rows, "", ["listing_id", "subject", "status", "disputes", "confirmations", "appeal_pending", "listed_until"])
+    return 0
 
 
 def _listings_lift(args: argparse.Namespace) -> int:

@@ -20,12 +20,14 @@ from registry.domain.model import (
     Page,
     Report,
     ReportStatus,
+    ReviewItem,
     Severity,
     SigningKey,
 )
 from registry.store.appeals import AppealStore
 from registry.store.listings import ListingStore
 from registry.store.members import MemberStore
+from registry.store.opinions import OpinionStore
 from registry.store.reports import ReportStore
 
 MEMBER_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
@@ -62,12 +64,14 @@ class AdminService:
         reports: ReportStore,
         listings: ListingStore,
         appeals: AppealStore,
+        opinions: OpinionStore,
         *,
         ca: pki.KeyAndCert,
         terms: Terms,
         clock: Callable[[], datetime],
     ) -> None:
         self._appeals = appeals
+        self._opinions = opinions
         self._members = members
         self._reports = reports
         self._listings = listings
@@ -135,6 +139,10 @@ class AdminService:
 
     def list_listings(self, status: ListingStatus | None, page_size: int, page_token: str) -> Page[Listing]:
         return self._listings.list(status, _page_size(page_size), page_token, now=self._clock())
+
+    def review_queue(self, limit: int) -> list[ReviewItem]:
+        """Disputed or appealed listings in force, those disputed by two or more members first."""
+        return self._opinions.review_queue(_page_size(limit), now=self._clock())
 
 
 def _actor(admin: Caller) -> str:

@@ -223,6 +223,9 @@ class Match:
     listed_until: datetime | None
     reporting_platforms: int
     appeal_pending: bool = False
+    listing_id: str = ""  # the listing matched ("" for a report under review)
+    confirmations: int = 0  # members whose own audit confirmed it
+    disputes: int = 0  # members whose own audit disputed it
 
 
 @dataclass(frozen=True)
@@ -261,3 +264,40 @@ class ListingChange:
     occurred_at: datetime
     listing: Listing
     tokens: tuple[Token, ...]
+
+
+class Opinion(enum.Enum):
+    """A member's finding about a listing its own entry audit matched."""
+
+    CONFIRMED = "CONFIRMED"
+    DISPUTED = "DISPUTED"
+
+
+@dataclass(frozen=True)
+class OpinionReceipt:
+    listing_id: str
+    opinion: Opinion
+    recorded_at: datetime
+    confirmations: int
+    disputes: int
+
+
+@dataclass(frozen=True)
+class OpinionNote:
+    """One member's opinion as the association sees it (admins only)."""
+
+    member: str
+    opinion: Opinion
+    reason: str
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """A listing that needs the association's attention, and why."""
+
+    listing: Listing
+    confirmations: int
+    disputes: int
+    appeal_pending: bool
+    opinions: tuple[OpinionNote, ...]

@@ -56,6 +56,9 @@ class SubjectState:
     listed_until: datetime | None = None
     in_notice: bool = False
     under_review: Allegation | None = None
+    listing_ref: str = ""  # the active listing (the latest ending, if a merge left several)
+    confirmations: int = 0
+    disputes: int = 0
 
 
 def decide(
@@ -96,6 +99,7 @@ def _match(state: SubjectState | None, hits: list[Hit]) -> Match | None:
         reason, allegation, used = MatchReason.REPORT_UNDER_REVIEW, state.under_review, hits
     else:
         return None
+    listed = reason is not MatchReason.REPORT_UNDER_REVIEW
     types = {h.type for h in used}
     return Match(
         subject_id=state.subject_id,
@@ -108,5 +112,8 @@ def _match(state: SubjectState | None, hits: list[Hit]) -> Match | None:
         listed_from=state.listed_from if state.listed is not None else None,
         listed_until=state.listed_until if state.listed is not None else None,
         reporting_platforms=allegation.platforms,
-        appeal_pending=state.appeal_pending and reason is not MatchReason.REPORT_UNDER_REVIEW,
+        appeal_pending=state.appeal_pending and listed,
+        listing_id=state.listing_ref if listed else "",
+        confirmations=state.confirmations if listed else 0,
+        disputes=state.disputes if listed else 0,
     )

@@ -16,6 +16,7 @@ from registry.api.jpr.v1 import admin_pb2, admin_pb2_grpc, registry_pb2, registr
 from registry.datadir import DataDir
 from registry.domain.admin import AdminService, Terms
 from registry.domain.changes import ChangeFeed
+from registry.domain.feedback import FeedbackService, MatchRecorder
 from registry.domain.lookups import LookupService
 from registry.domain.reports import ReportService
 from registry.domain.tokens import Tokenizer
@@ -30,6 +31,7 @@ from registry.store.appeals import AppealStore
 from registry.store.changes import ChangeStore
 from registry.store.listings import ListingStore
 from registry.store.members import MemberStore
+from registry.store.opinions import OpinionStore
 from registry.store.reports import ReportStore
 from registry.store.view import Follower, ReadView
 
@@ -59,9 +61,11 @@ class RunningRegistry:
     expiry: ExpiryRecorder
     view: ReadView
     followers: list[Follower]
+    matches: MatchRecorder
 
     def stop(self, grace: float | None = 2.0) -> None:
         self.server.stop(grace).wait()
+        self.matches.close()
         for follower in self.followers:
             follower.close()
         self.expiry.close()
@@ -99,11 +103,13 @@ def _serve(settings: Settings, data: DataDir, database: Database, clock: Callabl
         clock=clock,
         listings=listings,
     )
+    opinions = OpinionStore(database)
     admin_service = AdminService(
         members,
         reports,
         listings,
         AppealStore(database),
+        opinions,
         ca=data.ca(),
         terms=Terms(
             serious_days=settings.serious_term_days,
@@ -124,6 +130,7 @@ def _serve(settings: Settings, data: DataDir, database: Database, clock: Callabl
         database.after_write(each.catch_up_after_write)  # a process sees its own changes at once
         followers.append(Follower(each, settings.follow_interval_seconds))  # and other replicas' soon after
     access_log = AccessLog()
+    matches = MatchRecorder(opinions, clock)
     server = grpc.server(
         ThreadPoolExecutor(max_workers=settings.workers + settings.max_watchers, thread_name_prefix="jpr"),
         interceptors=[AuthInterceptor(members_view.member_status, access_log)],
@@ -134,7 +141,8 @@ def _serve(settings: Settings, data: DataDir, database: Database, clock: Callabl
     )
     registry_pb2_grpc.add_RegistryServicer_to_server(
         RegistryServicer(Tokenizer(data.oprf_key()), report_service, LookupService(view, clock=clock),
-                         ChangeFeed(ChangeStore(lookup_database), view, max_watchers=settings.max_watchers)),
+                         ChangeFeed(ChangeStore(lookup_database), view, max_watchers=settings.max_watchers),
+                         FeedbackService(opinions, matches, clock=clock), matches),
         server,
     )
     admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(admin_service, registry_name, data.ca().cert_pem), server)
@@ -148,7 +156,7 @@ def _serve(settings: Settings, data: DataDir, database: Database, clock: Callabl
     expiry = ExpiryRecorder(listings, clock, settings.expiry_interval_seconds)
     return RunningRegistry(
         server=server, port=port, database=database, lookup_database=lookup_database, access_log=access_log, expiry=expiry,
-        view=view, followers=followers,
+        view=view, followers=followers, matches=matches,
     )
 
 

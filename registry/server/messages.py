@@ -13,7 +13,9 @@ from registry.domain.model import (
     LookupResult,
     Match,
     Member,
+    OpinionReceipt,
     Receipt,
+    ReviewItem,
     Report,
     SigningKey,
 )
@@ -89,6 +91,9 @@ def match(value: Match) -> registry_pb2.Match:
         listed_until=datetime_to_timestamp(value.listed_until),
         reporting_platforms=value.reporting_platforms,
         appeal_pending=value.appeal_pending,
+        listing_id=value.listing_id,
+        confirmations=value.confirmations,
+        disputes=value.disputes,
     )
 
 
@@ -131,4 +136,29 @@ def listing_change(value: ListingChange) -> registry_pb2.ListingChange:
         occurred_at=datetime_to_timestamp(value.occurred_at),
         **_listing_fields(value.listing),
         tokens=[types_pb2.IdentifierToken(type=enum_to_proto(t.type), token=t.value) for t in value.tokens],
+    )
+
+
+def opinion_receipt(value: OpinionReceipt) -> registry_pb2.OpinionReceipt:
+    return registry_pb2.OpinionReceipt(
+        listing_id=value.listing_id,
+        opinion=enum_to_proto(value.opinion),
+        recorded_at=datetime_to_timestamp(value.recorded_at),
+        confirmations=value.confirmations,
+        disputes=value.disputes,
+    )
+
+
+def review_item(value: ReviewItem) -> admin_pb2.ReviewItem:
+    return admin_pb2.ReviewItem(
+        listing=listing(value.listing),
+        confirmations=value.confirmations,
+        disputes=value.disputes,
+        appeal_pending=value.appeal_pending,
+        opinions=[
+            admin_pb2.OpinionNote(
+                member=n.member, opinion=enum_to_proto(n.opinion), reason=n.reason, recorded_at=datetime_to_timestamp(n.recorded_at)
+            )
+            for n in value.opinions
+        ],
     )

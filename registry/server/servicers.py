@@ -11,8 +11,9 @@ from registry.convert import enum_from_proto
 from registry.domain.admin import AdminService
 from registry.domain.changes import ChangeFeed
 from registry.domain.errors import RegistryError
+from registry.domain.feedback import FeedbackService, MatchRecorder
 from registry.domain.lookups import LookupService
-from registry.domain.model import AppealStatus, LiftGrounds, ListingStatus, ReportStatus, Token
+from registry.domain.model import AppealStatus, LiftGrounds, ListingStatus, Opinion, ReportStatus, Token
 from registry.domain.payload import decode_tokens
 from registry.domain.reports import ReportService
 from registry.domain.tokens import Tokenizer
@@ -23,11 +24,16 @@ from registry.store.changes import parse_cursor
 
 
 class RegistryServicer(registry_pb2_grpc.RegistryServicer):
-    def __init__(self, tokenizer: Tokenizer, reports: ReportService, lookups: LookupService, feed: ChangeFeed) -> None:
+    def __init__(
+        self, tokenizer: Tokenizer, reports: ReportService, lookups: LookupService, feed: ChangeFeed,
+        feedback: FeedbackService, matches: MatchRecorder,
+    ) -> None:
         self._tokenizer = tokenizer
         self._reports = reports
         self._lookups = lookups
         self._feed = feed
+        self._feedback = feedback
+        self._matches = matches
 
     def Tokenize(self, request: registry_pb2.TokenizeRequest, context: grpc.ServicerContext) -> registry_pb2.TokenizeResponse:
         return registry_pb2.TokenizeResponse(evaluated_elements=self._tokenizer.evaluate(request.blinded_elements))
@@ -43,12 +49,22 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
 
     def Lookup(self, request: registry_pb2.LookupRequest, context: grpc.ServicerContext) -> registry_pb2.LookupResult:
         applicant = _applicant(request.applicant, "applicant")
-        return messages.lookup_result(self._lookups.lookup(applicant))
+        result = self._lookups.lookup(applicant)
+        if result.matches:
+            self._matches.note(current_caller().name, [m.subject_id for m in result.matches])
+        return messages.lookup_result(result)
 
     def LookupBatch(self, request: registry_pb2.LookupBatchRequest, context: grpc.ServicerContext) -> registry_pb2.LookupBatchResponse:
         applicants = [_applicant(a, f"applicants[{i}]") for i, a in enumerate(request.applicants)]
         results = self._lookups.lookup_batch(applicants)
+        matched = [m.subject_id for r in results for m in r.matches]
+        if matched:
+            self._matches.note(current_caller().name, matched)
         return registry_pb2.LookupBatchResponse(results=[messages.lookup_result(r) for r in results])
+
+    def RecordOpinion(self, request: registry_pb2.RecordOpinionRequest, context: grpc.ServicerContext) -> registry_pb2.OpinionReceipt:
+        opinion = enum_from_proto(Opinion, request.opinion, "opinion")
+        return messages.opinion_receipt(self._feedback.record(current_caller(), request.listing_id, opinion, request.reason))
 
     def WatchChanges(self, request: registry_pb2.WatchChangesRequest, context: grpc.ServicerContext) -> Iterator[registry_pb2.ListingChange]:
         after = parse_cursor(request.cursor)  # before the stream starts, so a bad cursor gets its own status
@@ -121,3 +137,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
         status = None if request.status == 0 else enum_from_proto(ListingStatus, request.status, "status")
         page = self._admin.list_listings(status, request.page_size, request.page_token)
         return admin_pb2.ListListingsResponse(listings=[messages.listing(l) for l in page.items], next_page_token=page.next_page_token)
+
+    def ListReviewQueue(self, request: admin_pb2.ListReviewQueueRequest, context: grpc.ServicerContext) -> admin_pb2.ListReviewQueueResponse:
+        items = self._admin.review_queue(request.limit)
+        return admin_pb2.ListReviewQueueResponse(items=[messages.review_item(i) for i in items])

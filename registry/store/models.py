@@ -193,6 +193,30 @@ class AppealRow(Base):
     decision_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+class OpinionRow(Base):
+    """A member's view of a listing its own entry audit matched: one per member and listing."""
+
+    __tablename__ = "opinions"
+
+    listing_id: Mapped[int] = mapped_column(ForeignKey("listings.id"), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    opinion: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SubjectMatchRow(Base):
+    """Which member's lookups matched which subject, and when (for opinions and access requests)."""
+
+    __tablename__ = "subject_matches"
+
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lookups: Mapped[int] = mapped_column(Integer)
+
+
 class EventRow(Base):
     """Append-only history: one row per state change, written with it."""
 

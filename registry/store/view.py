@@ -39,14 +39,15 @@ from registry.domain.model import (
     IdentifierType,
     ListingStatus,
     MemberStatus,
+    Opinion,
     ReportStatus,
     Role,
     Severity,
 )
 from registry.domain.verdict import Allegation, Hit, SubjectState
 from registry.store.database import Database
-from registry.store.models import AppealRow, EventRow, ListingRow, MemberRow, ReportRow, ReportTokenRow
-from registry.store.refs import parse_ref, subject_ref
+from registry.store.models import AppealRow, EventRow, ListingRow, MemberRow, OpinionRow, ReportRow, ReportTokenRow
+from registry.store.refs import listing_ref, parse_ref, subject_ref
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,12 @@ _APPEALED = (
     .join(ListingRow, ListingRow.id == AppealRow.listing_id)
     .where(ListingRow.subject_id.in_(_subjects), AppealRow.status == AppealStatus.PENDING.value)
 )
+_OPINIONS = (
+    select(OpinionRow.listing_id, OpinionRow.opinion, func.count())
+    .join(ListingRow, ListingRow.id == OpinionRow.listing_id)
+    .where(ListingRow.subject_id.in_(_subjects), ListingRow.status.in_(_LISTED))
+    .group_by(OpinionRow.listing_id, OpinionRow.opinion)
+)
 _OPEN_SUBJECTS = select(ReportRow.subject_id).where(ReportRow.status.in_(_OPEN)).distinct()
 _EVENTS_AFTER = (
     select(EventRow.seq, EventRow.kind, EventRow.subject_id, EventRow.listing_id, EventRow.report_id, EventRow.detail)
@@ -92,6 +99,8 @@ class _Listing:
     listed_from: datetime
     listed_until: datetime
     appealed: bool
+    confirmations: int
+    disputes: int
 
 
 @dataclass(frozen=True)
@@ -128,6 +137,9 @@ class SubjectEntry:
             listed_from=min((listing.listed_from for listing in active), default=None),
             listed_until=max((listing.listed_until for listing in active), default=None),
             under_review=_allegation(pending) if pending else None,
+            listing_ref=listing_ref(max(active, key=lambda l: (l.listed_until, l.id)).id) if active else "",
+            confirmations=sum(listing.confirmations for listing in active),
+            disputes=sum(listing.disputes for listing in active),
         )
 
 
@@ -378,10 +390,15 @@ def _read_entries(conn: Connection, subjects: list[int]) -> dict[int, SubjectEnt
             hit = Hit(subject=subject, type=IdentifierType(id_type), listing=listing if accepted else None)
             hits[subject].setdefault(bytes(token), set()).add(hit)
     appealed = set(conn.execute(_APPEALED, params).scalars())
+    opinions: dict[tuple[int, str], int] = {(listing, opinion): n for listing, opinion, n in conn.execute(_OPINIONS, params)}
     listings: dict[int, list[_Listing]] = defaultdict(list)
-    for listing_row in conn.execute(_LISTINGS, params):
-        listings[listing_row.subject_id].append(
-            _Listing(listing_row.id, listing_row.listed_from, listing_row.listed_until, listing_row.id in appealed)
+    for found in conn.execute(_LISTINGS, params):
+        listings[found.subject_id].append(
+            _Listing(
+                found.id, found.listed_from, found.listed_until, found.id in appealed,
+                confirmations=opinions.get((found.id, Opinion.CONFIRMED.value), 0),
+                disputes=opinions.get((found.id, Opinion.DISPUTED.value), 0),
+            )
         )
     return {
         subject: SubjectEntry(

@@ -231,6 +231,9 @@ def test_appeal_commands_file_and_decide(jpr: Jpr, tmp_path: Path) -> None:
     jpr.admin("admin", "reports", "accept", receipt["report_id"])
     appeal = json.loads(jpr.admin("admin", "appeals", "file", "L1", "--reason", "identity theft victim", "--json"))
     assert appeal["status"] == "PENDING"
+    queue = json.loads(jpr.admin("admin", "listings", "queue", "--json"))["items"]
+    assert [(i["listing_id"], i["appeal_pending"], i["disputes"]) for i in queue] == [("L1", True, 0)]
+    assert "APPEAL_PENDING" in jpr.admin("admin", "listings", "queue")
     assert "pending" in jpr.member("lookup", "platform-a", "--role", "merchant", "--cn-ric", RIC)
     assert "upheld" in jpr.admin("admin", "appeals", "decide", appeal["appeal_id"], "--decision", "upheld", "--reason", "police report")
     assert "verdict: CLEAR" in jpr.member("lookup", "platform-a", "--role", "merchant", "--cn-ric", RIC)

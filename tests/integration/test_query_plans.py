@@ -12,7 +12,13 @@ from sqlalchemy import Select
 from registry.store import view
 from registry.store.database import Database
 
-BY_SUBJECT = {"_REPORTS": view._REPORTS, "_TOKENS": view._TOKENS, "_LISTINGS": view._LISTINGS, "_APPEALED": view._APPEALED}
+BY_SUBJECT = {
+    "_REPORTS": view._REPORTS,
+    "_TOKENS": view._TOKENS,
+    "_LISTINGS": view._LISTINGS,
+    "_APPEALED": view._APPEALED,
+    "_OPINIONS": view._OPINIONS,
+}
 
 
 def plan(db: Database, statement: Select, **values: object) -> list[str]:  # type: ignore[type-arg]

@@ -95,6 +95,11 @@ class AdminStub:
                 request_serializer=jpr_dot_v1_dot_admin__pb2.DecideAppealRequest.SerializeToString,
                 response_deserializer=jpr_dot_v1_dot_admin__pb2.Appeal.FromString,
                 _registered_method=True)
+        self.ListReviewQueue = channel.unary_unary(
+                '/jpr.v1.Admin/ListReviewQueue',
+                request_serializer=jpr_dot_v1_dot_admin__pb2.ListReviewQueueRequest.SerializeToString,
+                response_deserializer=jpr_dot_v1_dot_admin__pb2.ListReviewQueueResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -178,6 +183,14 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListReviewQueue(self, request, context):
+        """Listings in force that members dispute or that are under appeal: those
+        disputed by two or more members first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -240,6 +253,11 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.DecideAppeal,
                     request_deserializer=jpr_dot_v1_dot_admin__pb2.DecideAppealRequest.FromString,
                     response_serializer=jpr_dot_v1_dot_admin__pb2.Appeal.SerializeToString,
+            ),
+            'ListReviewQueue': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListReviewQueue,
+                    request_deserializer=jpr_dot_v1_dot_admin__pb2.ListReviewQueueRequest.FromString,
+                    response_serializer=jpr_dot_v1_dot_admin__pb2.ListReviewQueueResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -566,6 +584,33 @@ class Admin:
             '/jpr.v1.Admin/DecideAppeal',
             jpr_dot_v1_dot_admin__pb2.DecideAppealRequest.SerializeToString,
             jpr_dot_v1_dot_admin__pb2.Appeal.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListReviewQueue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jpr.v1.Admin/ListReviewQueue',
+            jpr_dot_v1_dot_admin__pb2.ListReviewQueueRequest.SerializeToString,
+            jpr_dot_v1_dot_admin__pb2.ListReviewQueueResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -50,6 +50,10 @@ class AdminStub:
     """Files an appeal on a listed subject's behalf; lookups keep denying and say it is pending."""
     DecideAppeal: _grpc.UnaryUnaryMultiCallable[_admin_pb2.DecideAppealRequest, _admin_pb2.Appeal]
     """Decides a pending appeal: UPHELD lifts the listing, DENIED keeps it."""
+    ListReviewQueue: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListReviewQueueRequest, _admin_pb2.ListReviewQueueResponse]
+    """Listings in force that members dispute or that are under appeal: those
+    disputed by two or more members first.
+    """
 
 @_typing.type_check_only
 class AdminAsyncStub(AdminStub):
@@ -72,6 +76,10 @@ class AdminAsyncStub(AdminStub):
     """Files an appeal on a listed subject's behalf; lookups keep denying and say it is pending."""
     DecideAppeal: _aio.UnaryUnaryMultiCallable[_admin_pb2.DecideAppealRequest, _admin_pb2.Appeal]  # type: ignore[assignment]
     """Decides a pending appeal: UPHELD lifts the listing, DENIED keeps it."""
+    ListReviewQueue: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListReviewQueueRequest, _admin_pb2.ListReviewQueueResponse]  # type: ignore[assignment]
+    """Listings in force that members dispute or that are under appeal: those
+    disputed by two or more members first.
+    """
 
 class AdminServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -163,5 +171,15 @@ class AdminServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.Appeal, _abc.Awaitable[_admin_pb2.Appeal]]:
         """Decides a pending appeal: UPHELD lifts the listing, DENIED keeps it."""
+
+    @_abc_1.abstractmethod
+    def ListReviewQueue(
+        self,
+        request: _admin_pb2.ListReviewQueueRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ListReviewQueueResponse, _abc.Awaitable[_admin_pb2.ListReviewQueueResponse]]:
+        """Listings in force that members dispute or that are under appeal: those
+        disputed by two or more members first.
+        """
 
 def add_AdminServicer_to_server(servicer: AdminServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

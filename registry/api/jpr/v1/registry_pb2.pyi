@@ -102,27 +102,6 @@ CHANGE_KIND_CORRECTED: ChangeKind.ValueType  # 6
 """an identifier detached or a merge split"""
 Global___ChangeKind: _TypeAlias = ChangeKind  # noqa: Y015
 
-class _Opinion:
-    ValueType = _typing.NewType("ValueType", _builtins.int)
-    V: _TypeAlias = ValueType  # noqa: Y015
-
-class _OpinionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Opinion.ValueType], _builtins.type):
-    DESCRIPTOR: _descriptor.EnumDescriptor
-    OPINION_UNSPECIFIED: _Opinion.ValueType  # 0
-    OPINION_CONFIRMED: _Opinion.ValueType  # 1
-    """the member's own audit found the same person and conduct"""
-    OPINION_DISPUTED: _Opinion.ValueType  # 2
-    """it found reasons to doubt the listing"""
-
-class Opinion(_Opinion, metaclass=_OpinionEnumTypeWrapper): ...
-
-OPINION_UNSPECIFIED: Opinion.ValueType  # 0
-OPINION_CONFIRMED: Opinion.ValueType  # 1
-"""the member's own audit found the same person and conduct"""
-OPINION_DISPUTED: Opinion.ValueType  # 2
-"""it found reasons to doubt the listing"""
-Global___Opinion: _TypeAlias = Opinion  # noqa: Y015
-
 @_typing.final
 class TokenizeRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -533,14 +512,14 @@ class RecordOpinionRequest(_message.Message):
     OPINION_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     listing_id: _builtins.str
-    opinion: Global___Opinion.ValueType
+    opinion: _types_pb2.Opinion.ValueType
     reason: _builtins.str
     """required for DISPUTED; at most 500 characters"""
     def __init__(
         self,
         *,
         listing_id: _builtins.str = ...,
-        opinion: Global___Opinion.ValueType = ...,
+        opinion: _types_pb2.Opinion.ValueType = ...,
         reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
@@ -561,7 +540,7 @@ class OpinionReceipt(_message.Message):
     CONFIRMATIONS_FIELD_NUMBER: _builtins.int
     DISPUTES_FIELD_NUMBER: _builtins.int
     listing_id: _builtins.str
-    opinion: Global___Opinion.ValueType
+    opinion: _types_pb2.Opinion.ValueType
     confirmations: _builtins.int
     disputes: _builtins.int
     @_builtins.property
@@ -570,7 +549,7 @@ class OpinionReceipt(_message.Message):
         self,
         *,
         listing_id: _builtins.str = ...,
-        opinion: Global___Opinion.ValueType = ...,
+        opinion: _types_pb2.Opinion.ValueType = ...,
         recorded_at: _timestamp_pb2.Timestamp | None = ...,
         confirmations: _builtins.int = ...,
         disputes: _builtins.int = ...,

@@ -166,6 +166,27 @@ LISTING_STATUS_EXPIRED: ListingStatus.ValueType  # 3
 LISTING_STATUS_LIFTED: ListingStatus.ValueType  # 4
 Global___ListingStatus: _TypeAlias = ListingStatus  # noqa: Y015
 
+class _Opinion:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _OpinionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Opinion.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    OPINION_UNSPECIFIED: _Opinion.ValueType  # 0
+    OPINION_CONFIRMED: _Opinion.ValueType  # 1
+    """the member's own audit found the same person and conduct"""
+    OPINION_DISPUTED: _Opinion.ValueType  # 2
+    """it found reasons to doubt the listing"""
+
+class Opinion(_Opinion, metaclass=_OpinionEnumTypeWrapper): ...
+
+OPINION_UNSPECIFIED: Opinion.ValueType  # 0
+OPINION_CONFIRMED: Opinion.ValueType  # 1
+"""the member's own audit found the same person and conduct"""
+OPINION_DISPUTED: Opinion.ValueType  # 2
+"""it found reasons to doubt the listing"""
+Global___Opinion: _TypeAlias = Opinion  # noqa: Y015
+
 @_typing.final
 class IdentifierToken(_message.Message):
     """A token: the 64-byte OPRF output of "jpr:v1:" + type + ":" + normalized value."""

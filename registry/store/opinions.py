@@ -1,0 +1,123 @@
+"""Member feedback on listings, and the record of which member's lookups matched which subject."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from registry.domain.errors import FailedPrecondition, NotFound
+from registry.domain.model import AppealStatus, ListingStatus, Opinion, OpinionNote, OpinionReceipt, ReviewItem
+from registry.store import events
+from registry.store.database import Database
+from registry.store.listings import effective_status, listing_view
+from registry.store.models import AppealRow, ListingRow, MemberRow, OpinionRow, SubjectMatchRow, SubjectRow
+from registry.store.refs import parse_ref
+
+_OPEN = (ListingStatus.ACTIVE.value, ListingStatus.PENDING_NOTICE.value)
+
+
+class OpinionStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def record_matches(self, matches: Iterable[tuple[str, int, datetime, datetime, int]]) -> None:
+        """Add lookups that matched: (member, subject, first, last, how many), merged into what is stored."""
+        rows = list(matches)
+        if not rows:
+            return
+
+        def work(session: Session) -> None:
+            ids = {name: id_ for name, id_ in session.execute(select(MemberRow.name, MemberRow.id).where(MemberRow.name.in_({r[0] for r in rows})))}
+            for member, subject, first, last, count in rows:
+                stored = session.get(SubjectMatchRow, (subject, ids[member]))
+                if stored is None:
+                    session.add(SubjectMatchRow(subject_id=subject, member_id=ids[member], first_at=first, last_at=last, lookups=count))
+                else:
+                    stored.last_at, stored.lookups = max(stored.last_at, last), stored.lookups + count
+
+        self._db.write(work)
+
+    def record(self, member: str, listing_id: str, opinion: Opinion, reason: str, *, now: datetime) -> OpinionReceipt:
+        def work(session: Session) -> OpinionReceipt:
+            listing = session.get(ListingRow, parse_ref("L", listing_id))
+            if listing is None:
+                raise NotFound(f"no listing {listing_id}")
+            status = effective_status(listing.status, listing.listed_from, listing.listed_until, now)
+            if status.value not in _OPEN:
+                raise FailedPrecondition(f"listing {listing_id} is {status.value}; opinions are for listings in force")
+            member_id = session.scalar(select(MemberRow.id).where(MemberRow.name == member))
+            assert member_id is not None, "the interceptor admits registered members only"
+            if not _matched(session, member_id, listing.subject_id):
+                raise FailedPrecondition(
+                    f"no entry audit of yours has matched listing {listing_id}; an opinion follows your own lookup "
+                    "(a lookup on another replica can take a second to be recorded)"
+                )
+            row = session.get(OpinionRow, (listing.id, member_id))
+            if row is None:
+                session.add(OpinionRow(listing_id=listing.id, member_id=member_id, opinion=opinion.value, reason=reason, recorded_at=now))
+            else:
+                row.opinion, row.reason, row.recorded_at = opinion.value, reason, now
+            session.flush()
+            events.record(session, at=now, actor=f"member:{member}", kind="listing.opinion", subject_id=listing.subject_id,
+                          listing_id=listing.id, opinion=opinion.value, reason=reason)
+            confirmations, disputes = _counts(session, listing.id)
+            return OpinionReceipt(listing_id, opinion, now, confirmations, disputes)
+
+        return self._db.write(work)
+
+    def review_queue(self, limit: int, *, now: datetime) -> list[ReviewItem]:
+        """Listings in force that are disputed or under appeal: disputed by two or more members first."""
+        with self._db.session() as session:
+            disputes = func.count(OpinionRow.member_id).filter(OpinionRow.opinion == Opinion.DISPUTED.value)
+            appealed = select(AppealRow.id).where(AppealRow.listing_id == ListingRow.id, AppealRow.status == AppealStatus.PENDING.value).exists()
+            rows = session.execute(
+                select(ListingRow, disputes.label("disputes"), appealed.label("appealed"))
+                .outerjoin(OpinionRow, OpinionRow.listing_id == ListingRow.id)
+                .where(ListingRow.status.in_(_OPEN))
+                .group_by(ListingRow.id)
+                .having(or_(disputes > 0, appealed))
+                .order_by((disputes >= 2).desc(), disputes.desc(), ListingRow.id)
+                .limit(limit)
+            ).all()
+            return [self._item(session, listing, bool(pending), now) for listing, _, pending in rows]
+
+    @staticmethod
+    def _item(session: Session, listing: ListingRow, appeal_pending: bool, now: datetime) -> ReviewItem:
+        notes = session.execute(
+            select(MemberRow.name, OpinionRow.opinion, OpinionRow.reason, OpinionRow.recorded_at)
+            .join(MemberRow, MemberRow.id == OpinionRow.member_id)
+            .where(OpinionRow.listing_id == listing.id)
+            .order_by(OpinionRow.recorded_at)
+        ).all()
+        confirmations, disputes = _counts(session, listing.id)
+        return ReviewItem(
+            listing=listing_view(session, listing, now),
+            confirmations=confirmations,
+            disputes=disputes,
+            appeal_pending=appeal_pending,
+            opinions=tuple(OpinionNote(name, Opinion(opinion), reason, at) for name, opinion, reason, at in notes),
+        )
+
+
+def _matched(session: Session, member_id: int, subject_id: int) -> bool:
+    """Did this member's lookups match the subject, or a subject since merged into it?"""
+    merged = select(SubjectRow.id).where(SubjectRow.merged_into == subject_id)
+    found = session.scalar(
+        select(SubjectMatchRow.subject_id)
+        .where(SubjectMatchRow.member_id == member_id,
+               or_(SubjectMatchRow.subject_id == subject_id, SubjectMatchRow.subject_id.in_(merged)))
+        .limit(1)
+    )
+    return found is not None
+
+
+def _counts(session: Session, listing_id: int) -> tuple[int, int]:
+    counts = dict(
+        session.execute(
+            select(OpinionRow.opinion, func.count()).where(OpinionRow.listing_id == listing_id).group_by(OpinionRow.opinion)
+        ).all()
+    )
+    return counts.get(Opinion.CONFIRMED.value, 0), counts.get(Opinion.DISPUTED.value, 0)
