@@ -32,6 +32,7 @@ class Settings:
     serious_term_days: int = 3 * 365
     severe_term_days: int = 5 * 365
     early_removal_after_days: int = 365
+    retention_days: int = 3 * 365  # after a subject's last listing or decision ends, its tokens are unlinked
     notice_days: int = 0  # between acceptance and ACTIVE; lookups answer REVIEW meanwhile
     max_clock_skew_seconds: int = 300
     expiry_interval_seconds: int = 60

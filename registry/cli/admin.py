@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from google.protobuf import json_format
+
 from jpr_client.client import RetryConfig, call_with_retry, secure_channel
 from registry.api.jpr.v1 import admin_pb2, admin_pb2_grpc, types_pb2
 from registry.cli import enrollment, output
@@ -51,6 +53,19 @@ def register(commands: Any) -> None:
     _paging(listings_list)
     queue = _command(listings, "queue", "listings members dispute or that are under appeal (disputed by 2+ first)", _listings_queue)
     queue.add_argument("--limit", type=int, default=50, help="at most this many (default 50, at most 500)")
+    subjects = admin.add_parser("subject", aliases=["subjects"], help="one person or company: access requests and corrections").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    show = _command(subjects, "show", "everything the registry holds about a subject (for an access request)", _subject_show)
+    show.add_argument("subject_id")
+    detach = _command(subjects, "detach", "detach a wrongly attached identifier from a subject", _subject_detach)
+    detach.add_argument("subject_id")
+    detach.add_argument("--token", required=True, help="the identifier's token prefix, as `subject show` prints it")
+    detach.add_argument("--reason", required=True, help="why (recorded)")
+    split = _command(subjects, "split", "undo a wrong merge: move reports about someone else to a new subject", _subject_split)
+    split.add_argument("subject_id")
+    split.add_argument("--report", required=True, action="append", dest="reports", help="a report about someone else (repeat)")
+    split.add_argument("--reason", required=True, help="why (recorded)")
     appeals = admin.add_parser("appeals", aliases=["appeal"], help="appeals against listings").add_subparsers(dest="action", required=True, metavar="ACTION")
     file_appeal = _command(appeals, "file", "file an appeal on the listed subject's behalf", _appeals_file)
     file_appeal.add_argument("listing_id")
@@ -237,6 +252,63 @@ def _listings_queue(args: argparse.Namespace) -> int:
         for item in response.items
     ]
     _print_page(args, rows, "", ["listing_id", "subject", "status", "disputes", "confirmations", "appeal_pending", "listed_until"])
+    return 0
+
+
+def _subject_show(args: argparse.Namespace) -> int:
+    record = _Admin(args).call("GetSubject", admin_pb2.GetSubjectRequest(subject_id=args.subject_id), safe=True)
+    if args.json:
+        output.emit_json(json_format.MessageToDict(record, preserving_proto_field_name=True))
+        return 0
+    redirect = f", merged into {record.merged_into}" if record.merged_into else ""
+    print(f"subject {record.subject_id} (created {record.created_at.ToDatetime():%Y-%m-%d}{redirect})")
+    if record.merged_subjects:
+        print(f"merged here: {', '.join(record.merged_subjects)}")
+    sections: list[tuple[str, list[dict[str, Any]], list[str]]] = [
+        ("identifiers", [
+            {"type": types_pb2.IdentifierType.Name(i.type).removeprefix("IDENTIFIER_TYPE_").lower(), "token": i.token_prefix,
+             "attached_at": i.attached_at.ToDatetime().isoformat()} for i in record.identifiers
+        ], ["type", "token", "attached_at"]),
+        ("reports", [_report_row(r) for r in record.reports], ["report_id", "reporter", "status", "category", "severity", "received_at"]),
+        ("listings", [_listing_row(l) for l in record.listings], ["listing_id", "status", "severity", "listed_from", "listed_until", "platforms"]),
+        ("appeals", [_appeal_row(a) for a in record.appeals], ["appeal_id", "listing_id", "status", "reason"]),
+        ("opinions", [
+            {"listing_id": n.listing_id, "member": n.member, "opinion": types_pb2.Opinion.Name(n.opinion).removeprefix("OPINION_"),
+             "reason": n.reason} for n in record.opinions
+        ], ["listing_id", "member", "opinion", "reason"]),
+        ("lookups that matched", [
+            {"member": m.member, "first": m.first_at.ToDatetime().isoformat(), "last": m.last_at.ToDatetime().isoformat(),
+             "lookups": m.lookups} for m in record.matches
+        ], ["member", "first", "last", "lookups"]),
+        ("history", [
+            {"seq": h.seq, "at": h.occurred_at.ToDatetime().isoformat(), "kind": h.kind, "actor": h.actor, "detail": h.detail_json}
+            for h in record.history
+        ], ["seq", "at", "kind", "actor", "detail"]),
+    ]
+    for title, rows, columns in sections:
+        print(f"\n{title}:")
+        output.table(rows, columns)
+    return 0
+
+
+def _subject_detach(args: argparse.Namespace) -> int:
+    request = admin_pb2.DetachIdentifierRequest(subject_id=args.subject_id, token_prefix=args.token, reason=args.reason)
+    correction = _Admin(args).call("DetachIdentifier", request)
+    return _print_correction(args, correction, f"identifier {args.token} detached from {correction.subject_id}")
+
+
+def _subject_split(args: argparse.Namespace) -> int:
+    request = admin_pb2.SplitSubjectRequest(subject_id=args.subject_id, report_ids=args.reports, reason=args.reason)
+    correction = _Admin(args).call("SplitSubject", request)
+    return _print_correction(args, correction, f"{len(correction.report_ids)} report(s) moved from {correction.subject_id} to {correction.new_subject_id}")
+
+
+def _print_correction(args: argparse.Namespace, correction: admin_pb2.Correction, done: str) -> int:
+    if args.json:
+        output.emit_json(json_format.MessageToDict(correction, preserving_proto_field_name=True))
+    else:
+        corrected = f"; corrected listings: {', '.join(correction.listing_ids)}" if correction.listing_ids else ""
+        print(done + corrected)
     return 0
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,13 +21,17 @@ from registry.domain.model import (
     Report,
     ReportStatus,
     ReviewItem,
+    SubjectRecord,
+    Correction,
     Severity,
     SigningKey,
 )
 from registry.store.appeals import AppealStore
 from registry.store.listings import ListingStore
 from registry.store.members import MemberStore
+from registry.store.corrections import CorrectionStore
 from registry.store.opinions import OpinionStore
+from registry.store.subjects import SubjectStore
 from registry.store.reports import ReportStore
 
 MEMBER_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
@@ -65,6 +69,8 @@ class AdminService:
         listings: ListingStore,
         appeals: AppealStore,
         opinions: OpinionStore,
+        corrections: CorrectionStore,
+        subjects: SubjectStore,
         *,
         ca: pki.KeyAndCert,
         terms: Terms,
@@ -72,6 +78,8 @@ class AdminService:
     ) -> None:
         self._appeals = appeals
         self._opinions = opinions
+        self._corrections = corrections
+        self._subjects = subjects
         self._members = members
         self._reports = reports
         self._listings = listings
@@ -143,6 +151,17 @@ class AdminService:
     def review_queue(self, limit: int) -> list[ReviewItem]:
         """Disputed or appealed listings in force, those disputed by two or more members first."""
         return self._opinions.review_queue(_page_size(limit), now=self._clock())
+
+    def detach_identifier(self, admin: Caller, subject_id: str, token_prefix: str, reason: str) -> Correction:
+        _check_reason(reason, required=True)
+        return self._corrections.detach(subject_id, token_prefix, reason=reason, actor=_actor(admin), now=self._clock())
+
+    def split_subject(self, admin: Caller, subject_id: str, report_ids: Sequence[str], reason: str) -> Correction:
+        _check_reason(reason, required=True)
+        return self._corrections.split(subject_id, report_ids, reason=reason, actor=_actor(admin), now=self._clock())
+
+    def subject(self, subject_id: str) -> SubjectRecord:
+        return self._subjects.show(subject_id, now=self._clock())
 
 
 def _actor(admin: Caller) -> str:

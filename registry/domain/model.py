@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -290,6 +290,7 @@ class OpinionNote:
     opinion: Opinion
     reason: str
     recorded_at: datetime
+    listing_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -301,3 +302,58 @@ class ReviewItem:
     disputes: int
     appeal_pending: bool
     opinions: tuple[OpinionNote, ...]
+
+
+@dataclass(frozen=True)
+class Correction:
+    """What an admin correction changed, and why."""
+
+    subject_id: str
+    new_subject_id: str
+    report_ids: tuple[str, ...]
+    listing_ids: tuple[str, ...]
+    reason: str
+    corrected_at: datetime
+
+
+@dataclass(frozen=True)
+class SubjectIdentifier:
+    type: IdentifierType
+    token_prefix: str  # the first 16 hex digits: enough to name it, not to use it
+    attached_at: datetime
+
+
+@dataclass(frozen=True)
+class SubjectMatch:
+    member: str
+    first_at: datetime
+    last_at: datetime
+    lookups: int
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    seq: int
+    kind: str
+    actor: str
+    occurred_at: datetime
+    report_id: str
+    listing_id: str
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SubjectRecord:
+    """Everything the registry holds about one subject (an access request)."""
+
+    subject_id: str
+    created_at: datetime
+    merged_into: str
+    merged_subjects: tuple[str, ...]
+    identifiers: tuple[SubjectIdentifier, ...]
+    reports: tuple[Report, ...]
+    listings: tuple[Listing, ...]
+    appeals: tuple[Appeal, ...]
+    opinions: tuple[OpinionNote, ...]
+    matches: tuple[SubjectMatch, ...]
+    history: tuple[HistoryEntry, ...]

@@ -31,7 +31,9 @@ from registry.store.appeals import AppealStore
 from registry.store.changes import ChangeStore
 from registry.store.listings import ListingStore
 from registry.store.members import MemberStore
+from registry.store.corrections import CorrectionStore
 from registry.store.opinions import OpinionStore
+from registry.store.subjects import SubjectStore
 from registry.store.reports import ReportStore
 from registry.store.view import Follower, ReadView
 
@@ -104,12 +106,15 @@ def _serve(settings: Settings, data: DataDir, database: Database, clock: Callabl
         listings=listings,
     )
     opinions = OpinionStore(database)
+    corrections = CorrectionStore(database)
     admin_service = AdminService(
         members,
         reports,
         listings,
         AppealStore(database),
         opinions,
+        corrections,
+        SubjectStore(database),
         ca=data.ca(),
         terms=Terms(
             serious_days=settings.serious_term_days,
@@ -153,7 +158,9 @@ def _serve(settings: Settings, data: DataDir, database: Database, clock: Callabl
         raise OSError(f"could not listen on {settings.listen}")
     server.start()
     log.info("registry %r listening at %s (port %d), database %s", registry_name, settings.listen, port, database.describe())
-    expiry = ExpiryRecorder(listings, clock, settings.expiry_interval_seconds)
+    expiry = ExpiryRecorder(
+        listings, clock, settings.expiry_interval_seconds, corrections=corrections, retention_days=settings.retention_days
+    )
     return RunningRegistry(
         server=server, port=port, database=database, lookup_database=lookup_database, access_log=access_log, expiry=expiry,
         view=view, followers=followers, matches=matches,

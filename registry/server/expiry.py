@@ -4,24 +4,40 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 
+from registry.store.corrections import CorrectionStore
 from registry.store.listings import ListingStore
 
 log = logging.getLogger("jpr.expiry")
 
 
 class ExpiryRecorder:
-    """Every `interval` seconds, write the EXPIRED status and event of listings past their end.
+    """Every `interval` seconds, write the EXPIRED status and event of listings past their end;
+    every `retention_every` seconds, unlink the tokens of subjects past their retention period.
 
     Lookups do not depend on it: a listing past its end stops denying at once.
     """
 
-    def __init__(self, listings: ListingStore, clock: Callable[[], datetime], interval: float) -> None:
+    def __init__(
+        self,
+        listings: ListingStore,
+        clock: Callable[[], datetime],
+        interval: float,
+        *,
+        corrections: CorrectionStore,
+        retention_days: int,
+        retention_every: float = 3600.0,
+    ) -> None:
         self._listings = listings
         self._clock = clock
         self._interval = interval
+        self._corrections = corrections
+        self._retention_days = retention_days
+        self._retention_every = retention_every
+        self._retention_due = 0.0
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="jpr-expiry", daemon=True)
         self._thread.start()
@@ -32,6 +48,12 @@ class ExpiryRecorder:
             log.info("recorded %d expired listing(s)", count)
         return count
 
+    def unlink_now(self) -> int:
+        count = self._corrections.unlink_expired(self._retention_days, now=self._clock())
+        if count:
+            log.info("unlinked the tokens of %d subject(s) past their retention period", count)
+        return count
+
     def close(self) -> None:
         self._stopped.set()
         self._thread.join(timeout=10)
@@ -40,5 +62,9 @@ class ExpiryRecorder:
         while not self._stopped.wait(self._interval):
             try:
                 self.record_now()
+                if time.monotonic() >= self._retention_due:
+                    while self.unlink_now() == 500:  # a full batch: there may be more
+                        pass
+                    self._retention_due = time.monotonic() + self._retention_every
             except Exception:  # the next round tries again; the cause is in the log
-                log.exception("recording expired listings failed")
+                log.exception("recording expired listings or unlinking past retention failed")

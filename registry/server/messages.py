@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from registry.api.jpr.v1 import admin_pb2, registry_pb2, types_pb2
@@ -13,9 +14,12 @@ from registry.domain.model import (
     LookupResult,
     Match,
     Member,
+    Correction,
+    OpinionNote,
     OpinionReceipt,
     Receipt,
     ReviewItem,
+    SubjectRecord,
     Report,
     SigningKey,
 )
@@ -155,10 +159,56 @@ def review_item(value: ReviewItem) -> admin_pb2.ReviewItem:
         confirmations=value.confirmations,
         disputes=value.disputes,
         appeal_pending=value.appeal_pending,
-        opinions=[
-            admin_pb2.OpinionNote(
-                member=n.member, opinion=enum_to_proto(n.opinion), reason=n.reason, recorded_at=datetime_to_timestamp(n.recorded_at)
+        opinions=[opinion_note(n) for n in value.opinions],
+    )
+
+
+def opinion_note(value: OpinionNote) -> admin_pb2.OpinionNote:
+    return admin_pb2.OpinionNote(
+        member=value.member,
+        opinion=enum_to_proto(value.opinion),
+        reason=value.reason,
+        recorded_at=datetime_to_timestamp(value.recorded_at),
+        listing_id=value.listing_id,
+    )
+
+
+def correction(value: Correction) -> admin_pb2.Correction:
+    return admin_pb2.Correction(
+        subject_id=value.subject_id,
+        new_subject_id=value.new_subject_id,
+        report_ids=list(value.report_ids),
+        listing_ids=list(value.listing_ids),
+        reason=value.reason,
+        corrected_at=datetime_to_timestamp(value.corrected_at),
+    )
+
+
+def subject_record(value: SubjectRecord) -> admin_pb2.SubjectRecord:
+    return admin_pb2.SubjectRecord(
+        subject_id=value.subject_id,
+        created_at=datetime_to_timestamp(value.created_at),
+        merged_into=value.merged_into,
+        merged_subjects=list(value.merged_subjects),
+        identifiers=[
+            admin_pb2.SubjectIdentifier(type=enum_to_proto(i.type), token_prefix=i.token_prefix, attached_at=datetime_to_timestamp(i.attached_at))
+            for i in value.identifiers
+        ],
+        reports=[report(r) for r in value.reports],
+        listings=[listing(l) for l in value.listings],
+        appeals=[appeal(a) for a in value.appeals],
+        opinions=[opinion_note(n) for n in value.opinions],
+        matches=[
+            admin_pb2.SubjectMatch(
+                member=m.member, first_at=datetime_to_timestamp(m.first_at), last_at=datetime_to_timestamp(m.last_at), lookups=m.lookups
             )
-            for n in value.opinions
+            for m in value.matches
+        ],
+        history=[
+            admin_pb2.HistoryEntry(
+                seq=h.seq, kind=h.kind, actor=h.actor, occurred_at=datetime_to_timestamp(h.occurred_at),
+                report_id=h.report_id, listing_id=h.listing_id, detail_json=json.dumps(h.detail, sort_keys=True, ensure_ascii=False),
+            )
+            for h in value.history
         ],
     )

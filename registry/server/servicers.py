@@ -141,3 +141,16 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
     def ListReviewQueue(self, request: admin_pb2.ListReviewQueueRequest, context: grpc.ServicerContext) -> admin_pb2.ListReviewQueueResponse:
         items = self._admin.review_queue(request.limit)
         return admin_pb2.ListReviewQueueResponse(items=[messages.review_item(i) for i in items])
+
+    def DetachIdentifier(self, request: admin_pb2.DetachIdentifierRequest, context: grpc.ServicerContext) -> admin_pb2.Correction:
+        return messages.correction(
+            self._admin.detach_identifier(current_caller(), request.subject_id, request.token_prefix, request.reason)
+        )
+
+    def SplitSubject(self, request: admin_pb2.SplitSubjectRequest, context: grpc.ServicerContext) -> admin_pb2.Correction:
+        return messages.correction(
+            self._admin.split_subject(current_caller(), request.subject_id, list(request.report_ids), request.reason)
+        )
+
+    def GetSubject(self, request: admin_pb2.GetSubjectRequest, context: grpc.ServicerContext) -> admin_pb2.SubjectRecord:
+        return messages.subject_record(self._admin.subject(request.subject_id))

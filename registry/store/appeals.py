@@ -33,7 +33,7 @@ class AppealStore:
             session.flush()
             events.record(session, at=now, actor=actor, kind="appeal.filed", subject_id=listing.subject_id,
                           listing_id=listing.id, appeal=f"A{appeal.id}", reason=reason)
-            return _view(appeal)
+            return appeal_view(appeal)
 
         return self._db.write(work)
 
@@ -55,7 +55,7 @@ class AppealStore:
                 listing.status, listing.updated_at = ListingStatus.LIFTED.value, now
                 events.record(session, at=now, actor=actor, kind="listing.lifted", subject_id=listing.subject_id,
                               listing_id=listing.id, grounds="APPEAL_UPHELD", reason=reason)
-            return _view(appeal)
+            return appeal_view(appeal)
 
         return self._db.write(work)
 
@@ -73,7 +73,7 @@ def _pending(session: Session, listing_id: int) -> AppealRow | None:
     )
 
 
-def _view(row: AppealRow) -> Appeal:
+def appeal_view(row: AppealRow) -> Appeal:
     return Appeal(
         appeal_id=f"A{row.id}",
         listing_id=listing_ref(row.listing_id),

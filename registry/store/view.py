@@ -354,9 +354,10 @@ def _read_members(conn: Connection) -> dict[str, MemberStatus]:
 def _subjects_touched(conn: Connection, events: Sequence[Any]) -> set[int]:
     subjects = {row.subject_id for row in events if row.subject_id is not None}
     for row in events:
-        merged = (row.detail or {}).get("merged_subject")
-        if merged:
-            subjects.add(parse_ref("S", merged))
+        for key in ("merged_subject", "new_subject"):  # a merge or a split names the other subject
+            other = (row.detail or {}).get(key)
+            if other:
+                subjects.add(parse_ref("S", other))
     listing_ids = sorted({row.listing_id for row in events if row.listing_id is not None})
     report_ids = sorted({row.report_id for row in events if row.report_id is not None})
     for chunk in _chunks(listing_ids):

@@ -237,3 +237,16 @@ def test_appeal_commands_file_and_decide(jpr: Jpr, tmp_path: Path) -> None:
     assert "pending" in jpr.member("lookup", "platform-a", "--role", "merchant", "--cn-ric", RIC)
     assert "upheld" in jpr.admin("admin", "appeals", "decide", appeal["appeal_id"], "--decision", "upheld", "--reason", "police report")
     assert "verdict: CLEAR" in jpr.member("lookup", "platform-a", "--role", "merchant", "--cn-ric", RIC)
+
+
+def test_subject_commands_show_detach_and_split(jpr: Jpr, tmp_path: Path) -> None:
+    jpr.admin("admin", "members", "add", "platform-a", "--generate", "--out", str(tmp_path / "platform-a.credentials.json"))
+    receipt = json.loads(jpr.member("report", "platform-a", *REPORT_FLAGS, "--phone", "13800138000", "--json"))
+    jpr.admin("admin", "reports", "accept", receipt["report_id"])
+    shown = json.loads(jpr.admin("admin", "subject", "show", "S1", "--json"))
+    phone = next(i["token_prefix"] for i in shown["identifiers"] if i["type"] == "IDENTIFIER_TYPE_PHONE")
+    assert [r["report_id"] for r in shown["reports"]] == [receipt["report_id"]]
+    assert "detached from S1; corrected listings: L1" in jpr.admin("admin", "subject", "detach", "S1", "--token", phone, "--reason", "not theirs")
+    text = jpr.admin("admin", "subject", "show", "S1")
+    assert "subject.identifier_detached" in text and "not theirs" in text and phone not in text.split("history:")[0]
+    assert "INVALID_ARGUMENT" in jpr.admin("admin", "subject", "split", "S1", "--report", receipt["report_id"], "--reason", "x", ok=False)

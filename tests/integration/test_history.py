@@ -7,11 +7,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from jpr_client import RegistryClient
-from registry.api.jpr.v1 import admin_pb2
+from jpr_client import Opinion, RegistryClient
+from registry.api.jpr.v1 import admin_pb2, types_pb2
 from registry.store.models import EventRow, ListingRow
 from tests.conftest import AdminClient, Registry
-from tests.integration.test_lookup import OTHER_RIC, RIC, platforms, report  # noqa: F401 (platforms: a fixture)
+from tests.integration.test_lookup import OTHER_RIC, RIC, applicant, platforms, report  # noqa: F401 (platforms: a fixture)
 from tests.integration.test_replicas import valid_ric
 
 STATUS_AFTER = {
@@ -57,6 +57,14 @@ def test_replaying_the_events_rebuilds_every_listing(registry: Registry, admin: 
     admin.call("DecideAppeal", admin_pb2.DecideAppealRequest(appeal_id=appeal.appeal_id, decision=admin_pb2.APPEAL_STATUS_UPHELD, reason="verified"))
     retracted = accept(a, valid_ric(9))
     a.retract_report(retracted.report.report_id, "filed in error")
+    corrected_person = b.submit_report(report(("cn_ric", valid_ric(10)), ("phone", "13900139000")))
+    admin.call("AcceptReport", admin_pb2.AcceptReportRequest(report_id=corrected_person.report_id, reason="verified"))
+    record = admin.call("GetSubject", admin_pb2.GetSubjectRequest(subject_id=corrected_person.subject_id))
+    phone = next(i.token_prefix for i in record.identifiers if i.type == types_pb2.IDENTIFIER_TYPE_PHONE)
+    admin.call("DetachIdentifier", admin_pb2.DetachIdentifierRequest(subject_id=corrected_person.subject_id, token_prefix=phone,
+                                                                     reason="a neighbour's number"))
+    match = a.lookup(applicant(("cn_ric", valid_ric(10)))).matches[0]
+    a.record_opinion(match.listing_id, Opinion.DISPUTED, "our audit found another birth date")
     registry.clock.offset_seconds = 2 * 86400
     registry.running.expiry.record_now()  # the one-day listing ends
 
@@ -66,11 +74,13 @@ def test_replaying_the_events_rebuilds_every_listing(registry: Registry, admin: 
         ).all()
         stored = {row.id: row for row in conn.execute(select(ListingRow.id, ListingRow.status, ListingRow.listed_from, ListingRow.listed_until))}
     rebuilt = replay(events)
-    assert set(rebuilt) == set(stored) and len(stored) == 5
+    assert set(rebuilt) == set(stored) and len(stored) == 6
     for listing_id, row in stored.items():
         assert rebuilt[listing_id] == {"status": row.status, "listed_from": row.listed_from, "listed_until": row.listed_until}, listing_id
     assert {rebuilt[int(x.listing.listing_id[1:])]["status"] for x in (corrected, appealed, retracted)} == {"LIFTED"}
     assert rebuilt[int(short.listing.listing_id[1:])]["status"] == "EXPIRED"
     assert rebuilt[int(extended.listing.listing_id[1:])]["status"] == "ACTIVE"
-    decisions = [e for e in events if e.kind.startswith(("listing.", "report.accepted", "report.rejected", "appeal."))]
+    decided = ("listing.", "report.accepted", "report.rejected", "report.retracted", "appeal.", "subject.identifier_detached", "subject.split")
+    decisions = [e for e in events if e.kind.startswith(decided)]
+    assert {"listing.corrected", "listing.opinion", "subject.identifier_detached"} <= {e.kind for e in decisions}
     assert all(e.actor and e.occurred_at and e.detail.get("reason") for e in decisions), "every decision has actor, time and reason"

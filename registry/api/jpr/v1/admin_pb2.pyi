@@ -624,9 +624,11 @@ class OpinionNote(_message.Message):
     OPINION_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     RECORDED_AT_FIELD_NUMBER: _builtins.int
+    LISTING_ID_FIELD_NUMBER: _builtins.int
     member: _builtins.str
     opinion: _types_pb2.Opinion.ValueType
     reason: _builtins.str
+    listing_id: _builtins.str
     @_builtins.property
     def recorded_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -636,10 +638,11 @@ class OpinionNote(_message.Message):
         opinion: _types_pb2.Opinion.ValueType = ...,
         reason: _builtins.str = ...,
         recorded_at: _timestamp_pb2.Timestamp | None = ...,
+        listing_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["recorded_at", b"recorded_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["member", b"member", "opinion", b"opinion", "reason", b"reason", "recorded_at", b"recorded_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["listing_id", b"listing_id", "member", b"member", "opinion", b"opinion", "reason", b"reason", "recorded_at", b"recorded_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -697,3 +700,281 @@ class ListReviewQueueResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListReviewQueueResponse: _TypeAlias = ListReviewQueueResponse  # noqa: Y015
+
+@_typing.final
+class DetachIdentifierRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBJECT_ID_FIELD_NUMBER: _builtins.int
+    TOKEN_PREFIX_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    subject_id: _builtins.str
+    token_prefix: _builtins.str
+    """hex, at least 16 digits, as GetSubject shows it"""
+    reason: _builtins.str
+    """required"""
+    def __init__(
+        self,
+        *,
+        subject_id: _builtins.str = ...,
+        token_prefix: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "subject_id", b"subject_id", "token_prefix", b"token_prefix"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DetachIdentifierRequest: _TypeAlias = DetachIdentifierRequest  # noqa: Y015
+
+@_typing.final
+class SplitSubjectRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBJECT_ID_FIELD_NUMBER: _builtins.int
+    REPORT_IDS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    subject_id: _builtins.str
+    reason: _builtins.str
+    """required"""
+    @_builtins.property
+    def report_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """the reports that are about someone else"""
+
+    def __init__(
+        self,
+        *,
+        subject_id: _builtins.str = ...,
+        report_ids: _abc.Iterable[_builtins.str] | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "report_ids", b"report_ids", "subject_id", b"subject_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SplitSubjectRequest: _TypeAlias = SplitSubjectRequest  # noqa: Y015
+
+@_typing.final
+class Correction(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBJECT_ID_FIELD_NUMBER: _builtins.int
+    NEW_SUBJECT_ID_FIELD_NUMBER: _builtins.int
+    REPORT_IDS_FIELD_NUMBER: _builtins.int
+    LISTING_IDS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    CORRECTED_AT_FIELD_NUMBER: _builtins.int
+    subject_id: _builtins.str
+    new_subject_id: _builtins.str
+    """SplitSubject: where the reports went"""
+    reason: _builtins.str
+    @_builtins.property
+    def report_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """reports whose identifiers or subject changed"""
+
+    @_builtins.property
+    def listing_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """listings recorded as CORRECTED"""
+
+    @_builtins.property
+    def corrected_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        subject_id: _builtins.str = ...,
+        new_subject_id: _builtins.str = ...,
+        report_ids: _abc.Iterable[_builtins.str] | None = ...,
+        listing_ids: _abc.Iterable[_builtins.str] | None = ...,
+        reason: _builtins.str = ...,
+        corrected_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["corrected_at", b"corrected_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["corrected_at", b"corrected_at", "listing_ids", b"listing_ids", "new_subject_id", b"new_subject_id", "reason", b"reason", "report_ids", b"report_ids", "subject_id", b"subject_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Correction: _TypeAlias = Correction  # noqa: Y015
+
+@_typing.final
+class GetSubjectRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBJECT_ID_FIELD_NUMBER: _builtins.int
+    subject_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        subject_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["subject_id", b"subject_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSubjectRequest: _TypeAlias = GetSubjectRequest  # noqa: Y015
+
+@_typing.final
+class SubjectIdentifier(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TYPE_FIELD_NUMBER: _builtins.int
+    TOKEN_PREFIX_FIELD_NUMBER: _builtins.int
+    ATTACHED_AT_FIELD_NUMBER: _builtins.int
+    type: _types_pb2.IdentifierType.ValueType
+    token_prefix: _builtins.str
+    """the token's first 16 hex digits"""
+    @_builtins.property
+    def attached_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        type: _types_pb2.IdentifierType.ValueType = ...,
+        token_prefix: _builtins.str = ...,
+        attached_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["attached_at", b"attached_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attached_at", b"attached_at", "token_prefix", b"token_prefix", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubjectIdentifier: _TypeAlias = SubjectIdentifier  # noqa: Y015
+
+@_typing.final
+class SubjectMatch(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMBER_FIELD_NUMBER: _builtins.int
+    FIRST_AT_FIELD_NUMBER: _builtins.int
+    LAST_AT_FIELD_NUMBER: _builtins.int
+    LOOKUPS_FIELD_NUMBER: _builtins.int
+    member: _builtins.str
+    lookups: _builtins.int
+    @_builtins.property
+    def first_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def last_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        member: _builtins.str = ...,
+        first_at: _timestamp_pb2.Timestamp | None = ...,
+        last_at: _timestamp_pb2.Timestamp | None = ...,
+        lookups: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["first_at", b"first_at", "last_at", b"last_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["first_at", b"first_at", "last_at", b"last_at", "lookups", b"lookups", "member", b"member"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubjectMatch: _TypeAlias = SubjectMatch  # noqa: Y015
+
+@_typing.final
+class HistoryEntry(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEQ_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    OCCURRED_AT_FIELD_NUMBER: _builtins.int
+    REPORT_ID_FIELD_NUMBER: _builtins.int
+    LISTING_ID_FIELD_NUMBER: _builtins.int
+    DETAIL_JSON_FIELD_NUMBER: _builtins.int
+    seq: _builtins.int
+    kind: _builtins.str
+    actor: _builtins.str
+    report_id: _builtins.str
+    listing_id: _builtins.str
+    detail_json: _builtins.str
+    """reasons, terms, grounds: as recorded"""
+    @_builtins.property
+    def occurred_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        seq: _builtins.int = ...,
+        kind: _builtins.str = ...,
+        actor: _builtins.str = ...,
+        occurred_at: _timestamp_pb2.Timestamp | None = ...,
+        report_id: _builtins.str = ...,
+        listing_id: _builtins.str = ...,
+        detail_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["occurred_at", b"occurred_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "detail_json", b"detail_json", "kind", b"kind", "listing_id", b"listing_id", "occurred_at", b"occurred_at", "report_id", b"report_id", "seq", b"seq"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HistoryEntry: _TypeAlias = HistoryEntry  # noqa: Y015
+
+@_typing.final
+class SubjectRecord(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBJECT_ID_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    MERGED_INTO_FIELD_NUMBER: _builtins.int
+    MERGED_SUBJECTS_FIELD_NUMBER: _builtins.int
+    IDENTIFIERS_FIELD_NUMBER: _builtins.int
+    REPORTS_FIELD_NUMBER: _builtins.int
+    LISTINGS_FIELD_NUMBER: _builtins.int
+    APPEALS_FIELD_NUMBER: _builtins.int
+    OPINIONS_FIELD_NUMBER: _builtins.int
+    MATCHES_FIELD_NUMBER: _builtins.int
+    HISTORY_FIELD_NUMBER: _builtins.int
+    subject_id: _builtins.str
+    merged_into: _builtins.str
+    """set when this id now redirects"""
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def merged_subjects(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """ids that redirect here"""
+
+    @_builtins.property
+    def identifiers(self) -> _containers.RepeatedCompositeFieldContainer[Global___SubjectIdentifier]: ...
+    @_builtins.property
+    def reports(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Report]: ...
+    @_builtins.property
+    def listings(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Listing]: ...
+    @_builtins.property
+    def appeals(self) -> _containers.RepeatedCompositeFieldContainer[Global___Appeal]: ...
+    @_builtins.property
+    def opinions(self) -> _containers.RepeatedCompositeFieldContainer[Global___OpinionNote]: ...
+    @_builtins.property
+    def matches(self) -> _containers.RepeatedCompositeFieldContainer[Global___SubjectMatch]:
+        """whose lookups matched this subject"""
+
+    @_builtins.property
+    def history(self) -> _containers.RepeatedCompositeFieldContainer[Global___HistoryEntry]:
+        """every event about it, oldest first"""
+
+    def __init__(
+        self,
+        *,
+        subject_id: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        merged_into: _builtins.str = ...,
+        merged_subjects: _abc.Iterable[_builtins.str] | None = ...,
+        identifiers: _abc.Iterable[Global___SubjectIdentifier] | None = ...,
+        reports: _abc.Iterable[_types_pb2.Report] | None = ...,
+        listings: _abc.Iterable[_types_pb2.Listing] | None = ...,
+        appeals: _abc.Iterable[Global___Appeal] | None = ...,
+        opinions: _abc.Iterable[Global___OpinionNote] | None = ...,
+        matches: _abc.Iterable[Global___SubjectMatch] | None = ...,
+        history: _abc.Iterable[Global___HistoryEntry] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["appeals", b"appeals", "created_at", b"created_at", "history", b"history", "identifiers", b"identifiers", "listings", b"listings", "matches", b"matches", "merged_into", b"merged_into", "merged_subjects", b"merged_subjects", "opinions", b"opinions", "reports", b"reports", "subject_id", b"subject_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubjectRecord: _TypeAlias = SubjectRecord  # noqa: Y015

@@ -100,6 +100,21 @@ class AdminStub:
                 request_serializer=jpr_dot_v1_dot_admin__pb2.ListReviewQueueRequest.SerializeToString,
                 response_deserializer=jpr_dot_v1_dot_admin__pb2.ListReviewQueueResponse.FromString,
                 _registered_method=True)
+        self.DetachIdentifier = channel.unary_unary(
+                '/jpr.v1.Admin/DetachIdentifier',
+                request_serializer=jpr_dot_v1_dot_admin__pb2.DetachIdentifierRequest.SerializeToString,
+                response_deserializer=jpr_dot_v1_dot_admin__pb2.Correction.FromString,
+                _registered_method=True)
+        self.SplitSubject = channel.unary_unary(
+                '/jpr.v1.Admin/SplitSubject',
+                request_serializer=jpr_dot_v1_dot_admin__pb2.SplitSubjectRequest.SerializeToString,
+                response_deserializer=jpr_dot_v1_dot_admin__pb2.Correction.FromString,
+                _registered_method=True)
+        self.GetSubject = channel.unary_unary(
+                '/jpr.v1.Admin/GetSubject',
+                request_serializer=jpr_dot_v1_dot_admin__pb2.GetSubjectRequest.SerializeToString,
+                response_deserializer=jpr_dot_v1_dot_admin__pb2.SubjectRecord.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -191,6 +206,29 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DetachIdentifier(self, request, context):
+        """Detaches a wrongly attached identifier from a subject: it no longer matches
+        the subject or merges into it. Recorded with its reason; lookups follow at once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SplitSubject(self, request, context):
+        """Undoes a wrong merge: the named reports (with the identifiers only they
+        carry and the listings only they support) move to a new subject.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSubject(self, request, context):
+        """Everything the registry holds about a subject, for an access request.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -258,6 +296,21 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.ListReviewQueue,
                     request_deserializer=jpr_dot_v1_dot_admin__pb2.ListReviewQueueRequest.FromString,
                     response_serializer=jpr_dot_v1_dot_admin__pb2.ListReviewQueueResponse.SerializeToString,
+            ),
+            'DetachIdentifier': grpc.unary_unary_rpc_method_handler(
+                    servicer.DetachIdentifier,
+                    request_deserializer=jpr_dot_v1_dot_admin__pb2.DetachIdentifierRequest.FromString,
+                    response_serializer=jpr_dot_v1_dot_admin__pb2.Correction.SerializeToString,
+            ),
+            'SplitSubject': grpc.unary_unary_rpc_method_handler(
+                    servicer.SplitSubject,
+                    request_deserializer=jpr_dot_v1_dot_admin__pb2.SplitSubjectRequest.FromString,
+                    response_serializer=jpr_dot_v1_dot_admin__pb2.Correction.SerializeToString,
+            ),
+            'GetSubject': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSubject,
+                    request_deserializer=jpr_dot_v1_dot_admin__pb2.GetSubjectRequest.FromString,
+                    response_serializer=jpr_dot_v1_dot_admin__pb2.SubjectRecord.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -611,6 +664,87 @@ class Admin:
             '/jpr.v1.Admin/ListReviewQueue',
             jpr_dot_v1_dot_admin__pb2.ListReviewQueueRequest.SerializeToString,
             jpr_dot_v1_dot_admin__pb2.ListReviewQueueResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DetachIdentifier(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jpr.v1.Admin/DetachIdentifier',
+            jpr_dot_v1_dot_admin__pb2.DetachIdentifierRequest.SerializeToString,
+            jpr_dot_v1_dot_admin__pb2.Correction.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SplitSubject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jpr.v1.Admin/SplitSubject',
+            jpr_dot_v1_dot_admin__pb2.SplitSubjectRequest.SerializeToString,
+            jpr_dot_v1_dot_admin__pb2.Correction.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSubject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jpr.v1.Admin/GetSubject',
+            jpr_dot_v1_dot_admin__pb2.GetSubjectRequest.SerializeToString,
+            jpr_dot_v1_dot_admin__pb2.SubjectRecord.FromString,
             options,
             channel_credentials,
             insecure,

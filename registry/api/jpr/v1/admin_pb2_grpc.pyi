@@ -54,6 +54,16 @@ class AdminStub:
     """Listings in force that members dispute or that are under appeal: those
     disputed by two or more members first.
     """
+    DetachIdentifier: _grpc.UnaryUnaryMultiCallable[_admin_pb2.DetachIdentifierRequest, _admin_pb2.Correction]
+    """Detaches a wrongly attached identifier from a subject: it no longer matches
+    the subject or merges into it. Recorded with its reason; lookups follow at once.
+    """
+    SplitSubject: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SplitSubjectRequest, _admin_pb2.Correction]
+    """Undoes a wrong merge: the named reports (with the identifiers only they
+    carry and the listings only they support) move to a new subject.
+    """
+    GetSubject: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetSubjectRequest, _admin_pb2.SubjectRecord]
+    """Everything the registry holds about a subject, for an access request."""
 
 @_typing.type_check_only
 class AdminAsyncStub(AdminStub):
@@ -80,6 +90,16 @@ class AdminAsyncStub(AdminStub):
     """Listings in force that members dispute or that are under appeal: those
     disputed by two or more members first.
     """
+    DetachIdentifier: _aio.UnaryUnaryMultiCallable[_admin_pb2.DetachIdentifierRequest, _admin_pb2.Correction]  # type: ignore[assignment]
+    """Detaches a wrongly attached identifier from a subject: it no longer matches
+    the subject or merges into it. Recorded with its reason; lookups follow at once.
+    """
+    SplitSubject: _aio.UnaryUnaryMultiCallable[_admin_pb2.SplitSubjectRequest, _admin_pb2.Correction]  # type: ignore[assignment]
+    """Undoes a wrong merge: the named reports (with the identifiers only they
+    carry and the listings only they support) move to a new subject.
+    """
+    GetSubject: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetSubjectRequest, _admin_pb2.SubjectRecord]  # type: ignore[assignment]
+    """Everything the registry holds about a subject, for an access request."""
 
 class AdminServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -181,5 +201,33 @@ class AdminServicer(metaclass=_abc_1.ABCMeta):
         """Listings in force that members dispute or that are under appeal: those
         disputed by two or more members first.
         """
+
+    @_abc_1.abstractmethod
+    def DetachIdentifier(
+        self,
+        request: _admin_pb2.DetachIdentifierRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.Correction, _abc.Awaitable[_admin_pb2.Correction]]:
+        """Detaches a wrongly attached identifier from a subject: it no longer matches
+        the subject or merges into it. Recorded with its reason; lookups follow at once.
+        """
+
+    @_abc_1.abstractmethod
+    def SplitSubject(
+        self,
+        request: _admin_pb2.SplitSubjectRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.Correction, _abc.Awaitable[_admin_pb2.Correction]]:
+        """Undoes a wrong merge: the named reports (with the identifiers only they
+        carry and the listings only they support) move to a new subject.
+        """
+
+    @_abc_1.abstractmethod
+    def GetSubject(
+        self,
+        request: _admin_pb2.GetSubjectRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.SubjectRecord, _abc.Awaitable[_admin_pb2.SubjectRecord]]:
+        """Everything the registry holds about a subject, for an access request."""
 
 def add_AdminServicer_to_server(servicer: AdminServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
