@@ -128,6 +128,11 @@ def issue_client_cert(ca: KeyAndCert, csr_pem: bytes, name: str, role: str, days
     return _cert_pem(builder.sign(ca_key, hashes.SHA256()))
 
 
+def fingerprint(cert_pem: bytes) -> str:
+    """Hex SHA-256 of the certificate's DER: how a certificate is named for revocation."""
+    return x509.load_pem_x509_certificate(cert_pem).fingerprint(hashes.SHA256()).hex()
+
+
 def identity_from_cert(cert_pem: bytes) -> tuple[str, str]:
     """(role, name) of a client certificate: its subject's OU and CN.
 

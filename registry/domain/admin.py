@@ -21,6 +21,8 @@ from registry.domain.model import (
     Report,
     ReportStatus,
     ReviewItem,
+    RevokedCertificate,
+    MemberStatus,
     SubjectRecord,
     Correction,
     Severity,
@@ -59,6 +61,7 @@ class Enrollment:
     member: Member
     certificate_pem: bytes
     key_id: str
+    certificate_sha256: str
 
 
 class AdminService:
@@ -95,13 +98,37 @@ class AdminService:
         except pki.PkiError as error:
             raise InvalidArgument(f"csr_pem: {error}") from error
         member = self._members.create(name, signing_public_key, key_id, actor=_actor(admin), now=self._clock())
-        return Enrollment(member=member, certificate_pem=certificate, key_id=key_id)
+        return Enrollment(member=member, certificate_pem=certificate, key_id=key_id, certificate_sha256=pki.fingerprint(certificate))
 
     def list_members(self) -> list[Member]:
         return self._members.list()
 
-    def add_key(self, admin: Caller, member: str, public_key: bytes) -> SigningKey:
-        return self._members.add_key(member, public_key, _key_id(public_key), actor=_actor(admin), now=self._clock())
+    def add_key(
+        self, admin: Caller, member: str, public_key: bytes, valid_from: datetime | None = None, valid_until: datetime | None = None
+    ) -> SigningKey:
+        """Another signing key, usable from `valid_from` (default now) until `valid_until` (default: until revoked)."""
+        now = self._clock()
+        starts = valid_from or now
+        if valid_until is not None and valid_until <= starts:
+            raise InvalidArgument(f"valid_until {valid_until.isoformat()} is not after valid_from {starts.isoformat()}")
+        return self._members.add_key(
+            member, public_key, _key_id(public_key), valid_from=starts, valid_until=valid_until, actor=_actor(admin), now=now
+        )
+
+    def suspend(self, admin: Caller, member: str, reason: str) -> Member:
+        _check_reason(reason, required=True)
+        return self._members.set_status(member, MemberStatus.SUSPENDED, reason=reason, actor=_actor(admin), now=self._clock())
+
+    def resume(self, admin: Caller, member: str, reason: str) -> Member:
+        _check_reason(reason, required=True)
+        return self._members.set_status(member, MemberStatus.ACTIVE, reason=reason, actor=_actor(admin), now=self._clock())
+
+    def revoke_certificate(self, admin: Caller, sha256: str, reason: str) -> RevokedCertificate:
+        _check_reason(reason, required=True)
+        fingerprint = sha256.strip().lower()
+        if len(fingerprint) != 64 or any(c not in "0123456789abcdef" for c in fingerprint):
+            raise InvalidArgument("certificate_sha256 must be 64 hex digits (the SHA-256 of the certificate's DER)")
+        return self._members.revoke_certificate(fingerprint, reason=reason, actor=_actor(admin), now=self._clock())
 
     def revoke_key(self, admin: Caller, member: str, key_id: str) -> SigningKey:
         return self._members.revoke_key(member, key_id, actor=_actor(admin), now=self._clock())

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 
-from registry.domain.errors import ResourceExhausted
-from registry.domain.model import ListingChange
+from registry.domain.errors import PermissionDenied, ResourceExhausted
+from registry.domain.model import ListingChange, MemberStatus
 from registry.store.changes import ChangeStore
 from registry.store.view import ReadView
 
@@ -20,15 +20,26 @@ class ChangeFeed:
     at most `max_watchers` run at once.
     """
 
-    def __init__(self, store: ChangeStore, view: ReadView, *, max_watchers: int, page: int = 200, wake_every: float = 1.0) -> None:
+    def __init__(
+        self,
+        store: ChangeStore,
+        view: ReadView,
+        member_status: Callable[[str], MemberStatus | None],
+        *,
+        max_watchers: int,
+        page: int = 200,
+        wake_every: float = 1.0,
+    ) -> None:
         self._store = store
         self._view = view
+        self._member_status = member_status
         self._slots = threading.BoundedSemaphore(max_watchers)
         self._max_watchers = max_watchers
         self._page = page
         self._wake_every = wake_every
 
-    def watch(self, after: int, active: Callable[[], bool]) -> Iterator[ListingChange]:
+    def watch(self, member: str, after: int, active: Callable[[], bool]) -> Iterator[ListingChange]:
+        """Changes after `after` while the call is `active` and `member` stays ACTIVE (a suspension ends the watch)."""
         if not self._slots.acquire(blocking=False):
             raise ResourceExhausted(
                 f"{self._max_watchers} change watches are open, the most this registry serves at once; "
@@ -36,6 +47,9 @@ class ChangeFeed:
             )
         try:
             while active():
+                status = self._member_status(member)
+                if status is not MemberStatus.ACTIVE:
+                    raise PermissionDenied(f"member {member!r} is {status.value if status else 'not registered'}")
                 through = self._view.floor
                 if through <= after:
                     self._view.wait_for_change(self._wake_every)

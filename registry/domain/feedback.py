@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
@@ -29,18 +30,20 @@ class MatchRecorder:
         self._store = store
         self._clock = clock
         self._interval = interval
-        self._notes: list[tuple[str, Iterable[str], datetime]] = []
+        self._notes: deque[tuple[str, Iterable[str], datetime]] = deque()  # appended by request threads
         self._lock = threading.Lock()  # one flush at a time
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="jpr-matches", daemon=True)
         self._thread.start()
 
     def note(self, member: str, subject_refs: Iterable[str]) -> None:
-        self._notes.append((member, subject_refs, self._clock()))
+        self._notes.append((member, subject_refs, self._clock()))  # deque.append: atomic, no lock on the hot path
 
     def flush(self) -> None:
         with self._lock:
-            notes, self._notes = self._notes, []
+            notes = []
+            while self._notes:
+                notes.append(self._notes.popleft())
             folded: dict[tuple[str, int], tuple[datetime, datetime, int]] = {}
             for member, refs, at in notes:
                 for ref in refs:
@@ -50,7 +53,7 @@ class MatchRecorder:
             try:
                 self._store.record_matches((m, s, first, last, n) for (m, s), (first, last, n) in folded.items())
             except Exception:
-                self._notes = notes + self._notes  # kept for the next round
+                self._notes.extendleft(reversed(notes))  # kept for the next round, oldest first
                 raise
 
     def close(self) -> None:

@@ -103,6 +103,7 @@ class Caller:
 
     role: str  # "member" or "admin"
     name: str
+    certificate_sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,10 @@ class SigningKey:
     public_key: bytes
     valid_from: datetime
     revoked_at: datetime | None
+    valid_until: datetime | None = None  # None: until revoked
+
+    def usable_at(self, when: datetime) -> bool:
+        return self.valid_from <= when and (self.valid_until is None or when < self.valid_until)
 
 
 @dataclass(frozen=True)
@@ -357,3 +362,11 @@ class SubjectRecord:
     opinions: tuple[OpinionNote, ...]
     matches: tuple[SubjectMatch, ...]
     history: tuple[HistoryEntry, ...]
+
+
+@dataclass(frozen=True)
+class RevokedCertificate:
+    sha256: str
+    revoked_at: datetime
+    revoked_by: str
+    reason: str

@@ -108,6 +108,10 @@ class ReportService:
                 f"key {key.key_id} was not valid at created_at {created.isoformat()} "
                 f"(it is valid from {key.valid_from.isoformat()})"
             )
+        if key.valid_until is not None and (created >= key.valid_until or self._clock() >= key.valid_until + self._skew):
+            raise Unauthenticated(
+                f"key {key.key_id} is valid until {key.valid_until.isoformat()}; sign new reports with a current key"
+            )
         if message.reporter != caller.name:
             raise PermissionDenied(f"payload.reporter is {message.reporter!r} but the caller is {caller.name!r}")
         if message.registry != self._registry_name:

@@ -138,7 +138,7 @@ def _serve(settings: Settings, data: DataDir, database: Database, clock: Callabl
     matches = MatchRecorder(opinions, clock)
     server = grpc.server(
         ThreadPoolExecutor(max_workers=settings.workers + settings.max_watchers, thread_name_prefix="jpr"),
-        interceptors=[AuthInterceptor(members_view.member_status, access_log)],
+        interceptors=[AuthInterceptor(members_view.member_status, members_view.certificate_revoked, access_log)],
         options=[
             ("grpc.max_receive_message_length", MESSAGE_LIMIT),
             ("grpc.max_send_message_length", MESSAGE_LIMIT),
@@ -146,7 +146,7 @@ def _serve(settings: Settings, data: DataDir, database: Database, clock: Callabl
     )
     registry_pb2_grpc.add_RegistryServicer_to_server(
         RegistryServicer(Tokenizer(data.oprf_key()), report_service, LookupService(view, clock=clock),
-                         ChangeFeed(ChangeStore(lookup_database), view, max_watchers=settings.max_watchers),
+                         ChangeFeed(ChangeStore(database), view, members_view.member_status, max_watchers=settings.max_watchers),
                          FeedbackService(opinions, matches, clock=clock), matches),
         server,
     )

@@ -29,13 +29,40 @@ ADMIN = frozenset({pki.ROLE_ADMIN})
 PEOPLE = frozenset({pki.ROLE_MEMBER, pki.ROLE_ADMIN})
 ANYONE = frozenset({pki.ROLE_MEMBER, pki.ROLE_ADMIN, pki.ROLE_PROBE})
 
-# Per service (or per method, which wins). A method matching no rule is refused.
+# One rule per method, spelled out: a method without a rule is refused to everyone
+# (and tests/integration/test_access.py fails until it gets one).
 RULES: Mapping[str, frozenset[str]] = {
-    "/jpr.v1.Registry/": MEMBER,
-    "/jpr.v1.Admin/": ADMIN,
-    "/grpc.health.v1.Health/": ANYONE,
-    "/grpc.reflection.v1alpha.ServerReflection/": PEOPLE,
-    "/grpc.reflection.v1.ServerReflection/": PEOPLE,
+    "/jpr.v1.Registry/Tokenize": MEMBER,
+    "/jpr.v1.Registry/SubmitReport": MEMBER,
+    "/jpr.v1.Registry/GetReport": MEMBER,
+    "/jpr.v1.Registry/RetractReport": MEMBER,
+    "/jpr.v1.Registry/Lookup": MEMBER,
+    "/jpr.v1.Registry/LookupBatch": MEMBER,
+    "/jpr.v1.Registry/WatchChanges": MEMBER,
+    "/jpr.v1.Registry/RecordOpinion": MEMBER,
+    "/jpr.v1.Admin/CreateMember": ADMIN,
+    "/jpr.v1.Admin/ListMembers": ADMIN,
+    "/jpr.v1.Admin/AddMemberKey": ADMIN,
+    "/jpr.v1.Admin/RevokeMemberKey": ADMIN,
+    "/jpr.v1.Admin/SuspendMember": ADMIN,
+    "/jpr.v1.Admin/ResumeMember": ADMIN,
+    "/jpr.v1.Admin/RevokeCertificate": ADMIN,
+    "/jpr.v1.Admin/ListReports": ADMIN,
+    "/jpr.v1.Admin/AcceptReport": ADMIN,
+    "/jpr.v1.Admin/RejectReport": ADMIN,
+    "/jpr.v1.Admin/ListListings": ADMIN,
+    "/jpr.v1.Admin/LiftListing": ADMIN,
+    "/jpr.v1.Admin/RecordObjection": ADMIN,
+    "/jpr.v1.Admin/FileAppeal": ADMIN,
+    "/jpr.v1.Admin/DecideAppeal": ADMIN,
+    "/jpr.v1.Admin/ListReviewQueue": ADMIN,
+    "/jpr.v1.Admin/DetachIdentifier": ADMIN,
+    "/jpr.v1.Admin/SplitSubject": ADMIN,
+    "/jpr.v1.Admin/GetSubject": ADMIN,
+    "/grpc.health.v1.Health/Check": ANYONE,
+    "/grpc.health.v1.Health/Watch": ANYONE,
+    "/grpc.health.v1.Health/List": ANYONE,
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": PEOPLE,
 }
 
 _caller: contextvars.ContextVar[Caller] = contextvars.ContextVar("jpr_caller")
@@ -47,23 +74,28 @@ def current_caller() -> Caller:
 
 
 def allowed_roles(method: str) -> frozenset[str]:
-    if method in RULES:
-        return RULES[method]
-    service = method[: method.rfind("/") + 1]
-    return RULES.get(service, frozenset())
+    return RULES.get(method, frozenset())
 
 
 @functools.lru_cache(maxsize=4096)
-def _identity(cert_pem: bytes) -> tuple[str, str] | None:
+def _identity(cert_pem: bytes) -> tuple[str, str, str] | None:
+    """(role, name, SHA-256 of the certificate) of a client certificate, or None."""
     try:
-        return pki.identity_from_cert(cert_pem)
+        role, name = pki.identity_from_cert(cert_pem)
     except pki.PkiError:
         return None
+    return role, name, pki.fingerprint(cert_pem)
 
 
 class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
-    def __init__(self, member_status: Callable[[str], MemberStatus | None], access_log: AccessLog) -> None:
+    def __init__(
+        self,
+        member_status: Callable[[str], MemberStatus | None],
+        certificate_revoked: Callable[[str], bool],
+        access_log: AccessLog,
+    ) -> None:
         self._member_status = member_status
+        self._certificate_revoked = certificate_revoked
         self._access_log = access_log
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
@@ -107,8 +139,11 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         if identity is None:
             log.warning("%s refused: no client certificate with a JPR identity", method)
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "a client certificate issued by this registry's CA is required")
-        role, name = identity
-        caller = Caller(role=role, name=name)
+        role, name, sha256 = identity
+        if self._certificate_revoked(sha256):
+            log.warning("%s refused for %s:%s: certificate %s is revoked", method, role, name, sha256)
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, f"client certificate {sha256} has been revoked; ask the association for a new one")
+        caller = Caller(role=role, name=name, certificate_sha256=sha256)
         roles = allowed_roles(method)
         if role not in roles:
             log.warning("%s refused for %s:%s", method, role, name)
@@ -119,7 +154,10 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         return caller
 
     def _check_member(self, name: str, context: grpc.ServicerContext) -> None:
-        status = self._member_status(name)
+        try:
+            status = self._member_status(name)
+        except RegistryError as error:
+            context.abort(grpc.StatusCode[error.status], str(error))
         if status is None:
             context.abort(grpc.StatusCode.PERMISSION_DENIED, f"member {name!r} is not registered")
         if status is not MemberStatus.ACTIVE:

@@ -63,7 +63,7 @@ class ExpiryRecorder:
             try:
                 self.record_now()
                 if time.monotonic() >= self._retention_due:
-                    while self.unlink_now() == 500:  # a full batch: there may be more
+                    while self.unlink_now() == 500 and not self._stopped.is_set():  # a full batch: there may be more
                         pass
                     self._retention_due = time.monotonic() + self._retention_every
             except Exception:  # the next round tries again; the cause is in the log

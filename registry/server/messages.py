@@ -19,6 +19,7 @@ from registry.domain.model import (
     OpinionReceipt,
     Receipt,
     ReviewItem,
+    RevokedCertificate,
     SubjectRecord,
     Report,
     SigningKey,
@@ -107,6 +108,7 @@ def signing_key(value: SigningKey) -> admin_pb2.SigningKey:
         public_key=value.public_key,
         valid_from=datetime_to_timestamp(value.valid_from),
         revoked_at=datetime_to_timestamp(value.revoked_at),
+        valid_until=datetime_to_timestamp(value.valid_until),
     )
 
 
@@ -211,4 +213,13 @@ def subject_record(value: SubjectRecord) -> admin_pb2.SubjectRecord:
             )
             for h in value.history
         ],
+    )
+
+
+def revoked_certificate(value: RevokedCertificate) -> admin_pb2.RevokedCertificate:
+    return admin_pb2.RevokedCertificate(
+        certificate_sha256=value.sha256,
+        revoked_at=datetime_to_timestamp(value.revoked_at),
+        revoked_by=value.revoked_by,
+        reason=value.reason,
     )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import grpc
 
 from registry.api.jpr.v1 import admin_pb2, admin_pb2_grpc, registry_pb2, registry_pb2_grpc, types_pb2
-from registry.convert import enum_from_proto
+from registry.convert import enum_from_proto, timestamp_to_datetime
 from registry.domain.admin import AdminService
 from registry.domain.changes import ChangeFeed
 from registry.domain.errors import RegistryError
@@ -20,6 +21,8 @@ from registry.domain.tokens import Tokenizer
 from registry.server import messages
 from registry.server.auth import current_caller
 from registry.store.changes import parse_cursor
+
+log = logging.getLogger("jpr.access")
 
 
 
@@ -68,14 +71,17 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
 
     def WatchChanges(self, request: registry_pb2.WatchChangesRequest, context: grpc.ServicerContext) -> Iterator[registry_pb2.ListingChange]:
         after = parse_cursor(request.cursor)  # before the stream starts, so a bad cursor gets its own status
-        return self._changes(after, context)
+        return self._changes(current_caller().name, after, context)
 
-    def _changes(self, after: int, context: grpc.ServicerContext) -> Iterator[registry_pb2.ListingChange]:
+    def _changes(self, member: str, after: int, context: grpc.ServicerContext) -> Iterator[registry_pb2.ListingChange]:
         try:
-            for change in self._feed.watch(after, context.is_active):
+            for change in self._feed.watch(member, after, context.is_active):
                 yield messages.listing_change(change)
         except RegistryError as error:
             context.abort(grpc.StatusCode[error.status], str(error))
+        except Exception:  # past the interceptor (a stream runs after the handler returned): same policy
+            log.exception("WatchChanges failed for %s", member)
+            context.abort(grpc.StatusCode.UNAVAILABLE, "the changes feed failed; the registry logged the cause; resume from your cursor")
 
 
 def _applicant(applicant: registry_pb2.Applicant, field: str) -> tuple[Token, ...]:
@@ -96,13 +102,16 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
             ca_certificate_pem=self._ca_pem.decode(),
             registry_name=self._registry_name,
             key_id=enrollment.key_id,
+            certificate_sha256=enrollment.certificate_sha256,
         )
 
     def ListMembers(self, request: admin_pb2.ListMembersRequest, context: grpc.ServicerContext) -> admin_pb2.ListMembersResponse:
         return admin_pb2.ListMembersResponse(members=[messages.member(m) for m in self._admin.list_members()])
 
     def AddMemberKey(self, request: admin_pb2.AddMemberKeyRequest, context: grpc.ServicerContext) -> admin_pb2.SigningKey:
-        return messages.signing_key(self._admin.add_key(current_caller(), request.member, request.public_key))
+        valid_from = timestamp_to_datetime(request.valid_from, "valid_from") if request.HasField("valid_from") else None
+        valid_until = timestamp_to_datetime(request.valid_until, "valid_until") if request.HasField("valid_until") else None
+        return messages.signing_key(self._admin.add_key(current_caller(), request.member, request.public_key, valid_from, valid_until))
 
     def RevokeMemberKey(self, request: admin_pb2.RevokeMemberKeyRequest, context: grpc.ServicerContext) -> admin_pb2.SigningKey:
         return messages.signing_key(self._admin.revoke_key(current_caller(), request.member, request.key_id))
@@ -154,3 +163,12 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
 
     def GetSubject(self, request: admin_pb2.GetSubjectRequest, context: grpc.ServicerContext) -> admin_pb2.SubjectRecord:
         return messages.subject_record(self._admin.subject(request.subject_id))
+
+    def SuspendMember(self, request: admin_pb2.MemberStatusRequest, context: grpc.ServicerContext) -> admin_pb2.Member:
+        return messages.member(self._admin.suspend(current_caller(), request.member, request.reason))
+
+    def ResumeMember(self, request: admin_pb2.MemberStatusRequest, context: grpc.ServicerContext) -> admin_pb2.Member:
+        return messages.member(self._admin.resume(current_caller(), request.member, request.reason))
+
+    def RevokeCertificate(self, request: admin_pb2.RevokeCertificateRequest, context: grpc.ServicerContext) -> admin_pb2.RevokedCertificate:
+        return messages.revoked_certificate(self._admin.revoke_certificate(current_caller(), request.certificate_sha256, request.reason))

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.domain.errors import InvalidArgument
-from registry.domain.model import ChangeKind, IdentifierType, ListingChange, ListingStatus, Token
+from registry.domain.model import ChangeKind, IdentifierType, ListingChange, ListingStatus, ReportStatus, Token
 from registry.store.database import Database
 from registry.store.listings import listing_view
 from registry.store.models import EventRow, ListingRow, ReportRow, ReportTokenRow
@@ -69,7 +69,7 @@ def _change(session: Session, event: EventRow) -> ListingChange:
     tokens = session.execute(
         select(ReportTokenRow.id_type, ReportTokenRow.token)
         .join(ReportRow, ReportRow.report_id == ReportTokenRow.report_id)
-        .where(ReportRow.listing_id == row.id, ReportTokenRow.id_type.in_(_SHARED_TYPES))
+        .where(ReportRow.listing_id == row.id, ReportRow.status == ReportStatus.ACCEPTED.value, ReportTokenRow.id_type.in_(_SHARED_TYPES))
         .distinct()
         .order_by(ReportTokenRow.id_type, ReportTokenRow.token)
     ).all()

@@ -19,7 +19,7 @@ from registry.domain.model import Correction, IdentifierType, ListingStatus, Rep
 from registry.store import events
 from registry.store.database import Database
 from registry.store.listings import effective_status
-from registry.store.models import ListingRow, ReportRow, ReportTokenRow, SubjectRow, SubjectTokenRow
+from registry.store.models import ListingRow, ReportRow, ReportTokenRow, RetractionRow, SubjectRow, SubjectTokenRow
 from registry.store.refs import listing_ref, parse_ref, subject_ref
 
 MIN_PREFIX = 16
@@ -69,11 +69,14 @@ class CorrectionStore:
             if len(moving) == len(reports):
                 raise InvalidArgument(f"every report of {subject} is named; a split leaves at least one behind")
             staying = set(reports) - set(moving)
-            # Only reports under review or accepted tie identifiers to a person (as in lookups).
-            carried = _tokens_by_report(session, [r.report_id for r in reports.values() if r.status in _OPEN_REPORT])
+            # Only reports under review or accepted tie identifiers to a person (as in lookups), so only
+            # they can hold an identifier on the old subject; the moved reports take all of theirs along.
+            carried = _tokens_by_report(session, list(reports))
+            is_open = {r.report_id: r.status in _OPEN_REPORT for r in reports.values()}
             moved_tokens = {t for r in moving for t in carried.get(r, set())}
-            kept_tokens = {t for r in staying for t in carried.get(r, set())}
-            both = sorted(t.hex()[:MIN_PREFIX] for t in moved_tokens & kept_tokens if _is_strong(session, subject_id, t))
+            moved_open = {t for r in moving if is_open[r] for t in carried.get(r, set())}
+            kept_tokens = {t for r in staying if is_open[r] for t in carried.get(r, set())}
+            both = sorted(t.hex()[:MIN_PREFIX] for t in moved_open & kept_tokens if _is_strong(session, subject_id, t))
             if both:
                 raise FailedPrecondition(
                     f"strong identifier {both[0]} is in reports on both sides of the split, so they would merge again; "
@@ -103,7 +106,7 @@ class CorrectionStore:
                     .where(SubjectTokenRow.subject_id == subject_id, SubjectTokenRow.token.in_(only_moved))
                     .values(subject_id=new.id)
                 )
-            weak_shared = sorted(moved_tokens & kept_tokens)
+            weak_shared = sorted(t for t in moved_tokens & kept_tokens if not _is_strong(session, subject_id, t))
             for token in weak_shared:  # weak identifiers may attach to both people
                 row = session.scalar(select(SubjectTokenRow).where(SubjectTokenRow.subject_id == subject_id, SubjectTokenRow.token == token))
                 if row is not None:
@@ -157,8 +160,18 @@ def _past_retention(cutoff: datetime) -> Select[int]:
         ReportRow.subject_id == SubjectRow.id,
         or_(ReportRow.status == ReportStatus.SUBMITTED.value, ReportRow.decided_at > cutoff),
     )
+    recent_retraction = exists().where(
+        ReportRow.subject_id == SubjectRow.id,
+        RetractionRow.report_id == ReportRow.report_id,
+        RetractionRow.received_at > cutoff,
+    )
     linked = exists().where(SubjectTokenRow.subject_id == SubjectRow.id)
-    return select(SubjectRow.id).where(SubjectRow.merged_into.is_(None), linked, ~recent_listing, ~recent_report).order_by(SubjectRow.id)
+    reported = exists().where(ReportRow.subject_id == SubjectRow.id)
+    return (
+        select(SubjectRow.id)
+        .where(SubjectRow.merged_into.is_(None), linked, reported, ~recent_listing, ~recent_report, ~recent_retraction)
+        .order_by(SubjectRow.id)
+    )
 
 
 def _hex_prefix(value: str) -> str:

@@ -87,10 +87,9 @@ class ListingStore:
 
         def work(session: Session) -> Report:
             report = session.get(ReportRow, report_id)
-            if report is None:
-                raise NotFound(f"no report {report_id}")
-            if report_view(session, report).reporter != reporter:
-                raise PermissionDenied(f"report {report_id} is not yours: only its reporter may retract it")
+            # Another member's report and a missing one get the same answer: no probing for report ids.
+            if report is None or report_view(session, report).reporter != reporter:
+                raise PermissionDenied(f"you have no report {report_id}; only its reporter may retract a report")
             if report.status == ReportStatus.RETRACTED.value:
                 return report_view(session, report)  # the same withdrawal again
             if report.status == ReportStatus.REJECTED.value:

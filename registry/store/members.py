@@ -9,10 +9,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from registry.domain.errors import AlreadyExists, FailedPrecondition, NotFound
-from registry.domain.model import Member, MemberStatus, SigningKey
+from registry.domain.model import Member, MemberStatus, RevokedCertificate, SigningKey
 from registry.store import events
 from registry.store.database import Database
-from registry.store.models import MemberKeyRow, MemberRow
+from registry.store.models import MemberKeyRow, MemberRow, RevokedCertificateRow
 
 
 class MemberStore:
@@ -42,14 +42,17 @@ class MemberStore:
             rows = session.scalars(select(MemberRow).order_by(MemberRow.name)).all()
             return [_member(session, row) for row in rows]
 
-    def add_key(self, name: str, public_key: bytes, key_id: str, *, actor: str, now: datetime) -> SigningKey:
+    def add_key(
+        self, name: str, public_key: bytes, key_id: str, *, valid_from: datetime, valid_until: datetime | None, actor: str, now: datetime
+    ) -> SigningKey:
         def work(session: Session) -> SigningKey:
             member = _get(session, name)
             if session.get(MemberKeyRow, key_id) is not None:
                 raise AlreadyExists(f"signing key {key_id} is already registered")
-            row = MemberKeyRow(key_id=key_id, member_id=member.id, public_key=public_key, valid_from=now)
+            row = MemberKeyRow(key_id=key_id, member_id=member.id, public_key=public_key, valid_from=valid_from, valid_until=valid_until)
             session.add(row)
-            events.record(session, at=now, actor=actor, kind="member.key_added", member=name, key_id=key_id)
+            events.record(session, at=now, actor=actor, kind="member.key_added", member=name, key_id=key_id,
+                          valid_from=valid_from.isoformat(), valid_until=valid_until.isoformat() if valid_until else None)
             return _key(row)
 
         return self._db.write(work)
@@ -68,18 +71,46 @@ class MemberStore:
 
         return self._db.write(work)
 
+    def set_status(self, name: str, status: MemberStatus, *, reason: str, actor: str, now: datetime) -> Member:
+        """Suspend or resume a member; the same status twice is a FAILED_PRECONDITION, not a silent no-op."""
+
+        def work(session: Session) -> Member:
+            member = _get(session, name)
+            if member.status == status.value:
+                raise FailedPrecondition(f"member {name!r} is already {status.value}")
+            member.status = status.value
+            kind = "member.suspended" if status is MemberStatus.SUSPENDED else "member.resumed"
+            events.record(session, at=now, actor=actor, kind=kind, member=name, reason=reason)
+            return _member(session, member)
+
+        return self._db.write(work)
+
+    def revoke_certificate(self, sha256: str, *, reason: str, actor: str, now: datetime) -> RevokedCertificate:
+        def work(session: Session) -> RevokedCertificate:
+            found = session.get(RevokedCertificateRow, sha256)
+            if found is not None:
+                raise AlreadyExists(f"certificate {sha256} was already revoked at {found.revoked_at.isoformat()}")
+            session.add(RevokedCertificateRow(sha256=sha256, revoked_at=now, revoked_by=actor, reason=reason))
+            events.record(session, at=now, actor=actor, kind="member.certificate_revoked", certificate_sha256=sha256, reason=reason)
+            return RevokedCertificate(sha256, now, actor, reason)
+
+        return self._db.write(work)
+
     def signing_key(self, name: str, key_id: str) -> tuple[int, SigningKey] | None:
         """The member's id and its key `key_id`, or None when it is not theirs."""
         with self._db.read() as conn:
             row = conn.execute(
-                select(MemberRow.id, MemberKeyRow.key_id, MemberKeyRow.public_key, MemberKeyRow.valid_from, MemberKeyRow.revoked_at)
+                select(
+                    MemberRow.id, MemberKeyRow.key_id, MemberKeyRow.public_key, MemberKeyRow.valid_from, MemberKeyRow.revoked_at,
+                    MemberKeyRow.valid_until,
+                )
                 .join(MemberKeyRow, MemberKeyRow.member_id == MemberRow.id)
                 .where(MemberRow.name == name, MemberKeyRow.key_id == key_id)
             ).first()
         if row is None:
             return None
-        member_id, key_id, public_key, valid_from, revoked_at = row
-        return member_id, SigningKey(key_id=key_id, public_key=public_key, valid_from=valid_from, revoked_at=revoked_at)
+        member_id, key_id, public_key, valid_from, revoked_at, valid_until = row
+        return member_id, SigningKey(key_id, public_key, valid_from, revoked_at, valid_until)
 
 
 
@@ -91,7 +122,7 @@ def _get(session: Session, name: str) -> MemberRow:
 
 
 def _key(row: MemberKeyRow) -> SigningKey:
-    return SigningKey(key_id=row.key_id, public_key=row.public_key, valid_from=row.valid_from, revoked_at=row.revoked_at)
+    return SigningKey(row.key_id, row.public_key, row.valid_from, row.revoked_at, row.valid_until)
 
 
 def _member(session: Session, row: MemberRow) -> Member:

@@ -68,6 +68,7 @@ class MemberKeyRow(Base):
     public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
     valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class SubjectRow(Base):
@@ -215,6 +216,17 @@ class SubjectMatchRow(Base):
     first_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_at: Mapped[datetime] = mapped_column(UTCDateTime)
     lookups: Mapped[int] = mapped_column(Integer)
+
+
+class RevokedCertificateRow(Base):
+    """A client certificate refused from `revoked_at` on, by the SHA-256 of its DER."""
+
+    __tablename__ = "revoked_certificates"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    revoked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_by: Mapped[str] = mapped_column(String(80))
+    reason: Mapped[str] = mapped_column(Text)
 
 
 class EventRow(Base):

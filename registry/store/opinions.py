@@ -43,18 +43,17 @@ class OpinionStore:
     def record(self, member: str, listing_id: str, opinion: Opinion, reason: str, *, now: datetime) -> OpinionReceipt:
         def work(session: Session) -> OpinionReceipt:
             listing = session.get(ListingRow, parse_ref("L", listing_id))
-            if listing is None:
-                raise NotFound(f"no listing {listing_id}")
+            member_id = session.scalar(select(MemberRow.id).where(MemberRow.name == member))
+            assert member_id is not None, "the interceptor admits registered members only"
+            # A listing this member never matched looks like one that does not exist: no probing.
+            if listing is None or not _matched(session, member_id, listing.subject_id):
+                raise NotFound(
+                    f"no listing {listing_id} among those your entry audits matched; an opinion follows your own lookup "
+                    "(a lookup on another replica can take a second to be recorded)"
+                )
             status = effective_status(listing.status, listing.listed_from, listing.listed_until, now)
             if status.value not in _OPEN:
                 raise FailedPrecondition(f"listing {listing_id} is {status.value}; opinions are for listings in force")
-            member_id = session.scalar(select(MemberRow.id).where(MemberRow.name == member))
-            assert member_id is not None, "the interceptor admits registered members only"
-            if not _matched(session, member_id, listing.subject_id):
-                raise FailedPrecondition(
-                    f"no entry audit of yours has matched listing {listing_id}; an opinion follows your own lookup "
-                    "(a lookup on another replica can take a second to be recorded)"
-                )
             row = session.get(OpinionRow, (listing.id, member_id))
             if row is None:
                 session.add(OpinionRow(listing_id=listing.id, member_id=member_id, opinion=opinion.value, reason=reason, recorded_at=now))

@@ -21,6 +21,7 @@ state that may have changed.
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
@@ -46,7 +47,16 @@ from registry.domain.model import (
 )
 from registry.domain.verdict import Allegation, Hit, SubjectState
 from registry.store.database import Database
-from registry.store.models import AppealRow, EventRow, ListingRow, MemberRow, OpinionRow, ReportRow, ReportTokenRow
+from registry.store.models import (
+    AppealRow,
+    EventRow,
+    ListingRow,
+    MemberRow,
+    OpinionRow,
+    ReportRow,
+    ReportTokenRow,
+    RevokedCertificateRow,
+)
 from registry.store.refs import listing_ref, parse_ref, subject_ref
 
 log = logging.getLogger(__name__)
@@ -56,6 +66,7 @@ T = TypeVar("T")
 _CHUNK = 500  # bound parameters per statement, well under every backend's limit
 _OPEN = (ReportStatus.ACCEPTED.value, ReportStatus.SUBMITTED.value)
 _LISTED = (ListingStatus.ACTIVE.value, ListingStatus.PENDING_NOTICE.value)
+_UNKNOWN_MEMBER_RECHECK = 0.1  # seconds between catch-ups for a member name the view does not know
 _RECENT_EVENTS = 1000  # at start, how far back an uncommitted event may hide (PostgreSQL)
 
 _subjects: Any = bindparam("subjects", expanding=True)
@@ -196,7 +207,7 @@ class ReadView:
         self,
         db: Database,
         *,
-        patience: float = 5.0,
+        patience: float = 30.0,
         max_lag: float = 30.0,
         lookups: bool = True,
         clock: Callable[[], float] = time.monotonic,
@@ -212,28 +223,40 @@ class ReadView:
         self._entries: dict[int, SubjectEntry] = {}
         self._subject_of_report: dict[str, int] = {}
         self._members: dict[str, MemberStatus] = {}
+        self._revoked: frozenset[str] = frozenset()  # SHA-256 of revoked client certificates
         self._cursor = EventCursor(0, patience=patience, clock=clock)
         self._fresh_at = clock()
+        self._rechecked_at = float("-inf")
         self._moved = threading.Condition()
 
     # -- readers (any thread, no lock, no statement) --
 
     def member_status(self, name: str) -> MemberStatus | None:
+        """The member's status; UNAVAILABLE when the view is too old to say (a suspension may be missing)."""
+        self._check_fresh()
         status = self._members.get(name)
-        if status is None:
-            # A member just created on another replica may call here before the next poll.
+        if status is None and self._clock() - self._rechecked_at > _UNKNOWN_MEMBER_RECHECK:
+            # A member just created on another replica may call before the next poll (at most one
+            # catch-up per interval, however many calls an unknown certificate makes).
+            self._rechecked_at = self._clock()
             self.catch_up()
             status = self._members.get(name)
         return status
 
-    def find(self, tokens: Sequence[bytes], now: datetime) -> tuple[dict[bytes, set[Hit]], dict[int, SubjectState]]:
-        """Which subjects each token was reported against (and how), and the state of each subject hit."""
+    def _check_fresh(self) -> None:
         lag = self._clock() - self._fresh_at
         if lag > self._max_lag:
             raise Unavailable(
                 f"this replica has not reached its database for {lag:.0f} s, so its answers may be out of date; "
                 "retry, or call another replica"
             )
+
+    def certificate_revoked(self, sha256: str) -> bool:
+        return sha256 in self._revoked
+
+    def find(self, tokens: Sequence[bytes], now: datetime) -> tuple[dict[bytes, set[Hit]], dict[int, SubjectState]]:
+        """Which subjects each token was reported against (and how), and the state of each subject hit."""
+        self._check_fresh()
         hits: dict[bytes, set[Hit]] = {}
         entries: dict[int, SubjectEntry] = {}
         for token in tokens:
@@ -271,23 +294,29 @@ class ReadView:
             recent = conn.execute(select(EventRow.seq).where(EventRow.seq > top - _RECENT_EVENTS)).scalars().all()
             self._cursor = EventCursor(max(top - _RECENT_EVENTS, 0), patience=self._patience, clock=self._clock)
             self._cursor.take(recent)
-            self._members = _read_members(conn)
+            self._members, self._revoked = _read_members(conn), _read_revoked(conn)
             if self._lookups:
                 self._reload(conn, conn.execute(_OPEN_SUBJECTS).scalars().all())
             self._fresh_at = self._clock()
         log.info("lookup index loaded: %d subjects, %d tokens", len(self._entries), len(self._subjects_of))
 
     def catch_up(self) -> None:
-        """Apply every event committed since the last catch-up."""
+        """Apply every event committed since the last catch-up.
+
+        The cursor moves only once everything the events touch is applied: if a
+        statement fails half-way, the next catch-up reads the same events again.
+        """
         started = self._clock()
         with self._lock, self._snapshot() as conn:
             rows = conn.execute(_EVENTS_AFTER, {"after": self._cursor.floor}).all()
-            fresh = set(self._cursor.take(row.seq for row in rows))
+            cursor = copy.deepcopy(self._cursor)
+            fresh = set(cursor.take(row.seq for row in rows))
             events = [row for row in rows if row.seq in fresh]
             if any(row.kind.startswith("member.") for row in events):
-                self._members = _read_members(conn)
+                self._members, self._revoked = _read_members(conn), _read_revoked(conn)
             if self._lookups:
                 self._reload(conn, _subjects_touched(conn, events))
+            self._cursor = cursor
             self._fresh_at = started
         if events:
             with self._moved:
@@ -306,42 +335,49 @@ class ReadView:
         while pending:  # a report that moved (a merge) leaves its old subject to reload too
             batch, pending = sorted(pending), set()
             for chunk in _chunks(batch):
-                for subject, entry in _read_entries(conn, chunk).items():
+                entries = _read_entries(conn, chunk)
+                for subject, entry in entries.items():
                     for report in entry.reports if entry is not None else ():
                         before = self._subject_of_report.get(report.report_id)
                         if before is not None and before != subject and before not in batch:
                             pending.add(before)
-                    self._apply(subject, entry)
+                self._apply(entries)
 
-    def _apply(self, subject: int, entry: SubjectEntry | None) -> None:
-        # Tokens are added before the entry is swapped and removed after it, so a
-        # reader always finds every token of whichever entry it sees.
-        old = self._entries.get(subject)
-        for token in entry.hits if entry is not None else ():
-            holders = self._subjects_of.get(token, frozenset())
-            if subject not in holders:
-                self._subjects_of[token] = holders | {subject}
-        if entry is None:
-            self._entries.pop(subject, None)
-        else:
-            self._entries[subject] = entry
-        if old is None:
-            gone_tokens: Iterable[bytes] = ()
-            gone_reports: Iterable[str] = ()
-        else:
-            gone_tokens = [t for t in old.hits if entry is None or t not in entry.hits]
-            gone_reports = [r.report_id for r in old.reports]
-        for token in gone_tokens:
-            holders = self._subjects_of.get(token, frozenset()) - {subject}
-            if holders:
-                self._subjects_of[token] = holders
+    def _apply(self, entries: dict[int, SubjectEntry | None]) -> None:
+        """Swap in new entries so that a concurrent reader never misses a token.
+
+        Three passes over the whole batch (a merge or a split changes two
+        subjects at once): every new token holder is added, then the entries
+        are swapped, then holders that no longer hold a token are removed.
+        """
+        olds = {subject: self._entries.get(subject) for subject in entries}
+        for subject, entry in entries.items():
+            for token in entry.hits if entry is not None else ():
+                holders = self._subjects_of.get(token, frozenset())
+                if subject not in holders:
+                    self._subjects_of[token] = holders | {subject}
+        for subject, entry in entries.items():
+            if entry is None:
+                self._entries.pop(subject, None)
             else:
-                self._subjects_of.pop(token, None)
-        for report_id in gone_reports:
-            if self._subject_of_report.get(report_id) == subject:
-                del self._subject_of_report[report_id]
-        for report in entry.reports if entry is not None else ():
-            self._subject_of_report[report.report_id] = subject
+                self._entries[subject] = entry
+        for subject, entry in entries.items():
+            old = olds[subject]
+            if old is None:
+                continue
+            for token in old.hits:
+                if entry is None or token not in entry.hits:
+                    holders = self._subjects_of.get(token, frozenset()) - {subject}
+                    if holders:
+                        self._subjects_of[token] = holders
+                    else:
+                        self._subjects_of.pop(token, None)
+            for report in old.reports:
+                if self._subject_of_report.get(report.report_id) == subject:
+                    del self._subject_of_report[report.report_id]
+        for subject, entry in entries.items():
+            for report in entry.reports if entry is not None else ():
+                self._subject_of_report[report.report_id] = subject
 
     def _snapshot(self) -> Any:
         return self._db.read(repeatable=True)
@@ -349,6 +385,10 @@ class ReadView:
 
 def _read_members(conn: Connection) -> dict[str, MemberStatus]:
     return {name: MemberStatus(status) for name, status in conn.execute(_MEMBERS)}
+
+
+def _read_revoked(conn: Connection) -> frozenset[str]:
+    return frozenset(conn.execute(select(RevokedCertificateRow.sha256)).scalars())
 
 
 def _subjects_touched(conn: Connection, events: Sequence[Any]) -> set[int]:

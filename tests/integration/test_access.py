@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import grpc
+from google.protobuf import message_factory
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -13,18 +15,85 @@ from jpr_client import Credentials, RegistryClient, RPCError
 from jpr_client.client import secure_channel
 from registry.api.jpr.v1 import admin_pb2, admin_pb2_grpc, registry_pb2, registry_pb2_grpc
 from registry.crypto import pki
-from registry.datadir import DataDir
-from registry.server.auth import allowed_roles
+from registry.datadir import PROBE_CREDENTIALS, DataDir
+from registry.server.auth import RULES, allowed_roles
 from tests.conftest import AdminClient, Registry
 
-SERVICES = [registry_pb2.DESCRIPTOR.services_by_name["Registry"], admin_pb2.DESCRIPTOR.services_by_name["Admin"]]
+SERVICES = [
+    registry_pb2.DESCRIPTOR.services_by_name["Registry"],
+    admin_pb2.DESCRIPTOR.services_by_name["Admin"],
+    health_pb2.DESCRIPTOR.services_by_name["Health"],
+    reflection_pb2.DESCRIPTOR.services_by_name["ServerReflection"],
+]
+REFUSED = {grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.UNIMPLEMENTED}
 
 
-def test_every_jpr_method_has_an_authorization_rule_and_unknown_ones_have_none() -> None:
-    for service in SERVICES:
-        for method in service.methods:
-            assert allowed_roles(f"/{service.full_name}/{method.name}"), method.full_name
+def every_method() -> list[tuple[str, Any]]:
+    return [(f"/{service.full_name}/{method.name}", method) for service in SERVICES for method in service.methods]
+
+
+def test_every_served_method_has_its_own_authorization_rule_and_unknown_ones_have_none() -> None:
+    served = {path for path, _ in every_method()}
+    assert served == set(RULES), f"methods without a rule: {sorted(served - set(RULES))}; rules for nothing: {sorted(set(RULES) - served)}"
     assert allowed_roles("/jpr.v1.Secret/Dump") == frozenset()
+    assert allowed_roles("/jpr.v1.Registry/Dump") == frozenset()
+
+
+def call(channel: grpc.Channel, path: str, method: Any) -> grpc.StatusCode:
+    """Call `path` with an empty request; the status it ends with (OK, or the first message of a stream)."""
+    request_class = message_factory.GetMessageClass(method.input_type)
+    response_class = message_factory.GetMessageClass(method.output_type)
+    kind = (method.client_streaming, method.server_streaming)
+    try:
+        if kind == (False, False):
+            channel.unary_unary(path, request_class.SerializeToString, response_class.FromString)(request_class(), timeout=5)
+        elif kind == (False, True):
+            next(iter(channel.unary_stream(path, request_class.SerializeToString, response_class.FromString)(request_class(), timeout=1)), None)
+        else:
+            stream = channel.stream_stream(path, request_class.SerializeToString, response_class.FromString)
+            next(iter(stream(iter([request_class()]), timeout=2)), None)
+    except grpc.RpcError as error:
+        return error.code()  # type: ignore[no-any-return]
+    return grpc.StatusCode.OK
+
+
+def test_authorization_matrix_over_every_method_and_every_kind_of_caller(
+    registry: Registry, admin: AdminClient, member: Callable[[str], Credentials]
+) -> None:
+    active, suspended = member("platform-a"), member("platform-b")
+    admin.call("SuspendMember", admin_pb2.MemberStatusRequest(member="platform-b", reason="matrix"))
+    ca_pem = registry.admin_credentials().ca_certificate.encode()
+    stranger_ca = pki.create_ca("elsewhere")
+    key_pem, csr_pem = pki.make_csr("admin", pki.ROLE_ADMIN)
+    channels = {
+        "no certificate": grpc.secure_channel(registry.endpoint, grpc.ssl_channel_credentials(root_certificates=ca_pem)),
+        "another CA": grpc.secure_channel(registry.endpoint, grpc.ssl_channel_credentials(
+            root_certificates=ca_pem, private_key=key_pem, certificate_chain=pki.issue_client_cert(stranger_ca, csr_pem, "admin", pki.ROLE_ADMIN))),
+        "member": secure_channel(active),
+        "suspended member": secure_channel(suspended),
+        "admin": secure_channel(registry.admin_credentials()),
+        "probe": secure_channel(Credentials.load(registry.data_dir / PROBE_CREDENTIALS).with_endpoint(registry.endpoint)),
+    }
+    roles = {"member": pki.ROLE_MEMBER, "admin": pki.ROLE_ADMIN, "probe": pki.ROLE_PROBE}
+    wrong: list[str] = []
+    try:
+        for path, method in every_method():
+            for who, channel in channels.items():
+                status = call(channel, path, method)
+                if who in ("no certificate", "another CA"):
+                    expected_ok = status is grpc.StatusCode.UNAVAILABLE  # no TLS session at all
+                elif who == "suspended member":
+                    expected_ok = status is grpc.StatusCode.PERMISSION_DENIED
+                elif roles[who] in RULES[path]:
+                    expected_ok = status not in REFUSED  # past the gate: OK, or the method's own answer to an empty request
+                else:
+                    expected_ok = status is grpc.StatusCode.PERMISSION_DENIED
+                if not expected_ok:
+                    wrong.append(f"{path} as {who}: {status.name}")
+    finally:
+        for channel in channels.values():
+            channel.close()
+    assert not wrong, "\n".join(wrong)
 
 
 def test_member_calling_an_admin_method_is_permission_denied(registry: Registry, member: Callable[[str], Credentials]) -> None:

@@ -36,8 +36,8 @@ def test_an_opinion_follows_the_members_own_audit_and_is_one_per_member(
         listing = listed_person(admin, a, 1)
         with pytest.raises(RPCError) as unaudited:
             b.record_opinion(listing, Opinion.CONFIRMED)
-        assert unaudited.value.status is grpc.StatusCode.FAILED_PRECONDITION
-        assert f"no entry audit of yours has matched listing {listing}" in unaudited.value.message
+        assert unaudited.value.status is grpc.StatusCode.NOT_FOUND
+        assert f"no listing {listing} among those your entry audits matched" in unaudited.value.message
 
         assert audit(b, 1) == listing
         with pytest.raises(RPCError) as reasonless:
@@ -94,7 +94,7 @@ def test_bad_opinions_get_their_own_status(registry: Registry, admin: AdminClien
         listing = listed_person(admin, a, 1)
         audit(a, 1)
         cases = [
-            (registry_pb2.RecordOpinionRequest(listing_id="L999", opinion=types_pb2.OPINION_CONFIRMED), grpc.StatusCode.NOT_FOUND, "no listing L999"),
+            (registry_pb2.RecordOpinionRequest(listing_id="L999", opinion=types_pb2.OPINION_CONFIRMED), grpc.StatusCode.NOT_FOUND, "no listing L999 among those"),
             (registry_pb2.RecordOpinionRequest(listing_id="X1", opinion=types_pb2.OPINION_CONFIRMED), grpc.StatusCode.INVALID_ARGUMENT, "is not a listing id"),
             (registry_pb2.RecordOpinionRequest(listing_id=listing), grpc.StatusCode.INVALID_ARGUMENT, "opinion: 0 is not a known value"),
             (registry_pb2.RecordOpinionRequest(listing_id=listing, opinion=types_pb2.OPINION_DISPUTED, reason="x" * 501),

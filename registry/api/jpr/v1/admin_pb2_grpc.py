@@ -115,6 +115,21 @@ class AdminStub:
                 request_serializer=jpr_dot_v1_dot_admin__pb2.GetSubjectRequest.SerializeToString,
                 response_deserializer=jpr_dot_v1_dot_admin__pb2.SubjectRecord.FromString,
                 _registered_method=True)
+        self.SuspendMember = channel.unary_unary(
+                '/jpr.v1.Admin/SuspendMember',
+                request_serializer=jpr_dot_v1_dot_admin__pb2.MemberStatusRequest.SerializeToString,
+                response_deserializer=jpr_dot_v1_dot_admin__pb2.Member.FromString,
+                _registered_method=True)
+        self.ResumeMember = channel.unary_unary(
+                '/jpr.v1.Admin/ResumeMember',
+                request_serializer=jpr_dot_v1_dot_admin__pb2.MemberStatusRequest.SerializeToString,
+                response_deserializer=jpr_dot_v1_dot_admin__pb2.Member.FromString,
+                _registered_method=True)
+        self.RevokeCertificate = channel.unary_unary(
+                '/jpr.v1.Admin/RevokeCertificate',
+                request_serializer=jpr_dot_v1_dot_admin__pb2.RevokeCertificateRequest.SerializeToString,
+                response_deserializer=jpr_dot_v1_dot_admin__pb2.RevokedCertificate.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -229,6 +244,26 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SuspendMember(self, request, context):
+        """Suspends a member: every call it makes is refused at once, open watches end.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeMember(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeCertificate(self, request, context):
+        """Refuses a client certificate from now on (a leaked or replaced key).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -311,6 +346,21 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.GetSubject,
                     request_deserializer=jpr_dot_v1_dot_admin__pb2.GetSubjectRequest.FromString,
                     response_serializer=jpr_dot_v1_dot_admin__pb2.SubjectRecord.SerializeToString,
+            ),
+            'SuspendMember': grpc.unary_unary_rpc_method_handler(
+                    servicer.SuspendMember,
+                    request_deserializer=jpr_dot_v1_dot_admin__pb2.MemberStatusRequest.FromString,
+                    response_serializer=jpr_dot_v1_dot_admin__pb2.Member.SerializeToString,
+            ),
+            'ResumeMember': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeMember,
+                    request_deserializer=jpr_dot_v1_dot_admin__pb2.MemberStatusRequest.FromString,
+                    response_serializer=jpr_dot_v1_dot_admin__pb2.Member.SerializeToString,
+            ),
+            'RevokeCertificate': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeCertificate,
+                    request_deserializer=jpr_dot_v1_dot_admin__pb2.RevokeCertificateRequest.FromString,
+                    response_serializer=jpr_dot_v1_dot_admin__pb2.RevokedCertificate.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -745,6 +795,87 @@ class Admin:
             '/jpr.v1.Admin/GetSubject',
             jpr_dot_v1_dot_admin__pb2.GetSubjectRequest.SerializeToString,
             jpr_dot_v1_dot_admin__pb2.SubjectRecord.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SuspendMember(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jpr.v1.Admin/SuspendMember',
+            jpr_dot_v1_dot_admin__pb2.MemberStatusRequest.SerializeToString,
+            jpr_dot_v1_dot_admin__pb2.Member.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeMember(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jpr.v1.Admin/ResumeMember',
+            jpr_dot_v1_dot_admin__pb2.MemberStatusRequest.SerializeToString,
+            jpr_dot_v1_dot_admin__pb2.Member.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeCertificate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jpr.v1.Admin/RevokeCertificate',
+            jpr_dot_v1_dot_admin__pb2.RevokeCertificateRequest.SerializeToString,
+            jpr_dot_v1_dot_admin__pb2.RevokedCertificate.FromString,
             options,
             channel_credentials,
             insecure,

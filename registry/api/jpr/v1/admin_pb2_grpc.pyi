@@ -64,6 +64,11 @@ class AdminStub:
     """
     GetSubject: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetSubjectRequest, _admin_pb2.SubjectRecord]
     """Everything the registry holds about a subject, for an access request."""
+    SuspendMember: _grpc.UnaryUnaryMultiCallable[_admin_pb2.MemberStatusRequest, _admin_pb2.Member]
+    """Suspends a member: every call it makes is refused at once, open watches end."""
+    ResumeMember: _grpc.UnaryUnaryMultiCallable[_admin_pb2.MemberStatusRequest, _admin_pb2.Member]
+    RevokeCertificate: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RevokeCertificateRequest, _admin_pb2.RevokedCertificate]
+    """Refuses a client certificate from now on (a leaked or replaced key)."""
 
 @_typing.type_check_only
 class AdminAsyncStub(AdminStub):
@@ -100,6 +105,11 @@ class AdminAsyncStub(AdminStub):
     """
     GetSubject: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetSubjectRequest, _admin_pb2.SubjectRecord]  # type: ignore[assignment]
     """Everything the registry holds about a subject, for an access request."""
+    SuspendMember: _aio.UnaryUnaryMultiCallable[_admin_pb2.MemberStatusRequest, _admin_pb2.Member]  # type: ignore[assignment]
+    """Suspends a member: every call it makes is refused at once, open watches end."""
+    ResumeMember: _aio.UnaryUnaryMultiCallable[_admin_pb2.MemberStatusRequest, _admin_pb2.Member]  # type: ignore[assignment]
+    RevokeCertificate: _aio.UnaryUnaryMultiCallable[_admin_pb2.RevokeCertificateRequest, _admin_pb2.RevokedCertificate]  # type: ignore[assignment]
+    """Refuses a client certificate from now on (a leaked or replaced key)."""
 
 class AdminServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -229,5 +239,28 @@ class AdminServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.SubjectRecord, _abc.Awaitable[_admin_pb2.SubjectRecord]]:
         """Everything the registry holds about a subject, for an access request."""
+
+    @_abc_1.abstractmethod
+    def SuspendMember(
+        self,
+        request: _admin_pb2.MemberStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.Member, _abc.Awaitable[_admin_pb2.Member]]:
+        """Suspends a member: every call it makes is refused at once, open watches end."""
+
+    @_abc_1.abstractmethod
+    def ResumeMember(
+        self,
+        request: _admin_pb2.MemberStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.Member, _abc.Awaitable[_admin_pb2.Member]]: ...
+
+    @_abc_1.abstractmethod
+    def RevokeCertificate(
+        self,
+        request: _admin_pb2.RevokeCertificateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.RevokedCertificate, _abc.Awaitable[_admin_pb2.RevokedCertificate]]:
+        """Refuses a client certificate from now on (a leaked or replaced key)."""
 
 def add_AdminServicer_to_server(servicer: AdminServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
