@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from google.protobuf import json_format
 from jpr_client.client import RetryConfig, call_with_retry, secure_channel
 from registry.api.jpr.v1 import admin_pb2, admin_pb2_grpc, types_pb2
 from registry.cli import enrollment, output
+from registry.crypto import pki
 from registry.cli.connect import add_credentials_flag, load_credentials
 
 DEFAULT_CREDENTIALS = "jpr-data/admin.credentials.json"
@@ -31,9 +33,21 @@ def register(commands: Any) -> None:
     add_key = _command(members, "add-key", "register another signing key", _members_add_key)
     add_key.add_argument("name")
     add_key.add_argument("--public-key", required=True, help="raw Ed25519 public key, hex")
+    add_key.add_argument("--valid-from", type=_utc, help="first moment the key may sign (ISO 8601; default now)")
+    add_key.add_argument("--valid-until", type=_utc, help="the key signs nothing from then on (ISO 8601; default: until revoked)")
     revoke = _command(members, "revoke-key", "revoke a signing key", _members_revoke_key)
     revoke.add_argument("name")
     revoke.add_argument("key_id")
+    for verb, run, help_text in (("suspend", _members_suspend, "refuse every call of a member at once"),
+                                 ("resume", _members_resume, "let a suspended member call again")):
+        change = _command(members, verb, help_text, run)
+        change.add_argument("name")
+        change.add_argument("--reason", required=True, help="why (recorded)")
+
+    certs = admin.add_parser("cert", aliases=["certs"], help="client certificates").add_subparsers(dest="action", required=True, metavar="ACTION")
+    revoke_cert = _command(certs, "revoke", "refuse a client certificate from now on", _cert_revoke)
+    revoke_cert.add_argument("sha256", help="the certificate's SHA-256 (printed by `members add`), or a PEM file")
+    revoke_cert.add_argument("--reason", required=True, help="why (recorded)")
 
     reports = admin.add_parser("reports", aliases=["report"], help="report review").add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = _command(reports, "list", "list reports", _reports_list)
@@ -133,9 +147,10 @@ def _members_add(args: argparse.Namespace) -> int:
         )
         out.write(keys.credentials(issued).to_json() if args.generate else issued.to_json())
     if args.json:
-        output.emit_json({"name": args.name, "key_id": response.key_id, "file": args.out})
+        output.emit_json({"name": args.name, "key_id": response.key_id, "certificate_sha256": response.certificate_sha256, "file": args.out})
     else:
         print(f"member {args.name} registered, signing key {response.key_id}")
+        print(f"certificate sha256 {response.certificate_sha256} (keep it: `jpr admin cert revoke` takes it)")
         print(f"{'credentials' if args.generate else 'issued certificate'} written to {args.out}")
     return 0
 
@@ -162,8 +177,44 @@ def _members_list(args: argparse.Namespace) -> int:
 
 
 def _members_add_key(args: argparse.Namespace) -> int:
-    key = _Admin(args).call("AddMemberKey", admin_pb2.AddMemberKeyRequest(member=args.name, public_key=bytes.fromhex(args.public_key)))
-    return _print_key(args, key)
+    request = admin_pb2.AddMemberKeyRequest(member=args.name, public_key=bytes.fromhex(args.public_key))
+    if args.valid_from:
+        request.valid_from.FromDatetime(args.valid_from)
+    if args.valid_until:
+        request.valid_until.FromDatetime(args.valid_until)
+    return _print_key(args, _Admin(args).call("AddMemberKey", request))
+
+
+def _utc(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time like 2027-01-31T00:00:00Z") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _members_suspend(args: argparse.Namespace) -> int:
+    member = _Admin(args).call("SuspendMember", admin_pb2.MemberStatusRequest(member=args.name, reason=args.reason))
+    output.emit_json({"name": member.name, "status": "SUSPENDED"}) if args.json else print(f"member {member.name} suspended: every call refused")
+    return 0
+
+
+def _members_resume(args: argparse.Namespace) -> int:
+    member = _Admin(args).call("ResumeMember", admin_pb2.MemberStatusRequest(member=args.name, reason=args.reason))
+    output.emit_json({"name": member.name, "status": "ACTIVE"}) if args.json else print(f"member {member.name} active again")
+    return 0
+
+
+def _cert_revoke(args: argparse.Namespace) -> int:
+    sha256 = args.sha256
+    if Path(sha256).is_file():  # a certificate file: revoke that certificate
+        sha256 = pki.fingerprint(Path(sha256).read_bytes())
+    revoked = _Admin(args).call("RevokeCertificate", admin_pb2.RevokeCertificateRequest(certificate_sha256=sha256, reason=args.reason))
+    if args.json:
+        output.emit_json({"certificate_sha256": revoked.certificate_sha256, "revoked_by": revoked.revoked_by, "reason": revoked.reason})
+    else:
+        print(f"certificate {revoked.certificate_sha256} revoked: its holder is refused from now on")
+    return 0
 
 
 def _members_revoke_key(args: argparse.Namespace) -> int:
@@ -175,6 +226,7 @@ def _print_key(args: argparse.Namespace, key: admin_pb2.SigningKey) -> int:
     row = {
         "key_id": key.key_id,
         "valid_from": key.valid_from.ToDatetime().isoformat(),
+        "valid_until": key.valid_until.ToDatetime().isoformat() if key.HasField("valid_until") else None,
         "revoked_at": key.revoked_at.ToDatetime().isoformat() if key.HasField("revoked_at") else None,
     }
     output.emit_json(row) if args.json else output.fields(row)

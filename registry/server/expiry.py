@@ -37,7 +37,7 @@ class ExpiryRecorder:
         self._corrections = corrections
         self._retention_days = retention_days
         self._retention_every = retention_every
-        self._retention_due = 0.0
+        self._retention_due = time.monotonic() + retention_every  # housekeeping: not in the first hour of serving
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="jpr-expiry", daemon=True)
         self._thread.start()

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, or_, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from registry.domain.errors import FailedPrecondition, NotFound
@@ -31,12 +33,20 @@ class OpinionStore:
 
         def work(session: Session) -> None:
             ids = {name: id_ for name, id_ in session.execute(select(MemberRow.name, MemberRow.id).where(MemberRow.name.in_({r[0] for r in rows})))}
-            for member, subject, first, last, count in rows:
-                stored = session.get(SubjectMatchRow, (subject, ids[member]))
-                if stored is None:
-                    session.add(SubjectMatchRow(subject_id=subject, member_id=ids[member], first_at=first, last_at=last, lookups=count))
-                else:
-                    stored.last_at, stored.lookups = max(stored.last_at, last), stored.lookups + count
+            insert = sqlite_insert if self._db.is_sqlite else postgresql_insert
+            statement = insert(SubjectMatchRow)
+            table = SubjectMatchRow.__table__
+            upsert = statement.on_conflict_do_update(
+                index_elements=["subject_id", "member_id"],
+                set_={
+                    "last_at": case((statement.excluded.last_at > table.c.last_at, statement.excluded.last_at), else_=table.c.last_at),
+                    "lookups": table.c.lookups + statement.excluded.lookups,
+                },
+            )
+            session.execute(upsert, [
+                {"subject_id": subject, "member_id": ids[member], "first_at": first, "last_at": last, "lookups": count}
+                for member, subject, first, last, count in rows
+            ])
 
         self._db.write(work)
 

@@ -250,3 +250,14 @@ def test_subject_commands_show_detach_and_split(jpr: Jpr, tmp_path: Path) -> Non
     text = jpr.admin("admin", "subject", "show", "S1")
     assert "subject.identifier_detached" in text and "not theirs" in text and phone not in text.split("history:")[0]
     assert "INVALID_ARGUMENT" in jpr.admin("admin", "subject", "split", "S1", "--report", receipt["report_id"], "--reason", "x", ok=False)
+
+
+def test_suspend_resume_and_certificate_revocation_commands(jpr: Jpr, tmp_path: Path) -> None:
+    added = json.loads(jpr.admin("admin", "members", "add", "platform-a", "--generate", "--out", str(tmp_path / "platform-a.credentials.json"), "--json"))
+    assert "suspended" in jpr.admin("admin", "members", "suspend", "platform-a", "--reason", "audit pending")
+    assert "SUSPENDED" in jpr.member("lookup", "platform-a", "--role", "merchant", "--cn-ric", RIC, ok=False)
+    assert "active again" in jpr.admin("admin", "members", "resume", "platform-a", "--reason", "audit passed")
+    assert "verdict: CLEAR" in jpr.member("lookup", "platform-a", "--role", "merchant", "--cn-ric", RIC)
+    assert "revoked" in jpr.admin("admin", "cert", "revoke", added["certificate_sha256"], "--reason", "laptop stolen")
+    assert "has been revoked" in jpr.member("lookup", "platform-a", "--role", "merchant", "--cn-ric", RIC, ok=False)
+    assert "ALREADY_EXISTS" in jpr.admin("admin", "cert", "revoke", added["certificate_sha256"], "--reason", "again", ok=False)
