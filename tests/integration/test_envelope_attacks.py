@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import random
-from collections.abc import Callable, Iterator
 
 import grpc
 import pytest
@@ -15,18 +14,7 @@ from registry.api.jpr.v1 import registry_pb2, types_pb2
 from registry.crypto import dsse
 from tests.conftest import Registry
 from tests.integration.reporting import now_stamp, payload, sign
-from tests.integration.test_submit_report import RIC, refused, stored_rows, submit
-
-
-@pytest.fixture
-def platform_a(member: Callable[[str], Credentials]) -> Credentials:
-    return member("platform-a")
-
-
-@pytest.fixture
-def client(platform_a: Credentials) -> Iterator[RegistryClient]:
-    with RegistryClient(platform_a) as client:
-        yield client
+from tests.integration.test_submit_report import RIC, client, platform_a, refused, stored_rows, submit  # noqa: F401 (fixtures)
 
 
 def test_a_signed_retraction_sent_as_a_report_is_payload_type_confusion(registry: Registry, client: RegistryClient, platform_a: Credentials) -> None:
