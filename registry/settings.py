@@ -28,6 +28,10 @@ class Settings:
     lookup_database_url: str = ""  # optional read replica for Lookup/LookupBatch (same password file)
     registry_name: str = ""
     workers: int = 4
+    tokenize_per_second: float = 500.0  # per member and replica, in elements; 0: unlimited
+    tokenize_burst: int = 20_000
+    lookups_per_second: float = 500.0  # per member and replica, in applicants; 0: unlimited
+    lookups_burst: int = 5_000
     max_watchers: int = 8  # WatchChanges streams served at once, each on a thread of its own
     serious_term_days: int = 3 * 365
     severe_term_days: int = 5 * 365

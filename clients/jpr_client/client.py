@@ -278,7 +278,7 @@ def call_with_retry(method: str, stub: Callable[..., R], request: Any, timeout: 
         except grpc.RpcError as error:
             status = error.code()
             if status is not grpc.StatusCode.UNAVAILABLE or attempt == retry.attempts - 1:
-                raise RPCError(status, error.details() or "", method) from None
+                raise RPCError.from_grpc(error, method) from None
         time.sleep(backoff * random.uniform(0.5, 1.0))
         backoff = min(backoff * 2, retry.max_backoff)
     raise AssertionError("unreachable")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 
 
@@ -15,8 +17,18 @@ class RPCError(Exception):
         ...     if error.status is grpc.StatusCode.NOT_FOUND: ...
     """
 
-    def __init__(self, status: grpc.StatusCode, message: str, method: str) -> None:
+    def __init__(self, status: grpc.StatusCode, message: str, method: str, retry_after: float | None = None) -> None:
         super().__init__(f"{method}: {status.name}: {message}")
         self.status = status
         self.message = message
         self.method = method
+        self.retry_after = retry_after  # seconds to wait before retrying (RESOURCE_EXHAUSTED by a rate limit)
+
+    @classmethod
+    def from_grpc(cls, error: grpc.RpcError, method: str) -> RPCError:
+        retry_after = None
+        trailers: Any = error.trailing_metadata() or ()
+        for key, value in trailers:
+            if key == "grpc-retry-pushback-ms":
+                retry_after = int(value) / 1000
+        return cls(error.code(), error.details() or "", method, retry_after)

@@ -41,6 +41,10 @@ class FailedPrecondition(RegistryError):
 class ResourceExhausted(RegistryError):
     status = "RESOURCE_EXHAUSTED"
 
+    def __init__(self, message: str, *, retry_after_ms: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_ms = retry_after_ms  # sent as the `grpc-retry-pushback-ms` trailer
+
 
 class Unavailable(RegistryError):
     """The registry cannot answer correctly right now; the same call may succeed later or elsewhere."""

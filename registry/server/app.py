@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,13 +18,14 @@ from registry.datadir import DataDir
 from registry.domain.admin import AdminService, Terms
 from registry.domain.changes import ChangeFeed
 from registry.domain.feedback import FeedbackService, MatchRecorder
+from registry.domain.limits import Rate, RateLimiter
 from registry.domain.lookups import LookupService
 from registry.domain.reports import ReportService
 from registry.domain.tokens import Tokenizer
 from registry.server.access_log import AccessLog
 from registry.server.auth import AuthInterceptor
 from registry.server.expiry import ExpiryRecorder
-from registry.server.servicers import AdminServicer, RegistryServicer
+from registry.server.servicers import LOOKUPS, TOKENIZE, AdminServicer, RegistryServicer
 from registry.settings import Settings
 from registry.store import schema
 from registry.store.database import Database
@@ -76,19 +78,23 @@ class RunningRegistry:
         self.lookup_database.dispose()
 
 
-def start(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> RunningRegistry:
+def start(
+    settings: Settings, *, clock: Callable[[], datetime] = utc_now, ticks: Callable[[], float] = time.monotonic
+) -> RunningRegistry:
     """Start serving on `settings.listen` (port 0 picks a free port) and return at once."""
     data = DataDir(settings.data_dir)
     database = Database(settings.effective_database_url, pool_size=settings.workers + 2)
     try:
         schema.require_current(database)
-        return _serve(settings, data, database, clock)
+        return _serve(settings, data, database, clock, ticks)
     except BaseException:
         database.dispose()
         raise
 
 
-def _serve(settings: Settings, data: DataDir, database: Database, clock: Callable[[], datetime]) -> RunningRegistry:
+def _serve(
+    settings: Settings, data: DataDir, database: Database, clock: Callable[[], datetime], ticks: Callable[[], float]
+) -> RunningRegistry:
     members = MemberStore(database)
     reports = ReportStore(database)
     lookup_database = database
@@ -136,6 +142,13 @@ def _serve(settings: Settings, data: DataDir, database: Database, clock: Callabl
         followers.append(Follower(each, settings.follow_interval_seconds))  # and other replicas' soon after
     access_log = AccessLog()
     matches = MatchRecorder(opinions, clock)
+    limits = RateLimiter(
+        {
+            TOKENIZE: Rate(settings.tokenize_per_second, settings.tokenize_burst),
+            LOOKUPS: Rate(settings.lookups_per_second, settings.lookups_burst),
+        },
+        ticks,
+    )
     server = grpc.server(
         ThreadPoolExecutor(max_workers=settings.workers + settings.max_watchers, thread_name_prefix="jpr"),
         interceptors=[AuthInterceptor(members_view.member_status, members_view.certificate_revoked, access_log)],
@@ -147,7 +160,7 @@ def _serve(settings: Settings, data: DataDir, database: Database, clock: Callabl
     registry_pb2_grpc.add_RegistryServicer_to_server(
         RegistryServicer(Tokenizer(data.oprf_key()), report_service, LookupService(view, clock=clock),
                          ChangeFeed(ChangeStore(database), view, members_view.member_status, max_watchers=settings.max_watchers),
-                         FeedbackService(opinions, matches, clock=clock), matches),
+                         FeedbackService(opinions, matches, clock=clock), matches, limits),
         server,
     )
     admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(admin_service, registry_name, data.ca().cert_pem), server)

@@ -65,6 +65,8 @@ RULES: Mapping[str, frozenset[str]] = {
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": PEOPLE,
 }
 
+RETRY_AFTER_KEY = "grpc-retry-pushback-ms"  # gRPC's own name for "retry after this many milliseconds"
+
 _caller: contextvars.ContextVar[Caller] = contextvars.ContextVar("jpr_caller")
 
 
@@ -121,6 +123,9 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                 return behavior(request, context)
             except RegistryError as error:
                 code = error.status
+                retry_after_ms = getattr(error, "retry_after_ms", None)
+                if retry_after_ms is not None:
+                    context.set_trailing_metadata(((RETRY_AFTER_KEY, str(retry_after_ms)),))
                 context.abort(grpc.StatusCode[error.status], str(error))
             except Exception:
                 # A defect or an infrastructure fault: the detail goes to the log, not to the caller.

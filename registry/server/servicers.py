@@ -13,6 +13,7 @@ from registry.domain.admin import AdminService
 from registry.domain.changes import ChangeFeed
 from registry.domain.errors import RegistryError
 from registry.domain.feedback import FeedbackService, MatchRecorder
+from registry.domain.limits import RateLimiter
 from registry.domain.lookups import LookupService
 from registry.domain.model import AppealStatus, LiftGrounds, ListingStatus, Opinion, ReportStatus, Token
 from registry.domain.payload import decode_tokens
@@ -24,13 +25,16 @@ from registry.store.changes import parse_cursor
 
 log = logging.getLogger("jpr.access")
 
+TOKENIZE, LOOKUPS = "elements", "applicants"  # what each limit counts
+
 
 
 class RegistryServicer(registry_pb2_grpc.RegistryServicer):
     def __init__(
         self, tokenizer: Tokenizer, reports: ReportService, lookups: LookupService, feed: ChangeFeed,
-        feedback: FeedbackService, matches: MatchRecorder,
+        feedback: FeedbackService, matches: MatchRecorder, limits: RateLimiter,
     ) -> None:
+        self._limits = limits
         self._tokenizer = tokenizer
         self._reports = reports
         self._lookups = lookups
@@ -39,6 +43,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
         self._matches = matches
 
     def Tokenize(self, request: registry_pb2.TokenizeRequest, context: grpc.ServicerContext) -> registry_pb2.TokenizeResponse:
+        self._limits.take(current_caller().name, TOKENIZE, len(request.blinded_elements))
         return registry_pb2.TokenizeResponse(evaluated_elements=self._tokenizer.evaluate(request.blinded_elements))
 
     def SubmitReport(self, request: registry_pb2.SubmitReportRequest, context: grpc.ServicerContext) -> registry_pb2.ReportReceipt:
@@ -51,6 +56,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
         return messages.report(self._reports.get(current_caller(), request.report_id))
 
     def Lookup(self, request: registry_pb2.LookupRequest, context: grpc.ServicerContext) -> registry_pb2.LookupResult:
+        self._limits.take(current_caller().name, LOOKUPS, 1)
         applicant = _applicant(request.applicant, "applicant")
         result = self._lookups.lookup(applicant)
         if result.matches:
@@ -58,6 +64,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
         return messages.lookup_result(result)
 
     def LookupBatch(self, request: registry_pb2.LookupBatchRequest, context: grpc.ServicerContext) -> registry_pb2.LookupBatchResponse:
+        self._limits.take(current_caller().name, LOOKUPS, len(request.applicants))
         applicants = [_applicant(a, f"applicants[{i}]") for i, a in enumerate(request.applicants)]
         results = self._lookups.lookup_batch(applicants)
         matched = [m.subject_id for r in results for m in r.matches]
