@@ -66,8 +66,12 @@ class RunningRegistry:
     view: ReadView
     followers: list[Follower]
     matches: MatchRecorder
+    health: health.HealthServicer
 
     def stop(self, grace: float | None = 2.0) -> None:
+        """Health answers NOT_SERVING at once (load balancers move away), new calls are refused,
+        calls in flight get `grace` seconds to finish."""
+        self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
         self.matches.close()
         for follower in self.followers:
@@ -164,7 +168,7 @@ def _serve(
         server,
     )
     admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(admin_service, registry_name, data.ca().cert_pem), server)
-    _add_health(server)
+    health_servicer = _add_health(server)
     reflection.enable_server_reflection(SERVICE_NAMES, server)
     port = server.add_secure_port(settings.listen, data.server_credentials())
     if port == 0:
@@ -176,12 +180,13 @@ def _serve(
     )
     return RunningRegistry(
         server=server, port=port, database=database, lookup_database=lookup_database, access_log=access_log, expiry=expiry,
-        view=view, followers=followers, matches=matches,
+        view=view, followers=followers, matches=matches, health=health_servicer,
     )
 
 
-def _add_health(server: grpc.Server) -> None:
+def _add_health(server: grpc.Server) -> health.HealthServicer:
     servicer = health.HealthServicer()
     for name in ("", *SERVICE_NAMES[:2]):
         servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    return servicer

@@ -58,10 +58,10 @@ class SubjectStore:
                 .where(SubjectMatchRow.subject_id.in_(ids))
                 .order_by(MemberRow.name)
             ).all()
-            report_ids = [r.report_id for r in reports]
+            report_ids = {r.report_id for r in reports}
             history = session.scalars(
                 select(EventRow)
-                .where(or_(EventRow.subject_id.in_(ids), EventRow.listing_id.in_(listing_ids), EventRow.report_id.in_(report_ids)))
+                .where(or_(EventRow.subject_id.in_(ids), EventRow.listing_id.in_(listing_ids), EventRow.report_id.in_(sorted(report_ids))))
                 .order_by(EventRow.seq)
             ).all()
             return SubjectRecord(
@@ -78,5 +78,7 @@ class SubjectStore:
                 history=tuple(
                     HistoryEntry(e.seq, e.kind, e.actor, e.occurred_at, e.report_id or "", listing_ref(e.listing_id), dict(e.detail or {}))
                     for e in history
+                    # After a split, the events of reports and listings that moved away belong to the other subject.
+                    if (e.report_id is None or e.report_id in report_ids) and (e.listing_id is None or e.listing_id in listing_ids)
                 ),
             )

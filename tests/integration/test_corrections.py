@@ -147,3 +147,18 @@ def test_subject_show_answers_an_access_request_with_everything(
     with pytest.raises(RPCError) as unknown:
         subject(admin, "S77")
     assert unknown.value.status is grpc.StatusCode.NOT_FOUND
+
+
+def test_after_a_split_each_record_holds_only_its_own_reports_history(
+    registry: Registry, admin: AdminClient, member: Callable[[str], Credentials]
+) -> None:
+    with RegistryClient(member("platform-a")) as a, RegistryClient(member("platform-b")) as b:
+        first = a.submit_report(report(("cn_ric", RIC)))
+        second = b.submit_report(report(("cn_ric", RIC), ("cn_ric", OTHER_RIC)))  # merges into the first's subject
+        third = b.submit_report(report(("cn_ric", OTHER_RIC)))
+        admin.call("RejectReport", admin_pb2.RejectReportRequest(report_id=second.report_id, reason="two people"))
+        split = admin.call("SplitSubject", admin_pb2.SplitSubjectRequest(
+            subject_id=first.subject_id, report_ids=[third.report_id], reason="two people"))
+    old, new = subject(admin, first.subject_id), subject(admin, split.new_subject_id)  # type: ignore[attr-defined]
+    assert third.report_id not in {h.report_id for h in old.history}
+    assert third.report_id in {h.report_id for h in new.history}
