@@ -32,6 +32,7 @@ class Settings:
     tokenize_burst: int = 20_000
     lookups_per_second: float = 500.0  # per member and replica, in applicants; 0: unlimited
     lookups_burst: int = 5_000
+    max_concurrent_calls: int = 1000  # calls in progress at once (watches included); beyond: RESOURCE_EXHAUSTED
     max_watchers: int = 8  # WatchChanges streams served at once, each on a thread of its own
     serious_term_days: int = 3 * 365
     severe_term_days: int = 5 * 365

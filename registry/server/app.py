@@ -155,6 +155,7 @@ def _serve(
     )
     server = grpc.server(
         ThreadPoolExecutor(max_workers=settings.workers + settings.max_watchers, thread_name_prefix="jpr"),
+        maximum_concurrent_rpcs=settings.max_concurrent_calls,
         interceptors=[AuthInterceptor(members_view.member_status, members_view.certificate_revoked, access_log)],
         options=[
             ("grpc.max_receive_message_length", MESSAGE_LIMIT),
