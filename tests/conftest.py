@@ -34,6 +34,16 @@ class Clock:
         return datetime.now(UTC) + timedelta(seconds=self.offset_seconds)
 
 
+class Ticks:
+    """A settable monotonic clock (seconds) for rate limits, view lag and event gaps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @dataclass
 class Registry:
     data_dir: Path

@@ -13,14 +13,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from jpr_client import Credentials, RegistryClient, RPCError, Verdict, normalize
 from registry.api.jpr.v1 import admin_pb2, registry_pb2
 from registry.crypto import dsse, pki
 from registry.datadir import DataDir
 from tests.conftest import AdminClient, Registry
-from tests.integration.reporting import payload
+from tests.integration.reporting import now_stamp, payload
 from tests.integration.test_lookup import RIC, applicant, report
 
 
@@ -118,12 +117,6 @@ def test_an_expired_certificate_gets_no_service(registry: Registry, member: Call
     assert refused.value.status is grpc.StatusCode.UNAVAILABLE  # the TLS handshake itself fails
 
 
-def stamp(when: dt.datetime) -> Timestamp:
-    value = Timestamp()
-    value.FromDatetime(when)
-    return value
-
-
 def test_signing_keys_have_validity_windows_and_old_reports_still_verify(
     registry: Registry, admin: AdminClient, member: Callable[[str], Credentials]
 ) -> None:
@@ -134,13 +127,13 @@ def test_signing_keys_have_validity_windows_and_old_reports_still_verify(
                "future": (now + dt.timedelta(days=1), None),
                "ended": (now - dt.timedelta(days=2), now - dt.timedelta(days=1))}
     for name, (start, end) in windows.items():
-        request = admin_pb2.AddMemberKeyRequest(member="platform-a", public_key=dsse.public_key(keys[name]), valid_from=stamp(start))
+        request = admin_pb2.AddMemberKeyRequest(member="platform-a", public_key=dsse.public_key(keys[name]), valid_from=now_stamp(start))
         if end is not None:
-            request.valid_until.CopyFrom(stamp(end))
+            request.valid_until.CopyFrom(now_stamp(end))
         admin.call("AddMemberKey", request)
     with pytest.raises(RPCError) as backwards:
         admin.call("AddMemberKey", admin_pb2.AddMemberKeyRequest(
-            member="platform-a", public_key=dsse.public_key(dsse.generate_signing_key()), valid_from=stamp(now), valid_until=stamp(now)))
+            member="platform-a", public_key=dsse.public_key(dsse.generate_signing_key()), valid_from=now_stamp(now), valid_until=now_stamp(now)))
     assert backwards.value.status is grpc.StatusCode.INVALID_ARGUMENT
 
     with RegistryClient(credentials) as client:

@@ -14,16 +14,9 @@ from registry.domain.errors import ResourceExhausted
 from registry.domain.limits import Rate, RateLimiter
 from registry.server.app import RunningRegistry, start
 from registry.settings import load_settings
-from tests.conftest import REGISTRY_NAME, AdminClient
+from tests.conftest import REGISTRY_NAME, AdminClient, Ticks
 from tests.integration.test_replicas import valid_ric
 
-
-class Ticks:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_a_bucket_refills_at_its_rate_and_says_how_long_to_wait() -> None:

@@ -21,7 +21,7 @@ from registry.settings import load_settings
 from registry.store.database import Database
 from registry.store.models import EventRow, MemberRow
 from registry.store.view import ReadView
-from tests.conftest import REGISTRY_NAME, AdminClient, Registry
+from tests.conftest import REGISTRY_NAME, AdminClient, Registry, Ticks
 from tests.integration.test_lookup import RIC, accept, applicant, report
 
 
@@ -82,13 +82,6 @@ def test_a_commit_that_lands_behind_a_later_one_is_still_applied(registry: Regis
     assert refused.value.status is grpc.StatusCode.PERMISSION_DENIED
     assert "SUSPENDED" in refused.value.message
 
-
-class Ticks:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_a_view_that_cannot_follow_its_database_refuses_instead_of_answering_stale(registry: Registry) -> None:

@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 from registry.store.view import EventCursor
+from tests.conftest import Ticks
 
-
-class Ticks:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_events_in_order_advance_the_floor_and_are_returned_once() -> None:
