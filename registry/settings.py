@@ -34,6 +34,8 @@ class Settings:
     lookups_burst: int = 5_000
     max_concurrent_calls: int = 1000  # calls in progress at once (watches included); beyond: RESOURCE_EXHAUSTED
     max_watchers: int = 8  # WatchChanges streams served at once, each on a thread of its own
+    keepalive_seconds: float = 60.0  # ping a connection idle this long; close it if no answer in 20 s
+    min_client_ping_seconds: float = 10.0  # a client pinging more often gets GOAWAY (too_many_pings)
     serious_term_days: int = 3 * 365
     severe_term_days: int = 5 * 365
     early_removal_after_days: int = 365

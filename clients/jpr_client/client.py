@@ -284,6 +284,11 @@ def call_with_retry(method: str, stub: Callable[..., R], request: Any, timeout: 
     raise AssertionError("unreachable")
 
 
+# Ping during calls (a long watch) every 30 s, so a dead connection is noticed within 40 s.
+# The registry refuses pings more often than every 10 s.
+KEEPALIVE_OPTIONS = [("grpc.keepalive_time_ms", 30_000), ("grpc.keepalive_timeout_ms", 10_000)]
+
+
 def secure_channel(credentials: Credentials) -> grpc.Channel:
     """A mutual-TLS channel to the registry named in `credentials`."""
     channel_credentials = grpc.ssl_channel_credentials(
@@ -291,4 +296,4 @@ def secure_channel(credentials: Credentials) -> grpc.Channel:
         private_key=credentials.private_key.encode(),
         certificate_chain=credentials.certificate.encode(),
     )
-    return grpc.secure_channel(credentials.endpoint, channel_credentials)
+    return grpc.secure_channel(credentials.endpoint, channel_credentials, options=KEEPALIVE_OPTIONS)

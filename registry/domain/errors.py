@@ -46,6 +46,12 @@ class ResourceExhausted(RegistryError):
         self.retry_after_ms = retry_after_ms  # sent as the `grpc-retry-pushback-ms` trailer
 
 
+class DeadlineExceeded(RegistryError):
+    """The caller's deadline passed while the registry worked; the work in progress was abandoned."""
+
+    status = "DEADLINE_EXCEEDED"
+
+
 class Unavailable(RegistryError):
     """The registry cannot answer correctly right now; the same call may succeed later or elsewhere."""
 

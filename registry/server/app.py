@@ -51,6 +51,20 @@ SERVICE_NAMES = (
 MESSAGE_LIMIT = 8 * 1024 * 1024
 
 
+
+def keepalive_options(settings: Settings) -> list[tuple[str, int]]:
+    """Keepalive, both ways. The server pings a connection idle for `keepalive_seconds` and closes
+    it when no answer comes within 20 s (a vanished client frees its resources). Clients may ping
+    every `min_client_ping_seconds` at most; one that pings faster gets two strikes, then GOAWAY
+    ("too_many_pings")."""
+    return [
+        ("grpc.keepalive_time_ms", int(settings.keepalive_seconds * 1000)),
+        ("grpc.keepalive_timeout_ms", 20_000),
+        ("grpc.http2.min_ping_interval_without_data_ms", int(settings.min_client_ping_seconds * 1000)),
+        ("grpc.http2.max_ping_strikes", 2),
+    ]
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -160,6 +174,7 @@ def _serve(
         options=[
             ("grpc.max_receive_message_length", MESSAGE_LIMIT),
             ("grpc.max_send_message_length", MESSAGE_LIMIT),
+            *keepalive_options(settings),
         ],
     )
     registry_pb2_grpc.add_RegistryServicer_to_server(

@@ -21,6 +21,7 @@ from registry.crypto import pki
 from registry.domain.errors import RegistryError
 from registry.domain.model import Caller, MemberStatus
 from registry.server.access_log import AccessLog
+from registry.store.database import deadline
 
 log = logging.getLogger("jpr.access")
 
@@ -120,7 +121,8 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             token = _caller.set(caller)
             code = "OK"
             try:
-                return behavior(request, context)
+                with deadline(context.time_remaining()):  # carried down to the database's statement timeouts
+                    return behavior(request, context)
             except RegistryError as error:
                 code = error.status
                 retry_after_ms = getattr(error, "retry_after_ms", None)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
+
+from registry.domain.errors import DeadlineExceeded
 
 
 T = TypeVar("T")
@@ -19,6 +23,37 @@ log = logging.getLogger("jpr.store")
 
 _BUSY_TIMEOUT_MS = 30_000
 _RETRIES = 12
+_PROGRESS_STEPS = 10_000  # SQLite virtual-machine steps between deadline checks
+
+# When the call being served must be done (time.monotonic()), or None: set by `deadline()`.
+_deadline: ContextVar[float | None] = ContextVar("jpr_deadline", default=None)
+
+
+@contextmanager
+def deadline(seconds: float | None) -> Iterator[None]:
+    """Database work inside gets at most `seconds` (a gRPC call's time remaining).
+
+    Carried down to the database: PostgreSQL's `statement_timeout` for each
+    transaction; SQLite's busy timeout and a progress handler that interrupts
+    a running statement. Past it, `DeadlineExceeded` and the transaction rolls
+    back, so a write never lands after its caller gave up. None: no deadline.
+    """
+    end = None if seconds is None or not math.isfinite(seconds) else time.monotonic() + seconds
+    token = _deadline.set(end)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def _remaining_ms() -> int | None:
+    end = _deadline.get()
+    if end is None:
+        return None
+    remaining = int((end - time.monotonic()) * 1000)
+    if remaining <= 0:
+        raise DeadlineExceeded("the call's deadline passed; the registry abandoned its work on it (nothing was written)")
+    return remaining
 
 
 class SchemaError(RuntimeError):
@@ -49,10 +84,13 @@ class Database:
         transactions always do; PostgreSQL's default (READ COMMITTED) takes a
         new snapshot per statement.
         """
-        with self.engine.connect() as conn:
+        timeout = _remaining_ms()
+        with self.engine.connect() as conn, _translating_timeouts():
             if repeatable and not self.is_sqlite:
                 conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
+                if timeout is not None and not self.is_sqlite:
+                    conn.exec_driver_sql(f"SET LOCAL statement_timeout = {timeout}")
                 yield conn
 
     def after_write(self, listener: Callable[[], None]) -> None:
@@ -66,20 +104,26 @@ class Database:
         reach a client; `work` must therefore be safe to run again.
         """
         for attempt in range(_RETRIES):
+            timeout = _remaining_ms()  # no new attempt once the caller's deadline passed
             try:
-                result = self._write_once(work)
+                with _translating_timeouts():
+                    result = self._write_once(work, timeout)
             except DBAPIError as error:
                 if attempt == _RETRIES - 1 or not _is_conflict(error):
                     raise
                 log.info("write conflict (%s), retry %d", _conflict_name(error), attempt + 1)
                 time.sleep(random.uniform(0.5, 1.0) * min(0.005 * 2**attempt, 0.5))
                 continue
-            for listener in self._after_write:
-                listener()
+            token = _deadline.set(None)  # the write committed: catching up must not be cut short
+            try:
+                for listener in self._after_write:
+                    listener()
+            finally:
+                _deadline.reset(token)
             return result
         raise AssertionError("unreachable")
 
-    def _write_once(self, work: Callable[[Session], T]) -> T:
+    def _write_once(self, work: Callable[[Session], T], timeout: int | None) -> T:
         with self.engine.connect() as conn:
             if self.is_sqlite:
                 # Take the write lock at BEGIN, so no transaction fails half-way on upgrade.
@@ -89,13 +133,47 @@ class Database:
                 # from some serial order and aborts one side, which is retried above.
                 conn.execution_options(isolation_level="SERIALIZABLE")
             with Session(bind=conn, expire_on_commit=False) as session, session.begin():
+                _limit_statements(session, timeout, self.is_sqlite)
                 return work(session)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A read-only ORM session (admin listings)."""
-        with Session(self.engine) as session, session.begin():
+        timeout = _remaining_ms()
+        with Session(self.engine) as session, _translating_timeouts(), session.begin():
+            _limit_statements(session, timeout, self.is_sqlite)
             yield session
+
+
+def _limit_statements(session: Session, timeout: int | None, is_sqlite: bool) -> None:
+    if timeout is not None and not is_sqlite:  # SQLite: set at BEGIN, see _begin_sqlite
+        session.execute(text(f"SET LOCAL statement_timeout = {timeout}"))
+
+
+@contextmanager
+def _translating_timeouts() -> Iterator[None]:
+    """A statement cut short by the deadline becomes DeadlineExceeded."""
+    try:
+        yield
+    except DBAPIError as error:
+        if _deadline.get() is None or not _is_timeout(error):
+            raise
+        raise DeadlineExceeded(
+            "the call's deadline passed while the database worked; the registry abandoned the call (nothing was written)"
+        ) from error
+
+
+def _is_timeout(error: DBAPIError) -> bool:
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if sqlstate is not None:
+        return bool(sqlstate == "57014")  # query_canceled: statement_timeout
+    text_ = str(error.orig).lower()
+    return "interrupted" in text_ or (("locked" in text_ or "busy" in text_) and _past_deadline())
+
+
+def _past_deadline() -> bool:
+    end = _deadline.get()
+    return end is not None and time.monotonic() >= end
 
 
 # serialization_failure, deadlock_detected, unique_violation (two writers racing to insert the same key)
@@ -144,4 +222,15 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _begin_sqlite(conn: Connection) -> None:
+    # Every transaction sets both, so a pooled connection never keeps an earlier call's deadline.
+    end = _deadline.get()
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    if end is None:
+        raw.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        raw.set_progress_handler(None, 0)
+    else:
+        wait = max(1, min(_BUSY_TIMEOUT_MS, int((end - time.monotonic()) * 1000)))
+        raw.execute(f"PRAGMA busy_timeout={wait}")
+        raw.set_progress_handler(lambda: time.monotonic() >= end, _PROGRESS_STEPS)
     conn.exec_driver_sql(conn.get_execution_options().get("jpr_begin", "BEGIN"))
