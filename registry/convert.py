@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from registry.api.jpr.v1 import admin_pb2, registry_pb2, types_pb2
+from registry.domain.audit import AccessFlag
 from registry.domain.errors import InvalidArgument
 from registry.domain.model import (
     AppealStatus,
@@ -46,6 +47,7 @@ PREFIXES: dict[type[enum.Enum], str] = {
     LiftGrounds: "LIFT_GROUNDS_",
     ChangeKind: "CHANGE_KIND_",
     Opinion: "OPINION_",
+    AccessFlag: "ACCESS_FLAG_",
 }
 
 
@@ -63,6 +65,7 @@ _PROTO_ENUMS: dict[type[enum.Enum], Any] = {
     LiftGrounds: admin_pb2.LiftGrounds,
     ChangeKind: registry_pb2.ChangeKind,
     Opinion: types_pb2.Opinion,
+    AccessFlag: admin_pb2.AccessFlag,
 }
 _NAMES = {kind: {v: k for k, v in proto.items()} for kind, proto in _PROTO_ENUMS.items()}
 _NUMBERS = {kind: dict(proto.items()) for kind, proto in _PROTO_ENUMS.items()}

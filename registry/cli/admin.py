@@ -44,6 +44,20 @@ def register(commands: Any) -> None:
         change.add_argument("name")
         change.add_argument("--reason", required=True, help="why (recorded)")
 
+    volume = _command(members, "volume", "record how many applicants a member onboards a day (the yardstick for its lookups)", _members_volume)
+    volume.add_argument("name")
+    volume.add_argument("per_day", type=int, help="applicants onboarded a day")
+    volume.add_argument("--reason", required=True, help="where the figure comes from (recorded)")
+
+    audit = admin.add_parser("audit", help="how members use the registry").add_subparsers(dest="action", required=True, metavar="ACTION")
+    access = _command(audit, "access", "each member's call volumes, flagging lookups out of line with onboarding or enumeration-like misses",
+                      _audit_access)
+    access.add_argument("--since", type=_utc, help="start of the window (ISO 8601; default: 7 days before --until)")
+    access.add_argument("--until", type=_utc, help="end of the window (ISO 8601; default: now)")
+    access.add_argument("--volume-factor", type=float, default=0.0, help="flag lookups above this many times the declared volume (default 3)")
+    access.add_argument("--miss-factor", type=float, default=0.0, help="flag a match rate this many times below other members' (default 10)")
+    access.add_argument("--min-applicants", type=int, default=0, help="judge match rates from this many applicants on (default 1000)")
+
     certs = admin.add_parser("cert", aliases=["certs"], help="client certificates").add_subparsers(dest="action", required=True, metavar="ACTION")
     revoke_cert = _command(certs, "revoke", "refuse a client certificate from now on", _cert_revoke)
     revoke_cert.add_argument("sha256", help="the certificate's SHA-256 (printed by `members add`), or a PEM file")
@@ -202,6 +216,54 @@ def _members_suspend(args: argparse.Namespace) -> int:
 def _members_resume(args: argparse.Namespace) -> int:
     member = _Admin(args).call("ResumeMember", admin_pb2.MemberStatusRequest(member=args.name, reason=args.reason))
     output.emit_json({"name": member.name, "status": "ACTIVE"}) if args.json else print(f"member {member.name} active again")
+    return 0
+
+
+def _members_volume(args: argparse.Namespace) -> int:
+    request = admin_pb2.SetOnboardingVolumeRequest(member=args.name, per_day=args.per_day, reason=args.reason)
+    member = _Admin(args).call("SetOnboardingVolume", request)
+    if args.json:
+        output.emit_json({"name": member.name, "onboarding_per_day": member.onboarding_per_day})
+    else:
+        print(f"member {member.name} onboards {member.onboarding_per_day:,} applicants a day")
+    return 0
+
+
+def _audit_access(args: argparse.Namespace) -> int:
+    request = admin_pb2.AuditAccessRequest(
+        volume_factor=args.volume_factor, miss_factor=args.miss_factor, min_applicants=args.min_applicants
+    )
+    if args.since:
+        request.since.FromDatetime(args.since)
+    if args.until:
+        request.until.FromDatetime(args.until)
+    response = _Admin(args).call("AuditAccess", request, safe=True)
+    rows = [
+        {
+            "member": m.member,
+            "per_day": m.onboarding_per_day or None,
+            "calls": m.calls,
+            "refused": m.refused,
+            "lookups": m.lookup_calls,
+            "applicants": m.applicants,
+            "matched": m.matched,
+            "match_rate": f"{m.match_rate:.2%}",
+            "peers": f"{m.peer_match_rate:.2%}",
+            "tokenized": m.tokenized,
+            "flags": [admin_pb2.AccessFlag.Name(f).removeprefix("ACCESS_FLAG_") for f in m.flags],
+            "why": list(m.explanations),
+        }
+        for m in response.members
+    ]
+    window = {"since": response.since.ToDatetime(UTC).isoformat(), "until": response.until.ToDatetime(UTC).isoformat()}
+    if args.json:
+        output.emit_json({**window, "members": rows})
+        return 0
+    print(f"calls from {window['since']} to {window['until']}")
+    output.table(rows, ["member", "per_day", "calls", "refused", "lookups", "applicants", "matched", "match_rate", "peers", "tokenized", "flags"])
+    for row in rows:
+        for why in row["why"]:
+            print(f"{row['member']}: {why}")
     return 0
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from registry.crypto import dsse, pki
+from registry.domain.audit import AccessAudit, Thresholds, audit
 from registry.domain.errors import InvalidArgument
 from registry.domain.model import (
     Appeal,
@@ -28,6 +29,7 @@ from registry.domain.model import (
     Severity,
     SigningKey,
 )
+from registry.store.access import AccessStore
 from registry.store.appeals import AppealStore
 from registry.store.listings import ListingStore
 from registry.store.members import MemberStore
@@ -41,6 +43,7 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 MAX_TERM_DAYS = 100 * 365
 MAX_REASON = 2000
+MAX_ONBOARDING_PER_DAY = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ class AdminService:
         opinions: OpinionStore,
         corrections: CorrectionStore,
         subjects: SubjectStore,
+        access: AccessStore,
         *,
         ca: pki.KeyAndCert,
         terms: Terms,
@@ -83,6 +87,7 @@ class AdminService:
         self._opinions = opinions
         self._corrections = corrections
         self._subjects = subjects
+        self._access = access
         self._members = members
         self._reports = reports
         self._listings = listings
@@ -122,6 +127,20 @@ class AdminService:
     def resume(self, admin: Caller, member: str, reason: str) -> Member:
         _check_reason(reason, required=True)
         return self._members.set_status(member, MemberStatus.ACTIVE, reason=reason, actor=_actor(admin), now=self._clock())
+
+    def set_onboarding_volume(self, admin: Caller, member: str, per_day: int, reason: str) -> Member:
+        _check_reason(reason, required=True)
+        if not 0 < per_day <= MAX_ONBOARDING_PER_DAY:
+            raise InvalidArgument(f"per_day: {per_day}; give the applicants the member onboards a day, 1 to {MAX_ONBOARDING_PER_DAY:,}")
+        return self._members.set_onboarding_volume(member, per_day, reason=reason, actor=_actor(admin), now=self._clock())
+
+    def audit_access(self, since: datetime | None, until: datetime | None, thresholds: Thresholds) -> AccessAudit:
+        """Each member's volumes over [since, until) (default: the 7 days up to now), with what looks out of line."""
+        until = until or self._clock()
+        since = since or until - timedelta(days=7)
+        if since >= until:
+            raise InvalidArgument(f"since {since.isoformat()} is not before until {until.isoformat()}")
+        return audit(self._access.totals(since, until), self._access.declared_volumes(), since, until, thresholds)
 
     def revoke_certificate(self, admin: Caller, sha256: str, reason: str) -> RevokedCertificate:
         _check_reason(reason, required=True)

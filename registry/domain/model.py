@@ -211,6 +211,7 @@ class Member:
     status: MemberStatus
     created_at: datetime
     keys: tuple[SigningKey, ...] = ()
+    onboarding_per_day: int | None = None  # declared applicants a day; None: not declared
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,14 @@
-"""The access log: one line per call, written off the request threads.
+"""The access log: one record per call, written off the request threads.
 
-Every call to a guessable oracle must be logged, so this sits on the hot
-path. A request thread only appends a tuple (atomic under the GIL); a writer
-thread formats a batch every fraction of a second and hands it to the
-`jpr.access` logger as one record. Tokens and identifiers never appear: only
-the method, the caller, the status and the duration.
+Every call to a guessable oracle must be accounted for, so this sits on the
+hot path. A request thread only appends a tuple (atomic under the GIL). A
+writer thread formats each batch every fraction of a second and hands it to
+the `jpr.access` logger as one record, one line per call: time, method, caller,
+certificate fingerprint, status, duration, and the call's element counts
+(`items`: elements tokenized or applicants looked up; `matched`: applicants
+that matched). It also adds members' calls to the access counts (per member,
+hour and method) once a second, which `jpr admin audit access` reads. Tokens
+and identifiers never appear in either.
 """
 
 from __future__ import annotations
@@ -12,44 +16,103 @@ from __future__ import annotations
 import collections
 import logging
 import threading
-import time
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from registry.crypto import pki
+from registry.domain.audit import LOOKUP_METHODS, TOKENIZE_METHOD
+from registry.store.access import Count
 
 log = logging.getLogger("jpr.access")
 
-Entry = tuple[float, str, str, str, str, float]  # when, method, role, name, status, milliseconds
+# when, method, role, name, certificate SHA-256, status, milliseconds, items, matched
+Entry = tuple[datetime, str, str, str, str, str, float, int, int]
+CountKey = tuple[str, datetime, str]  # member, hour, method
+
+
+def element_counts(method: str, request: Any, response: Any) -> tuple[int, int]:
+    """(items, matched) of a call: what it asked for, and for lookups how many applicants matched."""
+    if method == TOKENIZE_METHOD:
+        return len(request.blinded_elements), 0
+    if method == LOOKUP_METHODS[0]:
+        return 1, int(response is not None and len(response.matches) > 0)
+    if method == LOOKUP_METHODS[1]:
+        matched = sum(1 for result in response.results if result.matches) if response is not None else 0
+        return len(request.applicants), matched
+    return 0, 0
 
 
 class AccessLog:
-    def __init__(self, interval: float = 0.2) -> None:
+    def __init__(
+        self,
+        add_counts: Callable[[list[Count]], None],
+        clock: Callable[[], datetime],
+        *,
+        interval: float = 0.2,
+        count_interval: float = 1.0,
+    ) -> None:
+        self._add_counts = add_counts
+        self._clock = clock
         self._entries: collections.deque[Entry] = collections.deque()
+        self._counts: dict[CountKey, list[int]] = {}  # calls, refused, items, matched; only the writer touches it
+        self._lock = threading.Lock()  # one flush at a time
         self._interval = interval
+        self._count_every = max(1, round(count_interval / interval))
         self._stopped = threading.Event()
         self._writer = threading.Thread(target=self._run, name="jpr-access-log", daemon=True)
         self._writer.start()
 
-    def record(self, method: str, role: str, name: str, status: str, milliseconds: float) -> None:
-        self._entries.append((time.time(), method, role, name, status, milliseconds))
+    def record(
+        self, method: str, role: str, name: str, certificate_sha256: str, status: str, milliseconds: float, items: int, matched: int
+    ) -> None:
+        self._entries.append((self._clock(), method, role, name, certificate_sha256, status, milliseconds, items, matched))
 
-    def flush(self) -> None:
-        entries = []
-        while self._entries:
-            entries.append(self._entries.popleft())
-        if entries:
-            # One record per batch: a header line, then one self-contained line per call.
-            log.info("%d calls\n%s", len(entries), "\n".join(_line(entry) for entry in entries))
+    def flush(self, *, counts: bool = True) -> None:
+        """Log what was recorded; with `counts`, also add it to the stored access counts now."""
+        with self._lock:
+            entries = []
+            while self._entries:
+                entries.append(self._entries.popleft())
+            if entries:
+                # One record per batch: a header line, then one self-contained line per call.
+                log.info("%d calls\n%s", len(entries), "\n".join(_line(entry) for entry in entries))
+                self._fold(entries)
+            if counts and self._counts:
+                pending: list[Count] = [(m, h, method, c, r, i, x) for (m, h, method), (c, r, i, x) in self._counts.items()]
+                self._add_counts(pending)  # on failure they stay, and the next round adds them
+                self._counts.clear()
 
     def close(self) -> None:
         self._stopped.set()
         self._writer.join(timeout=5)
-        self.flush()
+        try:
+            self.flush()
+        except Exception:  # shutting down: the lines are logged; only this replica's last second of counts is lost
+            log.exception("adding the last access counts failed")
+
+    def _fold(self, entries: list[Entry]) -> None:
+        for when, method, role, name, _sha, status, _ms, items, matched in entries:
+            if role != pki.ROLE_MEMBER:
+                continue
+            key = (name, when.replace(minute=0, second=0, microsecond=0), method)
+            values = self._counts.setdefault(key, [0, 0, 0, 0])
+            values[0] += 1
+            values[1] += status != "OK"
+            values[2] += items
+            values[3] += matched
 
     def _run(self) -> None:
+        rounds = 0
         while not self._stopped.wait(self._interval):
-            self.flush()
+            rounds += 1
+            try:
+                self.flush(counts=rounds % self._count_every == 0)
+            except Exception:  # kept, and added by the next round; the cause is in the log
+                log.exception("adding access counts failed")
 
 
 def _line(entry: Entry) -> str:
-    when, method, role, name, status, milliseconds = entry
-    stamp = datetime.fromtimestamp(when, UTC).isoformat(timespec="milliseconds")
-    return f"{stamp} {method} {role}:{name} {status} {milliseconds:.1f}ms"
+    when, method, role, name, sha256, status, milliseconds, items, matched = entry
+    stamp = when.isoformat(timespec="milliseconds")
+    return f"{stamp} {method} {role}:{name} cert={sha256 or '-'} {status} {milliseconds:.1f}ms items={items} matched={matched}"

@@ -29,6 +29,7 @@ from registry.server.servicers import LOOKUPS, TOKENIZE, AdminServicer, Registry
 from registry.settings import Settings
 from registry.store import schema
 from registry.store.database import Database
+from registry.store.access import AccessStore
 from registry.store.appeals import AppealStore
 from registry.store.changes import ChangeStore
 from registry.store.listings import ListingStore
@@ -131,6 +132,7 @@ def _serve(
     )
     opinions = OpinionStore(database)
     corrections = CorrectionStore(database)
+    access = AccessStore(database)
     admin_service = AdminService(
         members,
         reports,
@@ -139,6 +141,7 @@ def _serve(
         opinions,
         corrections,
         SubjectStore(database),
+        access,
         ca=data.ca(),
         terms=Terms(
             serious_days=settings.serious_term_days,
@@ -158,7 +161,7 @@ def _serve(
         each.load()
         database.after_write(each.catch_up_after_write)  # a process sees its own changes at once
         followers.append(Follower(each, settings.follow_interval_seconds))  # and other replicas' soon after
-    access_log = AccessLog()
+    access_log = AccessLog(access.add, clock)
     matches = MatchRecorder(opinions, clock)
     limits = RateLimiter(
         {
@@ -183,7 +186,7 @@ def _serve(
                          FeedbackService(opinions, matches, clock=clock), matches, limits),
         server,
     )
-    admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(admin_service, registry_name, data.ca().cert_pem), server)
+    admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(admin_service, registry_name, data.ca().cert_pem, access_log.flush), server)
     health_servicer = _add_health(server)
     reflection.enable_server_reflection(SERVICE_NAMES, server)
     port = server.add_secure_port(settings.listen, data.server_credentials())

@@ -20,7 +20,7 @@ import grpc
 from registry.crypto import pki
 from registry.domain.errors import RegistryError
 from registry.domain.model import Caller, MemberStatus
-from registry.server.access_log import AccessLog
+from registry.server.access_log import AccessLog, element_counts
 from registry.store.database import deadline
 
 log = logging.getLogger("jpr.access")
@@ -48,6 +48,8 @@ RULES: Mapping[str, frozenset[str]] = {
     "/jpr.v1.Admin/SuspendMember": ADMIN,
     "/jpr.v1.Admin/ResumeMember": ADMIN,
     "/jpr.v1.Admin/RevokeCertificate": ADMIN,
+    "/jpr.v1.Admin/SetOnboardingVolume": ADMIN,
+    "/jpr.v1.Admin/AuditAccess": ADMIN,
     "/jpr.v1.Admin/ListReports": ADMIN,
     "/jpr.v1.Admin/AcceptReport": ADMIN,
     "/jpr.v1.Admin/RejectReport": ADMIN,
@@ -67,6 +69,8 @@ RULES: Mapping[str, frozenset[str]] = {
 }
 
 RETRY_AFTER_KEY = "grpc-retry-pushback-ms"  # gRPC's own name for "retry after this many milliseconds"
+
+Refusal = tuple[grpc.StatusCode, str]
 
 _caller: contextvars.ContextVar[Caller] = contextvars.ContextVar("jpr_caller")
 
@@ -117,55 +121,67 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
     def _guard(self, method: str, behavior: Callable[[Any, grpc.ServicerContext], Any]) -> Callable[..., Any]:
         def guarded(request: Any, context: grpc.ServicerContext) -> Any:
             started = time.perf_counter()
-            caller = self._authorize(method, context)
+            caller, refusal = self._authorize(method, context)
+            if refusal is not None:
+                code, message = refusal
+                self._record(method, caller, code.name, started, 0, 0)
+                context.abort(code, message)
+            assert caller is not None
             token = _caller.set(caller)
-            code = "OK"
+            status, response = "OK", None
             try:
                 with deadline(context.time_remaining()):  # carried down to the database's statement timeouts
-                    return behavior(request, context)
+                    response = behavior(request, context)
+                return response
             except RegistryError as error:
-                code = error.status
+                status = error.status
                 retry_after_ms = getattr(error, "retry_after_ms", None)
                 if retry_after_ms is not None:
                     context.set_trailing_metadata(((RETRY_AFTER_KEY, str(retry_after_ms)),))
                 context.abort(grpc.StatusCode[error.status], str(error))
             except Exception:
                 # A defect or an infrastructure fault: the detail goes to the log, not to the caller.
-                code = "INTERNAL"
+                status = "INTERNAL"
                 log.exception("%s failed for %s:%s", method, caller.role, caller.name)
                 context.abort(grpc.StatusCode.INTERNAL, "internal error; the registry logged the cause")
             finally:
                 _caller.reset(token)
-                self._access_log.record(method, caller.role, caller.name, code, (time.perf_counter() - started) * 1000)
+                self._record(method, caller, status, started, *element_counts(method, request, response))
 
         return guarded
 
-    def _authorize(self, method: str, context: grpc.ServicerContext) -> Caller:
+    def _record(self, method: str, caller: Caller | None, status: str, started: float, items: int, matched: int) -> None:
+        role, name, sha256 = (caller.role, caller.name, caller.certificate_sha256) if caller else ("-", "-", "")
+        self._access_log.record(method, role, name, sha256, status, (time.perf_counter() - started) * 1000, items, matched)
+
+    def _authorize(self, method: str, context: grpc.ServicerContext) -> tuple[Caller | None, Refusal | None]:
+        """The caller, and why it is refused (None: allowed)."""
         certs = context.auth_context().get("x509_pem_cert")
         identity = _identity(certs[0]) if certs else None
         if identity is None:
             log.warning("%s refused: no client certificate with a JPR identity", method)
-            context.abort(grpc.StatusCode.UNAUTHENTICATED, "a client certificate issued by this registry's CA is required")
+            return None, (grpc.StatusCode.UNAUTHENTICATED, "a client certificate issued by this registry's CA is required")
         role, name, sha256 = identity
+        caller = Caller(role=role, name=name, certificate_sha256=sha256)
         if self._certificate_revoked(sha256):
             log.warning("%s refused for %s:%s: certificate %s is revoked", method, role, name, sha256)
-            context.abort(grpc.StatusCode.UNAUTHENTICATED, f"client certificate {sha256} has been revoked; ask the association for a new one")
-        caller = Caller(role=role, name=name, certificate_sha256=sha256)
+            return caller, (grpc.StatusCode.UNAUTHENTICATED, f"client certificate {sha256} has been revoked; ask the association for a new one")
         roles = allowed_roles(method)
         if role not in roles:
             log.warning("%s refused for %s:%s", method, role, name)
             who = " or ".join(sorted(roles)) if roles else "nobody"
-            context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{method} is for {who}; you are {role} {name!r}")
+            return caller, (grpc.StatusCode.PERMISSION_DENIED, f"{method} is for {who}; you are {role} {name!r}")
         if role == pki.ROLE_MEMBER:
-            self._check_member(name, context)
-        return caller
+            return caller, self._member_refusal(name)
+        return caller, None
 
-    def _check_member(self, name: str, context: grpc.ServicerContext) -> None:
+    def _member_refusal(self, name: str) -> Refusal | None:
         try:
             status = self._member_status(name)
         except RegistryError as error:
-            context.abort(grpc.StatusCode[error.status], str(error))
+            return grpc.StatusCode[error.status], str(error)
         if status is None:
-            context.abort(grpc.StatusCode.PERMISSION_DENIED, f"member {name!r} is not registered")
+            return grpc.StatusCode.PERMISSION_DENIED, f"member {name!r} is not registered"
         if status is not MemberStatus.ACTIVE:
-            context.abort(grpc.StatusCode.PERMISSION_DENIED, f"member {name!r} is {status.value}")
+            return grpc.StatusCode.PERMISSION_DENIED, f"member {name!r} is {status.value}"
+        return None

@@ -7,6 +7,7 @@ from typing import Any
 
 from registry.api.jpr.v1 import admin_pb2, registry_pb2, types_pb2
 from registry.convert import datetime_to_timestamp, enum_to_proto
+from registry.domain.audit import AccessAudit
 from registry.domain.model import (
     Appeal,
     Listing,
@@ -118,6 +119,31 @@ def member(value: Member) -> admin_pb2.Member:
         status=enum_to_proto(value.status),
         created_at=datetime_to_timestamp(value.created_at),
         keys=[signing_key(k) for k in value.keys],
+        onboarding_per_day=value.onboarding_per_day or 0,
+    )
+
+
+def access_audit(value: AccessAudit) -> admin_pb2.AuditAccessResponse:
+    return admin_pb2.AuditAccessResponse(
+        since=datetime_to_timestamp(value.since),
+        until=datetime_to_timestamp(value.until),
+        members=[
+            admin_pb2.MemberAccess(
+                member=m.totals.member,
+                onboarding_per_day=m.onboarding_per_day or 0,
+                calls=m.totals.calls,
+                refused=m.totals.refused,
+                lookup_calls=m.totals.lookup_calls,
+                applicants=m.totals.applicants,
+                matched=m.totals.matched,
+                tokenized=m.totals.tokenized,
+                match_rate=m.match_rate,
+                peer_match_rate=m.peer_match_rate,
+                flags=[enum_to_proto(flag) for flag, _ in m.flags],
+                explanations=[explanation for _, explanation in m.flags],
+            )
+            for m in value.members
+        ],
     )
 
 

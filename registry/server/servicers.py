@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import grpc
 
 from registry.api.jpr.v1 import admin_pb2, admin_pb2_grpc, registry_pb2, registry_pb2_grpc, types_pb2
 from registry.convert import enum_from_proto, timestamp_to_datetime
 from registry.domain.admin import AdminService
+from registry.domain.audit import Thresholds
 from registry.domain.changes import ChangeFeed
 from registry.domain.errors import RegistryError
 from registry.domain.feedback import FeedbackService, MatchRecorder
@@ -96,8 +97,9 @@ def _applicant(applicant: registry_pb2.Applicant, field: str) -> tuple[Token, ..
 
 
 class AdminServicer(admin_pb2_grpc.AdminServicer):
-    def __init__(self, admin: AdminService, registry_name: str, ca_pem: bytes) -> None:
+    def __init__(self, admin: AdminService, registry_name: str, ca_pem: bytes, flush_access_log: Callable[[], None]) -> None:
         self._admin = admin
+        self._flush_access_log = flush_access_log
         self._registry_name = registry_name
         self._ca_pem = ca_pem
 
@@ -179,3 +181,18 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
 
     def RevokeCertificate(self, request: admin_pb2.RevokeCertificateRequest, context: grpc.ServicerContext) -> admin_pb2.RevokedCertificate:
         return messages.revoked_certificate(self._admin.revoke_certificate(current_caller(), request.certificate_sha256, request.reason))
+
+    def SetOnboardingVolume(self, request: admin_pb2.SetOnboardingVolumeRequest, context: grpc.ServicerContext) -> admin_pb2.Member:
+        return messages.member(self._admin.set_onboarding_volume(current_caller(), request.member, request.per_day, request.reason))
+
+    def AuditAccess(self, request: admin_pb2.AuditAccessRequest, context: grpc.ServicerContext) -> admin_pb2.AuditAccessResponse:
+        since = timestamp_to_datetime(request.since, "since") if request.HasField("since") else None
+        until = timestamp_to_datetime(request.until, "until") if request.HasField("until") else None
+        defaults = Thresholds()
+        thresholds = Thresholds(
+            volume_factor=request.volume_factor or defaults.volume_factor,
+            miss_factor=request.miss_factor or defaults.miss_factor,
+            min_applicants=request.min_applicants or defaults.min_applicants,
+        )
+        self._flush_access_log()  # this replica's latest calls count too
+        return messages.access_audit(self._admin.audit_access(since, until, thresholds))

@@ -85,6 +85,17 @@ class MemberStore:
 
         return self._db.write(work)
 
+    def set_onboarding_volume(self, name: str, per_day: int, *, reason: str, actor: str, now: datetime) -> Member:
+        def work(session: Session) -> Member:
+            member = _get(session, name)
+            before = member.onboarding_per_day
+            member.onboarding_per_day = per_day
+            events.record(session, at=now, actor=actor, kind="member.volume_declared", member=name,
+                          per_day=per_day, before=before, reason=reason)
+            return _member(session, member)
+
+        return self._db.write(work)
+
     def revoke_certificate(self, sha256: str, *, reason: str, actor: str, now: datetime) -> RevokedCertificate:
         def work(session: Session) -> RevokedCertificate:
             found = session.get(RevokedCertificateRow, sha256)
@@ -127,4 +138,7 @@ def _key(row: MemberKeyRow) -> SigningKey:
 
 def _member(session: Session, row: MemberRow) -> Member:
     keys = session.scalars(select(MemberKeyRow).where(MemberKeyRow.member_id == row.id).order_by(MemberKeyRow.valid_from))
-    return Member(name=row.name, status=MemberStatus(row.status), created_at=row.created_at, keys=tuple(_key(k) for k in keys))
+    return Member(
+        name=row.name, status=MemberStatus(row.status), created_at=row.created_at, keys=tuple(_key(k) for k in keys),
+        onboarding_per_day=row.onboarding_per_day,
+    )

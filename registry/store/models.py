@@ -58,6 +58,8 @@ class MemberRow(Base):
     name: Mapped[str] = mapped_column(String(63), unique=True)
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Applicants the platform declares it onboards a day: the yardstick for its lookup volume.
+    onboarding_per_day: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class MemberKeyRow(Base):
@@ -216,6 +218,25 @@ class SubjectMatchRow(Base):
     first_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_at: Mapped[datetime] = mapped_column(UTCDateTime)
     lookups: Mapped[int] = mapped_column(Integer)
+
+
+class AccessCountRow(Base):
+    """Calls per member, hour and method, from the access log: what `jpr admin audit access` reads.
+
+    `items`: the elements a Tokenize asked for, the applicants a lookup asked about.
+    `matched`: the applicants that matched a subject. No token or identifier is kept.
+    """
+
+    __tablename__ = "access_counts"
+    __table_args__ = (Index("ix_access_counts_hour", "hour"),)
+
+    member: Mapped[str] = mapped_column(String(63), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    method: Mapped[str] = mapped_column(String(80), primary_key=True)
+    calls: Mapped[int] = mapped_column(Integer)
+    refused: Mapped[int] = mapped_column(Integer)
+    items: Mapped[int] = mapped_column(Integer)
+    matched: Mapped[int] = mapped_column(Integer)
 
 
 class RevokedCertificateRow(Base):

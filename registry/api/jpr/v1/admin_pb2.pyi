@@ -78,6 +78,31 @@ MEMBER_STATUS_ACTIVE: MemberStatus.ValueType  # 1
 MEMBER_STATUS_SUSPENDED: MemberStatus.ValueType  # 2
 Global___MemberStatus: _TypeAlias = MemberStatus  # noqa: Y015
 
+class _AccessFlag:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AccessFlagEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AccessFlag.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ACCESS_FLAG_UNSPECIFIED: _AccessFlag.ValueType  # 0
+    ACCESS_FLAG_VOLUME_OUT_OF_LINE: _AccessFlag.ValueType  # 1
+    """far more applicants looked up than the member onboards"""
+    ACCESS_FLAG_ENUMERATION_LIKE_MISSES: _AccessFlag.ValueType  # 2
+    """its applicants match far less often than other members'"""
+    ACCESS_FLAG_NO_DECLARED_VOLUME: _AccessFlag.ValueType  # 3
+    """looked up applicants, but no onboarding volume is on record"""
+
+class AccessFlag(_AccessFlag, metaclass=_AccessFlagEnumTypeWrapper): ...
+
+ACCESS_FLAG_UNSPECIFIED: AccessFlag.ValueType  # 0
+ACCESS_FLAG_VOLUME_OUT_OF_LINE: AccessFlag.ValueType  # 1
+"""far more applicants looked up than the member onboards"""
+ACCESS_FLAG_ENUMERATION_LIKE_MISSES: AccessFlag.ValueType  # 2
+"""its applicants match far less often than other members'"""
+ACCESS_FLAG_NO_DECLARED_VOLUME: AccessFlag.ValueType  # 3
+"""looked up applicants, but no onboarding volume is on record"""
+Global___AccessFlag: _TypeAlias = AccessFlag  # noqa: Y015
+
 @_typing.final
 class RecordObjectionRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -270,8 +295,11 @@ class Member(_message.Message):
     STATUS_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     KEYS_FIELD_NUMBER: _builtins.int
+    ONBOARDING_PER_DAY_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     status: Global___MemberStatus.ValueType
+    onboarding_per_day: _builtins.int
+    """declared applicants a day; 0: not declared"""
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -283,10 +311,11 @@ class Member(_message.Message):
         status: Global___MemberStatus.ValueType = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         keys: _abc.Iterable[Global___SigningKey] | None = ...,
+        onboarding_per_day: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "keys", b"keys", "name", b"name", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "keys", b"keys", "name", b"name", "onboarding_per_day", b"onboarding_per_day", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1076,3 +1105,165 @@ class RevokedCertificate(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RevokedCertificate: _TypeAlias = RevokedCertificate  # noqa: Y015
+
+@_typing.final
+class SetOnboardingVolumeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMBER_FIELD_NUMBER: _builtins.int
+    PER_DAY_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    member: _builtins.str
+    per_day: _builtins.int
+    """applicants onboarded a day, > 0"""
+    reason: _builtins.str
+    """required: where the figure comes from"""
+    def __init__(
+        self,
+        *,
+        member: _builtins.str = ...,
+        per_day: _builtins.int = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["member", b"member", "per_day", b"per_day", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetOnboardingVolumeRequest: _TypeAlias = SetOnboardingVolumeRequest  # noqa: Y015
+
+@_typing.final
+class AuditAccessRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SINCE_FIELD_NUMBER: _builtins.int
+    UNTIL_FIELD_NUMBER: _builtins.int
+    VOLUME_FACTOR_FIELD_NUMBER: _builtins.int
+    MISS_FACTOR_FIELD_NUMBER: _builtins.int
+    MIN_APPLICANTS_FIELD_NUMBER: _builtins.int
+    volume_factor: _builtins.float
+    """default 3: flag lookups above this many times the declared volume"""
+    miss_factor: _builtins.float
+    """default 10: flag a match rate this many times below other members'"""
+    min_applicants: _builtins.int
+    """default 1000: fewer applicants are too few to judge a match rate"""
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp:
+        """default: 7 days before `until`"""
+
+    @_builtins.property
+    def until(self) -> _timestamp_pb2.Timestamp:
+        """default: now"""
+
+    def __init__(
+        self,
+        *,
+        since: _timestamp_pb2.Timestamp | None = ...,
+        until: _timestamp_pb2.Timestamp | None = ...,
+        volume_factor: _builtins.float = ...,
+        miss_factor: _builtins.float = ...,
+        min_applicants: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since", "until", b"until"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["min_applicants", b"min_applicants", "miss_factor", b"miss_factor", "since", b"since", "until", b"until", "volume_factor", b"volume_factor"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuditAccessRequest: _TypeAlias = AuditAccessRequest  # noqa: Y015
+
+@_typing.final
+class MemberAccess(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMBER_FIELD_NUMBER: _builtins.int
+    ONBOARDING_PER_DAY_FIELD_NUMBER: _builtins.int
+    CALLS_FIELD_NUMBER: _builtins.int
+    REFUSED_FIELD_NUMBER: _builtins.int
+    LOOKUP_CALLS_FIELD_NUMBER: _builtins.int
+    APPLICANTS_FIELD_NUMBER: _builtins.int
+    MATCHED_FIELD_NUMBER: _builtins.int
+    TOKENIZED_FIELD_NUMBER: _builtins.int
+    MATCH_RATE_FIELD_NUMBER: _builtins.int
+    PEER_MATCH_RATE_FIELD_NUMBER: _builtins.int
+    FLAGS_FIELD_NUMBER: _builtins.int
+    EXPLANATIONS_FIELD_NUMBER: _builtins.int
+    member: _builtins.str
+    onboarding_per_day: _builtins.int
+    """0: not declared"""
+    calls: _builtins.int
+    """every call, refused ones included"""
+    refused: _builtins.int
+    """calls that did not end OK"""
+    lookup_calls: _builtins.int
+    """Lookup and LookupBatch calls"""
+    applicants: _builtins.int
+    """applicants looked up"""
+    matched: _builtins.int
+    """of which matched a subject"""
+    tokenized: _builtins.int
+    """elements sent to Tokenize"""
+    match_rate: _builtins.float
+    """matched / applicants"""
+    peer_match_rate: _builtins.float
+    """the same over every other member"""
+    @_builtins.property
+    def flags(self) -> _containers.RepeatedScalarFieldContainer[Global___AccessFlag.ValueType]: ...
+    @_builtins.property
+    def explanations(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """one sentence per flag, with the figures"""
+
+    def __init__(
+        self,
+        *,
+        member: _builtins.str = ...,
+        onboarding_per_day: _builtins.int = ...,
+        calls: _builtins.int = ...,
+        refused: _builtins.int = ...,
+        lookup_calls: _builtins.int = ...,
+        applicants: _builtins.int = ...,
+        matched: _builtins.int = ...,
+        tokenized: _builtins.int = ...,
+        match_rate: _builtins.float = ...,
+        peer_match_rate: _builtins.float = ...,
+        flags: _abc.Iterable[Global___AccessFlag.ValueType] | None = ...,
+        explanations: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applicants", b"applicants", "calls", b"calls", "explanations", b"explanations", "flags", b"flags", "lookup_calls", b"lookup_calls", "match_rate", b"match_rate", "matched", b"matched", "member", b"member", "onboarding_per_day", b"onboarding_per_day", "peer_match_rate", b"peer_match_rate", "refused", b"refused", "tokenized", b"tokenized"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MemberAccess: _TypeAlias = MemberAccess  # noqa: Y015
+
+@_typing.final
+class AuditAccessResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SINCE_FIELD_NUMBER: _builtins.int
+    UNTIL_FIELD_NUMBER: _builtins.int
+    MEMBERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def until(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def members(self) -> _containers.RepeatedCompositeFieldContainer[Global___MemberAccess]:
+        """flagged members first, then by applicants looked up"""
+
+    def __init__(
+        self,
+        *,
+        since: _timestamp_pb2.Timestamp | None = ...,
+        until: _timestamp_pb2.Timestamp | None = ...,
+        members: _abc.Iterable[Global___MemberAccess] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since", "until", b"until"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["members", b"members", "since", b"since", "until", b"until"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuditAccessResponse: _TypeAlias = AuditAccessResponse  # noqa: Y015

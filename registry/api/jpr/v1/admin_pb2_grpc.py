@@ -130,6 +130,16 @@ class AdminStub:
                 request_serializer=jpr_dot_v1_dot_admin__pb2.RevokeCertificateRequest.SerializeToString,
                 response_deserializer=jpr_dot_v1_dot_admin__pb2.RevokedCertificate.FromString,
                 _registered_method=True)
+        self.SetOnboardingVolume = channel.unary_unary(
+                '/jpr.v1.Admin/SetOnboardingVolume',
+                request_serializer=jpr_dot_v1_dot_admin__pb2.SetOnboardingVolumeRequest.SerializeToString,
+                response_deserializer=jpr_dot_v1_dot_admin__pb2.Member.FromString,
+                _registered_method=True)
+        self.AuditAccess = channel.unary_unary(
+                '/jpr.v1.Admin/AuditAccess',
+                request_serializer=jpr_dot_v1_dot_admin__pb2.AuditAccessRequest.SerializeToString,
+                response_deserializer=jpr_dot_v1_dot_admin__pb2.AuditAccessResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -264,6 +274,20 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetOnboardingVolume(self, request, context):
+        """Records how many applicants a member onboards a day: the yardstick for its lookup volume.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AuditAccess(self, request, context):
+        """Each member's call volumes over a window, from the access log, with what looks out of line.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -361,6 +385,16 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.RevokeCertificate,
                     request_deserializer=jpr_dot_v1_dot_admin__pb2.RevokeCertificateRequest.FromString,
                     response_serializer=jpr_dot_v1_dot_admin__pb2.RevokedCertificate.SerializeToString,
+            ),
+            'SetOnboardingVolume': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetOnboardingVolume,
+                    request_deserializer=jpr_dot_v1_dot_admin__pb2.SetOnboardingVolumeRequest.FromString,
+                    response_serializer=jpr_dot_v1_dot_admin__pb2.Member.SerializeToString,
+            ),
+            'AuditAccess': grpc.unary_unary_rpc_method_handler(
+                    servicer.AuditAccess,
+                    request_deserializer=jpr_dot_v1_dot_admin__pb2.AuditAccessRequest.FromString,
+                    response_serializer=jpr_dot_v1_dot_admin__pb2.AuditAccessResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -876,6 +910,60 @@ class Admin:
             '/jpr.v1.Admin/RevokeCertificate',
             jpr_dot_v1_dot_admin__pb2.RevokeCertificateRequest.SerializeToString,
             jpr_dot_v1_dot_admin__pb2.RevokedCertificate.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetOnboardingVolume(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jpr.v1.Admin/SetOnboardingVolume',
+            jpr_dot_v1_dot_admin__pb2.SetOnboardingVolumeRequest.SerializeToString,
+            jpr_dot_v1_dot_admin__pb2.Member.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AuditAccess(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jpr.v1.Admin/AuditAccess',
+            jpr_dot_v1_dot_admin__pb2.AuditAccessRequest.SerializeToString,
+            jpr_dot_v1_dot_admin__pb2.AuditAccessResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -69,6 +69,10 @@ class AdminStub:
     ResumeMember: _grpc.UnaryUnaryMultiCallable[_admin_pb2.MemberStatusRequest, _admin_pb2.Member]
     RevokeCertificate: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RevokeCertificateRequest, _admin_pb2.RevokedCertificate]
     """Refuses a client certificate from now on (a leaked or replaced key)."""
+    SetOnboardingVolume: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SetOnboardingVolumeRequest, _admin_pb2.Member]
+    """Records how many applicants a member onboards a day: the yardstick for its lookup volume."""
+    AuditAccess: _grpc.UnaryUnaryMultiCallable[_admin_pb2.AuditAccessRequest, _admin_pb2.AuditAccessResponse]
+    """Each member's call volumes over a window, from the access log, with what looks out of line."""
 
 @_typing.type_check_only
 class AdminAsyncStub(AdminStub):
@@ -110,6 +114,10 @@ class AdminAsyncStub(AdminStub):
     ResumeMember: _aio.UnaryUnaryMultiCallable[_admin_pb2.MemberStatusRequest, _admin_pb2.Member]  # type: ignore[assignment]
     RevokeCertificate: _aio.UnaryUnaryMultiCallable[_admin_pb2.RevokeCertificateRequest, _admin_pb2.RevokedCertificate]  # type: ignore[assignment]
     """Refuses a client certificate from now on (a leaked or replaced key)."""
+    SetOnboardingVolume: _aio.UnaryUnaryMultiCallable[_admin_pb2.SetOnboardingVolumeRequest, _admin_pb2.Member]  # type: ignore[assignment]
+    """Records how many applicants a member onboards a day: the yardstick for its lookup volume."""
+    AuditAccess: _aio.UnaryUnaryMultiCallable[_admin_pb2.AuditAccessRequest, _admin_pb2.AuditAccessResponse]  # type: ignore[assignment]
+    """Each member's call volumes over a window, from the access log, with what looks out of line."""
 
 class AdminServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -262,5 +270,21 @@ class AdminServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.RevokedCertificate, _abc.Awaitable[_admin_pb2.RevokedCertificate]]:
         """Refuses a client certificate from now on (a leaked or replaced key)."""
+
+    @_abc_1.abstractmethod
+    def SetOnboardingVolume(
+        self,
+        request: _admin_pb2.SetOnboardingVolumeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.Member, _abc.Awaitable[_admin_pb2.Member]]:
+        """Records how many applicants a member onboards a day: the yardstick for its lookup volume."""
+
+    @_abc_1.abstractmethod
+    def AuditAccess(
+        self,
+        request: _admin_pb2.AuditAccessRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.AuditAccessResponse, _abc.Awaitable[_admin_pb2.AuditAccessResponse]]:
+        """Each member's call volumes over a window, from the access log, with what looks out of line."""
 
 def add_AdminServicer_to_server(servicer: AdminServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
