@@ -1,14 +1,16 @@
 # make run   : create .venv, install, initialize ./jpr-data on first run, serve on 127.0.0.1:50051
 # make test  : create .venv, install, run the whole suite
 # make protos: regenerate registry/api from protos/
+# make fuzz  : install atheris, fuzz each normalizer and decoder FUZZ_SECONDS (30) s; crashes land in fuzz/regressions/
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 DATA_DIR ?= jpr-data
+FUZZ_SECONDS ?= 30
 
-.PHONY: run test protos typecheck clean
+.PHONY: run test protos typecheck fuzz clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "JPR needs Python 3.11 or newer")'
@@ -29,6 +31,11 @@ protos: $(INSTALLED)
 
 typecheck: $(INSTALLED)
 	$(BIN)/mypy
+
+# atheris is installed on demand, not with [dev]: it is a large wheel that `make test` does not need.
+fuzz: $(INSTALLED)
+	$(BIN)/python -m pip install --quiet 'atheris>=2.3'
+	$(BIN)/python fuzz/run.py --all --seconds $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache

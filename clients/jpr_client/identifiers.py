@@ -164,6 +164,8 @@ def _cn_ric(text: str) -> str:
         reason = "check digit does not match"
     except InvalidComponent:
         reason = _cn_ric_component_reason(number)
+    except KeyError:  # python-stdnum 2.2: a known province with an unknown county (found by fuzzing)
+        reason = _REGION_UNKNOWN
     raise _Rejected(reason)
 
 
@@ -173,7 +175,10 @@ def _cn_ric_component_reason(number: str) -> str:
         ric.get_birth_date(number)
     except InvalidComponent:
         return "birth date (characters 7-14) is not a real date"
-    return "region code (first 6 digits) is not a division known for the birth year"
+    return _REGION_UNKNOWN
+
+
+_REGION_UNKNOWN = "region code (first 6 digits) is not a division known for the birth year"
 
 
 def _cn_uscc(text: str) -> str:

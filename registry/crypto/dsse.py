@@ -216,7 +216,17 @@ def _string_field(document: Mapping[str, Any], name: str, where: str) -> str:
     value = document[name]
     if not isinstance(value, str):
         raise EnvelopeError(f"{where} must be a JSON string, not {_json_type(value)}")
+    if not value.isascii() and not _is_utf8(value):
+        raise EnvelopeError(f"{where} holds a lone surrogate escape (\\ud800-\\udfff), which is not text")
     return value
+
+
+def _is_utf8(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _b64decode(text: str, where: str) -> bytes:

@@ -152,6 +152,8 @@ REJECTIONS: list[tuple[str, bytes, str]] = [
     ("keyid-missing", _envelope(signatures=_signature(keyid=_MISSING)), r"signatures\[0\]\.keyid is missing"),
     ("keyid-bool", _envelope(signatures=_signature(keyid=True)), r"signatures\[0\]\.keyid must be a JSON string, not a boolean"),
     ("keyid-empty", _envelope(signatures=_signature(keyid="")), r"signatures\[0\]\.keyid is empty"),
+    ("keyid-lone-surrogate", _envelope(signatures=_signature(keyid="\udc00")), r"signatures\[0\]\.keyid holds a lone surrogate"),
+    ("type-lone-surrogate", _envelope(payloadType="a\ud800"), r"payloadType holds a lone surrogate"),
     ("sig-missing", _envelope(signatures=_signature(sig=_MISSING)), r"signatures\[0\]\.sig is missing"),
     ("sig-list", _envelope(signatures=_signature(sig=[])), r"signatures\[0\]\.sig must be a JSON string, not an array"),
     ("sig-not-base64", _envelope(signatures=_signature(sig="!!")), r"signatures\[0\]\.sig is not standard base64"),
