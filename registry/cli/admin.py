@@ -46,7 +46,7 @@ def register(commands: Any) -> None:
 
     volume = _command(members, "volume", "record how many applicants a member onboards a day (the yardstick for its lookups)", _members_volume)
     volume.add_argument("name")
-    volume.add_argument("per_day", type=int, help="applicants onboarded a day")
+    volume.add_argument("per_day", type=_count, help="applicants onboarded a day")
     volume.add_argument("--reason", required=True, help="where the figure comes from (recorded)")
 
     audit = admin.add_parser("audit", help="how members use the registry").add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -56,7 +56,7 @@ def register(commands: Any) -> None:
     access.add_argument("--until", type=_utc, help="end of the window (ISO 8601; default: now)")
     access.add_argument("--volume-factor", type=float, default=0.0, help="flag lookups above this many times the declared volume (default 3)")
     access.add_argument("--miss-factor", type=float, default=0.0, help="flag a match rate this many times below other members' (default 10)")
-    access.add_argument("--min-applicants", type=int, default=0, help="judge match rates from this many applicants on (default 1000)")
+    access.add_argument("--min-applicants", type=_count, default=0, help="judge match rates from this many applicants on (default 1000)")
 
     certs = admin.add_parser("cert", aliases=["certs"], help="client certificates").add_subparsers(dest="action", required=True, metavar="ACTION")
     revoke_cert = _command(certs, "revoke", "refuse a client certificate from now on", _cert_revoke)
@@ -197,6 +197,13 @@ def _members_add_key(args: argparse.Namespace) -> int:
     if args.valid_until:
         request.valid_until.FromDatetime(args.valid_until)
     return _print_key(args, _Admin(args).call("AddMemberKey", request))
+
+
+def _count(text: str) -> int:
+    """A whole number, 0 or more (the registry checks the range it allows)."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 0 or more")
+    return int(text)
 
 
 def _utc(text: str) -> datetime:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from registry.crypto import dsse, pki
-from registry.domain.audit import AccessAudit, Thresholds, audit
+from registry.domain.audit import AccessAudit, Thresholds, audit, hour_window
 from registry.domain.errors import InvalidArgument
 from registry.domain.model import (
     Appeal,
@@ -135,11 +135,13 @@ class AdminService:
         return self._members.set_onboarding_volume(member, per_day, reason=reason, actor=_actor(admin), now=self._clock())
 
     def audit_access(self, since: datetime | None, until: datetime | None, thresholds: Thresholds) -> AccessAudit:
-        """Each member's volumes over [since, until) (default: the 7 days up to now), with what looks out of line."""
+        """Each member's volumes over [since, until) (default: the 7 days up to now) widened to whole
+        hours, with what looks out of line."""
         until = until or self._clock()
         since = since or until - timedelta(days=7)
         if since >= until:
             raise InvalidArgument(f"since {since.isoformat()} is not before until {until.isoformat()}")
+        since, until = hour_window(since, until)
         return audit(self._access.totals(since, until), self._access.declared_volumes(), since, until, thresholds)
 
     def revoke_certificate(self, admin: Caller, sha256: str, reason: str) -> RevokedCertificate:

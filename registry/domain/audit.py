@@ -16,9 +16,10 @@ automatic sanction.
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from registry.domain.errors import InvalidArgument
 
@@ -52,8 +53,10 @@ class Thresholds:
     min_applicants: int = 1000  # fewer applicants are too few to judge a match rate
 
     def __post_init__(self) -> None:
-        if self.volume_factor <= 1 or self.miss_factor <= 1:
-            raise InvalidArgument("volume_factor and miss_factor must be above 1 (a factor of 1 flags ordinary use)")
+        for name in ("volume_factor", "miss_factor"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value <= 1:
+                raise InvalidArgument(f"{name}: {value}; it must be a number above 1 (a factor of 1 flags ordinary use)")
 
 
 @dataclass(frozen=True)
@@ -72,10 +75,20 @@ class AccessAudit:
     members: tuple[MemberAccess, ...]  # flagged first, then by applicants looked up
 
 
+def hour_window(since: datetime, until: datetime) -> tuple[datetime, datetime]:
+    """The window widened to whole hours, as the counts are kept: `since` down, `until` up."""
+    start = since.replace(minute=0, second=0, microsecond=0)
+    end = until.replace(minute=0, second=0, microsecond=0)
+    return start, end if end == until else end + timedelta(hours=1)
+
+
 def audit(
     totals: Iterable[AccessTotals], declared: Mapping[str, int | None], since: datetime, until: datetime, thresholds: Thresholds
 ) -> AccessAudit:
-    """Every member in `declared` (and any other that made calls), judged against the others."""
+    """Every member in `declared` (and any other that made calls), judged against the others.
+
+    `totals` cover [since, until), which `hour_window` has aligned to the counts' hours.
+    """
     by_member = {name: AccessTotals(name) for name in declared}
     by_member.update({t.member: t for t in totals})
     all_applicants = sum(t.applicants for t in by_member.values())
@@ -103,7 +116,7 @@ def _flags(
     totals: AccessTotals, per_day: int | None, peer_rate: float, days: float, thresholds: Thresholds
 ) -> tuple[tuple[AccessFlag, str], ...]:
     flags = []
-    if per_day is None:
+    if per_day is None or per_day <= 0:
         if totals.applicants:
             flags.append((AccessFlag.NO_DECLARED_VOLUME, (
                 f"looked up {totals.applicants:,} applicants but has no onboarding volume on record; "
@@ -113,7 +126,7 @@ def _flags(
         allowed = thresholds.volume_factor * per_day * days
         if totals.applicants > allowed:
             flags.append((AccessFlag.VOLUME_OUT_OF_LINE, (
-                f"looked up {totals.applicants:,} applicants in {days:g} days against {per_day:,} onboarded a day "
+                f"looked up {totals.applicants:,} applicants in {days:.1f} days against {per_day:,} onboarded a day "
                 f"declared ({totals.applicants / (per_day * days):.1f} times the declared volume)"
             )))
     expected = totals.applicants * peer_rate

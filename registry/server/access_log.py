@@ -7,8 +7,9 @@ the `jpr.access` logger as one record, one line per call: time, method, caller,
 certificate fingerprint, status, duration, and the call's element counts
 (`items`: elements tokenized or applicants looked up; `matched`: applicants
 that matched). It also adds members' calls to the access counts (per member,
-hour and method) once a second, which `jpr admin audit access` reads. Tokens
-and identifiers never appear in either.
+hour and method) once a second, which `jpr admin audit access` reads; a
+refused call adds to `calls` and `refused`, never to the elements. Tokens and
+identifiers never appear in either.
 """
 
 from __future__ import annotations
@@ -55,21 +56,29 @@ class AccessLog:
         self._add_counts = add_counts
         self._clock = clock
         self._entries: collections.deque[Entry] = collections.deque()
-        self._counts: dict[CountKey, list[int]] = {}  # calls, refused, items, matched; only the writer touches it
-        self._lock = threading.Lock()  # one flush at a time
-        self._interval = interval
-        self._count_every = max(1, round(count_interval / interval))
+        self._counts: dict[CountKey, list[int]] = {}  # calls, refused, items, matched; under _lock
+        self._lock = threading.Lock()  # one batch of lines, and the counts, at a time
+        self._write_lock = threading.Lock()  # one counts write at a time
         self._stopped = threading.Event()
-        self._writer = threading.Thread(target=self._run, name="jpr-access-log", daemon=True)
-        self._writer.start()
+        # Two threads, so that a slow database (a lock wait) never holds up the log lines.
+        self._threads = [
+            threading.Thread(target=self._every, args=(interval, self.flush_lines), name="jpr-access-log", daemon=True),
+            threading.Thread(target=self._every, args=(count_interval, self.write_counts), name="jpr-access-counts", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def record(
         self, method: str, role: str, name: str, certificate_sha256: str, status: str, milliseconds: float, items: int, matched: int
     ) -> None:
         self._entries.append((self._clock(), method, role, name, certificate_sha256, status, milliseconds, items, matched))
 
-    def flush(self, *, counts: bool = True) -> None:
-        """Log what was recorded; with `counts`, also add it to the stored access counts now."""
+    def flush(self) -> None:
+        """Log what was recorded and add it to the stored access counts now."""
+        self.flush_lines()
+        self.write_counts()
+
+    def flush_lines(self) -> None:
         with self._lock:
             entries = []
             while self._entries:
@@ -78,38 +87,52 @@ class AccessLog:
                 # One record per batch: a header line, then one self-contained line per call.
                 log.info("%d calls\n%s", len(entries), "\n".join(_line(entry) for entry in entries))
                 self._fold(entries)
-            if counts and self._counts:
-                pending: list[Count] = [(m, h, method, c, r, i, x) for (m, h, method), (c, r, i, x) in self._counts.items()]
-                self._add_counts(pending)  # on failure they stay, and the next round adds them
-                self._counts.clear()
+
+    def write_counts(self) -> None:
+        """Add the folded counts to the database. At least once: kept for the next round when
+        the write fails (a commit whose acknowledgement was lost may add them twice)."""
+        with self._write_lock:
+            with self._lock:
+                pending, self._counts = self._counts, {}
+            if not pending:
+                return
+            try:
+                self._add_counts([(m, h, method, c, r, i, x) for (m, h, method), (c, r, i, x) in pending.items()])
+            except Exception:
+                with self._lock:
+                    for key, values in pending.items():
+                        self._fold_values(key, values)
+                raise
 
     def close(self) -> None:
         self._stopped.set()
-        self._writer.join(timeout=5)
+        for thread in self._threads:
+            thread.join(timeout=5)
         try:
             self.flush()
         except Exception:  # shutting down: the lines are logged; only this replica's last second of counts is lost
             log.exception("adding the last access counts failed")
 
     def _fold(self, entries: list[Entry]) -> None:
+        """Members' calls only; a refused call counts as a call and a refusal, never its elements."""
         for when, method, role, name, _sha, status, _ms, items, matched in entries:
             if role != pki.ROLE_MEMBER:
                 continue
+            answered = status == "OK"
             key = (name, when.replace(minute=0, second=0, microsecond=0), method)
-            values = self._counts.setdefault(key, [0, 0, 0, 0])
-            values[0] += 1
-            values[1] += status != "OK"
-            values[2] += items
-            values[3] += matched
+            self._fold_values(key, (1, int(not answered), items if answered else 0, matched if answered else 0))
 
-    def _run(self) -> None:
-        rounds = 0
-        while not self._stopped.wait(self._interval):
-            rounds += 1
+    def _fold_values(self, key: CountKey, values: tuple[int, int, int, int] | list[int]) -> None:
+        held = self._counts.setdefault(key, [0, 0, 0, 0])
+        for i, value in enumerate(values):
+            held[i] += value
+
+    def _every(self, seconds: float, work: Callable[[], None]) -> None:
+        while not self._stopped.wait(seconds):
             try:
-                self.flush(counts=rounds % self._count_every == 0)
-            except Exception:  # kept, and added by the next round; the cause is in the log
-                log.exception("adding access counts failed")
+                work()
+            except Exception:  # counts are kept and added by the next round; the cause is in the log
+                log.exception("the access log's %s failed", work.__name__)
 
 
 def _line(entry: Entry) -> str:

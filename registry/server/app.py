@@ -28,16 +28,16 @@ from registry.server.expiry import ExpiryRecorder
 from registry.server.servicers import LOOKUPS, TOKENIZE, AdminServicer, RegistryServicer
 from registry.settings import Settings
 from registry.store import schema
-from registry.store.database import Database
 from registry.store.access import AccessStore
 from registry.store.appeals import AppealStore
 from registry.store.changes import ChangeStore
+from registry.store.corrections import CorrectionStore
+from registry.store.database import Database
 from registry.store.listings import ListingStore
 from registry.store.members import MemberStore
-from registry.store.corrections import CorrectionStore
 from registry.store.opinions import OpinionStore
-from registry.store.subjects import SubjectStore
 from registry.store.reports import ReportStore
+from registry.store.subjects import SubjectStore
 from registry.store.view import Follower, ReadView
 
 log = logging.getLogger("jpr.server")
@@ -52,14 +52,14 @@ SERVICE_NAMES = (
 MESSAGE_LIMIT = 8 * 1024 * 1024
 
 
-
 def keepalive_options(settings: Settings) -> list[tuple[str, int]]:
-    """Keepalive, both ways. The server pings a connection idle for `keepalive_seconds` and closes
-    it when no answer comes within 20 s (a vanished client frees its resources). Clients may ping
-    every `min_client_ping_seconds` at most; one that pings faster gets two strikes, then GOAWAY
-    ("too_many_pings")."""
+    """Keepalive, both ways. The server pings a connection idle for `keepalive_seconds`, calls in
+    progress or not, and closes it when no answer comes within 20 s (a vanished client frees its
+    resources). Clients may ping every `min_client_ping_seconds` at most, with or without calls;
+    one that pings faster gets two strikes, then GOAWAY ("too_many_pings")."""
     return [
         ("grpc.keepalive_time_ms", int(settings.keepalive_seconds * 1000)),
+        ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.keepalive_timeout_ms", 20_000),
         ("grpc.http2.min_ping_interval_without_data_ms", int(settings.min_client_ping_seconds * 1000)),
         ("grpc.http2.max_ping_strikes", 2),

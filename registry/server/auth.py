@@ -121,7 +121,11 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
     def _guard(self, method: str, behavior: Callable[[Any, grpc.ServicerContext], Any]) -> Callable[..., Any]:
         def guarded(request: Any, context: grpc.ServicerContext) -> Any:
             started = time.perf_counter()
-            caller, refusal = self._authorize(method, context)
+            try:
+                caller, refusal = self._authorize(method, context)
+            except Exception:  # e.g. the member view could not read its database: logged, recorded, INTERNAL
+                log.exception("%s: authorizing the caller failed", method)
+                caller, refusal = None, (grpc.StatusCode.INTERNAL, "internal error; the registry logged the cause")
             if refusal is not None:
                 code, message = refusal
                 self._record(method, caller, code.name, started, 0, 0)

@@ -24,6 +24,10 @@ log = logging.getLogger("jpr.store")
 _BUSY_TIMEOUT_MS = 30_000
 _RETRIES = 12
 _PROGRESS_STEPS = 10_000  # SQLite virtual-machine steps between deadline checks
+# A call without a deadline reports about 9.2e18 s remaining (gRPC has no "none"); anything
+# beyond a day is treated as no deadline. PostgreSQL's statement_timeout stops at 2^31-1 ms anyway.
+_LONGEST_DEADLINE_SECONDS = 86_400.0
+_CLOCK_SLACK_SECONDS = 0.05  # the database's timer and ours do not tick together
 
 # When the call being served must be done (time.monotonic()), or None: set by `deadline()`.
 _deadline: ContextVar[float | None] = ContextVar("jpr_deadline", default=None)
@@ -33,12 +37,16 @@ _deadline: ContextVar[float | None] = ContextVar("jpr_deadline", default=None)
 def deadline(seconds: float | None) -> Iterator[None]:
     """Database work inside gets at most `seconds` (a gRPC call's time remaining).
 
-    Carried down to the database: PostgreSQL's `statement_timeout` for each
-    transaction; SQLite's busy timeout and a progress handler that interrupts
-    a running statement. Past it, `DeadlineExceeded` and the transaction rolls
-    back, so a write never lands after its caller gave up. None: no deadline.
+    Carried down to the database: PostgreSQL's `statement_timeout` (the time
+    left when the transaction begins); SQLite's busy timeout and a progress
+    handler that interrupts a running statement. Once it has passed, the next
+    statement or lock wait ends the work with `DeadlineExceeded` and the
+    transaction rolls back; a write finishing at the deadline may still commit.
+    None (or more than a day): no deadline.
     """
-    end = None if seconds is None or not math.isfinite(seconds) else time.monotonic() + seconds
+    end = None
+    if seconds is not None and math.isfinite(seconds) and seconds <= _LONGEST_DEADLINE_SECONDS:
+        end = time.monotonic() + seconds
     token = _deadline.set(end)
     try:
         yield
@@ -165,15 +173,16 @@ def _translating_timeouts() -> Iterator[None]:
 
 def _is_timeout(error: DBAPIError) -> bool:
     sqlstate = getattr(error.orig, "sqlstate", None)
-    if sqlstate is not None:
-        return bool(sqlstate == "57014")  # query_canceled: statement_timeout
+    if sqlstate is not None:  # query_canceled: statement_timeout, unless an operator cancelled it
+        return bool(sqlstate == "57014") and _past_deadline()
     text_ = str(error.orig).lower()
     return "interrupted" in text_ or (("locked" in text_ or "busy" in text_) and _past_deadline())
 
 
 def _past_deadline() -> bool:
     end = _deadline.get()
-    return end is not None and time.monotonic() >= end
+    return end is not None and time.monotonic() >= end - _CLOCK_SLACK_SECONDS
+
 
 
 # serialization_failure, deadlock_detected, unique_violation (two writers racing to insert the same key)
@@ -194,9 +203,10 @@ def _is_conflict(error: DBAPIError) -> bool:
 
 def _create_engine(url: str, pool_size: int) -> Engine:
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, pool_size=pool_size)
+        return create_engine(url, pool_pre_ping=True, pool_size=pool_size, hide_parameters=True)
     engine = create_engine(
         url,
+        hide_parameters=True,  # a logged database error never carries tokens or envelopes
         connect_args={"check_same_thread": False, "timeout": _BUSY_TIMEOUT_MS / 1000},
         pool_size=pool_size,
     )

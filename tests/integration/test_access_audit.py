@@ -13,7 +13,7 @@ import grpc
 import pytest
 
 from jpr_client import Credentials, RegistryClient, RPCError, normalize
-from registry.api.jpr.v1 import admin_pb2
+from registry.api.jpr.v1 import admin_pb2, registry_pb2, types_pb2
 from registry.crypto import pki
 from tests.conftest import AdminClient, Registry
 from tests.integration.test_cli import Jpr, jpr  # noqa: F401 - the fixture
@@ -46,11 +46,19 @@ def test_each_call_is_one_line_with_member_certificate_status_and_counts_never_a
         assert secret not in logged
 
 
-def test_refused_calls_are_logged_and_counted_as_refused(
+def test_refused_calls_are_logged_and_counted_as_refused_without_their_elements(
     registry: Registry, admin: AdminClient, member: Callable[[str], Credentials], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="jpr.access")
     platform = member("platform-a")
+    with RegistryClient(platform) as client:
+        (token,) = client.tokenize([normalize("phone", PHONE)])
+        one = registry_pb2.Applicant(identifiers=[types_pb2.IdentifierToken(type=types_pb2.IDENTIFIER_TYPE_PHONE, token=token.value)])
+        with pytest.raises(grpc.RpcError) as too_many:
+            client._stub.LookupBatch(registry_pb2.LookupBatchRequest(applicants=[one] * 1001), timeout=10)
+        assert too_many.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    # The line says what was asked; the counts hold no applicant that was not answered.
+    wait_for_access_line(caplog, LOOKUP_BATCH, "member:platform-a", "INVALID_ARGUMENT", "items=1001 matched=0")
     admin.call("SuspendMember", admin_pb2.MemberStatusRequest(member="platform-a", reason="unpaid dues"))
     with RegistryClient(platform) as client, pytest.raises(RPCError) as refused:
         client.lookup(applicant(("cn_ric", RIC)))
@@ -59,7 +67,7 @@ def test_refused_calls_are_logged_and_counted_as_refused(
     wait_for_access_line(caplog, "/jpr.v1.Registry/Tokenize", "member:platform-a", "PERMISSION_DENIED", "items=0")
     audit: admin_pb2.AuditAccessResponse = admin.call("AuditAccess", admin_pb2.AuditAccessRequest())  # type: ignore[assignment]
     [row] = [m for m in audit.members if m.member == "platform-a"]
-    assert (row.calls, row.refused, row.applicants) == (1, 1, 0)
+    assert (row.calls, row.refused, row.lookup_calls, row.applicants, row.tokenized) == (3, 2, 1, 0, 1)
 
 
 def test_audit_flags_lookups_out_of_line_and_enumeration_like_misses(
@@ -82,7 +90,7 @@ def test_audit_flags_lookups_out_of_line_and_enumeration_like_misses(
     assert [row["member"] for row in audit["members"]][:2] == ["platform-b", "platform-c"]  # flagged first
     assert rows["platform-b"]["flags"] == ["VOLUME_OUT_OF_LINE", "ENUMERATION_LIKE_MISSES"]
     assert (rows["platform-b"]["applicants"], rows["platform-b"]["matched"], rows["platform-b"]["per_day"]) == (300, 0, 10)
-    assert "300 applicants in 7 days against 10 onboarded a day" in rows["platform-b"]["why"][0]
+    assert "300 applicants in 7.0 days against 10 onboarded a day" in rows["platform-b"]["why"][0]
     assert "0 of 300 applicants matched" in rows["platform-b"]["why"][1]
     assert rows["platform-c"]["flags"] == ["NO_DECLARED_VOLUME"]
     assert rows["platform-a"]["flags"] == [] and (rows["platform-a"]["applicants"], rows["platform-a"]["matched"]) == (40, 10)
@@ -105,7 +113,7 @@ def test_audit_and_volume_refuse_bad_input(registry: Registry, admin: AdminClien
         ("SetOnboardingVolume", admin_pb2.SetOnboardingVolumeRequest(member="platform-a", per_day=0, reason="x"), grpc.StatusCode.INVALID_ARGUMENT, "per_day: 0"),
         ("SetOnboardingVolume", admin_pb2.SetOnboardingVolumeRequest(member="platform-a", per_day=5), grpc.StatusCode.INVALID_ARGUMENT, "reason is required"),
         ("SetOnboardingVolume", admin_pb2.SetOnboardingVolumeRequest(member="nobody", per_day=5, reason="x"), grpc.StatusCode.NOT_FOUND, "nobody"),
-        ("AuditAccess", admin_pb2.AuditAccessRequest(volume_factor=0.5), grpc.StatusCode.INVALID_ARGUMENT, "must be above 1"),
+        ("AuditAccess", admin_pb2.AuditAccessRequest(volume_factor=0.5), grpc.StatusCode.INVALID_ARGUMENT, "a number above 1"),
     ]
     late = admin_pb2.AuditAccessRequest()
     late.since.FromSeconds(2_000_000_000)

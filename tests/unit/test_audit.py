@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from registry.domain.audit import AccessFlag, AccessTotals, Thresholds, audit
+from registry.domain.audit import AccessFlag, AccessTotals, Thresholds, audit, hour_window
 from registry.domain.errors import InvalidArgument
 
 UNTIL = datetime(2026, 11, 28, tzinfo=UTC)
@@ -55,3 +55,16 @@ def test_factors_of_one_or_less_are_refused() -> None:
     for bad in ({"volume_factor": 1.0}, {"miss_factor": 0.5}):
         with pytest.raises(InvalidArgument, match="above 1"):
             Thresholds(**bad)  # type: ignore[arg-type]
+
+
+def test_the_window_widens_to_whole_hours() -> None:
+    at = datetime(2026, 11, 28, 10, 10, tzinfo=UTC)
+    assert hour_window(at, at + timedelta(minutes=40)) == (at.replace(minute=0), at.replace(hour=11, minute=0))
+    exact = datetime(2026, 11, 28, 10, tzinfo=UTC)
+    assert hour_window(exact - timedelta(days=7), exact) == (exact - timedelta(days=7), exact)
+
+
+def test_a_factor_that_is_not_a_number_is_refused_and_a_zero_volume_is_undeclared() -> None:
+    with pytest.raises(InvalidArgument, match="volume_factor: nan"):
+        Thresholds(volume_factor=float("nan"))
+    assert flags([AccessTotals("a", applicants=5)], {"a": 0})["a"] == [AccessFlag.NO_DECLARED_VOLUME]
