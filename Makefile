@@ -23,8 +23,9 @@ run: $(INSTALLED)
 	@test -e $(DATA_DIR)/registry.toml || $(BIN)/jpr init --data-dir $(DATA_DIR)
 	$(BIN)/jpr serve --data-dir $(DATA_DIR)
 
+# Two workers: most of the suite waits on servers, subprocesses and PostgreSQL, not on the CPU.
 test: $(INSTALLED)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 protos: $(INSTALLED)
 	$(BIN)/python scripts/gen_protos.py

@@ -15,14 +15,14 @@ from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
-from registry.domain.errors import DeadlineExceeded
+from registry.domain.errors import DeadlineExceeded, Unavailable
 
 
 T = TypeVar("T")
 log = logging.getLogger("jpr.store")
 
 _BUSY_TIMEOUT_MS = 30_000
-_RETRIES = 12
+_RETRIES = 30  # about 12 s of backoff in all; a call's deadline ends the retries sooner
 _PROGRESS_STEPS = 10_000  # SQLite virtual-machine steps between deadline checks
 # A call without a deadline reports about 9.2e18 s remaining (gRPC has no "none"); anything
 # beyond a day is treated as no deadline. PostgreSQL's statement_timeout stops at 2^31-1 ms anyway.
@@ -108,8 +108,9 @@ class Database:
     def write(self, work: Callable[[Session], T]) -> T:
         """Run `work` in one write transaction; all of it commits or none.
 
-        Lock conflicts are retried here with bounded backoff so that they never
-        reach a client; `work` must therefore be safe to run again.
+        Lock conflicts are retried here with bounded backoff, until the call's
+        deadline, so that they rarely reach a client (then as UNAVAILABLE, which
+        clients retry); `work` must therefore be safe to run again.
         """
         for attempt in range(_RETRIES):
             timeout = _remaining_ms()  # no new attempt once the caller's deadline passed
@@ -117,8 +118,13 @@ class Database:
                 with _translating_timeouts():
                     result = self._write_once(work, timeout)
             except DBAPIError as error:
-                if attempt == _RETRIES - 1 or not _is_conflict(error):
+                if not _is_conflict(error):
                     raise
+                if attempt == _RETRIES - 1:
+                    raise Unavailable(
+                        f"the registry's database kept refusing this write as conflicting ({_conflict_name(error)}) "
+                        f"after {_RETRIES} attempts; retry the call"
+                    ) from error
                 log.info("write conflict (%s), retry %d", _conflict_name(error), attempt + 1)
                 time.sleep(random.uniform(0.5, 1.0) * min(0.005 * 2**attempt, 0.5))
                 continue
