@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -74,6 +75,11 @@ _MEMBERS: dict[type[enum.Enum], dict[int, Any]] = {
     kind: {n: kind.__members__[name.removeprefix(PREFIXES[kind])] for n, name in names.items() if n != 0}
     for kind, names in _NAMES.items()
 }
+
+
+def enum_members(kind: type[E]) -> Mapping[int, E]:
+    """Proto number -> domain member (unspecified left out), for loops that check many values."""
+    return _MEMBERS[kind]
 
 
 def enum_from_proto(kind: type[E], number: int, field: str) -> E:

@@ -61,6 +61,9 @@ class SubjectState:
     disputes: int = 0
 
 
+CLEAR = LookupResult(verdict=Verdict.CLEAR, matches=())
+
+
 def decide(
     applicant: Sequence[Token],
     hits: Mapping[bytes, Iterable[Hit]],
@@ -75,6 +78,8 @@ def decide(
     for token in applicant:
         for hit in hits.get(token.value, ()):
             found.setdefault(hit.subject, []).append(hit)
+    if not found:
+        return CLEAR  # most applicants of a batch
     matches = [m for s, subject_hits in sorted(found.items()) if (m := _match(states.get(s), subject_hits)) is not None]
     verdict = max((_verdict_of(m) for m in matches), key=lambda v: v.value, default=Verdict.CLEAR)
     return LookupResult(verdict=verdict, matches=tuple(matches))

@@ -77,6 +77,17 @@ def _listing_fields(value: Listing) -> dict[str, Any]:
     }
 
 
+def lookup_batch_response(values: list[LookupResult]) -> registry_pb2.LookupBatchResponse:
+    response = registry_pb2.LookupBatchResponse()
+    results = response.results
+    for value in values:
+        if value.matches:
+            results.append(lookup_result(value))
+        else:  # most of a batch: no message to build and copy
+            results.add(verdict=enum_to_proto(value.verdict))
+    return response
+
+
 def lookup_result(value: LookupResult) -> registry_pb2.LookupResult:
     return registry_pb2.LookupResult(
         verdict=enum_to_proto(value.verdict),

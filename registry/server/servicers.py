@@ -71,7 +71,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
         matched = [m.subject_id for r in results for m in r.matches]
         if matched:
             self._matches.note(current_caller().name, matched)
-        return registry_pb2.LookupBatchResponse(results=[messages.lookup_result(r) for r in results])
+        return messages.lookup_batch_response(results)
 
     def RecordOpinion(self, request: registry_pb2.RecordOpinionRequest, context: grpc.ServicerContext) -> registry_pb2.OpinionReceipt:
         opinion = enum_from_proto(Opinion, request.opinion, "opinion")
