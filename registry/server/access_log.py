@@ -34,14 +34,26 @@ CountKey = tuple[str, datetime, str]  # member, hour, method
 
 def element_counts(method: str, request: Any, response: Any) -> tuple[int, int]:
     """(items, matched) of a call: what it asked for, and for lookups how many applicants matched."""
-    if method == TOKENIZE_METHOD:
-        return len(request.blinded_elements), 0
-    if method == LOOKUP_METHODS[0]:
-        return 1, int(response is not None and len(response.matches) > 0)
-    if method == LOOKUP_METHODS[1]:
-        matched = sum(1 for result in response.results if result.matches) if response is not None else 0
-        return len(request.applicants), matched
-    return 0, 0
+    counter = _COUNTERS.get(method)
+    return counter(request, response) if counter is not None else (0, 0)
+
+
+def _tokenize(request: Any, response: Any) -> tuple[int, int]:
+    return len(request.blinded_elements), 0
+
+
+def _lookup(request: Any, response: Any) -> tuple[int, int]:
+    return 1, int(response is not None and len(response.matches) > 0)
+
+
+def _lookup_batch(request: Any, response: Any) -> tuple[int, int]:
+    matched = sum(1 for result in response.results if result.matches) if response is not None else 0
+    return len(request.applicants), matched
+
+
+_COUNTERS: dict[str, Callable[[Any, Any], tuple[int, int]]] = {
+    TOKENIZE_METHOD: _tokenize, LOOKUP_METHODS[0]: _lookup, LOOKUP_METHODS[1]: _lookup_batch,
+}
 
 
 class AccessLog:

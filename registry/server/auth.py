@@ -21,7 +21,7 @@ from registry.crypto import pki
 from registry.domain.errors import RegistryError
 from registry.domain.model import Caller, MemberStatus
 from registry.server.access_log import AccessLog, element_counts
-from registry.store.database import deadline
+from registry.store.database import reset_deadline, set_deadline
 
 log = logging.getLogger("jpr.access")
 
@@ -132,10 +132,10 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                 context.abort(code, message)
             assert caller is not None
             token = _caller.set(caller)
+            deadline = set_deadline(context.time_remaining())  # carried down to the database's statement timeouts
             status, response = "OK", None
             try:
-                with deadline(context.time_remaining()):  # carried down to the database's statement timeouts
-                    response = behavior(request, context)
+                response = behavior(request, context)
                 return response
             except RegistryError as error:
                 status = error.status
@@ -149,6 +149,7 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                 log.exception("%s failed for %s:%s", method, caller.role, caller.name)
                 context.abort(grpc.StatusCode.INTERNAL, "internal error; the registry logged the cause")
             finally:
+                reset_deadline(deadline)
                 _caller.reset(token)
                 self._record(method, caller, status, started, *element_counts(method, request, response))
 

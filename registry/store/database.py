@@ -8,7 +8,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
@@ -33,9 +33,9 @@ _CLOCK_SLACK_SECONDS = 0.05  # the database's timer and ours do not tick togethe
 _deadline: ContextVar[float | None] = ContextVar("jpr_deadline", default=None)
 
 
-@contextmanager
-def deadline(seconds: float | None) -> Iterator[None]:
-    """Database work inside gets at most `seconds` (a gRPC call's time remaining).
+def set_deadline(seconds: float | None) -> Token[float | None]:
+    """Database work from now on in this context gets at most `seconds` (a gRPC call's time
+    remaining); `reset_deadline` with the returned token ends it.
 
     Carried down to the database: PostgreSQL's `statement_timeout` (the time
     left when the transaction begins); SQLite's busy timeout and a progress
@@ -47,11 +47,21 @@ def deadline(seconds: float | None) -> Iterator[None]:
     end = None
     if seconds is not None and math.isfinite(seconds) and seconds <= _LONGEST_DEADLINE_SECONDS:
         end = time.monotonic() + seconds
-    token = _deadline.set(end)
+    return _deadline.set(end)
+
+
+def reset_deadline(token: Token[float | None]) -> None:
+    _deadline.reset(token)
+
+
+@contextmanager
+def deadline(seconds: float | None) -> Iterator[None]:
+    """`set_deadline` for the work inside the block."""
+    token = set_deadline(seconds)
     try:
         yield
     finally:
-        _deadline.reset(token)
+        reset_deadline(token)
 
 
 def _remaining_ms() -> int | None:
