@@ -29,7 +29,7 @@ _PROGRESS_STEPS = 10_000  # SQLite virtual-machine steps between deadline checks
 _LONGEST_DEADLINE_SECONDS = 86_400.0
 _CLOCK_SLACK_SECONDS = 0.05  # the database's timer and ours do not tick together
 
-# When the call being served must be done (time.monotonic()), or None: set by `deadline()`.
+# When the call being served must be done (time.monotonic()), or None: see `set_deadline`.
 _deadline: ContextVar[float | None] = ContextVar("jpr_deadline", default=None)
 
 
@@ -107,8 +107,7 @@ class Database:
             if repeatable and not self.is_sqlite:
                 conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
-                if timeout is not None and not self.is_sqlite:
-                    conn.exec_driver_sql(f"SET LOCAL statement_timeout = {timeout}")
+                _limit_statements(conn, timeout, self.is_sqlite)
                 yield conn
 
     def after_write(self, listener: Callable[[], None]) -> None:
@@ -138,12 +137,12 @@ class Database:
                 log.info("write conflict (%s), retry %d", _conflict_name(error), attempt + 1)
                 time.sleep(random.uniform(0.5, 1.0) * min(0.005 * 2**attempt, 0.5))
                 continue
-            token = _deadline.set(None)  # the write committed: catching up must not be cut short
+            token = set_deadline(None)  # the write committed: catching up must not be cut short
             try:
                 for listener in self._after_write:
                     listener()
             finally:
-                _deadline.reset(token)
+                reset_deadline(token)
             return result
         raise AssertionError("unreachable")
 
@@ -169,9 +168,10 @@ class Database:
             yield session
 
 
-def _limit_statements(session: Session, timeout: int | None, is_sqlite: bool) -> None:
+def _limit_statements(executor: Session | Connection, timeout: int | None, is_sqlite: bool) -> None:
+    """PostgreSQL: the time left, for each statement of the transaction just begun."""
     if timeout is not None and not is_sqlite:  # SQLite: set at BEGIN, see _begin_sqlite
-        session.execute(text(f"SET LOCAL statement_timeout = {timeout}"))
+        executor.execute(text(f"SET LOCAL statement_timeout = {timeout}"))
 
 
 @contextmanager
