@@ -466,8 +466,8 @@ def _measure_all(options: argparse.Namespace, seeded: Seeded) -> dict[str, list[
         return Load(port, seeded.tls, method, requests, in_flight, options.warmup, options.seconds)
 
     results: dict[str, list[Result]] = {"echo": [], "Lookup": [], "LookupBatch": []}
-    # The same thread pool as the registry's: its request threads plus the threads reserved for watches.
-    echo, echo_port = start_echo(seeded.data, seeded.settings.workers + seeded.settings.max_watchers)
+    # The same thread pool as the registry's: its request threads plus the threads reserved for streams.
+    echo, echo_port = start_echo(seeded.data, seeded.settings.workers + seeded.settings.max_streams)
     resident = _resident_mib()
     registry = start(seeded.settings)
     try:

@@ -32,8 +32,9 @@ class Settings:
     tokenize_burst: int = 20_000
     lookups_per_second: float = 500.0  # per member and replica, in applicants; 0: unlimited
     lookups_burst: int = 5_000
-    max_concurrent_calls: int = 1000  # calls in progress at once (watches included); beyond: RESOURCE_EXHAUSTED
-    max_watchers: int = 8  # WatchChanges streams served at once, each on a thread of its own
+    max_concurrent_calls: int = 1000  # calls in progress at once (streams included); beyond: RESOURCE_EXHAUSTED
+    max_streams: int = 16  # long-lived calls (health watches, reflection, change watches) open at once, a thread each
+    max_streams_per_caller: int = 4  # of those, what one caller (role and name) may hold
     keepalive_seconds: float = 60.0  # ping a connection idle this long; close it if no answer in 20 s
     min_client_ping_seconds: float = 10.0  # a client pinging more often gets GOAWAY (too_many_pings)
     serious_term_days: int = 3 * 365

@@ -42,12 +42,13 @@ def register(commands: Any) -> None:
     serve.add_argument("--database-url", help="SQLAlchemy URL (env JPR_DATABASE_URL; default: SQLite in the data directory)")
     serve.add_argument("--lookup-database-url", help="read replica for lookups (env JPR_LOOKUP_DATABASE_URL; default: the database)")
     serve.add_argument("--workers", type=int, help="request threads (env JPR_WORKERS; default 4)")
-    serve.add_argument("--max-watchers", type=int, help="WatchChanges streams at once (env JPR_MAX_WATCHERS; default 8)")
+    serve.add_argument("--max-streams", type=int, help="health watches, reflection and change watches open at once (env JPR_MAX_STREAMS; default 16)")
+    serve.add_argument("--max-streams-per-caller", type=int, help="of those, what one caller may hold (env JPR_MAX_STREAMS_PER_CALLER; default 4)")
     serve.set_defaults(run=run_serve)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings({k: getattr(args, k, None) for k in ("data_dir", "listen", "database_url", "lookup_database_url", "workers", "max_watchers")})
+    return load_settings({k: getattr(args, k, None) for k in ("data_dir", "listen", "database_url", "lookup_database_url", "workers", "max_streams", "max_streams_per_caller")})
 
 
 def run_init(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from registry.api.jpr.v1 import admin_pb2, admin_pb2_grpc, registry_pb2, registry_pb2_grpc
@@ -25,6 +25,8 @@ from registry.domain.tokens import Tokenizer
 from registry.server.access_log import AccessLog
 from registry.server.auth import AuthInterceptor
 from registry.server.expiry import ExpiryRecorder
+from registry.server.health import Health, LookupHealth
+from registry.server.streams import StreamLimits
 from registry.server.servicers import LOOKUPS, TOKENIZE, AdminServicer, RegistryServicer
 from registry.settings import Settings
 from registry.store import schema
@@ -81,13 +83,17 @@ class RunningRegistry:
     view: ReadView
     followers: list[Follower]
     matches: MatchRecorder
-    health: health.HealthServicer
+    health: Health
+    lookup_health: LookupHealth
+    interceptor: AuthInterceptor
 
     def stop(self, grace: float | None = 2.0) -> None:
         """Health answers NOT_SERVING at once (load balancers move away), new calls are refused,
         calls in flight get `grace` seconds to finish."""
+        self.lookup_health.close()
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
+        self.interceptor.close()
         self.matches.close()
         for follower in self.followers:
             follower.close()
@@ -170,42 +176,57 @@ def _serve(
         },
         ticks,
     )
+    interceptor = AuthInterceptor(
+        members_view.member_status, members_view.certificate_revoked, access_log,
+        StreamLimits(total=settings.max_streams, per_caller=settings.max_streams_per_caller), ticks=ticks,
+    )
     server = grpc.server(
-        ThreadPoolExecutor(max_workers=settings.workers + settings.max_watchers, thread_name_prefix="jpr"),
+        # Streams are capped at max_streams, so `workers` threads are always left for unary calls.
+        ThreadPoolExecutor(max_workers=settings.workers + settings.max_streams, thread_name_prefix="jpr"),
         maximum_concurrent_rpcs=settings.max_concurrent_calls,
-        interceptors=[AuthInterceptor(members_view.member_status, members_view.certificate_revoked, access_log)],
+        interceptors=[interceptor],
         options=[
             ("grpc.max_receive_message_length", MESSAGE_LIMIT),
             ("grpc.max_send_message_length", MESSAGE_LIMIT),
+            ("grpc.so_reuseport", 0),  # a second registry on a taken port fails to start instead of sharing it
             *keepalive_options(settings),
         ],
     )
     registry_pb2_grpc.add_RegistryServicer_to_server(
         RegistryServicer(Tokenizer(data.oprf_key()), report_service, LookupService(view, clock=clock),
-                         ChangeFeed(ChangeStore(database), view, members_view.member_status, max_watchers=settings.max_watchers),
+                         ChangeFeed(ChangeStore(database), view),
                          FeedbackService(opinions, matches, clock=clock), matches, limits),
         server,
     )
     admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(admin_service, registry_name, data.ca().cert_pem, access_log.flush), server)
-    health_servicer = _add_health(server)
+    health_servicer = Health(SERVICE_NAMES[:2])
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(SERVICE_NAMES, server)
-    port = server.add_secure_port(settings.listen, data.server_credentials())
-    if port == 0:
-        raise OSError(f"could not listen on {settings.listen}")
+    try:
+        port = _listen(server, settings.listen, data.server_credentials())
+    except OSError:
+        for close in (interceptor.close, matches.close, *(f.close for f in followers), access_log.close):
+            close()
+        raise
     server.start()
+    lookup_health = LookupHealth(health_servicer, ("", SERVICE_NAMES[0]), lambda: all(each.fresh for each in views))
     log.info("registry %r listening at %s (port %d), database %s", registry_name, settings.listen, port, database.describe())
     expiry = ExpiryRecorder(
         listings, clock, settings.expiry_interval_seconds, corrections=corrections, retention_days=settings.retention_days
     )
     return RunningRegistry(
         server=server, port=port, database=database, lookup_database=lookup_database, access_log=access_log, expiry=expiry,
-        view=view, followers=followers, matches=matches, health=health_servicer,
+        view=view, followers=followers, matches=matches, health=health_servicer, lookup_health=lookup_health,
+        interceptor=interceptor,
     )
 
 
-def _add_health(server: grpc.Server) -> health.HealthServicer:
-    servicer = health.HealthServicer()
-    for name in ("", *SERVICE_NAMES[:2]):
-        servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
-    return servicer
+def _listen(server: grpc.Server, address: str, credentials: grpc.ServerCredentials) -> int:
+    """The port bound at `address`; an address another process holds is an error naming it."""
+    try:
+        port = server.add_secure_port(address, credentials)
+    except RuntimeError:  # gRPC >= 1.60 raises where older versions returned 0
+        port = 0
+    if port == 0:
+        raise OSError(f"cannot listen on {address}: the address is taken by another process, or not one of this host's")
+    return port

@@ -12,7 +12,8 @@ import contextvars
 import functools
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -21,6 +22,7 @@ from registry.crypto import pki
 from registry.domain.errors import RegistryError
 from registry.domain.model import Caller, MemberStatus
 from registry.server.access_log import AccessLog, element_counts
+from registry.server.streams import OpenStreams, Refusal, Stream, StreamLimits, caller_key
 from registry.store.database import reset_deadline, set_deadline
 
 log = logging.getLogger("jpr.access")
@@ -70,8 +72,6 @@ RULES: Mapping[str, frozenset[str]] = {
 
 RETRY_AFTER_KEY = "grpc-retry-pushback-ms"  # gRPC's own name for "retry after this many milliseconds"
 
-Refusal = tuple[grpc.StatusCode, str]
-
 _caller: contextvars.ContextVar[Caller] = contextvars.ContextVar("jpr_caller")
 
 
@@ -94,66 +94,173 @@ def _identity(cert_pem: bytes) -> tuple[str, str, str] | None:
     return role, name, pki.fingerprint(cert_pem)
 
 
+@dataclass(frozen=True)
+class MalformedRequest:
+    """What a request body that is not the method's message decodes to, so that the call can say so."""
+
+    message: str
+
+
+def _lenient(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """gRPC answers an undecodable body with INTERNAL and logs a traceback; the call answers INVALID_ARGUMENT instead."""
+    if deserialize is None:
+        return None
+    descriptor = getattr(getattr(deserialize, "__self__", None), "DESCRIPTOR", None)
+    name = descriptor.full_name if descriptor is not None else "request message"
+
+    def decode(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception:  # DecodeError, or whatever a future decoder raises: the bytes are the caller's
+            return MalformedRequest(f"the request body is not a serialized {name}; send the method's request message")
+
+    return decode
+
+
+_KINDS = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
+
+
 class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
     def __init__(
         self,
         member_status: Callable[[str], MemberStatus | None],
         certificate_revoked: Callable[[str], bool],
         access_log: AccessLog,
+        stream_limits: StreamLimits = StreamLimits(),
+        *,
+        ticks: Callable[[], float] = time.monotonic,
     ) -> None:
         self._member_status = member_status
         self._certificate_revoked = certificate_revoked
         self._access_log = access_log
+        self.streams = OpenStreams(stream_limits, self._standing)
+        self._malformed = MalformedLog(ticks)
+        self._handlers: dict[str, tuple[Any, Any]] = {}
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
         handler = continuation(details)
         if handler is None:
             return None
         method: str = details.method
-        if handler.unary_unary is not None:
-            return handler._replace(unary_unary=self._guard(method, handler.unary_unary))
-        if handler.unary_stream is not None:
-            return handler._replace(unary_stream=self._guard(method, handler.unary_stream))
-        if handler.stream_unary is not None:
-            return handler._replace(stream_unary=self._guard(method, handler.stream_unary))
-        return handler._replace(stream_stream=self._guard(method, handler.stream_stream))
+        cached = self._handlers.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        guarded = self._wrap(method, handler)
+        self._handlers[method] = (handler, guarded)
+        return guarded
+
+    def _wrap(self, method: str, handler: Any) -> Any:
+        kind = next(k for k in _KINDS if getattr(handler, k) is not None)
+        behavior = getattr(handler, kind)
+        if handler.request_streaming or handler.response_streaming:
+            guarded = self._guard_stream(method, behavior, handler.request_streaming, handler.response_streaming)
+        else:
+            guarded = self._guard(method, behavior)
+        return handler._replace(**{kind: guarded, "request_deserializer": _lenient(handler.request_deserializer)})
 
     def _guard(self, method: str, behavior: Callable[[Any, grpc.ServicerContext], Any]) -> Callable[..., Any]:
         def guarded(request: Any, context: grpc.ServicerContext) -> Any:
             started = time.perf_counter()
-            try:
-                caller, refusal = self._authorize(method, context)
-            except Exception:  # e.g. the member view could not read its database: logged, recorded, INTERNAL
-                log.exception("%s: authorizing the caller failed", method)
-                caller, refusal = None, (grpc.StatusCode.INTERNAL, "internal error; the registry logged the cause")
-            if refusal is not None:
-                code, message = refusal
-                self._record(method, caller, code.name, started, 0, 0)
-                context.abort(code, message)
-            assert caller is not None
+            caller = self._admit(method, request, context, started)
             token = _caller.set(caller)
             deadline = set_deadline(context.time_remaining())  # carried down to the database's statement timeouts
             status, response = "OK", None
             try:
                 response = behavior(request, context)
                 return response
-            except RegistryError as error:
-                status = error.status
-                retry_after_ms = getattr(error, "retry_after_ms", None)
-                if retry_after_ms is not None:
-                    context.set_trailing_metadata(((RETRY_AFTER_KEY, str(retry_after_ms)),))
-                context.abort(grpc.StatusCode[error.status], str(error))
-            except Exception:
-                # A defect or an infrastructure fault: the detail goes to the log, not to the caller.
-                status = "INTERNAL"
-                log.exception("%s failed for %s:%s", method, caller.role, caller.name)
-                context.abort(grpc.StatusCode.INTERNAL, "internal error; the registry logged the cause")
+            except Exception as error:
+                code, message = self._failure(method, caller, error, context)
+                status = code.name
+                context.abort(code, message)
             finally:
                 reset_deadline(deadline)
                 _caller.reset(token)
                 self._record(method, caller, status, started, *element_counts(method, request, response))
 
         return guarded
+
+    def _guard_stream(
+        self, method: str, behavior: Callable[[Any, grpc.ServicerContext], Any], request_streaming: bool, response_streaming: bool
+    ) -> Callable[..., Any]:
+        """A long-lived call: admitted like any call, then given a stream slot that its end frees.
+        Logged when it opens."""
+
+        def guarded(request: Any, context: grpc.ServicerContext) -> Any:
+            started = time.perf_counter()
+            caller = self._admit(method, None if request_streaming else request, context, started)
+            try:
+                stream = self.streams.open(method, caller, context)
+            except RegistryError as error:
+                self._record(method, caller, error.status, started, 0, 0)
+                context.abort(grpc.StatusCode[error.status], str(error))
+            if request_streaming:
+                request = self._checked(method, caller, request, context)
+            token = _caller.set(caller)
+            try:
+                result = behavior(request, context)
+            except Exception as error:
+                self.streams.close(stream)
+                code, message = self._failure(method, caller, error, context)
+                self._record(method, caller, code.name, started, 0, 0)
+                context.abort(code, message)
+            finally:
+                _caller.reset(token)
+            self._record(method, caller, "OK", started, 0, 0)
+            if not response_streaming:
+                self.streams.close(stream)
+                return result
+            return self._relay(method, caller, result, stream, context)
+
+        return guarded
+
+    def _relay(self, method: str, caller: Caller, responses: Any, stream: Stream, context: grpc.ServicerContext) -> Iterator[Any]:
+        try:
+            yield from responses
+        except Exception as error:
+            if context.code() is not None:  # type: ignore[attr-defined]  # the servicer ended the call itself
+                raise
+            context.abort(*self._failure(method, caller, error, context))
+        finally:
+            self.streams.close(stream)
+
+    def _checked(self, method: str, caller: Caller, requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
+        for request in requests:
+            if type(request) is MalformedRequest:
+                self._refuse_malformed(method, caller, request, context)
+            yield request
+
+    def _admit(self, method: str, request: Any, context: grpc.ServicerContext, started: float) -> Caller:
+        """The caller, once it may make this call; otherwise the call is aborted with the reason."""
+        try:
+            caller, refusal = self._authorize(method, context)
+        except Exception:  # e.g. the member view could not read its database: logged, recorded, INTERNAL
+            log.exception("%s: authorizing the caller failed", method)
+            caller, refusal = None, (grpc.StatusCode.INTERNAL, "internal error; the registry logged the cause")
+        if refusal is not None:
+            code, message = refusal
+            self._record(method, caller, code.name, started, 0, 0)
+            context.abort(code, message)
+        assert caller is not None
+        if type(request) is MalformedRequest:
+            self._record(method, caller, "INVALID_ARGUMENT", started, 0, 0)
+            self._refuse_malformed(method, caller, request, context)
+        return caller
+
+    def _refuse_malformed(self, method: str, caller: Caller, request: MalformedRequest, context: grpc.ServicerContext) -> None:
+        if self._malformed.should_log(caller):
+            log.warning("%s refused for %s:%s: %s (logged once a minute per caller)", method, caller.role, caller.name, request.message)
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
+
+    def _failure(self, method: str, caller: Caller, error: Exception, context: grpc.ServicerContext) -> Refusal:
+        """How a call that raised `error` ends: a RegistryError with its status and message; anything else is a defect
+        or an infrastructure fault, whose detail goes to the log, not to the caller."""
+        if isinstance(error, RegistryError):
+            retry_after_ms = getattr(error, "retry_after_ms", None)
+            if retry_after_ms is not None:
+                context.set_trailing_metadata(((RETRY_AFTER_KEY, str(retry_after_ms)),))
+            return grpc.StatusCode[error.status], str(error)
+        log.error("%s failed for %s:%s", method, caller.role, caller.name, exc_info=error)
+        return grpc.StatusCode.INTERNAL, "internal error; the registry logged the cause"
 
     def _record(self, method: str, caller: Caller | None, status: str, started: float, items: int, matched: int) -> None:
         role, name, sha256 = (caller.role, caller.name, caller.certificate_sha256) if caller else ("-", "-", "")
@@ -168,25 +275,58 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             return None, (grpc.StatusCode.UNAUTHENTICATED, "a client certificate issued by this registry's CA is required")
         role, name, sha256 = identity
         caller = Caller(role=role, name=name, certificate_sha256=sha256)
-        if self._certificate_revoked(sha256):
-            log.warning("%s refused for %s:%s: certificate %s is revoked", method, role, name, sha256)
-            return caller, (grpc.StatusCode.UNAUTHENTICATED, f"client certificate {sha256} has been revoked; ask the association for a new one")
-        roles = allowed_roles(method)
-        if role not in roles:
-            log.warning("%s refused for %s:%s", method, role, name)
-            who = " or ".join(sorted(roles)) if roles else "nobody"
-            return caller, (grpc.StatusCode.PERMISSION_DENIED, f"{method} is for {who}; you are {role} {name!r}")
-        if role == pki.ROLE_MEMBER:
-            return caller, self._member_refusal(name)
-        return caller, None
+        refusal = self._revoked(caller) or self._role_refusal(method, caller) or self._membership(caller)
+        if refusal is not None and refusal[0] is not grpc.StatusCode.UNAVAILABLE:
+            log.warning("%s refused for %s:%s: %s", method, role, name, refusal[1])
+        return caller, refusal
 
-    def _member_refusal(self, name: str) -> Refusal | None:
+    def _standing(self, caller: Caller) -> Refusal | None:
+        """Why a caller admitted earlier would be refused now (its open streams end then)."""
+        return self._revoked(caller) or self._membership(caller)
+
+    def _revoked(self, caller: Caller) -> Refusal | None:
+        if not self._certificate_revoked(caller.certificate_sha256):
+            return None
+        return grpc.StatusCode.UNAUTHENTICATED, (
+            f"client certificate {caller.certificate_sha256} has been revoked; ask the association for a new one"
+        )
+
+    @staticmethod
+    def _role_refusal(method: str, caller: Caller) -> Refusal | None:
+        roles = allowed_roles(method)
+        if caller.role in roles:
+            return None
+        who = " or ".join(sorted(roles)) if roles else "nobody"
+        return grpc.StatusCode.PERMISSION_DENIED, f"{method} is for {who}; you are {caller.role} {caller.name!r}"
+
+    def _membership(self, caller: Caller) -> Refusal | None:
+        if caller.role != pki.ROLE_MEMBER:
+            return None
         try:
-            status = self._member_status(name)
+            status = self._member_status(caller.name)
         except RegistryError as error:
             return grpc.StatusCode[error.status], str(error)
         if status is None:
-            return grpc.StatusCode.PERMISSION_DENIED, f"member {name!r} is not registered"
+            return grpc.StatusCode.PERMISSION_DENIED, f"member {caller.name!r} is not registered"
         if status is not MemberStatus.ACTIVE:
-            return grpc.StatusCode.PERMISSION_DENIED, f"member {name!r} is {status.value}"
+            return grpc.StatusCode.PERMISSION_DENIED, f"member {caller.name!r} is {status.value}"
         return None
+
+    def close(self) -> None:
+        self.streams.close_all()
+
+
+class MalformedLog:
+    """Undecodable requests are logged at most once a minute per caller: a broken client must not flood the log."""
+
+    def __init__(self, ticks: Callable[[], float], every: float = 60.0) -> None:
+        self._ticks = ticks
+        self._every = every
+        self._last: dict[str, float] = {}
+
+    def should_log(self, caller: Caller) -> bool:
+        key, now = caller_key(caller), self._ticks()
+        if now - self._last.get(key, float("-inf")) < self._every:
+            return False
+        self._last[key] = now
+        return True

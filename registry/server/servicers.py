@@ -83,11 +83,11 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
 
     def _changes(self, member: str, after: int, context: grpc.ServicerContext) -> Iterator[registry_pb2.ListingChange]:
         try:
-            for change in self._feed.watch(member, after, context.is_active):
+            for change in self._feed.watch(after, context.is_active):
                 yield messages.listing_change(change)
-        except RegistryError as error:
-            context.abort(grpc.StatusCode[error.status], str(error))
-        except Exception:  # past the interceptor (a stream runs after the handler returned): same policy
+        except RegistryError:
+            raise  # the interceptor's relay answers with its status
+        except Exception:  # the database went away mid-stream: the member resumes from its cursor
             log.exception("WatchChanges failed for %s", member)
             context.abort(grpc.StatusCode.UNAVAILABLE, "the changes feed failed; the registry logged the cause; resume from your cursor")
 

@@ -243,9 +243,14 @@ class ReadView:
             status = self._members.get(name)
         return status
 
+    @property
+    def fresh(self) -> bool:
+        """Recent enough to answer: lookups and member checks answer UNAVAILABLE otherwise (health says NOT_SERVING)."""
+        return self._clock() - self._fresh_at <= self._max_lag
+
     def _check_fresh(self) -> None:
-        lag = self._clock() - self._fresh_at
-        if lag > self._max_lag:
+        if not self.fresh:
+            lag = self._clock() - self._fresh_at
             raise Unavailable(
                 f"this replica has not reached its database for {lag:.0f} s, so its answers may be out of date; "
                 "retry, or call another replica"

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
-from google.protobuf import message_factory
+from google.protobuf import descriptor_pool, message_factory
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -158,3 +158,32 @@ def test_reflection_lists_the_registry_services(registry: Registry, admin: Admin
     responses = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5)
     names = {s.name for r in responses for s in r.list_services_response.service}
     assert {"jpr.v1.Registry", "jpr.v1.Admin", "grpc.health.v1.Health"} <= names
+
+
+def reflected_methods(channel: grpc.Channel) -> list[tuple[str, Any]]:
+    """Every method of every service the server's reflection lists."""
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    responses = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5)
+    names = [s.name for r in responses for s in r.list_services_response.service]
+    pool = descriptor_pool.Default()
+    return [(f"/{name}/{method.name}", method) for name in names for method in pool.FindServiceByName(name).methods]
+
+
+def test_no_method_reflection_lists_answers_internal_to_an_empty_request_from_any_role(
+    registry: Registry, admin: AdminClient, member: Callable[[str], Credentials]
+) -> None:
+    callers = {
+        "member": member("platform-a"),
+        "admin": registry.admin_credentials(),
+        "probe": Credentials.load(registry.data_dir / PROBE_CREDENTIALS).with_endpoint(registry.endpoint),
+    }
+    methods = reflected_methods(admin.channel)
+    assert {path for path, _ in methods} == {path for path, _ in every_method()}
+    faults = []
+    for who, credentials in callers.items():
+        with secure_channel(credentials) as channel:
+            for path, method in methods:
+                status = call(channel, path, method)
+                if status in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN):
+                    faults.append(f"{path} as {who}: {status.name}")
+    assert not faults, "\n".join(faults)

@@ -103,7 +103,7 @@ def test_a_cursor_the_registry_never_gave_is_invalid_argument(registry: Registry
 def test_watches_beyond_the_limit_are_resource_exhausted(tmp_path: Path, database_url: str) -> None:
     data_dir = tmp_path / "jpr-data"
     DataDir(data_dir).initialize(registry_name=REGISTRY_NAME, admin_name="admin", endpoint="127.0.0.1:0")
-    with ServeProcess(data_dir, database_url, extra=("--max-watchers", "1")) as server:
+    with ServeProcess(data_dir, database_url, extra=("--max-streams", "1")) as server:
         admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(server.endpoint))
         platform = admin.add_member("platform-a").with_endpoint(server.endpoint)
         with RegistryClient(platform) as one, RegistryClient(platform) as two:
@@ -114,7 +114,7 @@ def test_watches_beyond_the_limit_are_resource_exhausted(tmp_path: Path, databas
             held.cancel()
         admin.close()
     assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert "1 change watches are open" in (refused.value.details() or "")
+    assert "serves at most 1 open streams at once and all are in use" in (refused.value.details() or "")
 
 
 def test_a_watch_survives_a_server_restart_with_no_change_missed_or_repeated(tmp_path: Path, database_url: str) -> None:

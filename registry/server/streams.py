@@ -1,0 +1,133 @@
+"""Long-lived calls: capped per caller and in total, and ended when their caller loses access.
+
+A call whose request or response is a stream (a health watch, a reflection
+session, the changes feed, any stream added later) holds a server thread for as
+long as it is open. The server's pool has `workers` threads for unary calls plus
+one per stream slot, and no caller can take more than its share of the slots,
+so however many streams one certificate opens, lookups and health checks keep
+their threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from registry.domain.errors import ResourceExhausted
+from registry.domain.model import Caller
+
+log = logging.getLogger("jpr.access")
+
+Refusal = tuple[grpc.StatusCode, str]
+
+
+@dataclass(frozen=True)
+class StreamLimits:
+    total: int = 16  # streams open at once on one replica
+    per_caller: int = 4  # streams one caller (role and name, whatever its certificate) may hold
+
+
+@dataclass(eq=False)
+class Stream:
+    method: str
+    caller: Caller
+    context: grpc.ServicerContext
+    _closed: bool = field(default=False, repr=False)
+
+
+def caller_key(caller: Caller) -> str:
+    return f"{caller.role}:{caller.name}"
+
+
+def end_call(context: grpc.ServicerContext, code: grpc.StatusCode, message: str) -> None:
+    """End a call from another thread, the caller seeing `code` and `message`.
+
+    gRPC Python offers only a plain cancel here (the caller would see CANCELLED);
+    the core call underneath cancels with a status, which the client receives
+    as the call's status. Without it (another gRPC), the plain cancel still ends it.
+    """
+    call: Any = getattr(getattr(context, "_rpc_event", None), "call", None)
+    try:
+        call.cancel(code.value[0], message)
+    except (AttributeError, TypeError):
+        context.cancel()  # type: ignore[no-untyped-call]
+
+
+class OpenStreams:
+    """The streams open on this replica; `sweep` ends those whose caller has lost access."""
+
+    def __init__(self, limits: StreamLimits, standing: Callable[[Caller], Refusal | None], *, sweep_every: float = 0.25) -> None:
+        self._limits = limits
+        self._standing = standing
+        self._lock = threading.Lock()
+        self._open: set[Stream] = set()
+        self._per_caller: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._sweeper = threading.Thread(target=self._run, args=(sweep_every,), name="jpr-streams", daemon=True)
+        self._sweeper.start()
+
+    def open(self, method: str, caller: Caller, context: grpc.ServicerContext) -> Stream:
+        """A slot for this call, freed when it ends; RESOURCE_EXHAUSTED past either limit."""
+        key = caller_key(caller)
+        with self._lock:
+            if self._per_caller[key] >= self._limits.per_caller:
+                raise ResourceExhausted(
+                    f"{key} may hold at most {self._limits.per_caller} open streams at once (health watches, reflection, "
+                    "change watches) and holds them all; close one, or retry once one ends"
+                )
+            if len(self._open) >= self._limits.total:
+                raise ResourceExhausted(
+                    f"this replica serves at most {self._limits.total} open streams at once and all are in use; retry later"
+                )
+            stream = Stream(method, caller, context)
+            self._open.add(stream)
+            self._per_caller[key] += 1
+        if not context.add_callback(lambda: self.close(stream)):  # the call already ended
+            self.close(stream)
+        return stream
+
+    def close(self, stream: Stream) -> None:
+        """Free the stream's slot; a second close (the call's end and the relay's end) does nothing."""
+        with self._lock:
+            if stream._closed:
+                return
+            stream._closed = True
+            self._open.discard(stream)
+            key = caller_key(stream.caller)
+            self._per_caller[key] -= 1
+            if self._per_caller[key] <= 0:
+                del self._per_caller[key]
+
+    @property
+    def count(self) -> int:
+        return len(self._open)
+
+    def sweep(self) -> None:
+        """End every open stream whose caller is now refused (certificate revoked, member suspended)."""
+        with self._lock:
+            streams = list(self._open)
+        for stream in streams:
+            refusal = self._standing(stream.caller)
+            if refusal is None or refusal[0] is grpc.StatusCode.UNAVAILABLE:
+                continue  # UNAVAILABLE: the member view is too old to say; a stream is not ended on a guess
+            code, message = refusal
+            log.warning("%s ended for %s: %s", stream.method, caller_key(stream.caller), message)
+            end_call(stream.context, code, message)
+            self.close(stream)
+
+    def _run(self, every: float) -> None:
+        while not self._stop.wait(every):
+            try:
+                self.sweep()
+            except Exception:  # never let the sweeper die: the next round tries again
+                log.exception("checking open streams failed")
+
+    def close_all(self) -> None:
+        self._stop.set()
+        self._sweeper.join()

@@ -1,0 +1,221 @@
+"""Long-lived calls: no caller can starve the others, and a caller that loses access loses its open streams.
+
+Every stream (health watch, reflection, changes feed) holds a server thread while it is open; the
+registry caps them per caller and in total so that unary calls always keep their threads.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from jpr_client import Credentials, RegistryClient
+from jpr_client.client import secure_channel
+from registry.api.jpr.v1 import registry_pb2, registry_pb2_grpc
+from registry.cli.main import main
+from registry.crypto import pki
+from registry.datadir import ADMIN_CREDENTIALS, PROBE_CREDENTIALS, DataDir
+from registry.server.app import RunningRegistry, start
+from registry.settings import load_settings
+from tests.conftest import REGISTRY_NAME, AdminClient
+from tests.integration.test_lookup import RIC, applicant
+
+PER_CALLER = 4
+
+
+@contextmanager
+def serving(data_dir: Path, database_url: str, **settings: object) -> Iterator[RunningRegistry]:
+    running = start(load_settings({"data_dir": data_dir, "listen": "127.0.0.1:0", "database_url": database_url, **settings}, environ={}))
+    try:
+        yield running
+    finally:
+        running.stop(grace=None)
+
+
+def new_data_dir(tmp_path: Path) -> Path:
+    data_dir = tmp_path / "jpr-data"
+    DataDir(data_dir).initialize(registry_name=REGISTRY_NAME, admin_name="admin", endpoint="127.0.0.1:0")
+    return data_dir
+
+
+@dataclass
+class Streams:
+    """Streams opened on one channel: those the registry admitted (held open) and the refusals."""
+
+    channel: grpc.Channel
+    held: list[grpc.RpcContext] = field(default_factory=list)
+    refused: list[grpc.RpcError] = field(default_factory=list)
+    _ends: list[queue.Queue[object]] = field(default_factory=list)
+
+    def health_watch(self) -> None:
+        watch = health_pb2_grpc.HealthStub(self.channel).Watch(health_pb2.HealthCheckRequest(service=""), timeout=60)
+        self._admit(watch, watch)
+
+    def reflection(self) -> None:
+        requests: queue.Queue[object] = queue.Queue()
+        requests.put(reflection_pb2.ServerReflectionRequest(list_services=""))
+        self._ends.append(requests)
+        session = reflection_pb2_grpc.ServerReflectionStub(self.channel).ServerReflectionInfo(iter(requests.get, None), timeout=60)
+        self._admit(session, session)
+
+    def watch_changes(self) -> None:
+        watch = registry_pb2_grpc.RegistryStub(self.channel).WatchChanges(registry_pb2.WatchChangesRequest(), timeout=60)
+        self.held.append(watch)  # a watch with nothing to send sends nothing: held until it ends
+
+    def _admit(self, call: grpc.RpcContext, responses: Iterator[object]) -> None:
+        try:
+            next(responses)
+        except grpc.RpcError as error:
+            self.refused.append(error)
+        else:
+            self.held.append(call)
+
+    def close(self) -> None:
+        for end in self._ends:
+            end.put(None)
+        for call in self.held:
+            call.cancel()
+        self.channel.close()
+
+
+def measure(calls: list[Callable[[], object]], rounds: int) -> list[float]:
+    """Milliseconds each call took, `rounds` times through `calls`."""
+    taken = []
+    for _ in range(rounds):
+        for call in calls:
+            began = time.perf_counter()
+            call()
+            taken.append((time.perf_counter() - began) * 1000)
+    return taken
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[int(len(ordered) * 0.99) - 1]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_flood_of_streams_from_two_callers_cannot_starve_another_members_lookups_and_health_checks(
+    tmp_path: Path, database_url: str
+) -> None:
+    data_dir = new_data_dir(tmp_path)
+    with serving(data_dir, database_url, max_streams_per_caller=PER_CALLER) as running:
+        endpoint = f"127.0.0.1:{running.port}"
+        admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(endpoint))
+        flooder, honest = admin.add_member("platform-flood"), admin.add_member("platform-honest")
+        member_streams = Streams(secure_channel(flooder))
+        probe_streams = Streams(secure_channel(Credentials.load(data_dir / PROBE_CREDENTIALS).with_endpoint(endpoint)))
+        client = RegistryClient(honest)
+        health = health_pb2_grpc.HealthStub(client._channel)
+        calls = [lambda: client.lookup(applicant(("cn_ric", RIC))),
+                 lambda: health.Check(health_pb2.HealthCheckRequest(service="jpr.v1.Registry"), timeout=5)]
+        measure(calls, 5)  # connections and caches warm
+        try:
+            with ThreadPoolExecutor(3) as flood:
+                opened = [flood.submit(lambda: [member_streams.health_watch() for _ in range(50)]),
+                          flood.submit(lambda: [member_streams.reflection() for _ in range(50)]),
+                          flood.submit(lambda: [probe_streams.health_watch() for _ in range(50)])]
+                during = measure(calls, 60)  # while the streams are being opened and refused
+                for each in opened:
+                    each.result(timeout=60)
+            after = measure(calls, 60)  # with the streams held open
+        finally:
+            member_streams.close()
+            probe_streams.close()
+            client.close()
+            admin.close()
+    assert len(member_streams.held) == PER_CALLER and len(member_streams.refused) == 100 - PER_CALLER
+    assert len(probe_streams.held) == PER_CALLER and len(probe_streams.refused) == 50 - PER_CALLER
+    for refusal in member_streams.refused + probe_streams.refused:
+        assert refusal.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert f"may hold at most {PER_CALLER} open streams at once" in (refusal.details() or "")
+    assert "member:platform-flood may hold" in (member_streams.refused[0].details() or "")
+    assert "probe:probe may hold" in (probe_streams.refused[0].details() or "")
+    taken = during + after
+    assert len(taken) >= 200
+    assert p99(taken) < 100, f"p99 {p99(taken):.1f} ms over {len(taken)} calls"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_streams_beyond_the_replicas_total_are_refused_whoever_asks_and_a_closed_one_frees_its_slot(
+    tmp_path: Path, database_url: str
+) -> None:
+    data_dir = new_data_dir(tmp_path)
+    with serving(data_dir, database_url, max_streams=3, max_streams_per_caller=PER_CALLER) as running:
+        endpoint = f"127.0.0.1:{running.port}"
+        admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(endpoint))
+        first, second = Streams(secure_channel(admin.add_member("platform-a"))), Streams(secure_channel(admin.add_member("platform-b")))
+        try:
+            first.health_watch()
+            first.reflection()
+            first.watch_changes()
+            second.health_watch()
+            assert len(second.refused) == 1 and second.refused[0].code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "serves at most 3 open streams at once and all are in use" in (second.refused[0].details() or "")
+            first.held.pop(0).cancel()
+            wait_until(lambda: running.interceptor.streams.count == 2)
+            second.health_watch()  # the cancelled watch's slot is free again
+            assert len(second.held) == 1
+        finally:
+            first.close()
+            second.close()
+            admin.close()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not hold in time"
+        time.sleep(0.02)
+
+
+def ended(call: grpc.RpcContext) -> Callable[[], bool]:
+    return lambda: not call.is_active()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_revoking_a_certificate_on_one_replica_ends_its_open_streams_on_another_within_a_second(
+    tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data_dir = new_data_dir(tmp_path)
+    with serving(data_dir, database_url) as one, serving(data_dir, database_url) as two:
+        admin_file = data_dir / ADMIN_CREDENTIALS
+        admin = AdminClient(Credentials.load(admin_file).with_endpoint(f"127.0.0.1:{one.port}"))
+        leaked = admin.add_member("platform-a").with_endpoint(f"127.0.0.1:{two.port}")
+        kept = admin.add_member("platform-b").with_endpoint(f"127.0.0.1:{two.port}")
+        on_two, untouched = Streams(secure_channel(leaked)), Streams(secure_channel(kept))
+        try:
+            for streams in (on_two, untouched):
+                streams.watch_changes()
+                streams.health_watch()
+                streams.reflection()
+            time.sleep(0.3)  # the watches are open and waiting
+            sha256 = pki.fingerprint(leaked.certificate.encode())
+            revoked_at = time.monotonic()
+            assert main(["admin", "cert", "revoke", sha256, "--reason", "key leaked", "--credentials", str(admin_file),
+                         "--endpoint", f"127.0.0.1:{one.port}"]) == 0
+            for call in on_two.held:
+                wait_until(ended(call), timeout=3)
+            took = time.monotonic() - revoked_at
+            for call in on_two.held:
+                assert call.code() is grpc.StatusCode.UNAUTHENTICATED  # type: ignore[attr-defined]
+                assert f"client certificate {sha256} has been revoked" in call.details()  # type: ignore[attr-defined]
+            assert took < 1.0, f"the streams ended {took:.2f} s after the revocation"
+            assert all(call.is_active() for call in untouched.held)  # another member's streams go on
+            assert two.interceptor.streams.count == len(untouched.held)
+        finally:
+            on_two.close()
+            untouched.close()
+            admin.close()
+    assert "revoked" in capsys.readouterr().out
