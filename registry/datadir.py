@@ -1,7 +1,8 @@
 """The registry's data directory: name, OPRF key, CA, server certificate, database.
 
 Secrets live in files here (mode 0600), never in the database, so that a
-database backup alone cannot tokenize or issue certificates.
+database backup alone cannot tokenize or issue certificates. The directory
+itself is owner-only (0700), and so are the database and its -wal/-shm files.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class DataDir:
             raise DataDirError(f"{self.path} already holds a registry; refusing to overwrite it")
         if self.path.exists() and any(self.path.iterdir()):
             raise DataDirError(f"{self.path} is not empty; `jpr init` needs a new or empty directory")
-        self.path.mkdir(parents=True, exist_ok=True)
+        self._create_private_directory()
         ca = pki.create_ca(registry_name)
         server = pki.issue_server_cert(ca, [*SERVER_HOSTS, *(h for h in hosts if h not in SERVER_HOSTS)])
         self._write(OPRF_KEY, oprf.generate_key().hex().encode() + b"\n", secret=True)
@@ -82,6 +83,13 @@ class DataDir:
         self._client_credentials(ca, registry_name, endpoint, "probe", pki.ROLE_PROBE).save(self.file(PROBE_CREDENTIALS))
         # Written last: its presence marks a complete registry.
         self._write(CONFIG_FILE, f'registry_name = "{registry_name}"\n'.encode())
+
+    def _create_private_directory(self) -> None:
+        """Owner-only (0700) before any file is written in it, also when `jpr init` is given an empty directory."""
+        try:
+            self.path.mkdir(mode=0o700, parents=True)
+        except FileExistsError:
+            self.path.chmod(0o700)
 
     @staticmethod
     def _client_credentials(ca: pki.KeyAndCert, registry_name: str, endpoint: str, name: str, role: str) -> Credentials:

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
@@ -18,17 +19,24 @@ class ServeProcess:
     """One `jpr serve --listen 127.0.0.1:0` process; its output goes to a log file.
 
     `port`: the port an earlier process got from port 0, to restart in its place.
+    `environ`: variables to set for the process on top of this one's.
     """
 
     def __init__(
-        self, data_dir: Path, database_url: str = "", log: Path | None = None, extra: tuple[str, ...] = (), port: int = 0
+        self,
+        data_dir: Path,
+        database_url: str = "",
+        log: Path | None = None,
+        extra: tuple[str, ...] = (),
+        port: int = 0,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self.log = log or data_dir.parent / f"serve-{time.monotonic_ns()}.log"
         command = [str(BIN / "jpr"), "serve", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}"]
         if database_url:
             command += ["--database-url", database_url]
         command += extra
-        env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+        env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **(environ or {})}
         with self.log.open("w") as sink:
             self.process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
         self.port = int(self._wait_for_port())

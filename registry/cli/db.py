@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
 from registry.settings import load_settings
 from registry.store import schema
-from registry.store.database import Database
+from registry.store.database import Database, create_private_file
 
 
 def register(commands: Any) -> None:
@@ -60,12 +60,20 @@ def _backup(args: argparse.Namespace) -> int:
         raise ValueError("jpr db backup copies SQLite databases; back up PostgreSQL with pg_dump (docs/operations.md)")
     source_path = database.url.split("///", 1)[1]
     target = Path(args.target)
-    if target.exists():
-        raise ValueError(f"{target} exists; refusing to overwrite it")
     # sqlite3's backup API copies a consistent snapshot while writers go on.
-    with sqlite3.connect(f"file:{source_path}?mode=ro", uri=True) as source, sqlite3.connect(target) as copy:
-        source.backup(copy)
-    with sqlite3.connect(target) as copy:
+    with closing(sqlite3.connect(f"file:{source_path}?mode=ro", uri=True)) as source:
+        _create_backup_file(target)
+        with closing(sqlite3.connect(target)) as copy:
+            source.backup(copy)
+    with closing(sqlite3.connect(target)) as copy:
         verdict = copy.execute("PRAGMA integrity_check").fetchone()[0]
     print(f"backed up {source_path} to {target} (integrity {verdict})")
     return 0 if verdict == "ok" else 1
+
+
+def _create_backup_file(target: Path) -> None:
+    """A backup holds the whole registry database: owner-only like the database itself, never over another file."""
+    try:
+        create_private_file(target)
+    except FileExistsError:
+        raise ValueError(f"{target} exists; refusing to overwrite it") from None

@@ -13,7 +13,11 @@ vectors, so clients in any language can interoperate byte for byte.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import sys
+import tempfile
 
 import rbcl
 
@@ -52,6 +56,24 @@ _IDENTITY = bytes(ELEMENT_SIZE)
 _ZERO_SCALAR = bytes(SCALAR_SIZE)
 _SCALAR_PAD = bytes(SCALAR_SIZE)
 _TOKEN_PREFIX = "jpr:v1:"
+
+
+def _remove_unpacked_libsodium() -> None:
+    """Delete the copy of libsodium that importing rbcl writes to $TMPDIR and never removes.
+
+    Without this every process (each `jpr` command) leaves a 2.7 MB file behind.
+    The library is loaded by then and stays mapped after the file is gone (Linux,
+    macOS). Only a file in the temporary directory is removed, never one that a
+    future rbcl might load from its own package; and nothing here fails the import.
+    """
+    unpacked = getattr(sys.modules.get("rbcl._sodium"), "lib_path", None)
+    if not isinstance(unpacked, str) or os.path.dirname(unpacked) != tempfile.gettempdir():
+        return
+    with contextlib.suppress(OSError):
+        os.unlink(unpacked)
+
+
+_remove_unpacked_libsodium()
 
 
 class OprfError(ValueError):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -217,6 +219,16 @@ def _is_conflict(error: DBAPIError) -> bool:
     return isinstance(error, OperationalError) and ("locked" in text or "busy" in text)
 
 
+def create_private_file(path: str | os.PathLike[str]) -> None:
+    """Create an empty file that only its owner may read or write; FileExistsError if one is there.
+
+    SQLite creates a database file with the umask's mode (0644 under the usual
+    one) and gives its -wal, -shm and journal files the database file's mode:
+    a database file created here first keeps all of them owner-only from the start.
+    """
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def _create_engine(url: str, pool_size: int) -> Engine:
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True, pool_size=pool_size, hide_parameters=True)
@@ -226,9 +238,32 @@ def _create_engine(url: str, pool_size: int) -> Engine:
         connect_args={"check_same_thread": False, "timeout": _BUSY_TIMEOUT_MS / 1000},
         pool_size=pool_size,
     )
+    if (path := _sqlite_file(url)) is not None:
+        event.listen(engine, "do_connect", _creating_private_file(path))
     event.listen(engine, "connect", _configure_sqlite)
     event.listen(engine, "begin", _begin_sqlite)
     return engine
+
+
+def _sqlite_file(url: str) -> str | None:
+    """The file an SQLite URL names; None for an in-memory database or a `file:` URI."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return database
+
+
+def _creating_private_file(path: str) -> Callable[..., None]:
+    """A do_connect listener: before SQLite opens `path`, create it owner-only if it is not there.
+
+    Any failure (it exists, its folder does not) is left for SQLite to open or report as before.
+    """
+
+    def create(*_connect: Any) -> None:
+        with contextlib.suppress(OSError):
+            create_private_file(path)
+
+    return create
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:

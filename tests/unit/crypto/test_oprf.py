@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+
 import pytest
 
 from registry.crypto import oprf
@@ -23,6 +27,22 @@ INPUT = oprf.token_input("phone", "+8613800138000")
 @pytest.fixture(scope="module")
 def key() -> bytes:
     return oprf.generate_key()
+
+
+def test_importing_the_oprf_leaves_no_copy_of_libsodium_in_the_temporary_directory(key: bytes) -> None:
+    unpacked = sys.modules["rbcl._sodium"].lib_path
+    assert not os.path.exists(unpacked)
+    assert oprf.evaluate(key, INPUT) == oprf.evaluate(key, INPUT)  # the library still works without its file
+
+
+def test_a_libsodium_outside_the_temporary_directory_is_never_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    packaged = tmp_path / "libsodium.so"
+    packaged.write_bytes(b"\x7fELF")
+    monkeypatch.setattr(sys.modules["rbcl._sodium"], "lib_path", str(packaged))
+    oprf._remove_unpacked_libsodium()
+    assert packaged.exists()
+    monkeypatch.delattr(sys.modules["rbcl._sodium"], "lib_path")
+    oprf._remove_unpacked_libsodium()  # a binding that writes no copy: nothing to do, nothing fails
 
 
 def test_blind_evaluate_then_finalize_equals_evaluate_with_the_key(key: bytes) -> None:
