@@ -226,7 +226,8 @@ class ReadView:
         self._revoked: frozenset[str] = frozenset()  # SHA-256 of revoked client certificates
         self._cursor = EventCursor(0, patience=patience, clock=clock)
         self._fresh_at = clock()
-        self._rechecked_at = float("-inf")
+        self._rechecked_at: dict[str, float] = {}  # per unknown member name: when its last catch-up began
+        self._recheck_lock = threading.Lock()
         self._moved = threading.Condition()
 
     # -- readers (any thread, no lock, no statement) --
@@ -235,13 +236,21 @@ class ReadView:
         """The member's status; UNAVAILABLE when the view is too old to say (a suspension may be missing)."""
         self._check_fresh()
         status = self._members.get(name)
-        if status is None and self._clock() - self._rechecked_at > _UNKNOWN_MEMBER_RECHECK:
-            # A member just created on another replica may call before the next poll (at most one
-            # catch-up per interval, however many calls an unknown certificate makes).
-            self._rechecked_at = self._clock()
-            self.catch_up()
-            status = self._members.get(name)
-        return status
+        return status if status is not None else self._recheck(name)
+
+    def _recheck(self, name: str) -> MemberStatus | None:
+        """A member just created on another replica may call before the next poll: catch up once.
+
+        Calls that arrive together (a new platform opening its connections) wait for that one
+        catch-up instead of being refused while it runs; after it, one name gets at most one
+        catch-up per interval however many calls its certificate makes.
+        """
+        with self._recheck_lock:
+            began = self._clock()
+            if began - self._rechecked_at.get(name, float("-inf")) > _UNKNOWN_MEMBER_RECHECK:
+                self.catch_up()
+                self._rechecked_at[name] = began
+            return self._members.get(name)
 
     @property
     def fresh(self) -> bool:

@@ -28,6 +28,8 @@ from registry.store import schema
 from registry.store.database import Database
 from registry.store.models import EventRow, ListingRow, ReportRow, ReportTokenRow, SubjectRow, SubjectTokenRow
 from tests.conftest import REGISTRY_NAME, AdminClient
+from tests.integration.test_lookup import RIC, applicant
+from tests.integration.test_streams import new_data_dir, serving
 from tests.processes import ServeProcess
 
 PEOPLE = 24
@@ -177,3 +179,19 @@ def test_lookups_read_the_configured_replica_and_writes_the_primary(tmp_path: Pa
                 time.sleep(0.05)
             assert client.lookup(applicant).verdict is Verdict.DENY
         admin.close()
+
+
+def test_members_created_on_one_replica_are_admitted_at_once_on_another_even_calling_together(
+    tmp_path: Path, database_url: str
+) -> None:
+    data_dir = new_data_dir(tmp_path)
+    with serving(data_dir, database_url, follow_interval_seconds=60) as one, serving(data_dir, database_url, follow_interval_seconds=60) as two:
+        admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(f"127.0.0.1:{one.port}"))
+        try:
+            for n in range(6):  # each new platform's first calls reach the other replica before it polls
+                platform = admin.add_member(f"platform-{n}").with_endpoint(f"127.0.0.1:{two.port}")
+                with RegistryClient(platform) as client, ThreadPoolExecutor(4) as calls:
+                    verdicts = list(calls.map(lambda _: client.lookup(applicant(("cn_ric", RIC))).verdict, range(4)))
+                assert verdicts == [Verdict.CLEAR] * 4
+        finally:
+            admin.close()

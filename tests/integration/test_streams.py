@@ -22,13 +22,14 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from jpr_client import Credentials, RegistryClient
 from jpr_client.client import secure_channel
-from registry.api.jpr.v1 import registry_pb2, registry_pb2_grpc
+from registry.api.jpr.v1 import admin_pb2, registry_pb2, registry_pb2_grpc
 from registry.cli.main import main
 from registry.crypto import pki
 from registry.datadir import ADMIN_CREDENTIALS, PROBE_CREDENTIALS, DataDir
 from registry.server.app import RunningRegistry, start
+from registry.server.auth import RULES
 from registry.settings import load_settings
-from tests.conftest import REGISTRY_NAME, AdminClient
+from tests.conftest import REGISTRY_NAME, AdminClient, Registry
 from tests.integration.test_lookup import RIC, applicant
 
 PER_CALLER = 4
@@ -219,3 +220,55 @@ def test_revoking_a_certificate_on_one_replica_ends_its_open_streams_on_another_
             untouched.close()
             admin.close()
     assert "revoked" in capsys.readouterr().out
+
+
+LATER = "jpr.v1.Later"  # a service added after this test was written: its streams are capped and swept like the rest
+
+
+def later_service() -> grpc.GenericRpcHandler:
+    def upload(requests: Iterator[bytes], context: grpc.ServicerContext) -> bytes:
+        return b"%d" % sum(1 for _ in requests)
+
+    def chat(requests: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
+        yield from requests
+
+    return grpc.method_handlers_generic_handler(LATER, {
+        "Upload": grpc.stream_unary_rpc_method_handler(upload),
+        "Chat": grpc.stream_stream_rpc_method_handler(chat),
+    })
+
+
+def test_streams_of_any_kind_added_later_are_capped_per_caller_and_end_when_the_member_is_suspended(
+    registry: Registry, admin: AdminClient, member: Callable[[str], Credentials], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("Upload", "Chat"):
+        monkeypatch.setitem(RULES, f"/{LATER}/{name}", frozenset({pki.ROLE_MEMBER}))  # type: ignore[arg-type]
+    registry.running.server.add_generic_rpc_handlers((later_service(),))
+    channel = secure_channel(member("platform-a"))
+    ends: list[queue.Queue[bytes | None]] = []
+
+    def requests() -> Iterator[bytes]:
+        pending: queue.Queue[bytes | None] = queue.Queue()
+        pending.put(b"hello")
+        ends.append(pending)
+        return iter(pending.get, None)
+
+    try:
+        uploads = [channel.stream_unary(f"/{LATER}/Upload").future(requests(), timeout=30) for _ in range(2)]
+        chats = [channel.stream_stream(f"/{LATER}/Chat")(requests(), timeout=30) for _ in range(2)]
+        assert [next(chat) for chat in chats] == [b"hello", b"hello"]
+        wait_until(lambda: registry.running.interceptor.streams.count == 4)
+        with pytest.raises(grpc.RpcError) as refused:
+            channel.stream_unary(f"/{LATER}/Upload")(iter([b"one more"]), timeout=5)
+        assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "member:platform-a may hold at most 4 open streams" in (refused.value.details() or "")
+        admin.call("SuspendMember", admin_pb2.MemberStatusRequest(member="platform-a", reason="a leaked key"))
+        for call in [*uploads, *chats]:
+            wait_until(ended(call), timeout=2)
+            assert call.code() is grpc.StatusCode.PERMISSION_DENIED
+            assert call.details() == "member 'platform-a' is SUSPENDED"
+        assert registry.running.interceptor.streams.count == 0
+    finally:
+        for end in ends:
+            end.put(None)
+        channel.close()
