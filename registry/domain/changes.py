@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 
-from registry.domain.errors import PermissionDenied, ResourceExhausted
+from registry.domain.errors import PermissionDenied, ResourceExhausted, quoted
 from registry.domain.model import ListingChange, MemberStatus
 from registry.store.changes import ChangeStore
 from registry.store.view import ReadView
@@ -49,7 +49,7 @@ class ChangeFeed:
             while active():
                 status = self._member_status(member)
                 if status is not MemberStatus.ACTIVE:
-                    raise PermissionDenied(f"member {member!r} is {status.value if status else 'not registered'}")
+                    raise PermissionDenied(f"member {quoted(member)} is {status.value if status else 'not registered'}")
                 through = self._view.floor
                 if through <= after:
                     self._view.wait_for_change(self._wake_every)
