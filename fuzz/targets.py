@@ -16,15 +16,22 @@ from jpr_client import IdentifierType, InvalidIdentifier, normalize
 from registry.crypto import dsse
 from registry.domain.errors import InvalidArgument
 from registry.domain.payload import created_at, parse_payload, parse_retraction, validate_payload
+from registry.store.changes import parse_cursor
 
 __all__ = [
     "TARGETS",
     "PropertyViolated",
+    "check_cursor",
     "check_envelope",
     "check_normalizer",
     "check_report_payload",
     "check_retraction_payload",
 ]
+
+
+# A refusal's message travels in the grpc-message trailer: one quoting request text whole could
+# exceed the metadata size limit and turn the documented status into a transport failure.
+MAX_MESSAGE = 500
 
 
 class PropertyViolated(AssertionError):
@@ -48,7 +55,8 @@ def check_envelope(data: bytes) -> None:
     """An envelope with a payload type and well-formed signatures, or EnvelopeError."""
     try:
         envelope = dsse.parse_envelope(data)
-    except dsse.EnvelopeError:
+    except dsse.EnvelopeError as error:
+        _require_short(error)
         return
     _require(bool(envelope.payload_type), "parse_envelope accepted an empty payloadType")
     _require(bool(envelope.signatures), "parse_envelope accepted an envelope without signatures")
@@ -63,16 +71,33 @@ def check_report_payload(data: bytes) -> None:
     """A report payload decodes and validates, or InvalidArgument; as the registry calls them."""
     try:
         validate_payload(parse_payload(data))
-    except InvalidArgument:
-        pass
+    except InvalidArgument as error:
+        _require_short(error)
 
 
 def check_retraction_payload(data: bytes) -> None:
     """A retraction payload decodes with a valid created_at, or InvalidArgument."""
     try:
         created_at(parse_retraction(data))
-    except InvalidArgument:
-        pass
+    except InvalidArgument as error:
+        _require_short(error)
+
+
+def check_cursor(data: bytes) -> None:
+    """A WatchChanges cursor is "" (0) or 1 to 18 ASCII digits and means their number; else InvalidArgument."""
+    text = data.decode("utf-8", "surrogateescape")
+    try:
+        seq = parse_cursor(text)
+    except InvalidArgument as error:
+        _require_short(error)
+        _require(not (text.isascii() and text.isdigit() and len(text) <= 18), "parse_cursor refused a cursor it gave")
+        return
+    _require(text == "" or text.isascii() and text.isdigit(), "parse_cursor accepted more than ASCII digits")
+    _require(seq == (int(text) if text else 0), "parse_cursor read another number than the digits spell")
+
+
+def _require_short(error: Exception) -> None:
+    _require(len(str(error)) < MAX_MESSAGE, f"a refusal of {len(str(error))} characters; quote request text with `quoted`")
 
 
 def _require(condition: bool, message: str) -> None:
@@ -84,6 +109,7 @@ def _require(condition: bool, message: str) -> None:
 TARGETS: dict[str, Callable[[bytes], None]] = {
     **{f"normalize_{kind.value}": partial(check_normalizer, kind) for kind in IdentifierType},
     "envelope": check_envelope,
+    "cursor": check_cursor,
     "report_payload": check_report_payload,
     "retraction_payload": check_retraction_payload,
 }

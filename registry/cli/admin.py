@@ -200,8 +200,8 @@ def _members_add_key(args: argparse.Namespace) -> int:
 
 
 def _count(text: str) -> int:
-    """A whole number, 0 or more (the registry checks the range it allows)."""
-    if not text.isdigit():
+    """A whole number, 0 or more, in ASCII digits (the registry checks the range it allows)."""
+    if not (text.isascii() and text.isdigit()):  # isdigit() alone takes '²', which int() refuses
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 0 or more")
     return int(text)
 

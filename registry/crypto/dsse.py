@@ -23,6 +23,8 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from registry.domain.errors import quoted
+
 __all__ = [
     "MAX_ENVELOPE_BYTES",
     "REPORT_PAYLOAD_TYPE",
@@ -163,9 +165,12 @@ def _load_object(data: bytes) -> Mapping[str, Any]:
     except UnicodeDecodeError as error:
         raise EnvelopeError(f"envelope is not UTF-8 (invalid byte at offset {error.start})") from None
     try:
-        document = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+        document = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant, parse_int=_number)
     except json.JSONDecodeError as error:
         raise EnvelopeError(f"envelope is not JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
+    except RecursionError:
+        # The decoder recurses once per nested array or object; a DSSE envelope nests three deep.
+        raise EnvelopeError("envelope nests arrays or objects too deeply; a DSSE envelope nests three levels") from None
     if not isinstance(document, dict):
         raise EnvelopeError(f"envelope must be a JSON object, not {_json_type(document)}")
     _check_fields(document, _FIELDS, "envelope")
@@ -207,7 +212,7 @@ def _check_fields(document: Mapping[str, Any], allowed: tuple[str, ...], where: 
     """Unknown keys are refused: they would be unsigned data stored as if it were evidence."""
     for name in document:
         if name not in allowed:
-            raise EnvelopeError(f"{where} has unknown field {name!r}; the fields are {', '.join(allowed)}")
+            raise EnvelopeError(f"{where} has unknown field {quoted(name)}; the fields are {', '.join(allowed)}")
 
 
 def _string_field(document: Mapping[str, Any], name: str, where: str) -> str:
@@ -259,9 +264,18 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     document: dict[str, Any] = {}
     for name, value in pairs:
         if name in document:
-            raise EnvelopeError(f"envelope repeats the key {name!r}")
+            raise EnvelopeError(f"envelope repeats the key {quoted(name)}")
         document[name] = value
     return document
+
+
+def _number(digits: str) -> float:
+    """No DSSE field is a number, so a number needs no exact value: only the type it is refused for.
+
+    `int` refuses more than 4,300 digits (and takes quadratic time up to there); `float` takes any
+    count, so a long integer gets the same answer as any misplaced number.
+    """
+    return float(digits)
 
 
 def _no_constant(name: str) -> None:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from registry.crypto import dsse, pki
 from registry.domain.audit import AccessAudit, Thresholds, audit, hour_window
-from registry.domain.errors import InvalidArgument
+from registry.domain.errors import InvalidArgument, quoted
 from registry.domain.model import (
     Appeal,
     AppealStatus,
@@ -225,7 +225,7 @@ def _key_id(public_key: bytes) -> str:
 def _check_member_name(name: str) -> None:
     if not MEMBER_NAME.fullmatch(name):
         raise InvalidArgument(
-            f"member name {name!r} is not valid: 2-63 characters, lower-case letters, digits and '-', starting with a letter or digit"
+            f"member name {quoted(name)} is not valid: 2-63 characters, lower-case letters, digits and '-', starting with a letter or digit"
         )
 
 

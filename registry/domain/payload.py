@@ -11,7 +11,7 @@ from google.protobuf.message import DecodeError
 
 from registry.api.jpr.v1 import types_pb2
 from registry.convert import enum_from_proto, enum_members, enum_to_proto, timestamp_to_datetime
-from registry.domain.errors import InvalidArgument
+from registry.domain.errors import InvalidArgument, quoted
 from registry.domain.model import Category, IdentifierType, ReportPayload, Role, Severity, Token
 
 TOKEN_SIZE = 64
@@ -102,7 +102,7 @@ def _report_id(value: str) -> str:
     try:
         parsed = uuid.UUID(value)
     except ValueError as error:
-        raise InvalidArgument(f"payload.report_id: {value!r} is not a UUID") from error
+        raise InvalidArgument(f"payload.report_id: {quoted(value)} is not a UUID") from error
     if str(parsed) != value:
         raise InvalidArgument(f"payload.report_id: write the UUID in canonical lower-case form, {parsed}")
     return value

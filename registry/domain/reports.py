@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from registry.crypto import dsse
-from registry.domain.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+from registry.domain.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated, quoted
 from registry.domain.model import Caller, Receipt, Report, ReportPayload, SigningKey
 from registry.api.jpr.v1 import types_pb2
 from registry.domain.payload import created_at, declares_strong, parse_payload, parse_retraction, validate_payload
@@ -88,13 +88,13 @@ class ReportService:
         except NotFound:
             report = None
         if report is None or report.reporter != caller.name:
-            raise NotFound(f"you have no report {report_id}")
+            raise NotFound(f"you have no report {quoted(report_id)}")
         return report
 
     def _caller_key(self, caller: Caller, key_id: str) -> tuple[int, SigningKey]:
         found = self._members.signing_key(caller.name, key_id)
         if found is None:
-            raise PermissionDenied(f"key id {key_id!r} is not one of member {caller.name!r}'s signing keys")
+            raise PermissionDenied(f"key id {quoted(key_id)} is not one of member {quoted(caller.name)}'s signing keys")
         key = found[1]
         if key.revoked_at is not None:
             raise Unauthenticated(f"key {key_id} was revoked at {key.revoked_at.isoformat()}; sign with a current key")
@@ -113,10 +113,10 @@ class ReportService:
                 f"key {key.key_id} is valid until {key.valid_until.isoformat()}; sign new reports with a current key"
             )
         if message.reporter != caller.name:
-            raise PermissionDenied(f"payload.reporter is {message.reporter!r} but the caller is {caller.name!r}")
+            raise PermissionDenied(f"payload.reporter is {quoted(message.reporter)} but the caller is {quoted(caller.name)}")
         if message.registry != self._registry_name:
             raise InvalidArgument(
-                f"payload.registry is {message.registry!r}; this registry is {self._registry_name!r} (no cross-registry replay)"
+                f"payload.registry is {quoted(message.registry)}; this registry is {self._registry_name!r} (no cross-registry replay)"
             )
         if isinstance(message, types_pb2.ReportPayload) and not declares_strong(message):
             raise InvalidArgument(
@@ -138,7 +138,7 @@ def _open(envelope_bytes: bytes, payload_type: str, what: str) -> dsse.Envelope:
     except dsse.EnvelopeError as error:
         raise InvalidArgument(f"envelope: {error}") from error
     if envelope.payload_type != payload_type:
-        raise InvalidArgument(f"payloadType {envelope.payload_type!r} is not {what}; expected {payload_type!r}")
+        raise InvalidArgument(f"payloadType {quoted(envelope.payload_type)} is not {what}; expected {payload_type!r}")
     if len(envelope.signatures) != 1:
         raise InvalidArgument(f"{what} carries exactly one signature, this envelope has {len(envelope.signatures)}")
     return envelope

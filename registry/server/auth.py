@@ -19,7 +19,7 @@ from typing import Any
 import grpc
 
 from registry.crypto import pki
-from registry.domain.errors import RegistryError
+from registry.domain.errors import RegistryError, quoted
 from registry.domain.model import Caller, MemberStatus
 from registry.server.access_log import AccessLog, element_counts
 from registry.server.streams import OpenStreams, Refusal, Stream, StreamLimits, caller_key
@@ -297,7 +297,7 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         if caller.role in roles:
             return None
         who = " or ".join(sorted(roles)) if roles else "nobody"
-        return grpc.StatusCode.PERMISSION_DENIED, f"{method} is for {who}; you are {caller.role} {caller.name!r}"
+        return grpc.StatusCode.PERMISSION_DENIED, f"{method} is for {who}; you are {caller.role} {quoted(caller.name)}"
 
     def _membership(self, caller: Caller) -> Refusal | None:
         if caller.role != pki.ROLE_MEMBER:
@@ -307,9 +307,9 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         except RegistryError as error:
             return grpc.StatusCode[error.status], str(error)
         if status is None:
-            return grpc.StatusCode.PERMISSION_DENIED, f"member {caller.name!r} is not registered"
+            return grpc.StatusCode.PERMISSION_DENIED, f"member {quoted(caller.name)} is not registered"
         if status is not MemberStatus.ACTIVE:
-            return grpc.StatusCode.PERMISSION_DENIED, f"member {caller.name!r} is {status.value}"
+            return grpc.StatusCode.PERMISSION_DENIED, f"member {quoted(caller.name)} is {status.value}"
         return None
 
     def close(self) -> None:

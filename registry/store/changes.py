@@ -9,11 +9,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.domain.errors import InvalidArgument
+from registry.domain.errors import InvalidArgument, quoted
 from registry.domain.model import ChangeKind, IdentifierType, ListingChange, ListingStatus, ReportStatus, Token
 from registry.store.database import Database
 from registry.store.listings import listing_view
 from registry.store.models import EventRow, ListingRow, ReportRow, ReportTokenRow
+from registry.store.refs import decimal_id
 
 KINDS: dict[str, ChangeKind] = {
     "listing.created": ChangeKind.CREATED,
@@ -34,11 +35,13 @@ _SHARED_TYPES = [t.value for t in IdentifierType if t is not IdentifierType.PLAT
 
 
 def parse_cursor(cursor: str) -> int:
+    """The event sequence number a cursor names: "" is 0, else the ASCII digits of a ListingChange.cursor."""
     if cursor == "":
         return 0
-    if not cursor.isdigit() or len(cursor) > 18:
-        raise InvalidArgument(f"cursor {cursor[:40]!r} is not one this registry gave; pass \"\" or a ListingChange.cursor")
-    return int(cursor)
+    seq = decimal_id(cursor)
+    if seq is None:
+        raise InvalidArgument(f"cursor {quoted(cursor)} is not one this registry gave; pass \"\" or a ListingChange.cursor")
+    return seq
 
 
 class ChangeStore:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, and_, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
-from registry.domain.errors import FailedPrecondition, InvalidArgument, NotFound
+from registry.domain.errors import FailedPrecondition, InvalidArgument, NotFound, quoted
 from registry.domain.model import Correction, IdentifierType, ListingStatus, ReportStatus
 from registry.store import events
 from registry.store.database import Database
@@ -65,7 +65,7 @@ class CorrectionStore:
             reports = {r.report_id: r for r in session.scalars(select(ReportRow).where(ReportRow.subject_id == subject_id))}
             strangers = [r for r in moving if r not in reports]
             if strangers:
-                raise InvalidArgument(f"report {strangers[0]} is not about {subject}; only its own reports can move")
+                raise InvalidArgument(f"report {quoted(strangers[0])} is not about {subject}; only its own reports can move")
             if len(moving) == len(reports):
                 raise InvalidArgument(f"every report of {subject} is named; a split leaves at least one behind")
             staying = set(reports) - set(moving)

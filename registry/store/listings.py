@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.domain.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from registry.domain.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, quoted
 from registry.domain.model import (
     Category,
     Listing,
@@ -23,7 +23,7 @@ from registry.store import events
 from registry.store.database import Database
 from registry.store.models import ListingRow, ReportRow, RetractionRow
 from registry.store.pages import decode_page_token, encode_page_token
-from registry.store.refs import listing_ref, parse_ref, subject_ref
+from registry.store.refs import decimal_id, listing_ref, parse_ref, subject_ref
 from registry.store.reports import report_view
 
 
@@ -89,7 +89,7 @@ class ListingStore:
             report = session.get(ReportRow, report_id)
             # Another member's report and a missing one get the same answer: no probing for report ids.
             if report is None or report_view(session, report).reporter != reporter:
-                raise PermissionDenied(f"you have no report {report_id}; only its reporter may retract a report")
+                raise PermissionDenied(f"you have no report {quoted(report_id)}; only its reporter may retract a report")
             if report.status == ReportStatus.RETRACTED.value:
                 return report_view(session, report)  # the same withdrawal again
             if report.status == ReportStatus.REJECTED.value:
@@ -170,12 +170,13 @@ class ListingStore:
 
     def list(self, status: ListingStatus | None, page_size: int, page_token: str, *, now: datetime) -> Page[Listing]:
         after = decode_page_token(page_token)
-        if after is not None and not (after[1].isascii() and after[1].isdigit() and len(after[1]) < 19):
+        after_id = None if after is None else decimal_id(after[1])
+        if after is not None and after_id is None:
             raise InvalidArgument("page_token is not a ListListings token; pass the next_page_token ListListings returned")
         with self._db.session() as session:
             query = select(ListingRow).order_by(ListingRow.id)
-            if after is not None:
-                query = query.where(ListingRow.id > int(after[1]))
+            if after_id is not None:
+                query = query.where(ListingRow.id > after_id)
             items: list[Listing] = []
             more = False
             # Status is filtered after deriving it (expiry needs no job), so scan in chunks.
@@ -254,7 +255,7 @@ def _lift_if_unsupported(session: Session, listing_id: int, report_id: str, now:
 def _submitted(session: Session, report_id: str, verb: str) -> ReportRow:
     report = session.get(ReportRow, report_id)
     if report is None:
-        raise NotFound(f"no report {report_id}")
+        raise NotFound(f"no report {quoted(report_id)}")
     if report.status != ReportStatus.SUBMITTED.value:
         raise FailedPrecondition(
             f"report {report_id} is {report.status}; only SUBMITTED reports can be {verb}"

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from registry.domain.errors import AlreadyExists, FailedPrecondition, NotFound
+from registry.domain.errors import AlreadyExists, FailedPrecondition, NotFound, quoted
 from registry.domain.model import Member, MemberStatus, RevokedCertificate, SigningKey
 from registry.store import events
 from registry.store.database import Database
@@ -22,7 +22,7 @@ class MemberStore:
     def create(self, name: str, public_key: bytes, key_id: str, *, actor: str, now: datetime) -> Member:
         def work(session: Session) -> Member:
             if session.scalar(select(MemberRow.id).where(MemberRow.name == name)) is not None:
-                raise AlreadyExists(f"member {name!r} already exists")
+                raise AlreadyExists(f"member {quoted(name)} already exists")
             if session.get(MemberKeyRow, key_id) is not None:
                 raise AlreadyExists(f"signing key {key_id} is already registered")
             member = MemberRow(name=name, status=MemberStatus.ACTIVE.value, created_at=now)
@@ -35,7 +35,7 @@ class MemberStore:
         try:
             return self._db.write(work)
         except IntegrityError as error:
-            raise AlreadyExists(f"member {name!r} or its key is already registered") from error
+            raise AlreadyExists(f"member {quoted(name)} or its key is already registered") from error
 
     def list(self) -> list[Member]:
         with self._db.session() as session:
@@ -62,7 +62,7 @@ class MemberStore:
             member = _get(session, name)
             row = session.get(MemberKeyRow, key_id)
             if row is None or row.member_id != member.id:
-                raise NotFound(f"member {name!r} has no signing key {key_id}")
+                raise NotFound(f"member {quoted(name)} has no signing key {quoted(key_id)}")
             if row.revoked_at is not None:
                 raise FailedPrecondition(f"signing key {key_id} was already revoked at {row.revoked_at.isoformat()}")
             row.revoked_at = now
@@ -77,7 +77,7 @@ class MemberStore:
         def work(session: Session) -> Member:
             member = _get(session, name)
             if member.status == status.value:
-                raise FailedPrecondition(f"member {name!r} is already {status.value}")
+                raise FailedPrecondition(f"member {quoted(name)} is already {status.value}")
             member.status = status.value
             kind = "member.suspended" if status is MemberStatus.SUSPENDED else "member.resumed"
             events.record(session, at=now, actor=actor, kind=kind, member=name, reason=reason)
@@ -128,7 +128,7 @@ class MemberStore:
 def _get(session: Session, name: str) -> MemberRow:
     member = session.scalar(select(MemberRow).where(MemberRow.name == name))
     if member is None:
-        raise NotFound(f"no member named {name!r}")
+        raise NotFound(f"no member named {quoted(name)}")
     return member
 
 

@@ -20,5 +20,5 @@ def decode_page_token(token: str) -> tuple[datetime, str] | None:
     try:
         stamp, key = json.loads(base64.urlsafe_b64decode(token.encode()))
         return datetime.fromisoformat(stamp), str(key)
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, RecursionError) as error:  # RecursionError: arrays nested a thousand deep
         raise InvalidArgument("page_token is not one this registry issued; pass the next_page_token you received") from error

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from registry.domain.errors import AlreadyExists, InvalidArgument, NotFound
+from registry.domain.errors import AlreadyExists, InvalidArgument, NotFound, quoted
 from registry.domain.model import (
     Category,
     Page,
@@ -73,7 +73,7 @@ class ReportStore:
         with self._db.session() as session:
             row = session.get(ReportRow, report_id)
             if row is None:
-                raise NotFound(f"no report {report_id}")
+                raise NotFound(f"no report {quoted(report_id)}")
             return report_view(session, row)
 
     def list(self, status: ReportStatus | None, page_size: int, page_token: str) -> Page[Report]:
