@@ -161,6 +161,7 @@ def test_streams_beyond_the_replicas_total_are_refused_whoever_asks_and_a_closed
             first.health_watch()
             first.reflection()
             first.watch_changes()
+            wait_until(lambda: running.interceptor.streams.count == 3)  # the watch, which sends nothing yet, is admitted
             second.health_watch()
             assert len(second.refused) == 1 and second.refused[0].code() is grpc.StatusCode.RESOURCE_EXHAUSTED
             assert "serves at most 3 open streams at once and all are in use" in (second.refused[0].details() or "")
@@ -201,7 +202,7 @@ def test_revoking_a_certificate_on_one_replica_ends_its_open_streams_on_another_
                 streams.watch_changes()
                 streams.health_watch()
                 streams.reflection()
-            time.sleep(0.3)  # the watches are open and waiting
+            wait_until(lambda: two.interceptor.streams.count == 6)  # every stream is admitted and waiting
             sha256 = pki.fingerprint(leaked.certificate.encode())
             revoked_at = time.monotonic()
             assert main(["admin", "cert", "revoke", sha256, "--reason", "key leaked", "--credentials", str(admin_file),
