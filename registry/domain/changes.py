@@ -32,6 +32,10 @@ class ChangeFeed:
         self._page = page
         self._wake_every = wake_every
 
+    def wake(self) -> None:
+        """Wake the waiting watches: one whose call ended sees it at once instead of at its next wake-up."""
+        self._view.wake_waiters()
+
     def watch(self, after: int, active: Callable[[], bool]) -> Iterator[ListingChange]:
         """Changes after `after` while the call is `active`."""
         while active():

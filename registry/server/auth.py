@@ -195,14 +195,13 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                 context.abort(grpc.StatusCode[error.status], str(error))
             if request_streaming:
                 request = self._checked(method, caller, request, context)
+            stream.running = not response_streaming  # this thread reads the requests until behavior returns
             token = _caller.set(caller)
             try:
                 result = behavior(request, context)
             except Exception as error:
                 self.streams.close(stream)
-                code, message = self._failure(method, caller, error, context)
-                self._record(method, caller, code.name, started, 0, 0)
-                context.abort(code, message)
+                self._end_stream(method, caller, error, context, started)
             finally:
                 _caller.reset(token)
             self._record(method, caller, "OK", started, 0, 0)
@@ -214,14 +213,27 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         return guarded
 
     def _relay(self, method: str, caller: Caller, responses: Any, stream: Stream, context: grpc.ServicerContext) -> Iterator[Any]:
+        stream.running = True
         try:
             yield from responses
         except Exception as error:
-            if context.code() is not None:  # type: ignore[attr-defined]  # the servicer ended the call itself
-                raise
-            context.abort(*self._failure(method, caller, error, context))
+            self._end_stream(method, caller, error, context, None)
         finally:
-            self.streams.close(stream)
+            self.streams.close(stream)  # the thread leaves the call: its slot is free
+
+    def _end_stream(self, method: str, caller: Caller, error: Exception, context: grpc.ServicerContext, started: float | None) -> None:
+        """A stream's servicer raised. If the call had already ended (the servicer aborted it, the client cancelled,
+        the sweeper ended it), that end stands and is not a fault; otherwise it ends like any call.
+        `started`: record the call (a stream whose opening was not recorded yet)."""
+        ended: grpc.StatusCode | None = context.code()  # type: ignore[attr-defined]
+        if ended is not None or not context.is_active():
+            if started is not None:
+                self._record(method, caller, (ended or grpc.StatusCode.CANCELLED).name, started, 0, 0)
+            raise error
+        code, message = self._failure(method, caller, error, context)
+        if started is not None:
+            self._record(method, caller, code.name, started, 0, 0)
+        context.abort(code, message)
 
     def _checked(self, method: str, caller: Caller, requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
         for request in requests:

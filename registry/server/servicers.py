@@ -79,6 +79,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
 
     def WatchChanges(self, request: registry_pb2.WatchChangesRequest, context: grpc.ServicerContext) -> Iterator[registry_pb2.ListingChange]:
         after = parse_cursor(request.cursor)  # before the stream starts, so a bad cursor gets its own status
+        context.add_callback(self._feed.wake)  # a cancelled or ended watch leaves its thread at once
         return self._changes(current_caller().name, after, context)
 
     def _changes(self, member: str, after: int, context: grpc.ServicerContext) -> Iterator[registry_pb2.ListingChange]:

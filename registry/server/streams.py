@@ -38,6 +38,7 @@ class Stream:
     method: str
     caller: Caller
     context: grpc.ServicerContext
+    running: bool = False  # a server thread serves it: the slot is freed when that thread leaves, not before
     _closed: bool = field(default=False, repr=False)
 
 
@@ -73,7 +74,12 @@ class OpenStreams:
         self._sweeper.start()
 
     def open(self, method: str, caller: Caller, context: grpc.ServicerContext) -> Stream:
-        """A slot for this call, freed when it ends; RESOURCE_EXHAUSTED past either limit."""
+        """A slot for this call; RESOURCE_EXHAUSTED past either limit.
+
+        The slot stands for a thread: whoever sets `stream.running` frees it with `close` when its thread
+        leaves the call. A call that ends before any thread runs it (cancelled before its first
+        response was asked for) is freed by its end.
+        """
         key = caller_key(caller)
         with self._lock:
             if self._per_caller[key] >= self._limits.per_caller:
@@ -88,9 +94,13 @@ class OpenStreams:
             stream = Stream(method, caller, context)
             self._open.add(stream)
             self._per_caller[key] += 1
-        if not context.add_callback(lambda: self.close(stream)):  # the call already ended
+        if not context.add_callback(lambda: self._ended(stream)):  # the call already ended
             self.close(stream)
         return stream
+
+    def _ended(self, stream: Stream) -> None:
+        if not stream.running:
+            self.close(stream)
 
     def close(self, stream: Stream) -> None:
         """Free the stream's slot; a second close (the call's end and the relay's end) does nothing."""
@@ -118,8 +128,7 @@ class OpenStreams:
                 continue  # UNAVAILABLE: the member view is too old to say; a stream is not ended on a guess
             code, message = refusal
             log.warning("%s ended for %s: %s", stream.method, caller_key(stream.caller), message)
-            end_call(stream.context, code, message)
-            self.close(stream)
+            end_call(stream.context, code, message)  # its thread sees the end and frees the slot as it leaves
 
     def _run(self, every: float) -> None:
         while not self._stop.wait(every):

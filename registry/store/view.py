@@ -248,8 +248,10 @@ class ReadView:
         with self._recheck_lock:
             began = self._clock()
             if began - self._rechecked_at.get(name, float("-inf")) > _UNKNOWN_MEMBER_RECHECK:
-                self.catch_up()
-                self._rechecked_at[name] = began
+                try:
+                    self.catch_up()
+                finally:  # a failing database is tried once per interval too, not by every waiting call
+                    self._rechecked_at[name] = began
             return self._members.get(name)
 
     @property
@@ -290,6 +292,11 @@ class ReadView:
     def wait_for_change(self, timeout: float) -> None:
         with self._moved:
             self._moved.wait(timeout)
+
+    def wake_waiters(self) -> None:
+        """Wake every `wait_for_change` now (a watch whose call ended leaves at once, freeing its thread)."""
+        with self._moved:
+            self._moved.notify_all()
 
     @property
     def subjects_indexed(self) -> int:
