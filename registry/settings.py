@@ -13,7 +13,6 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import make_url
 
 CONFIG_FILE = "registry.toml"
 DATABASE_FILE = "registry.db"
@@ -63,6 +62,8 @@ class Settings:
         if not self.database_password_file:
             return url
         # The password stays out of the URL, the environment and `ps`: it is read from a secret file.
+        from sqlalchemy import make_url  # here, not at the top: platform commands never load SQLAlchemy
+
         password = Path(self.database_password_file).read_text(encoding="utf-8").strip()
         return make_url(url).set(password=password).render_as_string(hide_password=False)
 

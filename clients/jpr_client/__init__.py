@@ -6,6 +6,8 @@ Example:
     ...     verdict = client.lookup(Applicant(Role.MERCHANT, (normalize("cn_ric", "11010519491231002X"),))).verdict
 """
 
+__version__ = "0.1.0"  # the one version of the SDK and the registry (pyproject.toml reads it from here)
+
 from jpr_client.client import Applicant, NewReport, RegistryClient, RetryConfig
 from jpr_client.credentials import Credentials, CredentialsError
 from jpr_client.cursor import CursorFile
@@ -32,6 +34,7 @@ from registry.domain.model import (
 )
 
 __all__ = [
+    "__version__",
     "Applicant",
     "Category",
     "ChangeKind",

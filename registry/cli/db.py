@@ -7,11 +7,15 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from registry.settings import load_settings
-from registry.store import schema
-from registry.store.database import Database, create_private_file
+
+if TYPE_CHECKING:
+    from registry.store.database import Database
+
+# SQLAlchemy and Alembic are imported by the commands that use them, not with this module:
+# `jpr --help` and the platform commands (lookup, report, health) start without them.
 
 
 def register(commands: Any) -> None:
@@ -30,6 +34,8 @@ def register(commands: Any) -> None:
 
 @contextmanager
 def _database(args: argparse.Namespace) -> Iterator[Database]:
+    from registry.store.database import Database
+
     settings = load_settings({"data_dir": args.data_dir, "database_url": args.database_url})
     database = Database(settings.effective_database_url)
     try:
@@ -39,6 +45,8 @@ def _database(args: argparse.Namespace) -> Iterator[Database]:
 
 
 def _upgrade(args: argparse.Namespace) -> int:
+    from registry.store import schema
+
     with _database(args) as database:
         before = schema.current_revision(database)
         schema.upgrade(database)
@@ -47,6 +55,8 @@ def _upgrade(args: argparse.Namespace) -> int:
 
 
 def _current(args: argparse.Namespace) -> int:
+    from registry.store import schema
+
     with _database(args) as database:
         print(f"database: {schema.current_revision(database) or 'empty'}")
     print(f"code:     {schema.head_revision()}")
@@ -73,6 +83,8 @@ def _backup(args: argparse.Namespace) -> int:
 
 def _create_backup_file(target: Path) -> None:
     """A backup holds the whole registry database: owner-only like the database itself, never over another file."""
+    from registry.store.database import create_private_file
+
     try:
         create_private_file(target)
     except FileExistsError:

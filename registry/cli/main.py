@@ -5,16 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 
+from jpr_client import __version__
 from jpr_client.credentials import CredentialsError
 from jpr_client.errors import RPCError
 from jpr_client.identifiers import InvalidIdentifier
 from registry.cli import admin, audit, db, member, server
 from registry.datadir import DataDirError
-from registry.store.database import SchemaError
+from registry.store.errors import SchemaError
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jpr", description="The Joint Punishment Registry.")
+    parser.add_argument("--version", action="version", version=f"jpr {__version__} (protocol jpr.v1)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     server.register(commands)
     db.register(commands)

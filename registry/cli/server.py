@@ -12,11 +12,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from jpr_client.client import RetryConfig, call_with_retry, secure_channel
 from jpr_client.credentials import Credentials
-from registry.datadir import ADMIN_CREDENTIALS, DataDir, new_registry_name
-from registry.server.app import start
 from registry.settings import Settings, load_settings
-from registry.store import schema
-from registry.store.database import Database
+
+# The server, its storage (SQLAlchemy, Alembic) and its keys are imported by `init` and `serve`
+# when they run: `jpr health` and `jpr --help` start without them.
 
 
 def register(commands: Any) -> None:
@@ -52,6 +51,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def run_init(args: argparse.Namespace) -> int:
+    from registry.datadir import ADMIN_CREDENTIALS, DataDir, new_registry_name
+    from registry.store import schema
+    from registry.store.database import Database
+
     settings = _settings(args)
     data = DataDir(settings.data_dir)
     data.initialize(registry_name=args.name or new_registry_name(), admin_name=args.admin, endpoint=args.endpoint, hosts=args.host)
@@ -67,6 +70,8 @@ def run_init(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    from registry.server.app import start
+
     settings = _settings(args)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -76,10 +76,6 @@ def _remaining_ms() -> int | None:
     return remaining
 
 
-class SchemaError(RuntimeError):
-    """The database is not ready for this version of the registry."""
-
-
 class Database:
     """One registry database: SQLite (embedded) or PostgreSQL."""
 

@@ -13,7 +13,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from registry.store.database import Database, SchemaError
+from registry.store.database import Database
+from registry.store.errors import SchemaError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
