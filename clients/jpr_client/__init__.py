@@ -9,7 +9,7 @@ Example:
 from jpr_client.client import Applicant, NewReport, RegistryClient, RetryConfig
 from jpr_client.credentials import Credentials, CredentialsError
 from jpr_client.cursor import CursorFile
-from jpr_client.errors import RPCError
+from jpr_client.errors import RPCError, TokenProofError
 from jpr_client.identifiers import Identifier, InvalidIdentifier, normalize
 from registry.domain.model import (
     Category,
@@ -58,6 +58,7 @@ __all__ = [
     "Role",
     "Severity",
     "Token",
+    "TokenProofError",
     "Verdict",
     "normalize",
 ]
