@@ -55,6 +55,10 @@ class DataDir:
     def oprf_key(self) -> bytes:
         return bytes.fromhex(self._read(OPRF_KEY).decode().strip())
 
+    def oprf_public_key(self) -> bytes:
+        """The public half of the OPRF key: what members pin and every Tokenize proof is checked against."""
+        return oprf.public_key(self.oprf_key())
+
     def ca(self) -> pki.KeyAndCert:
         return pki.KeyAndCert(key_pem=self._read(CA_KEY), cert_pem=self._read(CA_CERT))
 
@@ -74,13 +78,15 @@ class DataDir:
         self._create_private_directory()
         ca = pki.create_ca(registry_name)
         server = pki.issue_server_cert(ca, [*SERVER_HOSTS, *(h for h in hosts if h not in SERVER_HOSTS)])
-        self._write(OPRF_KEY, oprf.generate_key().hex().encode() + b"\n", secret=True)
+        oprf_key = oprf.generate_key()
+        self._write(OPRF_KEY, oprf_key.hex().encode() + b"\n", secret=True)
         self._write(CA_KEY, ca.key_pem, secret=True)
         self._write(CA_CERT, ca.cert_pem)
         self._write(SERVER_KEY, server.key_pem, secret=True)
         self._write(SERVER_CERT, server.cert_pem)
-        self._client_credentials(ca, registry_name, endpoint, admin_name, pki.ROLE_ADMIN).save(self.file(ADMIN_CREDENTIALS))
-        self._client_credentials(ca, registry_name, endpoint, "probe", pki.ROLE_PROBE).save(self.file(PROBE_CREDENTIALS))
+        pinned = oprf.public_key(oprf_key).hex()
+        self._client_credentials(ca, registry_name, endpoint, admin_name, pki.ROLE_ADMIN, pinned).save(self.file(ADMIN_CREDENTIALS))
+        self._client_credentials(ca, registry_name, endpoint, "probe", pki.ROLE_PROBE, pinned).save(self.file(PROBE_CREDENTIALS))
         # Written last: its presence marks a complete registry.
         self._write(CONFIG_FILE, f'registry_name = "{registry_name}"\n'.encode())
 
@@ -92,7 +98,9 @@ class DataDir:
             self.path.chmod(0o700)
 
     @staticmethod
-    def _client_credentials(ca: pki.KeyAndCert, registry_name: str, endpoint: str, name: str, role: str) -> Credentials:
+    def _client_credentials(
+        ca: pki.KeyAndCert, registry_name: str, endpoint: str, name: str, role: str, oprf_public_key: str
+    ) -> Credentials:
         key_pem, csr_pem = pki.make_csr(name, role)
         return Credentials(
             registry=registry_name,
@@ -102,6 +110,7 @@ class DataDir:
             ca_certificate=ca.cert_pem.decode(),
             certificate=pki.issue_client_cert(ca, csr_pem, name, role).decode(),
             private_key=key_pem.decode(),
+            oprf_public_key=oprf_public_key,
         )
 
     def _write(self, name: str, data: bytes, *, secret: bool = False) -> None:

@@ -90,6 +90,7 @@ class AdminClient:
             ca_certificate=response.ca_certificate_pem,
             certificate=response.certificate_pem,
             key_id=response.key_id,
+            oprf_public_key=response.oprf_public_key.hex(),
         )
         return keys.credentials(issued)
 

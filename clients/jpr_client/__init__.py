@@ -11,7 +11,7 @@ __version__ = "0.1.0"  # the one version of the SDK and the registry (pyproject.
 from jpr_client.client import Applicant, NewReport, RegistryClient, RetryConfig
 from jpr_client.credentials import Credentials, CredentialsError
 from jpr_client.cursor import CursorFile
-from jpr_client.errors import RPCError
+from jpr_client.errors import RPCError, TokenProofError
 from jpr_client.identifiers import Identifier, InvalidIdentifier, normalize
 from registry.domain.model import (
     Category,
@@ -61,6 +61,7 @@ __all__ = [
     "Role",
     "Severity",
     "Token",
+    "TokenProofError",
     "Verdict",
     "normalize",
 ]

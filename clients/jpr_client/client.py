@@ -17,7 +17,7 @@ import grpc
 from jpr_client import _convert
 from jpr_client.credentials import Credentials
 from jpr_client.cursor import CursorFile
-from jpr_client.errors import RPCError
+from jpr_client.errors import RPCError, TokenProofError
 from jpr_client.identifiers import Identifier
 from registry.api.jpr.v1 import registry_pb2, registry_pb2_grpc, types_pb2
 from registry.convert import datetime_to_timestamp, enum_to_proto
@@ -110,18 +110,26 @@ class RegistryClient:
             >>> client.tokenize([normalize("phone", "138 0013 8000")])[0].type  # doctest: +SKIP
             <IdentifierType.PHONE: 'phone'>
         """
+        pinned = self.credentials.pinned_oprf_public_key
         tokens: list[Token] = []
         for start in range(0, len(identifiers), TOKENIZE_BATCH_LIMIT):
-            chunk = identifiers[start : start + TOKENIZE_BATCH_LIMIT]
-            inputs = [oprf.token_input(i.type.value, i.value) for i in chunk]
-            blinded = [oprf.blind(data) for data in inputs]
-            request = registry_pb2.TokenizeRequest(blinded_elements=[element for _, element in blinded])
-            response = self._call("Tokenize", self._stub.Tokenize, request)
-            if len(response.evaluated_elements) != len(chunk):
-                raise RPCError(grpc.StatusCode.INTERNAL, "registry answered a different number of elements", "Tokenize")
-            for identifier, data, (blind, _), evaluated in zip(chunk, inputs, blinded, response.evaluated_elements):
-                tokens.append(Token(type=identifier.type, value=oprf.finalize(data, blind, evaluated)))
+            tokens.extend(self._tokenize_chunk(identifiers[start : start + TOKENIZE_BATCH_LIMIT], pinned))
         return tokens
+
+    def _tokenize_chunk(self, chunk: Sequence[Identifier], pinned: bytes) -> list[Token]:
+        """One Tokenize call: blind, evaluate remotely, verify the batch proof, unblind."""
+        inputs = [oprf.token_input(i.type.value, i.value) for i in chunk]
+        blinds, blinded = zip(*(oprf.blind(data) for data in inputs), strict=True)
+        request = registry_pb2.TokenizeRequest(blinded_elements=blinded)
+        response = self._call("Tokenize", self._stub.Tokenize, request)
+        evaluated = list(response.evaluated_elements)
+        if len(evaluated) != len(chunk):
+            raise RPCError(grpc.StatusCode.INTERNAL, "registry answered a different number of elements", "Tokenize")
+        verify_evaluation(pinned, blinded, evaluated, response.proof)
+        return [
+            Token(type=identifier.type, value=oprf.finalize(data, blind, element))
+            for identifier, data, blind, element in zip(chunk, inputs, blinds, evaluated, strict=True)
+        ]
 
     def lookup(self, applicant: Applicant) -> LookupResult:
         """The entry-audit verdict for one applicant (two calls: Tokenize, Lookup).
@@ -267,6 +275,23 @@ class RegistryClient:
         # Every member call is safe to repeat: lookups read, tokenization is
         # deterministic, and a resubmitted report is the same signed bytes.
         return call_with_retry(method, stub, request, self._timeout, self._retry)
+
+
+def verify_evaluation(pinned: bytes, blinded: Sequence[bytes], evaluated: Sequence[bytes], proof: bytes) -> None:
+    """Raise TokenProofError unless `proof` shows every element evaluated under the pinned key.
+
+    Example:
+        >>> verify_evaluation(credentials.pinned_oprf_public_key, blinded, evaluated, response.proof)  # doctest: +SKIP
+    """
+    try:
+        verified = oprf.verify_proof(pinned, blinded, evaluated, proof)
+    except oprf.OprfError as error:
+        raise TokenProofError(f"the registry's answer is malformed: {error}") from None
+    if not verified:
+        raise TokenProofError(
+            f"the registry's proof does not hold for the pinned OPRF public key {pinned.hex()}: "
+            "it evaluated under another key (a wrong oprf.key, or credentials from another registry); no token was computed"
+        )
 
 
 def call_with_retry(method: str, stub: Callable[..., R], request: Any, timeout: float, retry: RetryConfig) -> R:

@@ -1,8 +1,10 @@
 """Credentials files: everything a member or an admin needs to reach the registry.
 
 One JSON file (mode 0600) holds the endpoint, the association's CA
-certificate, the client's TLS certificate and key, and for members the
-Ed25519 signing key. It never leaves the platform that generated its keys.
+certificate, the client's TLS certificate and key, the registry's OPRF public
+key (pinned: every Tokenize answer must prove evaluation under it), and for
+members the Ed25519 signing key. It never leaves the platform that generated
+its keys.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 FORMAT_VERSION = 1
+_OPRF_PUBLIC_KEY_SIZE = 32
 
 
 class CredentialsError(ValueError):
@@ -38,6 +41,7 @@ class Credentials:
     private_key: str
     signing_key: str = ""  # hex of the 32-byte Ed25519 seed (members only)
     key_id: str = ""
+    oprf_public_key: str = ""  # hex of the registry's 32-byte OPRF public key (ristretto255 element)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Credentials:
@@ -52,9 +56,12 @@ class Credentials:
             raise CredentialsError(f"credentials file {path} is not a version {FORMAT_VERSION} JPR credentials file")
         data.pop("version")
         try:
-            return cls(**data)
+            credentials = cls(**data)
         except TypeError as error:
             raise CredentialsError(f"credentials file {path} has unexpected or missing fields: {error}") from error
+        if credentials.oprf_public_key:
+            _ = credentials.pinned_oprf_public_key  # refuse a malformed key now, not at the first lookup
+        return credentials
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the file readable by its owner only; refuse to overwrite one."""
@@ -67,6 +74,30 @@ class Credentials:
 
     def with_endpoint(self, endpoint: str) -> Credentials:
         return replace(self, endpoint=endpoint)
+
+    @property
+    def pinned_oprf_public_key(self) -> bytes:
+        """The registry's OPRF public key these credentials pin (32 bytes).
+
+        Credentials written before JPR verified tokens have none: the member
+        needs new credentials from the association, which carry the key.
+
+        Example:
+            >>> Credentials.load("platform-a.credentials.json").pinned_oprf_public_key.hex()  # doctest: +SKIP
+            'c803e2cc6b05fc15064549b5920659ca4a77b2cca6f04f6b357009335476ad4e'
+        """
+        if not self.oprf_public_key:
+            raise CredentialsError(
+                f"the credentials of {self.role} {self.name!r} pin no registry OPRF public key (oprf_public_key), "
+                "so tokens cannot be verified; ask the association for new credentials (`jpr admin member add`)"
+            )
+        try:
+            key = bytes.fromhex(self.oprf_public_key)
+        except ValueError:
+            key = b""
+        if len(key) != _OPRF_PUBLIC_KEY_SIZE:
+            raise CredentialsError(f"oprf_public_key in the credentials of {self.name!r} is not {_OPRF_PUBLIC_KEY_SIZE} bytes of hex")
+        return key
 
     @property
     def signing_seed(self) -> bytes:

@@ -32,3 +32,23 @@ class RPCError(Exception):
             if key == "grpc-retry-pushback-ms":
                 retry_after = int(value) / 1000
         return cls(error.code(), error.details() or "", method, retry_after)
+
+
+class TokenProofError(Exception):
+    """The registry's Tokenize answer does not prove evaluation under the pinned OPRF key.
+
+    No token is returned: tokens computed under another key would match nobody,
+    so lookups would answer CLEAR for listed people. The usual cause is a
+    registry (or a restored replica) running with the wrong `oprf.key`, or
+    credentials issued by another registry. Report it to the association.
+
+    Example:
+        >>> try:  # doctest: +SKIP
+        ...     client.lookup(applicant)
+        ... except TokenProofError as error:
+        ...     alert_operations(error)
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"Tokenize: {message}")
+        self.message = message

@@ -158,6 +158,7 @@ def _members_add(args: argparse.Namespace) -> int:
             ca_certificate=response.ca_certificate_pem,
             certificate=response.certificate_pem,
             key_id=response.key_id,
+            oprf_public_key=response.oprf_public_key.hex(),
         )
         out.write(keys.credentials(issued).to_json() if args.generate else issued.to_json())
     if args.json:

@@ -84,6 +84,7 @@ class Issued:
     ca_certificate: str
     certificate: str
     key_id: str
+    oprf_public_key: str = ""  # hex; files issued before tokens were verified have none
 
     def save(self, path: Path) -> None:
         _write_new(path, {"kind": "issued", **asdict(self)}, secret=False)
@@ -123,6 +124,7 @@ class PlatformKeys:
             private_key=self.tls_key_pem,
             signing_key=self.signing_key.hex(),
             key_id=issued.key_id,
+            oprf_public_key=issued.oprf_public_key,
         )
 
     def save(self, path: Path) -> None:

@@ -66,6 +66,7 @@ def run_init(args: argparse.Namespace) -> int:
             database.dispose()
     print(f"initialized registry {data.registry_name()!r} in {settings.data_dir}")
     print(f"admin credentials: {data.file(ADMIN_CREDENTIALS)}")
+    print(f"OPRF public key (members pin it; publish it with the endpoint): {data.oprf_public_key().hex()}")
     return 0
 
 

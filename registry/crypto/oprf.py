@@ -1,10 +1,15 @@
-"""RFC 9497 OPRF, suite ristretto255-SHA512, base mode (0x00).
+"""RFC 9497 verifiable OPRF, suite ristretto255-SHA512, VOPRF mode (0x01).
 
 Identifiers become tokens through this OPRF so that the registry never sees a
 raw identifier and a platform never holds the key: nobody can test a guessed
-phone number offline. The group arithmetic is libsodium's ristretto255 (via
-`rbcl`); hashing to the group and to scalars follows RFC 9380
-`expand_message_xmd` with SHA-512, as RFC 9497 section 4.1 requires.
+phone number offline. In VOPRF mode the registry also proves, with one batched
+DLEQ proof per call (RFC 9497 section 2.2), that it evaluated every element
+under the key whose public half members pin: a registry answering under any
+other key is caught by the client instead of silently giving other tokens.
+
+The group arithmetic is libsodium's ristretto255 (via `rbcl`); hashing to the
+group and to scalars follows RFC 9380 `expand_message_xmd` with SHA-512, as
+RFC 9497 section 4.1 requires.
 
 Elements and scalars travel as their 32-byte canonical encodings (scalars
 little-endian, reduced modulo the group order), exactly as in the RFC's test
@@ -15,15 +20,20 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import os
 import sys
 import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 
 import rbcl
+
+from registry.crypto.h2c import UNIFORM_SIZE, expand_message_xmd, i2osp
 
 __all__ = [
     "ELEMENT_SIZE",
     "OUTPUT_SIZE",
+    "PROOF_SIZE",
     "SCALAR_SIZE",
     "OprfError",
     "blind",
@@ -32,30 +42,34 @@ __all__ = [
     "evaluate",
     "finalize",
     "generate_key",
+    "generate_proof",
+    "public_key",
     "token_input",
+    "verify_proof",
 ]
 
 ELEMENT_SIZE = 32
 SCALAR_SIZE = 32
 OUTPUT_SIZE = 64
+PROOF_SIZE = 2 * SCALAR_SIZE  # c || s
 
 # RFC 9497 section 3.1: contextString = "OPRFV1-" || I2OSP(mode, 1) || "-" || identifier.
-_MODE_OPRF = 0x00
-_CONTEXT = b"OPRFV1-" + bytes([_MODE_OPRF]) + b"-ristretto255-SHA512"
+_MODE_VOPRF = 0x01
+_CONTEXT = b"OPRFV1-" + bytes([_MODE_VOPRF]) + b"-ristretto255-SHA512"
 _HASH_TO_GROUP_DST = b"HashToGroup-" + _CONTEXT
 _HASH_TO_SCALAR_DST = b"HashToScalar-" + _CONTEXT
 _DERIVE_KEY_PAIR_DST = b"DeriveKeyPair" + _CONTEXT
+_SEED_DST = b"Seed-" + _CONTEXT
 
-# SHA-512: b_in_bytes = 64 (digest), s_in_bytes = 128 (block) in RFC 9380 terms.
-_DIGEST_SIZE = 64
-_BLOCK_SIZE = 128
-_UNIFORM_SIZE = 64  # bytes fed to the ristretto255 map and to scalar reduction
 _MAX_INPUT = 0xFFFF  # Finalize prefixes the input with a 2-byte length
+_MAX_BATCH = 0xFFFF  # the composite transcript numbers elements in 2 bytes
+_ELEMENT_LENGTH = i2osp(ELEMENT_SIZE, 2)
 
 _IDENTITY = bytes(ELEMENT_SIZE)
 _ZERO_SCALAR = bytes(SCALAR_SIZE)
 _SCALAR_PAD = bytes(SCALAR_SIZE)
 _TOKEN_PREFIX = "jpr:v1:"
+_GENERATOR: bytes = rbcl.crypto_scalarmult_ristretto255_base(b"\x01" + bytes(SCALAR_SIZE - 1))
 
 
 def _remove_unpacked_libsodium() -> None:
@@ -99,9 +113,9 @@ def derive_key_pair(seed: bytes, info: bytes) -> tuple[bytes, bytes]:
         raise OprfError(f"seed is {len(seed)} bytes; DeriveKeyPair needs {SCALAR_SIZE}")
     if len(info) > _MAX_INPUT:
         raise OprfError(f"info is {len(info)} bytes; at most {_MAX_INPUT} are allowed")
-    derive_input = seed + _i2osp(len(info), 2) + info
+    derive_input = seed + i2osp(len(info), 2) + info
     for counter in range(256):
-        secret = _hash_to_scalar(derive_input + _i2osp(counter, 1), _DERIVE_KEY_PAIR_DST)
+        secret = _hash_to_scalar(derive_input + i2osp(counter, 1), _DERIVE_KEY_PAIR_DST)
         if secret != _ZERO_SCALAR:
             public: bytes = rbcl.crypto_scalarmult_ristretto255_base(secret)
             return secret, public
@@ -165,6 +179,64 @@ def evaluate(key: bytes, input: bytes) -> bytes:
     return _output_hash(input, _scalar_mult(key, input_element))
 
 
+def public_key(key: bytes) -> bytes:
+    """The public half of an OPRF key, `key * G`: the element every member pins."""
+    _check_scalar(key, "key")
+    public: bytes = rbcl.crypto_scalarmult_ristretto255_base(key)
+    return public
+
+
+def generate_proof(
+    key: bytes,
+    public_key: bytes,
+    blinded_elements: Sequence[bytes],
+    evaluated_elements: Sequence[bytes],
+    *,
+    random_scalar: bytes | None = None,
+) -> bytes:
+    """RFC 9497 GenerateProof(k, G, pkS, C, D): one batched DLEQ proof, `c || s` (64 bytes).
+
+    Proves that every evaluated element is `key` times its blinded element and
+    that `public_key` is `key * G`, without revealing `key`. The registry knows
+    the key, so it uses ComputeCompositesFast (one multiplication per element).
+    `random_scalar` is for reproducing test vectors only: a reused one reveals the key.
+    """
+    composite = _weighted_sum(_composite_weights(public_key, blinded_elements, evaluated_elements), blinded_elements)
+    evaluated_composite = _scalar_mult(key, composite)
+    if random_scalar is None:
+        random_scalar = generate_key()
+    else:
+        _check_scalar(random_scalar, "proof random scalar")
+    t2: bytes = rbcl.crypto_scalarmult_ristretto255_base(random_scalar)
+    t3 = _scalar_mult(random_scalar, composite)
+    challenge = _challenge(public_key, composite, evaluated_composite, t2, t3)
+    response: bytes = rbcl.crypto_core_ristretto255_scalar_sub(
+        random_scalar, rbcl.crypto_core_ristretto255_scalar_mul(challenge, key)
+    )
+    return challenge + response
+
+
+def verify_proof(
+    public_key: bytes, blinded_elements: Sequence[bytes], evaluated_elements: Sequence[bytes], proof: bytes
+) -> bool:
+    """RFC 9497 VerifyProof(G, pkS, C, D, proof): whether one key `k` with `k * G == public_key`
+    gives every evaluated element from its blinded element.
+
+    Uses ComputeComposites, as a client must (it does not know the key). Raises
+    OprfError for a malformed proof or element, returns False for a proof that
+    does not hold.
+    """
+    challenge, response = _proof_scalars(proof)
+    _check_element(public_key, "public key")
+    weights = list(_composite_weights(public_key, blinded_elements, evaluated_elements))
+    composite = _weighted_sum(weights, blinded_elements)
+    evaluated_composite = _weighted_sum(weights, evaluated_elements)
+    t2 = _linear_combination(response, _GENERATOR, challenge, public_key)
+    t3 = _linear_combination(response, composite, challenge, evaluated_composite)
+    expected = _challenge(public_key, composite, evaluated_composite, t2, t3)
+    return hmac.compare_digest(expected, challenge)
+
+
 def token_input(id_type: str, normalized_value: str) -> bytes:
     """The OPRF input for an identifier: UTF-8 of "jpr:v1:<type>:<normalized value>".
 
@@ -177,10 +249,60 @@ def token_input(id_type: str, normalized_value: str) -> bytes:
 def _output_hash(input: bytes, element: bytes) -> bytes:
     """Hash(I2OSP(len(input), 2) || input || I2OSP(len(element), 2) || element || "Finalize")."""
     digest = hashlib.sha512()
-    digest.update(_i2osp(len(input), 2) + input)
-    digest.update(_i2osp(len(element), 2) + element)
+    digest.update(i2osp(len(input), 2) + input)
+    digest.update(i2osp(len(element), 2) + element)
     digest.update(b"Finalize")
     return digest.digest()
+
+
+def _composite_weights(
+    public_key: bytes, blinded_elements: Sequence[bytes], evaluated_elements: Sequence[bytes]
+) -> Iterator[bytes]:
+    """The scalars d_i of RFC 9497 ComputeComposites, each bound to the key and to its pair (C_i, D_i)."""
+    count = len(blinded_elements)
+    if count != len(evaluated_elements):
+        raise OprfError(f"{count} blinded elements but {len(evaluated_elements)} evaluated elements")
+    if not 0 < count <= _MAX_BATCH:
+        raise OprfError(f"a proof covers 1 to {_MAX_BATCH} elements, not {count}")
+    seed = hashlib.sha512(_ELEMENT_LENGTH + public_key + i2osp(len(_SEED_DST), 2) + _SEED_DST).digest()
+    prefix = i2osp(len(seed), 2) + seed
+    for index, (blinded, evaluated) in enumerate(zip(blinded_elements, evaluated_elements, strict=True)):
+        transcript = prefix + i2osp(index, 2) + _ELEMENT_LENGTH + blinded + _ELEMENT_LENGTH + evaluated + b"Composite"
+        yield _hash_to_scalar(transcript, _HASH_TO_SCALAR_DST)
+
+
+def _weighted_sum(weights: Iterable[bytes], elements: Sequence[bytes]) -> bytes:
+    """Sum of weight_i * element_i (elements already checked to be 32 bytes)."""
+    total = b""
+    for weight, element in zip(weights, elements, strict=True):
+        term = _scalar_mult(weight, element)
+        total = rbcl.crypto_core_ristretto255_add(total, term) if total else term
+    return total
+
+
+def _linear_combination(a: bytes, p: bytes, b: bytes, q: bytes) -> bytes:
+    """`a * p + b * q` for a proof's scalars, which may be zero."""
+    left = rbcl.crypto_scalarmult_ristretto255_allow_scalar_zero(a, p)
+    right = rbcl.crypto_scalarmult_ristretto255_allow_scalar_zero(b, q)
+    total: bytes = rbcl.crypto_core_ristretto255_add(left, right)
+    return total
+
+
+def _challenge(public_key: bytes, composite: bytes, evaluated_composite: bytes, t2: bytes, t3: bytes) -> bytes:
+    """The Fiat-Shamir challenge c of RFC 9497 GenerateProof and VerifyProof."""
+    transcript = b"".join(_ELEMENT_LENGTH + e for e in (public_key, composite, evaluated_composite, t2, t3))
+    return _hash_to_scalar(transcript + b"Challenge", _HASH_TO_SCALAR_DST)
+
+
+def _proof_scalars(proof: bytes) -> tuple[bytes, bytes]:
+    """(c, s) from a serialized proof; each must be a canonical scalar (zero is allowed)."""
+    if len(proof) != PROOF_SIZE:
+        raise OprfError(f"proof is {len(proof)} bytes; a proof is {PROOF_SIZE} bytes (c || s)")
+    challenge, response = proof[:SCALAR_SIZE], proof[SCALAR_SIZE:]
+    for scalar, name in ((challenge, "proof challenge c"), (response, "proof response s")):
+        if rbcl.crypto_core_ristretto255_scalar_reduce(scalar + _SCALAR_PAD) != scalar:
+            raise OprfError(f"{name} is not a canonical scalar (it must be reduced modulo the group order)")
+    return challenge, response
 
 
 def _hash_to_group(message: bytes) -> bytes:
@@ -189,7 +311,7 @@ def _hash_to_group(message: bytes) -> bytes:
     The map never yields the identity for inputs anyone can find (it would be a
     SHA-512 preimage), but RFC 9497 says to check, and the check is one compare.
     """
-    uniform = _expand_message_xmd(message, _HASH_TO_GROUP_DST, _UNIFORM_SIZE)
+    uniform = expand_message_xmd(message, _HASH_TO_GROUP_DST, UNIFORM_SIZE)
     element: bytes = rbcl.crypto_core_ristretto255_from_hash(uniform)
     if element == _IDENTITY:
         raise OprfError("input hashes to the identity element")  # pragma: no cover
@@ -198,24 +320,9 @@ def _hash_to_group(message: bytes) -> bytes:
 
 def _hash_to_scalar(message: bytes, dst: bytes) -> bytes:
     """64 uniform bytes read as a little-endian integer, reduced modulo the group order."""
-    uniform = _expand_message_xmd(message, dst, _UNIFORM_SIZE)
+    uniform = expand_message_xmd(message, dst, UNIFORM_SIZE)
     scalar: bytes = rbcl.crypto_core_ristretto255_scalar_reduce(uniform)
     return scalar
-
-
-def _expand_message_xmd(message: bytes, dst: bytes, length: int) -> bytes:
-    """RFC 9380 section 5.3.1 expand_message_xmd with SHA-512."""
-    blocks = -(-length // _DIGEST_SIZE)
-    if blocks > 255 or length > 0xFFFF or len(dst) > 255:
-        raise OprfError(f"expand_message_xmd cannot produce {length} bytes with a {len(dst)}-byte DST")
-    dst_prime = dst + _i2osp(len(dst), 1)
-    first = hashlib.sha512(bytes(_BLOCK_SIZE) + message + _i2osp(length, 2) + b"\x00" + dst_prime).digest()
-    block = hashlib.sha512(first + b"\x01" + dst_prime).digest()
-    uniform = [block]
-    for index in range(2, blocks + 1):
-        block = hashlib.sha512(_xor(first, block) + _i2osp(index, 1) + dst_prime).digest()
-        uniform.append(block)
-    return b"".join(uniform)[:length]
 
 
 def _scalar_mult(scalar: bytes, element: bytes) -> bytes:
@@ -267,11 +374,3 @@ def _element_problem(name: str, element: bytes) -> str:
 
 def _wrong_length(name: str, element: bytes) -> str:
     return f"{name} is {len(element)} bytes; a ristretto255 element is {ELEMENT_SIZE} bytes"
-
-
-def _i2osp(value: int, length: int) -> bytes:
-    return value.to_bytes(length, "big")
-
-
-def _xor(left: bytes, right: bytes) -> bytes:
-    return bytes(a ^ b for a, b in zip(left, right, strict=True))

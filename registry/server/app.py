@@ -192,13 +192,14 @@ def _serve(
             *keepalive_options(settings),
         ],
     )
+    tokenizer = Tokenizer(data.oprf_key())
     registry_pb2_grpc.add_RegistryServicer_to_server(
-        RegistryServicer(Tokenizer(data.oprf_key()), report_service, LookupService(view, clock=clock),
+        RegistryServicer(tokenizer, report_service, LookupService(view, clock=clock),
                          ChangeFeed(ChangeStore(database), view),
                          FeedbackService(opinions, matches, clock=clock), matches, limits),
         server,
     )
-    admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(admin_service, registry_name, data.ca().cert_pem, access_log.flush), server)
+    admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(admin_service, registry_name, data.ca().cert_pem, tokenizer.public_key, access_log.flush), server)
     health_servicer = Health(SERVICE_NAMES[:2])
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(SERVICE_NAMES, server)

@@ -45,7 +45,8 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
 
     def Tokenize(self, request: registry_pb2.TokenizeRequest, context: grpc.ServicerContext) -> registry_pb2.TokenizeResponse:
         self._limits.take(current_caller().name, TOKENIZE, len(request.blinded_elements))
-        return registry_pb2.TokenizeResponse(evaluated_elements=self._tokenizer.evaluate(request.blinded_elements))
+        evaluation = self._tokenizer.evaluate(request.blinded_elements)
+        return registry_pb2.TokenizeResponse(evaluated_elements=evaluation.evaluated_elements, proof=evaluation.proof)
 
     def SubmitReport(self, request: registry_pb2.SubmitReportRequest, context: grpc.ServicerContext) -> registry_pb2.ReportReceipt:
         return messages.receipt(self._reports.submit(current_caller(), request.envelope))
@@ -98,8 +99,11 @@ def _applicant(applicant: registry_pb2.Applicant, field: str) -> tuple[Token, ..
 
 
 class AdminServicer(admin_pb2_grpc.AdminServicer):
-    def __init__(self, admin: AdminService, registry_name: str, ca_pem: bytes, flush_access_log: Callable[[], None]) -> None:
+    def __init__(
+        self, admin: AdminService, registry_name: str, ca_pem: bytes, oprf_public_key: bytes, flush_access_log: Callable[[], None]
+    ) -> None:
         self._admin = admin
+        self._oprf_public_key = oprf_public_key
         self._flush_access_log = flush_access_log
         self._registry_name = registry_name
         self._ca_pem = ca_pem
@@ -113,6 +117,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
             registry_name=self._registry_name,
             key_id=enrollment.key_id,
             certificate_sha256=enrollment.certificate_sha256,
+            oprf_public_key=self._oprf_public_key,
         )
 
     def ListMembers(self, request: admin_pb2.ListMembersRequest, context: grpc.ServicerContext) -> admin_pb2.ListMembersResponse:

@@ -169,3 +169,45 @@ def test_inputs_longer_than_a_two_byte_length_are_refused(key: bytes) -> None:
 
 def test_oprf_errors_are_value_errors() -> None:
     assert issubclass(oprf.OprfError, ValueError)
+
+
+def _evaluated_batch(key: bytes, count: int) -> tuple[list[bytes], list[bytes]]:
+    blinded = [oprf.blind(oprf.token_input("phone", f"+86138001380{n:02d}"))[1] for n in range(count)]
+    return blinded, [oprf.blind_evaluate(key, element) for element in blinded]
+
+
+def test_a_batch_proof_holds_for_the_key_that_evaluated_and_not_for_another(key: bytes) -> None:
+    blinded, evaluated = _evaluated_batch(key, 5)
+    proof = oprf.generate_proof(key, oprf.public_key(key), blinded, evaluated)
+    assert len(proof) == oprf.PROOF_SIZE
+    assert oprf.verify_proof(oprf.public_key(key), blinded, evaluated, proof)
+    assert not oprf.verify_proof(oprf.public_key(oprf.generate_key()), blinded, evaluated, proof)
+
+
+def test_a_proof_does_not_cover_one_element_evaluated_under_another_key(key: bytes) -> None:
+    blinded, evaluated = _evaluated_batch(key, 3)
+    evaluated[1] = oprf.blind_evaluate(oprf.generate_key(), blinded[1])
+    proof = oprf.generate_proof(key, oprf.public_key(key), blinded, evaluated)  # an honest prover cannot make one hold
+    assert not oprf.verify_proof(oprf.public_key(key), blinded, evaluated, proof)
+
+
+def test_proofs_use_a_fresh_random_scalar_each_time(key: bytes) -> None:
+    blinded, evaluated = _evaluated_batch(key, 1)
+    public = oprf.public_key(key)
+    assert oprf.generate_proof(key, public, blinded, evaluated) != oprf.generate_proof(key, public, blinded, evaluated)
+
+
+@pytest.mark.parametrize(
+    ("proof", "message"),
+    [(bytes(63), "proof is 63 bytes; a proof is 64 bytes"), (b"\xff" * 64, "proof challenge c is not a canonical scalar")],
+)
+def test_a_malformed_proof_is_refused_with_the_reason(key: bytes, proof: bytes, message: str) -> None:
+    blinded, evaluated = _evaluated_batch(key, 1)
+    with pytest.raises(oprf.OprfError, match=message):
+        oprf.verify_proof(oprf.public_key(key), blinded, evaluated, proof)
+
+
+def test_a_proof_needs_as_many_evaluated_as_blinded_elements(key: bytes) -> None:
+    blinded, evaluated = _evaluated_batch(key, 2)
+    with pytest.raises(oprf.OprfError, match="2 blinded elements but 1 evaluated elements"):
+        oprf.generate_proof(key, oprf.public_key(key), blinded, evaluated[:1])

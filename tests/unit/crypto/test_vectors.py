@@ -22,7 +22,7 @@ HERE = Path(__file__).parent
 VECTORS: dict[str, Any] = json.loads((HERE / "vectors.json").read_text(encoding="utf-8"))
 DOC = HERE.parents[2] / "docs" / "protocol.md"
 
-RFC = VECTORS["rfc9497_oprf"]
+RFC = VECTORS["rfc9497_voprf"]
 TOKENS = VECTORS["jpr_tokens"]
 SIGNATURE = VECTORS["jpr_signature"]
 
@@ -31,18 +31,33 @@ def _hex(value: str) -> bytes:
     return bytes.fromhex(value)
 
 
-def test_rfc9497_secret_key_derives_from_seed_and_key_info() -> None:
-    secret, _ = oprf.derive_key_pair(_hex(RFC["seed"]), _hex(RFC["key_info"]))
-    assert secret.hex() == RFC["secret_key"]
+def _hexes(values: list[str]) -> list[bytes]:
+    return [bytes.fromhex(value) for value in values]
 
 
-@pytest.mark.parametrize("vector", RFC["vectors"], ids=lambda v: f"input-{v['input'][:8]}")
-def test_rfc9497_vector_is_reproduced_by_blind_evaluate_and_finalize(vector: dict[str, str]) -> None:
-    key, input, blind = _hex(RFC["secret_key"]), _hex(vector["input"]), _hex(vector["blind"])
-    assert oprf.blind(input, blind) == (blind, _hex(vector["blinded_element"]))
-    assert oprf.blind_evaluate(key, _hex(vector["blinded_element"])).hex() == vector["evaluation_element"]
-    assert oprf.finalize(input, blind, _hex(vector["evaluation_element"])).hex() == vector["output"]
-    assert oprf.evaluate(key, input).hex() == vector["output"]
+def test_rfc9497_voprf_key_pair_derives_from_seed_and_key_info() -> None:
+    secret, public = oprf.derive_key_pair(_hex(RFC["seed"]), _hex(RFC["key_info"]))
+    assert (secret.hex(), public.hex()) == (RFC["secret_key"], RFC["public_key"])
+
+
+@pytest.mark.parametrize("vector", RFC["vectors"], ids=lambda v: f"batch-{v['batch']}-input-{v['inputs'][-1][:8]}")
+def test_rfc9497_voprf_vector_is_reproduced_by_blind_evaluate_prove_verify_and_finalize(vector: dict[str, Any]) -> None:
+    key, public = _hex(RFC["secret_key"]), _hex(RFC["public_key"])
+    inputs, blinds = _hexes(vector["inputs"]), _hexes(vector["blinds"])
+    blinded = [oprf.blind(data, blind)[1] for data, blind in zip(inputs, blinds, strict=True)]
+    assert [element.hex() for element in blinded] == vector["blinded_elements"]
+    evaluated = [oprf.blind_evaluate(key, element) for element in blinded]
+    assert [element.hex() for element in evaluated] == vector["evaluation_elements"]
+    proof = oprf.generate_proof(key, public, blinded, evaluated, random_scalar=_hex(vector["proof_random_scalar"]))
+    assert proof.hex() == vector["proof"]
+    assert oprf.verify_proof(public, blinded, evaluated, _hex(vector["proof"]))
+    outputs = [oprf.finalize(*step) for step in zip(inputs, blinds, evaluated, strict=True)]
+    assert [output.hex() for output in outputs] == vector["outputs"]
+    assert [oprf.evaluate(key, data).hex() for data in inputs] == vector["outputs"]
+
+
+def test_rfc9497_vectors_include_a_batch_of_two_under_one_proof() -> None:
+    assert sorted(len(v["inputs"]) for v in RFC["vectors"]) == [1, 1, 2]
 
 
 def test_jpr_token_key_derives_from_its_stated_seed_and_key_info() -> None:
@@ -52,26 +67,40 @@ def test_jpr_token_key_derives_from_its_stated_seed_and_key_info() -> None:
 
 @pytest.mark.parametrize("vector", TOKENS["vectors"], ids=lambda v: v["id_type"])
 def test_jpr_token_vector_is_recomputed_from_type_and_value(vector: dict[str, str]) -> None:
-    key, _ = oprf.derive_key_pair(_hex(TOKENS["seed"]), _hex(TOKENS["key_info"]))
+    key, public = oprf.derive_key_pair(_hex(TOKENS["seed"]), _hex(TOKENS["key_info"]))
     input = oprf.token_input(vector["id_type"], vector["normalized_value"])
     _, blinded = oprf.blind(input, _hex(TOKENS["blind"]))
     evaluated = oprf.blind_evaluate(key, blinded)
+    proof = oprf.generate_proof(key, public, [blinded], [evaluated], random_scalar=_hex(TOKENS["proof_random_scalar"]))
     token = oprf.finalize(input, _hex(TOKENS["blind"]), evaluated)
-    assert (input.hex(), blinded.hex(), evaluated.hex(), token.hex()) == (
+    assert (input.hex(), blinded.hex(), evaluated.hex(), proof.hex(), token.hex()) == (
         vector["input"],
         vector["blinded_element"],
         vector["evaluated_element"],
+        vector["proof"],
         vector["output"],
     )
 
 
 @pytest.mark.parametrize("vector", TOKENS["vectors"], ids=lambda v: v["id_type"])
 def test_jpr_token_vector_checks_step_by_step_from_stored_values(vector: dict[str, str]) -> None:
-    key, input, blind = _hex(TOKENS["secret_key"]), _hex(vector["input"]), _hex(TOKENS["blind"])
+    key, public, input, blind = _hex(TOKENS["secret_key"]), _hex(TOKENS["public_key"]), _hex(vector["input"]), _hex(TOKENS["blind"])
+    blinded, evaluated = _hex(vector["blinded_element"]), _hex(vector["evaluated_element"])
     assert input.decode("utf-8") == f"jpr:v1:{vector['id_type']}:{vector['normalized_value']}"
-    assert oprf.blind_evaluate(key, _hex(vector["blinded_element"])).hex() == vector["evaluated_element"]
-    assert oprf.finalize(input, blind, _hex(vector["evaluated_element"])).hex() == vector["output"]
+    assert oprf.blind_evaluate(key, blinded) == evaluated
+    assert oprf.verify_proof(public, [blinded], [evaluated], _hex(vector["proof"]))
+    assert oprf.finalize(input, blind, evaluated).hex() == vector["output"]
     assert oprf.evaluate(key, input).hex() == vector["output"]
+
+
+def test_jpr_batch_proof_covers_every_token_vector_in_one_call() -> None:
+    key, public = _hex(TOKENS["secret_key"]), _hex(TOKENS["public_key"])
+    blinded = [_hex(v["blinded_element"]) for v in TOKENS["vectors"]]
+    evaluated = [_hex(v["evaluated_element"]) for v in TOKENS["vectors"]]
+    proof = oprf.generate_proof(key, public, blinded, evaluated, random_scalar=_hex(TOKENS["proof_random_scalar"]))
+    assert proof.hex() == TOKENS["batch_proof"]
+    assert oprf.verify_proof(public, blinded, evaluated, proof)
+    assert not oprf.verify_proof(public, blinded[::-1], evaluated[::-1], proof)  # the proof binds the order
 
 
 def test_jpr_signature_vector_is_recomputed_from_key_and_payload() -> None:

@@ -358,12 +358,15 @@ class CreateMemberResponse(_message.Message):
     REGISTRY_NAME_FIELD_NUMBER: _builtins.int
     KEY_ID_FIELD_NUMBER: _builtins.int
     CERTIFICATE_SHA256_FIELD_NUMBER: _builtins.int
+    OPRF_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
     certificate_pem: _builtins.str
     ca_certificate_pem: _builtins.str
     registry_name: _builtins.str
     key_id: _builtins.str
     certificate_sha256: _builtins.str
     """hex SHA-256 of the certificate's DER: what RevokeCertificate takes"""
+    oprf_public_key: _builtins.bytes
+    """the registry's OPRF public key (32-byte ristretto255 element) members pin"""
     @_builtins.property
     def member(self) -> Global___Member: ...
     def __init__(
@@ -375,10 +378,11 @@ class CreateMemberResponse(_message.Message):
         registry_name: _builtins.str = ...,
         key_id: _builtins.str = ...,
         certificate_sha256: _builtins.str = ...,
+        oprf_public_key: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["member", b"member"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ca_certificate_pem", b"ca_certificate_pem", "certificate_pem", b"certificate_pem", "certificate_sha256", b"certificate_sha256", "key_id", b"key_id", "member", b"member", "registry_name", b"registry_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ca_certificate_pem", b"ca_certificate_pem", "certificate_pem", b"certificate_pem", "certificate_sha256", b"certificate_sha256", "key_id", b"key_id", "member", b"member", "oprf_public_key", b"oprf_public_key", "registry_name", b"registry_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -129,6 +129,11 @@ class TokenizeResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     EVALUATED_ELEMENTS_FIELD_NUMBER: _builtins.int
+    PROOF_FIELD_NUMBER: _builtins.int
+    proof: _builtins.bytes
+    """RFC 9497 batched DLEQ proof (c || s, 64 bytes) that every evaluated element
+    is k times its blinded element, for the k whose public key members pin.
+    """
     @_builtins.property
     def evaluated_elements(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
         """same order"""
@@ -137,10 +142,11 @@ class TokenizeResponse(_message.Message):
         self,
         *,
         evaluated_elements: _abc.Iterable[_builtins.bytes] | None = ...,
+        proof: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["evaluated_elements", b"evaluated_elements"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["evaluated_elements", b"evaluated_elements", "proof", b"proof"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
