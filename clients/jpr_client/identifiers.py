@@ -26,6 +26,7 @@ from stdnum.cn import ric, uscc
 from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, InvalidLength
 
 from jpr_client._countries import ALPHA3
+from jpr_client._email_domain import InvalidDomain, domain_to_ascii
 from registry.domain.model import IdentifierType
 
 __all__ = ["STRONG_TYPES", "Identifier", "IdentifierType", "InvalidIdentifier", "normalize"]
@@ -275,8 +276,6 @@ _MAX_EMAIL_OCTETS = 254  # RFC 5321's 256-octet path limit less the angle bracke
 
 
 def _email(text: str) -> str:
-    if _has_invisible(text):
-        raise _Rejected("contains whitespace or control characters")
     if text.count("@") != 1:
         raise _Rejected("must contain exactly one @")
     local, _, domain = text.partition("@")
@@ -284,6 +283,8 @@ def _email(text: str) -> str:
         raise _Rejected("local part (before @) is empty")
     if not domain:
         raise _Rejected("domain (after @) is empty")
+    if _has_invisible(local):
+        raise _Rejected("local part contains whitespace or control characters")
     address = f"{local}@{_email_domain(domain)}"
     if len(address.encode("utf-8")) > _MAX_EMAIL_OCTETS:
         raise _Rejected(f"longer than {_MAX_EMAIL_OCTETS} octets")
@@ -291,13 +292,15 @@ def _email(text: str) -> str:
 
 
 def _email_domain(domain: str) -> str:
-    """Lower-case, then punycode any non-ASCII label (Python's IDNA 2003 codec)."""
+    """UTS #46 to ASCII as WHATWG URL does it, then host-name rules (section 3.5)."""
+    # Format characters are UTS #46's to judge: it drops U+200B and keeps ZWJ/ZWNJ in context.
+    if any(c.isspace() or unicodedata.category(c) in {"Cc", "Cs"} for c in domain):
+        raise _Rejected("domain contains whitespace or control characters")
     try:
-        return domain.lower().encode("idna").decode("ascii")
-    except UnicodeError:
-        # The codec's message can quote the label.
-        pass
-    raise _Rejected("domain is not a valid domain name")
+        return domain_to_ascii(domain)
+    except InvalidDomain as exc:
+        reason = exc.reason
+    raise _Rejected(reason)
 
 
 _MEMBER_ID = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")  # registry.domain.admin.MEMBER_NAME
