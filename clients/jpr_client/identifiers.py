@@ -26,6 +26,7 @@ from stdnum.cn import ric, uscc
 from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, InvalidLength
 
 from jpr_client._countries import ALPHA3
+from jpr_client._email_domain import InvalidDomain, domain_to_ascii
 from registry.domain.model import IdentifierType
 
 __all__ = ["STRONG_TYPES", "Identifier", "IdentifierType", "InvalidIdentifier", "normalize"]
@@ -33,6 +34,13 @@ __all__ = ["STRONG_TYPES", "Identifier", "IdentifierType", "InvalidIdentifier", 
 
 # One definition of the identifier types, shared with the registry.
 STRONG_TYPES: frozenset[IdentifierType] = frozenset(t for t in IdentifierType if t.strong)
+
+# Unicode's White_Space property (PropList.txt), the 25 code points docs/protocol.md 3
+# lists. Not str.isspace(), which adds U+001C-U+001F, nor JavaScript's trim(), which
+# adds U+FEFF: every language must strip the same set.
+_WHITE_SPACE = "".join(
+    map(chr, (*range(0x09, 0x0E), 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029, 0x202F, 0x205F, 0x3000))
+)
 
 
 class InvalidIdentifier(ValueError):
@@ -95,7 +103,7 @@ def normalize(
     'shop-a:User_42'
     """
     kind = _parse_type(id_type)
-    text = raw.strip()
+    text = raw.strip(_WHITE_SPACE)
     try:
         return Identifier(kind, _normalize_text(kind, text, default_region))
     except _Rejected as exc:
@@ -144,7 +152,8 @@ def _normalize_text(kind: IdentifierType, text: str, default_region: str) -> str
 # The normalizers below raise _Rejected after, not inside, the handler of a library
 # exception, so that no library message (which may quote the input) is chained.
 
-_SEPARATORS = re.compile(r"[\s\-]+")
+_WHITE_SPACE_CLASS = re.escape(_WHITE_SPACE)
+_SEPARATORS = re.compile(f"[{_WHITE_SPACE_CLASS}\\-]+")
 
 
 def _compact_code(text: str) -> str:
@@ -154,28 +163,44 @@ def _compact_code(text: str) -> str:
 
 def _cn_ric(text: str) -> str:
     number = _compact_code(text)
+    reason = _cn_ric_refusal(number)
+    if reason is not None:
+        raise _Rejected(reason)
+    return number
+
+
+def _cn_ric_refusal(number: str) -> str | None:
     try:
-        return str(ric.validate(number))
+        ric.validate(number)
     except InvalidLength:
-        reason = f"must be 18 characters, got {len(number)}"
+        return f"must be 18 characters, got {len(number)}"
     except InvalidFormat:
-        reason = "the first 17 characters must be digits"
+        return "the first 17 characters must be digits"
     except InvalidChecksum:
-        reason = "check digit does not match"
-    except InvalidComponent:
-        reason = _cn_ric_component_reason(number)
-    except KeyError:  # python-stdnum 2.2: a known province with an unknown county (found by fuzzing)
-        reason = _REGION_UNKNOWN
-    raise _Rejected(reason)
+        return "check digit does not match"
+    except (InvalidComponent, KeyError):  # KeyError: python-stdnum 2.2, a known province with an unknown county
+        return _cn_ric_component_reason(number)
+    return _cn_ric_birth_year_reason(number)
 
 
 def _cn_ric_component_reason(number: str) -> str:
-    """Tell apart the two checks behind stdnum's InvalidComponent: date and region."""
+    """Tell apart the checks behind stdnum's InvalidComponent: date, then year, then region."""
     try:
         ric.get_birth_date(number)
     except InvalidComponent:
         return "birth date (characters 7-14) is not a real date"
-    return _REGION_UNKNOWN
+    return _cn_ric_birth_year_reason(number) or _REGION_UNKNOWN
+
+
+# Fixed, not "up to today": a number must normalize the same on every platform and in
+# every year, or a token made at submission would stop matching at a later lookup.
+_BIRTH_YEARS = range(1900, 2100)
+
+
+def _cn_ric_birth_year_reason(number: str) -> str | None:
+    if int(number[6:10]) in _BIRTH_YEARS:
+        return None
+    return f"birth year (characters 7-10) must be {_BIRTH_YEARS[0]} to {_BIRTH_YEARS[-1]}"
 
 
 _REGION_UNKNOWN = "region code (first 6 digits) is not a division known for the birth year"
@@ -197,7 +222,7 @@ def _cn_uscc(text: str) -> str:
     raise _Rejected(reason)
 
 
-_PASSPORT_SEPARATORS = re.compile(r"[\s:\-]+")
+_PASSPORT_SEPARATORS = re.compile(f"[{_WHITE_SPACE_CLASS}:\\-]+")
 _ASCII_ALNUM = re.compile(r"[A-Za-z0-9]+")
 
 
@@ -247,7 +272,7 @@ _PHONE_PARSE_REASONS = {
 def _phone(text: str, default_region: str) -> str:
     # phonenumbers reads letters as a vanity number ("138001380AB") and drops some
     # trailing junk ("13800138000x"): a typo would become someone else's number.
-    if any(c.isalpha() for c in text):
+    if _has_letter(text):
         raise _Rejected("must not contain letters")
     number = _parse_phone(text, default_region)
     if number.extension:
@@ -259,6 +284,11 @@ def _phone(text: str, default_region: str) -> str:
         name = _PHONE_TYPE_NAMES.get(kind, "unknown-type")
         raise _Rejected(f"is a {name} number, not a mobile number")
     return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+
+
+def _has_letter(text: str) -> bool:
+    """A letter (general category L) after NFKC, so that Ⓐ (So, NFKC "A") and ℡ count."""
+    return any(unicodedata.category(c).startswith("L") for c in unicodedata.normalize("NFKC", text))
 
 
 def _parse_phone(text: str, default_region: str) -> phonenumbers.PhoneNumber:
@@ -275,8 +305,6 @@ _MAX_EMAIL_OCTETS = 254  # RFC 5321's 256-octet path limit less the angle bracke
 
 
 def _email(text: str) -> str:
-    if _has_invisible(text):
-        raise _Rejected("contains whitespace or control characters")
     if text.count("@") != 1:
         raise _Rejected("must contain exactly one @")
     local, _, domain = text.partition("@")
@@ -284,6 +312,8 @@ def _email(text: str) -> str:
         raise _Rejected("local part (before @) is empty")
     if not domain:
         raise _Rejected("domain (after @) is empty")
+    if _has_invisible(local):
+        raise _Rejected("local part contains whitespace or control characters")
     address = f"{local}@{_email_domain(domain)}"
     if len(address.encode("utf-8")) > _MAX_EMAIL_OCTETS:
         raise _Rejected(f"longer than {_MAX_EMAIL_OCTETS} octets")
@@ -291,13 +321,15 @@ def _email(text: str) -> str:
 
 
 def _email_domain(domain: str) -> str:
-    """Lower-case, then punycode any non-ASCII label (Python's IDNA 2003 codec)."""
+    """UTS #46 to ASCII as WHATWG URL does it, then host-name rules (section 3.5)."""
+    # Format characters are UTS #46's to judge: it drops U+200B and keeps ZWJ/ZWNJ in context.
+    if any(c in _WHITE_SPACE or unicodedata.category(c) in {"Cc", "Cs"} for c in domain):
+        raise _Rejected("domain contains whitespace or control characters")
     try:
-        return domain.lower().encode("idna").decode("ascii")
-    except UnicodeError:
-        # The codec's message can quote the label.
-        pass
-    raise _Rejected("domain is not a valid domain name")
+        return domain_to_ascii(domain)
+    except InvalidDomain as exc:
+        reason = exc.reason
+    raise _Rejected(reason)
 
 
 _MEMBER_ID = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")  # registry.domain.admin.MEMBER_NAME
@@ -334,4 +366,4 @@ _INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
 
 
 def _has_invisible(text: str) -> bool:
-    return any(c.isspace() or unicodedata.category(c) in _INVISIBLE_CATEGORIES for c in text)
+    return any(c in _WHITE_SPACE or unicodedata.category(c) in _INVISIBLE_CATEGORIES for c in text)

@@ -6,6 +6,7 @@ import ast
 import base64
 import json
 import operator
+import re
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -28,6 +29,10 @@ identifier_text = st.one_of(
     st.from_regex(r"[a-z0-9-]{2,12}:[A-Za-z0-9_.-]{1,20}", fullmatch=True),
 )
 
+# E-mail domains from the characters where IDNA 2003, IDNA 2008 and UTS #46 part ways.
+domain_text = st.text(alphabet="abxn-_.。．｡ßSςσΣü\u200c\u200d\u094d\u05d00", min_size=1, max_size=20)
+HOST_NAME_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
+
 
 @FAST
 @given(kind=st.sampled_from(list(IdentifierType)), text=identifier_text)
@@ -39,6 +44,18 @@ def test_normalizers_return_a_stable_value_or_invalid_identifier(kind: Identifie
         return
     assert identifier.type is kind and identifier.value
     assert normalize(kind, identifier.value) == identifier  # normalizing twice changes nothing
+
+
+@FAST
+@given(domain=domain_text)
+def test_an_accepted_email_domain_is_host_name_labels_in_ascii_without_a_trailing_dot(domain: str) -> None:
+    try:
+        value = normalize(IdentifierType.EMAIL, "x@" + domain).value
+    except InvalidIdentifier:
+        return
+    labels = value.removeprefix("x@").split(".")
+    assert all(HOST_NAME_LABEL.fullmatch(label) and len(label) <= 63 for label in labels), value
+    assert normalize(IdentifierType.EMAIL, value).value == value
 
 
 # JSON text past the decoder's limits, which json.dumps cannot write from Python values:
