@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from jpr_client.client import RetryConfig, call_with_retry, secure_channel
+from jpr_client.client import call, secure_channel
 from jpr_client.credentials import Credentials
 from registry.api.jpr.v1 import admin_pb2, admin_pb2_grpc
 from registry.cli.enrollment import Issued, generate_keys
@@ -74,7 +74,7 @@ class AdminClient:
         self.stub = admin_pb2_grpc.AdminStub(self.channel)
 
     def call(self, method: str, request: object) -> object:
-        return call_with_retry(method, getattr(self.stub, method), request, 10.0, RetryConfig(attempts=1))
+        return call(method, getattr(self.stub, method), request, 10.0)
 
     def add_member(self, name: str) -> Credentials:
         keys = generate_keys(name)

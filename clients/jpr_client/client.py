@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import time
@@ -43,11 +44,53 @@ TOKENIZE_BATCH_LIMIT = 10_000
 
 @dataclass(frozen=True)
 class RetryConfig:
-    """Retries for calls that are safe to repeat, on UNAVAILABLE only."""
+    """Retries for calls that are safe to repeat, on UNAVAILABLE only, made by gRPC itself (`service_config`).
+
+    `attempts` counts the first call (1: no retry; gRPC allows at most 5). The call's deadline covers
+    every attempt. `max_pushback_wait`: how long `lookup_batch` and `tokenize` may wait, in all, on
+    the registry's rate limit (RESOURCE_EXHAUSTED with a retry delay) before raising.
+    """
 
     attempts: int = 4
     initial_backoff: float = 0.1
     max_backoff: float = 2.0
+    max_pushback_wait: float = 60.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.attempts <= MAX_ATTEMPTS:
+            raise ValueError(f"RetryConfig.attempts is {self.attempts}; gRPC retries allow 1 to {MAX_ATTEMPTS}")
+        if not 0 < self.initial_backoff <= self.max_backoff:
+            raise ValueError("RetryConfig needs 0 < initial_backoff <= max_backoff")
+
+
+# Calls that are safe to repeat: reads, deterministic tokenization, and writes the registry makes
+# idempotent (a resubmitted report or retraction is the same signed bytes; an opinion replaces the last).
+# Admin decisions (accept, lift, suspend...) are never repeated by the client.
+SAFE_TO_REPEAT: dict[str, tuple[str, ...]] = {
+    "jpr.v1.Registry": ("Tokenize", "SubmitReport", "GetReport", "RetractReport", "Lookup", "LookupBatch", "RecordOpinion"),
+    "jpr.v1.Admin": ("ListMembers", "ListReports", "ListListings", "ListReviewQueue", "GetSubject", "AuditAccess"),
+}
+MAX_ATTEMPTS = 5  # gRPC's own cap on retryPolicy.maxAttempts
+
+
+def service_config(retry: RetryConfig) -> dict[str, Any]:
+    """The gRPC service config of the SDK's channels (docs/protocol.md publishes it for other languages).
+
+    Example:
+        >>> service_config(RetryConfig())["methodConfig"][0]["retryPolicy"]["retryableStatusCodes"]
+        ['UNAVAILABLE']
+    """
+    if retry.attempts == 1:
+        return {"methodConfig": []}
+    names = [{"service": service, "method": method} for service, methods in SAFE_TO_REPEAT.items() for method in methods]
+    policy = {
+        "maxAttempts": retry.attempts,
+        "initialBackoff": f"{retry.initial_backoff:g}s",
+        "maxBackoff": f"{retry.max_backoff:g}s",
+        "backoffMultiplier": 2,
+        "retryableStatusCodes": ["UNAVAILABLE"],
+    }
+    return {"methodConfig": [{"name": names, "retryPolicy": policy}]}
 
 
 @dataclass(frozen=True)
@@ -91,7 +134,7 @@ class RegistryClient:
         self.credentials = credentials
         self._timeout = timeout
         self._retry = retry
-        self._channel = secure_channel(credentials)
+        self._channel = secure_channel(credentials, retry)
         self._stub = registry_pb2_grpc.RegistryStub(self._channel)
 
     def __enter__(self) -> RegistryClient:
@@ -121,7 +164,7 @@ class RegistryClient:
         inputs = [oprf.token_input(i.type.value, i.value) for i in chunk]
         blinds, blinded = zip(*(oprf.blind(data) for data in inputs), strict=True)
         request = registry_pb2.TokenizeRequest(blinded_elements=blinded)
-        response = self._call("Tokenize", self._stub.Tokenize, request)
+        response = self._paced("Tokenize", self._stub.Tokenize, request)
         evaluated = list(response.evaluated_elements)
         if len(evaluated) != len(chunk):
             raise RPCError(grpc.StatusCode.INTERNAL, "registry answered a different number of elements", "Tokenize")
@@ -153,7 +196,7 @@ class RegistryClient:
         results: list[LookupResult] = []
         for start in range(0, len(messages), LOOKUP_BATCH_LIMIT):
             request = registry_pb2.LookupBatchRequest(applicants=messages[start : start + LOOKUP_BATCH_LIMIT])
-            response = self._call("LookupBatch", self._stub.LookupBatch, request)
+            response = self._paced("LookupBatch", self._stub.LookupBatch, request)
             results.extend(_convert.lookup_result(r) for r in response.results)
         return results
 
@@ -272,9 +315,23 @@ class RegistryClient:
         )
 
     def _call(self, method: str, stub: Callable[..., R], request: Any) -> R:
-        # Every member call is safe to repeat: lookups read, tokenization is
-        # deterministic, and a resubmitted report is the same signed bytes.
-        return call_with_retry(method, stub, request, self._timeout, self._retry)
+        return call(method, stub, request, self._timeout)
+
+    def _paced(self, method: str, stub: Callable[..., R], request: Any) -> R:
+        """A call that waits out the registry's rate limit (its retry delay) instead of losing the work
+        done so far: a `lookup_batch` larger than the member's burst completes at the member's rate."""
+        waited = 0.0
+        while True:
+            try:
+                return self._call(method, stub, request)
+            except RPCError as error:
+                delay = error.retry_after
+                if error.status is not grpc.StatusCode.RESOURCE_EXHAUSTED or delay is None:
+                    raise
+                if waited + delay > self._retry.max_pushback_wait:
+                    raise
+            time.sleep(delay)
+            waited += delay
 
 
 def verify_evaluation(pinned: bytes, blinded: Sequence[bytes], evaluated: Sequence[bytes], proof: bytes) -> None:
@@ -294,19 +351,12 @@ def verify_evaluation(pinned: bytes, blinded: Sequence[bytes], evaluated: Sequen
         )
 
 
-def call_with_retry(method: str, stub: Callable[..., R], request: Any, timeout: float, retry: RetryConfig) -> R:
-    """Call with a deadline; retry UNAVAILABLE with jittered exponential backoff."""
-    backoff = retry.initial_backoff
-    for attempt in range(retry.attempts):
-        try:
-            return stub(request, timeout=timeout)
-        except grpc.RpcError as error:
-            status = error.code()
-            if status is not grpc.StatusCode.UNAVAILABLE or attempt == retry.attempts - 1:
-                raise RPCError.from_grpc(error, method) from None
-        time.sleep(backoff * random.uniform(0.5, 1.0))
-        backoff = min(backoff * 2, retry.max_backoff)
-    raise AssertionError("unreachable")
+def call(method: str, stub: Callable[..., R], request: Any, timeout: float) -> R:
+    """One call whose deadline covers every attempt the channel's retry policy makes; errors as RPCError."""
+    try:
+        return stub(request, timeout=timeout)
+    except grpc.RpcError as error:
+        raise RPCError.from_grpc(error, method) from None
 
 
 # Ping during calls (a long watch) every 30 s, so a dead connection is noticed within 40 s.
@@ -314,11 +364,12 @@ def call_with_retry(method: str, stub: Callable[..., R], request: Any, timeout: 
 KEEPALIVE_OPTIONS = [("grpc.keepalive_time_ms", 30_000), ("grpc.keepalive_timeout_ms", 10_000)]
 
 
-def secure_channel(credentials: Credentials) -> grpc.Channel:
-    """A mutual-TLS channel to the registry named in `credentials`."""
+def secure_channel(credentials: Credentials, retry: RetryConfig = RetryConfig()) -> grpc.Channel:
+    """A mutual-TLS channel to the registry named in `credentials`, retrying as `service_config(retry)` says."""
     channel_credentials = grpc.ssl_channel_credentials(
         root_certificates=credentials.ca_certificate.encode(),
         private_key=credentials.private_key.encode(),
         certificate_chain=credentials.certificate.encode(),
     )
-    return grpc.secure_channel(credentials.endpoint, channel_credentials, options=KEEPALIVE_OPTIONS)
+    options = [*KEEPALIVE_OPTIONS, ("grpc.enable_retries", 1), ("grpc.service_config", json.dumps(service_config(retry)))]
+    return grpc.secure_channel(credentials.endpoint, channel_credentials, options=options)

@@ -9,14 +9,13 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from jpr_client.client import RetryConfig, call_with_retry, secure_channel
+from jpr_client.client import call, secure_channel
 from registry.api.jpr.v1 import admin_pb2, admin_pb2_grpc, types_pb2
 from registry.cli import enrollment, output
 from registry.crypto import pki
 from registry.cli.connect import add_credentials_flag, load_credentials
 
 DEFAULT_CREDENTIALS = "jpr-data/admin.credentials.json"
-_NO_RETRY = RetryConfig(attempts=1)
 
 
 def register(commands: Any) -> None:
@@ -131,9 +130,9 @@ class _Admin:
         self._channel = secure_channel(self.credentials)
         self._stub = admin_pb2_grpc.AdminStub(self._channel)
 
-    def call(self, method: str, request: Any, *, safe: bool = False) -> Any:
-        retry = RetryConfig() if safe else _NO_RETRY
-        return call_with_retry(method, getattr(self._stub, method), request, 30.0, retry)
+    def call(self, method: str, request: Any) -> Any:
+        """Reads are retried on UNAVAILABLE by the channel (jpr_client.client.SAFE_TO_REPEAT); decisions never."""
+        return call(method, getattr(self._stub, method), request, 30.0)
 
 
 def _members_add(args: argparse.Namespace) -> int:
@@ -183,7 +182,7 @@ def _member_rows(response: admin_pb2.ListMembersResponse) -> list[dict[str, Any]
 
 
 def _members_list(args: argparse.Namespace) -> int:
-    rows = _member_rows(_Admin(args).call("ListMembers", admin_pb2.ListMembersRequest(), safe=True))
+    rows = _member_rows(_Admin(args).call("ListMembers", admin_pb2.ListMembersRequest()))
     if args.json:
         output.emit_json(rows)
     else:
@@ -245,7 +244,7 @@ def _audit_access(args: argparse.Namespace) -> int:
         request.since.FromDatetime(args.since)
     if args.until:
         request.until.FromDatetime(args.until)
-    response = _Admin(args).call("AuditAccess", request, safe=True)
+    response = _Admin(args).call("AuditAccess", request)
     rows = [
         {
             "member": m.member,
@@ -334,7 +333,7 @@ def _listing_row(listing: types_pb2.Listing) -> dict[str, Any]:
 def _reports_list(args: argparse.Namespace) -> int:
     status = types_pb2.ReportStatus.Value("REPORT_STATUS_" + (args.status or "unspecified").upper())
     request = admin_pb2.ListReportsRequest(status=status, page_size=args.page_size, page_token=args.page_token)
-    response = _Admin(args).call("ListReports", request, safe=True)
+    response = _Admin(args).call("ListReports", request)
     rows = [_report_row(r) for r in response.reports]
     _print_page(args, rows, response.next_page_token, ["report_id", "reporter", "status", "subject", "category", "severity", "received_at"])
     return 0
@@ -343,7 +342,7 @@ def _reports_list(args: argparse.Namespace) -> int:
 def _listings_list(args: argparse.Namespace) -> int:
     status = types_pb2.ListingStatus.Value("LISTING_STATUS_" + (args.status or "unspecified").upper())
     request = admin_pb2.ListListingsRequest(status=status, page_size=args.page_size, page_token=args.page_token)
-    response = _Admin(args).call("ListListings", request, safe=True)
+    response = _Admin(args).call("ListListings", request)
     rows = [_listing_row(l) for l in response.listings]
     _print_page(args, rows, response.next_page_token, ["listing_id", "subject", "status", "severity", "categories", "listed_until", "platforms"])
     return 0
@@ -359,7 +358,7 @@ def _print_page(args: argparse.Namespace, rows: list[dict[str, Any]], next_token
 
 
 def _listings_queue(args: argparse.Namespace) -> int:
-    response = _Admin(args).call("ListReviewQueue", admin_pb2.ListReviewQueueRequest(limit=args.limit), safe=True)
+    response = _Admin(args).call("ListReviewQueue", admin_pb2.ListReviewQueueRequest(limit=args.limit))
     rows = [
         {
             **_listing_row(item.listing),
@@ -378,7 +377,7 @@ def _listings_queue(args: argparse.Namespace) -> int:
 
 
 def _subject_show(args: argparse.Namespace) -> int:
-    record = _Admin(args).call("GetSubject", admin_pb2.GetSubjectRequest(subject_id=args.subject_id), safe=True)
+    record = _Admin(args).call("GetSubject", admin_pb2.GetSubjectRequest(subject_id=args.subject_id))
     if args.json:
         output.emit_json(json_format.MessageToDict(record, preserving_proto_field_name=True))
         return 0

@@ -10,7 +10,7 @@ from typing import Any
 
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from jpr_client.client import RetryConfig, call_with_retry, secure_channel
+from jpr_client.client import call, secure_channel
 from jpr_client.credentials import Credentials
 from registry.settings import Settings, load_settings
 
@@ -94,7 +94,7 @@ def run_health(args: argparse.Namespace) -> int:
         credentials = credentials.with_endpoint(args.endpoint)
     with secure_channel(credentials) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
-        response = call_with_retry("Check", stub.Check, health_pb2.HealthCheckRequest(), args.timeout, RetryConfig(attempts=1))
+        response = call("Check", stub.Check, health_pb2.HealthCheckRequest(), args.timeout)  # a probe: never retried
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
     print(status)
     return 0 if response.status == health_pb2.HealthCheckResponse.SERVING else 1

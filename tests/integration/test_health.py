@@ -16,7 +16,8 @@ from sqlalchemy import make_url
 
 from jpr_client import Credentials, RegistryClient, RPCError, Verdict
 from jpr_client.client import secure_channel
-from registry.datadir import PROBE_CREDENTIALS
+from registry.datadir import ADMIN_CREDENTIALS, PROBE_CREDENTIALS
+from registry.server.app import RunningRegistry
 from registry.server.health import NOT_SERVING, SERVING, Health, LookupHealth
 from tests.backends import _admin_dsn
 from tests.conftest import AdminClient, Registry
@@ -83,35 +84,47 @@ def login_role() -> Iterator[tuple[str, Callable[[bool], None]]]:
             admin.execute(f'DROP ROLE "{role}"')
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_health_is_not_serving_while_the_database_is_out_of_reach_and_serving_once_lookups_answer_again(
+@contextmanager
+def reachable_on_demand(
     tmp_path: Path, database_url: str
-) -> None:
+) -> Iterator[tuple[RunningRegistry, Callable[[bool], None], AdminClient, grpc.Channel]]:
+    """A registry (max_lag 1 s) on a PostgreSQL role that `allow(False)` shuts out, with an admin client and a probe channel."""
     data_dir = new_data_dir(tmp_path)
     with login_role() as (role, allow):
         url = make_url(database_url).set(username=role).render_as_string(hide_password=False)
         with serving(data_dir, url, max_lag_seconds=1, follow_interval_seconds=0.1) as running:
             endpoint = f"127.0.0.1:{running.port}"
-            admin = AdminClient(Credentials.load(data_dir / "admin.credentials.json").with_endpoint(endpoint))
-            platform = admin.add_member("platform-a")
+            admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(endpoint))
             probe = secure_channel(Credentials.load(data_dir / PROBE_CREDENTIALS).with_endpoint(endpoint))
-            watch = health_pb2_grpc.HealthStub(probe).Watch(health_pb2.HealthCheckRequest(service="jpr.v1.Registry"), timeout=60)
-            client = RegistryClient(platform)
             try:
-                assert next(watch).status == SERVING
-                assert client.lookup(applicant(("cn_ric", RIC))).verdict is Verdict.CLEAR
-                allow(False)  # every session of the registry's role ends, and no new one may start
-                assert next(watch).status == NOT_SERVING  # pushed to watchers, within max_lag and a monitor round
-                assert statuses(probe) == {"": NOT_SERVING, "jpr.v1.Registry": NOT_SERVING, "jpr.v1.Admin": SERVING}
-                with pytest.raises(RPCError) as refused:
-                    client.lookup(applicant(("cn_ric", RIC)))
-                assert refused.value.status is grpc.StatusCode.UNAVAILABLE  # what health announced
-                allow(True)
-                assert next(watch).status == SERVING
-                assert statuses(probe) == dict.fromkeys(SERVICES, SERVING)
-                assert client.lookup(applicant(("cn_ric", RIC))).verdict is Verdict.CLEAR
+                yield running, allow, admin, probe
             finally:
-                watch.cancel()
-                client.close()
+                allow(True)
                 probe.close()
                 admin.close()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_health_is_not_serving_while_the_database_is_out_of_reach_and_serving_once_lookups_answer_again(
+    tmp_path: Path, database_url: str
+) -> None:
+    with reachable_on_demand(tmp_path, database_url) as (running, allow, admin, probe):
+        platform = admin.add_member("platform-a")
+        watch = health_pb2_grpc.HealthStub(probe).Watch(health_pb2.HealthCheckRequest(service="jpr.v1.Registry"), timeout=60)
+        client = RegistryClient(platform)
+        try:
+            assert next(watch).status == SERVING
+            assert client.lookup(applicant(("cn_ric", RIC))).verdict is Verdict.CLEAR
+            allow(False)  # every session of the registry's role ends, and no new one may start
+            assert next(watch).status == NOT_SERVING  # pushed to watchers, within max_lag and a monitor round
+            assert statuses(probe) == {"": NOT_SERVING, "jpr.v1.Registry": NOT_SERVING, "jpr.v1.Admin": SERVING}
+            with pytest.raises(RPCError) as refused:
+                client.lookup(applicant(("cn_ric", RIC)))
+            assert refused.value.status is grpc.StatusCode.UNAVAILABLE  # what health announced
+            allow(True)
+            assert next(watch).status == SERVING
+            assert statuses(probe) == dict.fromkeys(SERVICES, SERVING)
+            assert client.lookup(applicant(("cn_ric", RIC))).verdict is Verdict.CLEAR
+        finally:
+            watch.cancel()
+            client.close()

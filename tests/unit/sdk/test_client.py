@@ -11,7 +11,7 @@ import grpc
 import pytest
 
 from jpr_client import RegistryClient, RetryConfig, RPCError
-from jpr_client.client import call_with_retry
+from jpr_client.client import service_config
 from jpr_client.credentials import Credentials, CredentialsError
 from registry.crypto import pki
 
@@ -41,16 +41,6 @@ def credentials(endpoint: str) -> Credentials:
     )
 
 
-def counting(stub: Callable[..., Any]) -> tuple[Callable[..., Any], list[float]]:
-    calls: list[float] = []
-
-    def call(request: Any, timeout: float) -> Any:
-        calls.append(timeout)
-        return stub(request, timeout=timeout)
-
-    return call, calls
-
-
 def test_every_call_has_a_deadline(silent_port: int) -> None:
     with RegistryClient(credentials(f"127.0.0.1:{silent_port}"), timeout=0.5, retry=RetryConfig(attempts=1)) as client:
         started = time.monotonic()
@@ -60,34 +50,40 @@ def test_every_call_has_a_deadline(silent_port: int) -> None:
     assert time.monotonic() - started < 5
 
 
-def test_unavailable_is_retried_with_backoff_then_raised_typed(closed_port: int) -> None:
-    with RegistryClient(credentials(f"127.0.0.1:{closed_port}")) as client:
-        stub, calls = counting(client._stub.GetReport)
+def test_the_deadline_covers_every_attempt_of_the_channels_retry_policy(closed_port: int) -> None:
+    """Retries are gRPC's own: four 5-second backoffs still end at the call's 1-second deadline."""
+    slow_retries = RetryConfig(attempts=5, initial_backoff=5.0, max_backoff=5.0)
+    with RegistryClient(credentials(f"127.0.0.1:{closed_port}"), timeout=1.0, retry=slow_retries) as client:
+        started = time.monotonic()
         with pytest.raises(RPCError) as caught:
-            call_with_retry("GetReport", stub, _request(), 2.0, RetryConfig(attempts=3, initial_backoff=0.01))
-    assert caught.value.status is grpc.StatusCode.UNAVAILABLE
+            client.get_report("00000000-0000-0000-0000-000000000000")
+    assert caught.value.status in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE)
     assert caught.value.method == "GetReport"
-    assert len(calls) == 3 and all(t == 2.0 for t in calls)
+    assert time.monotonic() - started < 3.0
 
 
-def test_admin_decisions_are_tried_once_and_lookups_retried(closed_port: int, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The CLI retries a listing but never re-sends an AcceptReport (not safe to repeat)."""
-    from registry.cli import admin as admin_cli
-    from registry.cli.main import main
+def test_the_service_config_retries_only_unavailable_and_only_calls_safe_to_repeat() -> None:
+    from grpc_health.v1 import health_pb2
 
-    creds = tmp_path / "admin.json"
-    credentials(f"127.0.0.1:{closed_port}").save(creds)
-    attempts: list[str] = []
-    real = admin_cli.call_with_retry
+    from registry.api.jpr.v1 import admin_pb2, registry_pb2
 
-    def spy(method: str, stub: Any, request: Any, timeout: float, retry: RetryConfig) -> Any:
-        attempts.append(f"{method}:{retry.attempts}")
-        return real(method, stub, request, timeout, RetryConfig(attempts=retry.attempts, initial_backoff=0.001))
-
-    monkeypatch.setattr(admin_cli, "call_with_retry", spy)
-    assert main(["admin", "reports", "accept", "00000000-0000-0000-0000-000000000000", "--credentials", str(creds)]) == 1
-    assert main(["admin", "reports", "list", "--credentials", str(creds)]) == 1
-    assert attempts == ["AcceptReport:1", "ListReports:4"]
+    config = service_config(RetryConfig(attempts=3, initial_backoff=0.25, max_backoff=4.0))
+    [method_config] = config["methodConfig"]
+    assert method_config["retryPolicy"] == {
+        "maxAttempts": 3, "initialBackoff": "0.25s", "maxBackoff": "4s", "backoffMultiplier": 2,
+        "retryableStatusCodes": ["UNAVAILABLE"],
+    }
+    named = {(n["service"], n["method"]) for n in method_config["name"]}
+    served = {(s.full_name, m.name) for f in (registry_pb2, admin_pb2, health_pb2) for s in f.DESCRIPTOR.services_by_name.values()
+              for m in s.methods}
+    assert named <= served  # every name is a real method
+    assert ("jpr.v1.Admin", "ListReports") in named and ("jpr.v1.Registry", "LookupBatch") in named
+    decisions = {"AcceptReport", "RejectReport", "LiftListing", "CreateMember", "SuspendMember", "RevokeCertificate", "DecideAppeal"}
+    assert not {m for s, m in named if m in decisions}  # an admin decision is never re-sent
+    assert ("jpr.v1.Registry", "WatchChanges") not in named  # the watch loop resumes from its cursor instead
+    assert service_config(RetryConfig(attempts=1)) == {"methodConfig": []}
+    with pytest.raises(ValueError, match="1 to 5"):
+        RetryConfig(attempts=6)
 
 
 def test_unreadable_credentials_file_is_a_typed_error(tmp_path: Any) -> None:
@@ -95,9 +91,3 @@ def test_unreadable_credentials_file_is_a_typed_error(tmp_path: Any) -> None:
     path.write_text('{"version": 1, "endpoint": "x"}')
     with pytest.raises(CredentialsError, match="missing"):
         Credentials.load(path)
-
-
-def _request() -> Any:
-    from registry.api.jpr.v1 import registry_pb2
-
-    return registry_pb2.GetReportRequest(report_id="00000000-0000-0000-0000-000000000000")
