@@ -14,7 +14,8 @@ from registry.datadir import DataDir
 from registry.server.app import start
 from registry.settings import load_settings
 from registry.store import schema
-from registry.store.database import Database, SchemaError
+from registry.store.database import Database
+from registry.store.errors import SchemaError
 from registry.store.models import Base
 
 
