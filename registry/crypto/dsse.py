@@ -53,6 +53,7 @@ _KEY_ID_PREFIX = "ed25519:"
 _KEY_ID_DIGEST_BYTES = 16
 _FIELDS = ("payload", "payloadType", "signatures")
 _SIGNATURE_FIELDS = ("keyid", "sig")
+_UTF8_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,9 @@ def _load_object(data: bytes) -> Mapping[str, Any]:
     """Size limit, UTF-8, JSON, an object with exactly the DSSE fields."""
     if len(data) > MAX_ENVELOPE_BYTES:
         raise EnvelopeError(f"envelope is {len(data)} bytes; at most {MAX_ENVELOPE_BYTES} are allowed")
+    if data.startswith(_UTF8_BOM):
+        # RFC 8259 section 8.1: JSON is sent without a BOM. Skipping it would give one report two encodings.
+        raise EnvelopeError("envelope starts with a UTF-8 byte order mark (EF BB BF); send the JSON without one (RFC 8259 section 8.1)")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:

@@ -1,10 +1,10 @@
-"""Published test vectors: the RFC 9497 OPRF ones and JPR's own, from vectors.json.
+"""Published test vectors: the RFC 9497 OPRF ones and JPR's own, from docs/vectors/.
 
 Each vector is checked both ways: recomputed from its inputs (the whole chain,
 as a client and the registry would run it) and step by step from its stored
 intermediate values (as a client in another language would debug it). The
-same values are published in docs/protocol.md; a test keeps the two
-files in sync.
+same values are published in docs/protocol.md section 9; a test keeps the
+two in sync.
 """
 
 from __future__ import annotations
@@ -18,13 +18,14 @@ import pytest
 
 from registry.crypto import dsse, oprf
 
-HERE = Path(__file__).parent
-VECTORS: dict[str, Any] = json.loads((HERE / "vectors.json").read_text(encoding="utf-8"))
-DOC = HERE.parents[2] / "docs" / "protocol.md"
+KIT = Path(__file__).parents[3] / "docs" / "vectors"
+VECTORS: dict[str, Any] = json.loads((KIT / "tokens.json").read_text(encoding="utf-8"))
+ENVELOPES: dict[str, Any] = json.loads((KIT / "envelopes.json").read_text(encoding="utf-8"))
+DOC = KIT.parent / "protocol.md"
 
-RFC = VECTORS["rfc9497_voprf"]
-TOKENS = VECTORS["jpr_tokens"]
-SIGNATURE = VECTORS["jpr_signature"]
+RFC = VECTORS["rfc9497"]
+TOKENS = VECTORS["jpr"]
+(SIGNATURE,) = [{**ENVELOPES["key"], **v} for v in ENVELOPES["signed"] if v["name"] == "minimal"]
 
 
 def _hex(value: str) -> bytes:
@@ -40,14 +41,14 @@ def test_rfc9497_voprf_key_pair_derives_from_seed_and_key_info() -> None:
     assert (secret.hex(), public.hex()) == (RFC["secret_key"], RFC["public_key"])
 
 
-@pytest.mark.parametrize("vector", RFC["vectors"], ids=lambda v: f"batch-{v['batch']}-input-{v['inputs'][-1][:8]}")
+@pytest.mark.parametrize("vector", RFC["vectors"], ids=lambda v: f"batch-{len(v['inputs'])}-input-{v['inputs'][-1][:8]}")
 def test_rfc9497_voprf_vector_is_reproduced_by_blind_evaluate_prove_verify_and_finalize(vector: dict[str, Any]) -> None:
     key, public = _hex(RFC["secret_key"]), _hex(RFC["public_key"])
     inputs, blinds = _hexes(vector["inputs"]), _hexes(vector["blinds"])
     blinded = [oprf.blind(data, blind)[1] for data, blind in zip(inputs, blinds, strict=True)]
-    assert [element.hex() for element in blinded] == vector["blinded_elements"]
+    assert [element.hex() for element in blinded] == vector["blinded"]
     evaluated = [oprf.blind_evaluate(key, element) for element in blinded]
-    assert [element.hex() for element in evaluated] == vector["evaluation_elements"]
+    assert [element.hex() for element in evaluated] == vector["evaluated"]
     proof = oprf.generate_proof(key, public, blinded, evaluated, random_scalar=_hex(vector["proof_random_scalar"]))
     assert proof.hex() == vector["proof"]
     assert oprf.verify_proof(public, blinded, evaluated, _hex(vector["proof"]))
@@ -65,38 +66,38 @@ def test_jpr_token_key_derives_from_its_stated_seed_and_key_info() -> None:
     assert (secret.hex(), public.hex()) == (TOKENS["secret_key"], TOKENS["public_key"])
 
 
-@pytest.mark.parametrize("vector", TOKENS["vectors"], ids=lambda v: v["id_type"])
+@pytest.mark.parametrize("vector", TOKENS["vectors"], ids=lambda v: v["type"])
 def test_jpr_token_vector_is_recomputed_from_type_and_value(vector: dict[str, str]) -> None:
     key, public = oprf.derive_key_pair(_hex(TOKENS["seed"]), _hex(TOKENS["key_info"]))
-    input = oprf.token_input(vector["id_type"], vector["normalized_value"])
-    _, blinded = oprf.blind(input, _hex(TOKENS["blind"]))
+    input = oprf.token_input(vector["type"], vector["value"])
+    _, blinded = oprf.blind(input, _hex(vector["blind"]))
     evaluated = oprf.blind_evaluate(key, blinded)
     proof = oprf.generate_proof(key, public, [blinded], [evaluated], random_scalar=_hex(TOKENS["proof_random_scalar"]))
-    token = oprf.finalize(input, _hex(TOKENS["blind"]), evaluated)
+    token = oprf.finalize(input, _hex(vector["blind"]), evaluated)
     assert (input.hex(), blinded.hex(), evaluated.hex(), proof.hex(), token.hex()) == (
         vector["input"],
-        vector["blinded_element"],
-        vector["evaluated_element"],
+        vector["blinded"],
+        vector["evaluated"],
         vector["proof"],
-        vector["output"],
+        vector["token"],
     )
 
 
-@pytest.mark.parametrize("vector", TOKENS["vectors"], ids=lambda v: v["id_type"])
+@pytest.mark.parametrize("vector", TOKENS["vectors"], ids=lambda v: v["type"])
 def test_jpr_token_vector_checks_step_by_step_from_stored_values(vector: dict[str, str]) -> None:
-    key, public, input, blind = _hex(TOKENS["secret_key"]), _hex(TOKENS["public_key"]), _hex(vector["input"]), _hex(TOKENS["blind"])
-    blinded, evaluated = _hex(vector["blinded_element"]), _hex(vector["evaluated_element"])
-    assert input.decode("utf-8") == f"jpr:v1:{vector['id_type']}:{vector['normalized_value']}"
+    key, public, input, blind = _hex(TOKENS["secret_key"]), _hex(TOKENS["public_key"]), _hex(vector["input"]), _hex(vector["blind"])
+    blinded, evaluated = _hex(vector["blinded"]), _hex(vector["evaluated"])
+    assert input.decode("utf-8") == f"jpr:v1:{vector['type']}:{vector['value']}"
     assert oprf.blind_evaluate(key, blinded) == evaluated
     assert oprf.verify_proof(public, [blinded], [evaluated], _hex(vector["proof"]))
-    assert oprf.finalize(input, blind, evaluated).hex() == vector["output"]
-    assert oprf.evaluate(key, input).hex() == vector["output"]
+    assert oprf.finalize(input, blind, evaluated).hex() == vector["token"]
+    assert oprf.evaluate(key, input).hex() == vector["token"]
 
 
 def test_jpr_batch_proof_covers_every_token_vector_in_one_call() -> None:
     key, public = _hex(TOKENS["secret_key"]), _hex(TOKENS["public_key"])
-    blinded = [_hex(v["blinded_element"]) for v in TOKENS["vectors"]]
-    evaluated = [_hex(v["evaluated_element"]) for v in TOKENS["vectors"]]
+    blinded = [_hex(v["blinded"]) for v in TOKENS["vectors"]]
+    evaluated = [_hex(v["evaluated"]) for v in TOKENS["vectors"]]
     proof = oprf.generate_proof(key, public, blinded, evaluated, random_scalar=_hex(TOKENS["proof_random_scalar"]))
     assert proof.hex() == TOKENS["batch_proof"]
     assert oprf.verify_proof(public, blinded, evaluated, proof)
@@ -133,7 +134,9 @@ def _strings(node: Any) -> Iterator[str]:
             yield from _strings(value)
 
 
-def test_every_vector_value_is_published_in_protocol_vectors_md() -> None:
+def test_every_token_and_signature_vector_value_is_published_in_protocol_md() -> None:
     published = DOC.read_text(encoding="utf-8")
-    missing = [value for value in _strings(VECTORS) if value not in published]
-    assert not missing, f"values in vectors.json but not in {DOC.name}: {missing}"
+    signature = {name: SIGNATURE[name] for name in ("private_key", "public_key", "key_id", "payload_type", "payload", "pae", "signature", "envelope")}
+    values = [*_strings(VECTORS["rfc9497"]["vectors"]), *_strings(TOKENS), *_strings(signature)]
+    missing = [value for value in values if value not in published]
+    assert not missing, f"values in docs/vectors but not in {DOC.name}: {missing}"

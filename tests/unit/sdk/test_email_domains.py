@@ -1,26 +1,22 @@
-"""E-mail domains follow UTS #46 as WHATWG URL's domain to ASCII does: the vectors of docs/protocol.md 3.5."""
+"""E-mail domains follow UTS #46 as WHATWG URL's domain to ASCII does: the e-mail probes of docs/vectors/normalization.json."""
 
 from __future__ import annotations
 
 import doctest
 import json
-import re
 from pathlib import Path
 
 import pytest
 
 from jpr_client import InvalidIdentifier, _email_domain, normalize
 
-PROTOCOL = Path(__file__).parents[3] / "docs" / "protocol.md"
-_ROW = re.compile(r'^\| `(".*")` \| (?:`(".*")`|refused: `(.*)`) \|$')
+KIT = Path(__file__).parents[3] / "docs" / "vectors" / "normalization.json"
 
 
 def spec_vectors() -> list[tuple[str, str | None, str | None]]:
-    """(address, normalized value or None, refusal fragment or None) from section 3.5's table."""
-    section = PROTOCOL.read_text(encoding="utf-8").split("### 3.5 `email`")[1].split("### 3.6")[0]
-    rows = [_ROW.match(line) for line in section.splitlines() if line.startswith('| `"')]
-    assert rows and all(rows), "every vector row of section 3.5 must parse"
-    return [(json.loads(m[1]), m[2] and json.loads(m[2]), m[3]) for m in rows if m]
+    """(address, normalized value or None, refusal or None) of the kit's e-mail probes (docs/protocol.md 3.5)."""
+    probes = json.loads(KIT.read_text(encoding="utf-8"))["probes"]
+    return [(p["input"], p.get("value"), p.get("error")) for p in probes if p["type"] == "email"]
 
 
 VECTORS = spec_vectors()
