@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from registry.crypto import dsse, oprf
+from jpr_client.crypto import dsse, oprf
 
 HERE = Path(__file__).parent
 VECTORS: dict[str, Any] = json.loads((HERE / "vectors.json").read_text(encoding="utf-8"))

@@ -10,7 +10,7 @@ from typing import Any
 import grpc
 import pytest
 
-from jpr_client import RegistryClient, RetryConfig, RPCError
+from jpr_client import RPCError, RegistryClient, RetryConfig
 from jpr_client.client import call_with_retry
 from jpr_client.credentials import Credentials, CredentialsError
 from registry.crypto import pki
@@ -98,6 +98,6 @@ def test_unreadable_credentials_file_is_a_typed_error(tmp_path: Any) -> None:
 
 
 def _request() -> Any:
-    from registry.api.jpr.v1 import registry_pb2
+    from jpr_client.api.jpr.v1 import registry_pb2
 
     return registry_pb2.GetReportRequest(report_id="00000000-0000-0000-0000-000000000000")
