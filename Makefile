@@ -1,6 +1,6 @@
 # make run   : create .venv, install, initialize ./jpr-data on first run, serve on 127.0.0.1:50051
 # make test  : create .venv, install, run the whole suite
-# make protos: regenerate registry/api from protos/
+# make protos: regenerate the SDK's clients/python/jpr_client/api from protos/
 # make fuzz  : install atheris, fuzz each normalizer and decoder FUZZ_SECONDS (30) s; crashes land in fuzz/regressions/
 
 PYTHON ?= python3
@@ -12,11 +12,12 @@ FUZZ_SECONDS ?= 30
 
 .PHONY: run test protos typecheck fuzz clean
 
-$(INSTALLED): pyproject.toml
+# Both distributions from this repository, editable: the registry pins the SDK (jpr-client) at its own version.
+$(INSTALLED): pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "JPR needs Python 3.11 or newer")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e ./clients/python -e '.[dev]'
 	touch $(INSTALLED)
 
 run: $(INSTALLED)

@@ -42,10 +42,11 @@ from typing import Any
 import grpc
 from sqlalchemy import insert
 
-from registry.api.jpr.v1 import registry_pb2, registry_pb2_grpc, types_pb2
-from registry.crypto import dsse, pki
+from jpr_client.api.jpr.v1 import registry_pb2, registry_pb2_grpc, types_pb2
+from jpr_client.crypto import dsse
+from jpr_client.model import IdentifierType, ListingStatus, ReportStatus
+from registry.crypto import pki
 from registry.datadir import DataDir
-from registry.domain.model import IdentifierType, ListingStatus, ReportStatus
 from registry.server.app import MESSAGE_LIMIT, start
 from registry.settings import Settings, load_settings
 from registry.store import schema

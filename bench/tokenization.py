@@ -27,8 +27,8 @@ import sys
 import time
 from collections.abc import Callable
 
-from registry.api.jpr.v1 import registry_pb2
-from registry.crypto import oprf
+from jpr_client.api.jpr.v1 import registry_pb2
+from jpr_client.crypto import oprf
 from registry.domain.tokens import Tokenizer
 
 TARGET_RATIO = 0.5

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import partial
 
 from jpr_client import IdentifierType, InvalidIdentifier, normalize
-from registry.crypto import dsse
+from jpr_client.crypto import dsse
 from registry.domain.errors import InvalidArgument
 from registry.domain.payload import created_at, parse_payload, parse_retraction, validate_payload
 from registry.store.changes import parse_cursor

@@ -16,7 +16,8 @@ from pathlib import Path
 import grpc
 
 from jpr_client.credentials import Credentials
-from registry.crypto import oprf, pki
+from jpr_client.crypto import oprf
+from registry.crypto import pki
 from registry.settings import CONFIG_FILE, DATABASE_FILE
 
 OPRF_KEY = "oprf.key"

@@ -1,7 +1,8 @@
-"""Generate registry/api/jpr/v1 from protos/jpr/v1 (run by `make protos`).
+"""Generate the SDK's jpr_client/api/jpr/v1 from protos/jpr/v1 (run by `make protos`).
 
 protoc writes cross-file imports as `from jpr.v1 import ...`; the generated
-package lives at `registry.api.jpr.v1`, so those imports are rewritten.
+package lives in the SDK, which the registry builds on, at
+`jpr_client.api.jpr.v1`, so those imports are rewritten.
 `tests/unit/test_generated_code.py` runs this into a temporary folder and
 fails when the committed code differs.
 """
@@ -19,6 +20,7 @@ import grpc_tools
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
+API = ROOT / "clients" / "python" / "jpr_client" / "api"
 IMPORT = re.compile(rb"^from jpr\.v1 import ", re.MULTILINE)
 
 
@@ -42,14 +44,14 @@ def generate(out: Path) -> None:
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")
     for path in (out / "jpr").rglob("*.py*"):
-        path.write_bytes(IMPORT.sub(b"from registry.api.jpr.v1 import ", path.read_bytes()))
+        path.write_bytes(IMPORT.sub(b"from jpr_client.api.jpr.v1 import ", path.read_bytes()))
     for package in (out / "jpr", out / "jpr" / "v1"):
         (package / "__init__.py").touch()
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, default=ROOT / "registry" / "api")
+    parser.add_argument("--out", type=Path, default=API)
     args = parser.parse_args()
     target = args.out / "jpr"
     if target.exists():

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from jpr_client.api.jpr.v1 import admin_pb2, admin_pb2_grpc
 from jpr_client.client import call, secure_channel
 from jpr_client.credentials import Credentials
-from registry.api.jpr.v1 import admin_pb2, admin_pb2_grpc
 from registry.cli.enrollment import Issued, generate_keys
 from registry.datadir import ADMIN_CREDENTIALS, DataDir
 from registry.server.app import RunningRegistry, start

@@ -9,11 +9,11 @@ from typing import Any
 
 from google.protobuf import json_format
 
+from jpr_client.api.jpr.v1 import admin_pb2, admin_pb2_grpc, types_pb2
 from jpr_client.client import call, secure_channel
-from registry.api.jpr.v1 import admin_pb2, admin_pb2_grpc, types_pb2
 from registry.cli import enrollment, output
-from registry.crypto import pki
 from registry.cli.connect import add_credentials_flag, load_credentials
+from registry.crypto import pki
 
 DEFAULT_CREDENTIALS = "jpr-data/admin.credentials.json"
 

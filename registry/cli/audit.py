@@ -15,9 +15,9 @@ from typing import Any
 
 from jpr_client.client import Applicant, NewReport, RegistryClient
 from jpr_client.identifiers import Identifier, normalize
+from jpr_client.model import Category, IdentifierType, LookupResult, Role, Severity
 from registry.cli import output
 from registry.cli.connect import add_credentials_flag, load_credentials
-from registry.domain.model import Category, IdentifierType, LookupResult, Role, Severity
 
 
 def register(commands: Any) -> None:

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TextIO
 
 from jpr_client.credentials import Credentials
-from registry.crypto import dsse, pki
+from jpr_client.crypto import dsse
+from registry.crypto import pki
 
 
 def _write_new(path: Path, data: dict[str, str], *, secret: bool) -> None:

@@ -1,4 +1,4 @@
-"""Cryptography for JPR: the OPRF for tokens, DSSE signatures for reports, the CA for mutual TLS.
+"""The registry's own cryptography: the CA for mutual TLS.
 
-The only modules of the project that import `cryptography` and `rbcl`.
+The OPRF and DSSE it shares with members live in the SDK, `jpr_client.crypto`.
 """

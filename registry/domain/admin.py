@@ -7,36 +7,34 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from registry.crypto import dsse, pki
+from jpr_client.crypto import dsse
+from jpr_client.model import Listing, ListingStatus, Report, ReportStatus, Severity
+from jpr_client.quoting import quoted
+from registry.crypto import pki
 from registry.domain.audit import AccessAudit, Thresholds, audit, hour_window
-from registry.domain.errors import InvalidArgument, quoted
+from registry.domain.errors import InvalidArgument
 from registry.domain.model import (
     Appeal,
     AppealStatus,
-    LiftGrounds,
     Caller,
-    Listing,
-    ListingStatus,
+    Correction,
+    LiftGrounds,
     Member,
+    MemberStatus,
     Page,
-    Report,
-    ReportStatus,
     ReviewItem,
     RevokedCertificate,
-    MemberStatus,
-    SubjectRecord,
-    Correction,
-    Severity,
     SigningKey,
+    SubjectRecord,
 )
 from registry.store.access import AccessStore
 from registry.store.appeals import AppealStore
+from registry.store.corrections import CorrectionStore
 from registry.store.listings import ListingStore
 from registry.store.members import MemberStore
-from registry.store.corrections import CorrectionStore
 from registry.store.opinions import OpinionStore
-from registry.store.subjects import SubjectStore
 from registry.store.reports import ReportStore
+from registry.store.subjects import SubjectStore
 
 MEMBER_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 DEFAULT_PAGE_SIZE = 50

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from registry.domain.model import ListingChange
+from jpr_client.model import ListingChange
 from registry.store.changes import ChangeStore
 from registry.store.view import ReadView
 

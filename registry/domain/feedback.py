@@ -8,8 +8,9 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
+from jpr_client.model import Opinion, OpinionReceipt
 from registry.domain.errors import InvalidArgument
-from registry.domain.model import Caller, Opinion, OpinionReceipt
+from registry.domain.model import Caller
 from registry.store.opinions import OpinionStore
 from registry.store.refs import parse_ref
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from jpr_client.model import LookupResult, Token
 from registry.domain.errors import InvalidArgument
-from registry.domain.model import LookupResult, Token
 from registry.domain.verdict import decide
 from registry.store.view import ReadView
 

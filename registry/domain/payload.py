@@ -9,10 +9,12 @@ from typing import NoReturn, TypeVar
 
 from google.protobuf.message import DecodeError
 
-from registry.api.jpr.v1 import types_pb2
+from jpr_client.api.jpr.v1 import types_pb2
+from jpr_client.model import Category, IdentifierType, Role, Severity, Token
+from jpr_client.quoting import quoted
 from registry.convert import enum_from_proto, enum_members, enum_to_proto, timestamp_to_datetime
-from registry.domain.errors import InvalidArgument, quoted
-from registry.domain.model import Category, IdentifierType, ReportPayload, Role, Severity, Token
+from registry.domain.errors import InvalidArgument
+from registry.domain.model import ReportPayload
 
 TOKEN_SIZE = 64
 MAX_IDENTIFIERS = 32

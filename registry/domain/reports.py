@@ -11,13 +11,15 @@ import hashlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from registry.crypto import dsse
-from registry.domain.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated, quoted
-from registry.domain.model import Caller, Receipt, Report, ReportPayload, SigningKey
-from registry.api.jpr.v1 import types_pb2
+from jpr_client.api.jpr.v1 import types_pb2
+from jpr_client.crypto import dsse
+from jpr_client.model import Receipt, Report
+from jpr_client.quoting import quoted
+from registry.domain.admin import MAX_REASON
+from registry.domain.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+from registry.domain.model import Caller, ReportPayload, SigningKey
 from registry.domain.payload import created_at, declares_strong, parse_payload, parse_retraction, validate_payload
 from registry.store.listings import ListingStore
-from registry.domain.admin import MAX_REASON
 from registry.store.members import MemberStore
 from registry.store.reports import ReportStore, Submission
 

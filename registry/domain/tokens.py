@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from registry.crypto import oprf
+from jpr_client.crypto import oprf
 from registry.domain.errors import InvalidArgument
 
 MAX_ELEMENTS = 10_000

@@ -12,17 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from registry.domain.model import (
-    Category,
-    IdentifierType,
-    LookupResult,
-    Match,
-    MatchReason,
-    Role,
-    Severity,
-    Token,
-    Verdict,
-)
+from jpr_client.model import Category, IdentifierType, LookupResult, Match, MatchReason, Role, Severity, Token, Verdict
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from registry.api.jpr.v1 import admin_pb2, admin_pb2_grpc, registry_pb2, registry_pb2_grpc
+from jpr_client.api.jpr.v1 import admin_pb2, admin_pb2_grpc, registry_pb2, registry_pb2_grpc
 from registry.datadir import DataDir
 from registry.domain.admin import AdminService, Terms
 from registry.domain.changes import ChangeFeed
@@ -26,8 +26,8 @@ from registry.server.access_log import AccessLog
 from registry.server.auth import AuthInterceptor
 from registry.server.expiry import ExpiryRecorder
 from registry.server.health import Health, LookupHealth
+from registry.server.servicers import AdminServicer, LOOKUPS, RegistryServicer, TOKENIZE
 from registry.server.streams import StreamLimits
-from registry.server.servicers import LOOKUPS, TOKENIZE, AdminServicer, RegistryServicer
 from registry.settings import Settings
 from registry.store import schema
 from registry.store.access import AccessStore

@@ -18,8 +18,9 @@ from typing import Any
 
 import grpc
 
+from jpr_client.quoting import quoted
 from registry.crypto import pki
-from registry.domain.errors import RegistryError, quoted
+from registry.domain.errors import RegistryError
 from registry.domain.model import Caller, MemberStatus
 from registry.server.access_log import AccessLog, element_counts
 from registry.server.streams import OpenStreams, Refusal, Stream, StreamLimits, caller_key

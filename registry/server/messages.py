@@ -5,25 +5,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from registry.api.jpr.v1 import admin_pb2, registry_pb2, types_pb2
-from registry.convert import datetime_to_timestamp, enum_to_proto
+from jpr_client.api.jpr.v1 import admin_pb2, registry_pb2, types_pb2
+from jpr_client.model import Listing, ListingChange, LookupResult, Match, OpinionReceipt, Receipt, Report
+from jpr_client.protocol import datetime_to_timestamp
+from registry.convert import enum_to_proto
 from registry.domain.audit import AccessAudit
 from registry.domain.model import (
     Appeal,
-    Listing,
-    ListingChange,
-    LookupResult,
-    Match,
-    Member,
     Correction,
+    Member,
     OpinionNote,
-    OpinionReceipt,
-    Receipt,
     ReviewItem,
     RevokedCertificate,
-    SubjectRecord,
-    Report,
     SigningKey,
+    SubjectRecord,
 )
 
 

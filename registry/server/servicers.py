@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterator
 
 import grpc
 
-from registry.api.jpr.v1 import admin_pb2, admin_pb2_grpc, registry_pb2, registry_pb2_grpc, types_pb2
+from jpr_client.api.jpr.v1 import admin_pb2, admin_pb2_grpc, registry_pb2, registry_pb2_grpc, types_pb2
+from jpr_client.model import ListingStatus, Opinion, ReportStatus, Token
 from registry.convert import enum_from_proto, timestamp_to_datetime
 from registry.domain.admin import AdminService
 from registry.domain.audit import Thresholds
@@ -16,7 +17,7 @@ from registry.domain.errors import RegistryError
 from registry.domain.feedback import FeedbackService, MatchRecorder
 from registry.domain.limits import RateLimiter
 from registry.domain.lookups import LookupService
-from registry.domain.model import AppealStatus, LiftGrounds, ListingStatus, Opinion, ReportStatus, Token
+from registry.domain.model import AppealStatus, LiftGrounds
 from registry.domain.payload import decode_tokens
 from registry.domain.reports import ReportService
 from registry.domain.tokens import Tokenizer

@@ -7,8 +7,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from jpr_client.model import ListingStatus
 from registry.domain.errors import AlreadyExists, FailedPrecondition, NotFound
-from registry.domain.model import Appeal, AppealStatus, ListingStatus
+from registry.domain.model import Appeal, AppealStatus
 from registry.store import events
 from registry.store.database import Database
 from registry.store.listings import effective_status

@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.domain.errors import InvalidArgument, quoted
-from registry.domain.model import ChangeKind, IdentifierType, ListingChange, ListingStatus, ReportStatus, Token
+from jpr_client.model import ChangeKind, IdentifierType, ListingChange, ListingStatus, ReportStatus, Token
+from jpr_client.quoting import quoted
+from registry.domain.errors import InvalidArgument
 from registry.store.database import Database
 from registry.store.listings import listing_view
 from registry.store.models import EventRow, ListingRow, ReportRow, ReportTokenRow

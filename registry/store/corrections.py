@@ -14,8 +14,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, and_, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
-from registry.domain.errors import FailedPrecondition, InvalidArgument, NotFound, quoted
-from registry.domain.model import Correction, IdentifierType, ListingStatus, ReportStatus
+from jpr_client.model import IdentifierType, ListingStatus, ReportStatus
+from jpr_client.quoting import quoted
+from registry.domain.errors import FailedPrecondition, InvalidArgument, NotFound
+from registry.domain.model import Correction
 from registry.store import events
 from registry.store.database import Database
 from registry.store.listings import effective_status

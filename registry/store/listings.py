@@ -8,17 +8,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.domain.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, quoted
-from registry.domain.model import (
-    Category,
-    Listing,
-    ListingStatus,
-    Page,
-    Report,
-    ReportStatus,
-    Role,
-    Severity,
-)
+from jpr_client.model import Category, Listing, ListingStatus, Report, ReportStatus, Role, Severity
+from jpr_client.quoting import quoted
+from registry.domain.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from registry.domain.model import Page
 from registry.store import events
 from registry.store.database import Database
 from registry.store.models import ListingRow, ReportRow, RetractionRow

@@ -8,7 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from registry.domain.errors import AlreadyExists, FailedPrecondition, NotFound, quoted
+from jpr_client.quoting import quoted
+from registry.domain.errors import AlreadyExists, FailedPrecondition, NotFound
 from registry.domain.model import Member, MemberStatus, RevokedCertificate, SigningKey
 from registry.store import events
 from registry.store.database import Database

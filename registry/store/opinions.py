@@ -10,8 +10,9 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from jpr_client.model import ListingStatus, Opinion, OpinionReceipt
 from registry.domain.errors import FailedPrecondition, NotFound
-from registry.domain.model import AppealStatus, ListingStatus, Opinion, OpinionNote, OpinionReceipt, ReviewItem
+from registry.domain.model import AppealStatus, OpinionNote, ReviewItem
 from registry.store import events
 from registry.store.database import Database
 from registry.store.listings import effective_status, listing_view

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from registry.domain.errors import InvalidArgument, quoted
+from jpr_client.quoting import quoted
+from registry.domain.errors import InvalidArgument
 
 # Every id is a signed 64-bit column, and 18 digits always fit one: a longer number would
 # overflow the database's integer, and past 4,300 digits int() itself refuses.

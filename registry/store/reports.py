@@ -8,18 +8,10 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from registry.domain.errors import AlreadyExists, InvalidArgument, NotFound, quoted
-from registry.domain.model import (
-    Category,
-    Page,
-    Receipt,
-    Report,
-    ReportPayload,
-    ReportStatus,
-    Role,
-    Severity,
-    Token,
-)
+from jpr_client.model import Category, Receipt, Report, ReportStatus, Role, Severity, Token
+from jpr_client.quoting import quoted
+from registry.domain.errors import AlreadyExists, InvalidArgument, NotFound
+from registry.domain.model import Page, ReportPayload
 from registry.store import events
 from registry.store.database import Database
 from registry.store.models import (

@@ -6,8 +6,9 @@ from datetime import datetime
 
 from sqlalchemy import or_, select
 
+from jpr_client.model import IdentifierType, Opinion
 from registry.domain.errors import NotFound
-from registry.domain.model import HistoryEntry, IdentifierType, Opinion, OpinionNote, SubjectIdentifier, SubjectMatch, SubjectRecord
+from registry.domain.model import HistoryEntry, OpinionNote, SubjectIdentifier, SubjectMatch, SubjectRecord
 from registry.store.appeals import appeal_view
 from registry.store.corrections import MIN_PREFIX
 from registry.store.database import Database

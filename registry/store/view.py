@@ -33,18 +33,9 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, bindparam, func, select
 
+from jpr_client.model import Category, IdentifierType, ListingStatus, Opinion, ReportStatus, Role, Severity
 from registry.domain.errors import Unavailable
-from registry.domain.model import (
-    AppealStatus,
-    Category,
-    IdentifierType,
-    ListingStatus,
-    MemberStatus,
-    Opinion,
-    ReportStatus,
-    Role,
-    Severity,
-)
+from registry.domain.model import AppealStatus, MemberStatus
 from registry.domain.verdict import Allegation, Hit, SubjectState
 from registry.store.database import Database
 from registry.store.models import (

@@ -10,8 +10,8 @@ from typing import Any
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from jpr_client import Credentials, RegistryClient, normalize
-from registry.api.jpr.v1 import types_pb2
-from registry.crypto import dsse
+from jpr_client.api.jpr.v1 import types_pb2
+from jpr_client.crypto import dsse
 
 TYPES = {
     "cn_ric": types_pb2.IDENTIFIER_TYPE_CN_RIC,

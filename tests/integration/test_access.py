@@ -11,11 +11,11 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from jpr_client import Credentials, RegistryClient, RPCError
+from jpr_client import Credentials, RPCError, RegistryClient
+from jpr_client.api.jpr.v1 import admin_pb2, admin_pb2_grpc, registry_pb2, registry_pb2_grpc
 from jpr_client.client import secure_channel
-from registry.api.jpr.v1 import admin_pb2, admin_pb2_grpc, registry_pb2, registry_pb2_grpc
 from registry.crypto import pki
-from registry.datadir import PROBE_CREDENTIALS, DataDir
+from registry.datadir import DataDir, PROBE_CREDENTIALS
 from registry.server.auth import RULES, allowed_roles
 from tests.conftest import AdminClient, Registry
 

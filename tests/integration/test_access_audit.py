@@ -12,11 +12,11 @@ from pathlib import Path
 import grpc
 import pytest
 
-from jpr_client import Credentials, RegistryClient, RPCError, normalize
-from registry.api.jpr.v1 import admin_pb2, registry_pb2, types_pb2
+from jpr_client import Credentials, RPCError, RegistryClient, normalize
+from jpr_client.api.jpr.v1 import admin_pb2, registry_pb2, types_pb2
 from registry.crypto import pki
 from tests.conftest import AdminClient, Registry
-from tests.integration.test_cli import Jpr, jpr  # noqa: F401 - the fixture
+from tests.integration.test_cli import Jpr, jpr
 from tests.integration.test_lookup import PHONE, RIC, accept, applicant, report
 from tests.integration.test_replicas import valid_ric
 from tests.integration.test_shutdown import wait_for_access_line

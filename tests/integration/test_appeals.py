@@ -8,8 +8,8 @@ import grpc
 import pytest
 from sqlalchemy import select
 
-from jpr_client import RegistryClient, RPCError, Verdict
-from registry.api.jpr.v1 import admin_pb2
+from jpr_client import RPCError, RegistryClient, Verdict
+from jpr_client.api.jpr.v1 import admin_pb2
 from registry.store.models import EventRow
 from tests.conftest import AdminClient, Registry
 from tests.integration.test_lifting import listed

@@ -12,13 +12,22 @@ import grpc
 import pytest
 from sqlalchemy import select
 
-from jpr_client import ChangeKind, Credentials, CursorFile, ListingChange, ListingStatus, RegistryClient, RPCError, normalize
-from registry.api.jpr.v1 import admin_pb2, registry_pb2
+from jpr_client import (
+    ChangeKind,
+    Credentials,
+    CursorFile,
+    ListingChange,
+    ListingStatus,
+    RPCError,
+    RegistryClient,
+    normalize,
+)
+from jpr_client.api.jpr.v1 import admin_pb2, registry_pb2
 from registry.datadir import ADMIN_CREDENTIALS, DataDir
 from registry.store.changes import KINDS
 from registry.store.database import Database
 from registry.store.models import EventRow
-from tests.conftest import REGISTRY_NAME, AdminClient, Registry
+from tests.conftest import AdminClient, REGISTRY_NAME, Registry
 from tests.integration.test_lookup import OTHER_RIC, PHONE, RIC, accept, report
 from tests.integration.test_replicas import valid_ric
 from tests.processes import ServeProcess

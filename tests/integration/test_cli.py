@@ -112,7 +112,7 @@ def test_probe_certificate_may_ask_health_and_nothing_else(registry: Registry) -
 
     from jpr_client import Credentials
     from jpr_client.client import secure_channel
-    from registry.api.jpr.v1 import registry_pb2, registry_pb2_grpc
+    from jpr_client.api.jpr.v1 import registry_pb2, registry_pb2_grpc
 
     probe = Credentials.load(registry.data_dir / "probe.credentials.json").with_endpoint(registry.endpoint)
     with secure_channel(probe) as channel, pytest.raises(grpc.RpcError) as caught:
@@ -194,7 +194,7 @@ def test_init_without_database_prepares_keys_only(jpr: Jpr, tmp_path: Path) -> N
 
 
 def test_add_and_revoke_a_signing_key(jpr: Jpr, tmp_path: Path) -> None:
-    from registry.crypto import dsse
+    from jpr_client.crypto import dsse
 
     jpr.admin("admin", "members", "add", "platform-a", "--generate", "--out", str(tmp_path / "platform-a.credentials.json"))
     public = dsse.public_key(dsse.generate_signing_key())

@@ -17,8 +17,8 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from jpr_client import Credentials, RegistryClient, RPCError
-from registry.api.jpr.v1 import admin_pb2
-from registry.crypto import dsse
+from jpr_client.api.jpr.v1 import admin_pb2
+from jpr_client.crypto import dsse
 from tests.conftest import REGISTRY_NAME, AdminClient, Registry
 from tests.integration.test_submit_report import stored_rows, submit
 

@@ -10,8 +10,8 @@ from typing import Any
 import grpc
 import pytest
 
-from jpr_client import ChangeKind, Credentials, RegistryClient, RPCError, Verdict
-from registry.api.jpr.v1 import admin_pb2, types_pb2
+from jpr_client import ChangeKind, Credentials, RPCError, RegistryClient, Verdict
+from jpr_client.api.jpr.v1 import admin_pb2, types_pb2
 from tests.conftest import AdminClient, Registry
 from tests.integration.test_changes import take
 from tests.integration.test_lookup import OTHER_RIC, PHONE, RIC, accept, applicant, report

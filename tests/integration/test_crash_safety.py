@@ -17,12 +17,12 @@ import grpc
 from sqlalchemy import select
 
 from jpr_client import Credentials
-from registry.api.jpr.v1 import registry_pb2, registry_pb2_grpc, types_pb2
-from registry.crypto import dsse, oprf
+from jpr_client.api.jpr.v1 import registry_pb2, registry_pb2_grpc, types_pb2
+from jpr_client.crypto import dsse, oprf
 from registry.datadir import ADMIN_CREDENTIALS, DataDir
 from registry.store.database import Database
 from registry.store.models import EventRow, MemberKeyRow, ReportRow, ReportTokenRow, SubjectRow, SubjectTokenRow
-from tests.conftest import REGISTRY_NAME, AdminClient
+from tests.conftest import AdminClient, REGISTRY_NAME
 from tests.integration.reporting import payload_message
 from tests.integration.test_replicas import valid_ric
 from tests.processes import ServeProcess

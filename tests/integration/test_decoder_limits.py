@@ -15,8 +15,8 @@ import grpc
 import pytest
 
 from jpr_client import Credentials, RegistryClient
-from registry.api.jpr.v1 import admin_pb2, registry_pb2, types_pb2
-from registry.crypto import dsse
+from jpr_client.api.jpr.v1 import admin_pb2, registry_pb2, types_pb2
+from jpr_client.crypto import dsse
 from tests.conftest import AdminClient, Registry
 from tests.integration.reporting import now_stamp, payload
 from tests.integration.test_submit_report import RIC, client, platform_a, stored_rows  # noqa: F401 (fixtures)

@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from registry.crypto import oprf
-from registry.domain.model import Category, IdentifierType, ReportPayload, Role, Severity, Token
+from jpr_client.crypto import oprf
+from jpr_client.model import Category, IdentifierType, Role, Severity, Token
+from registry.domain.model import ReportPayload
 from registry.store.database import Database
 from registry.store.members import MemberStore
 from registry.store.models import SubjectMergeRow, SubjectRow, SubjectTokenRow

@@ -17,7 +17,7 @@ from jpr_client import (
     Verdict,
     normalize,
 )
-from registry.api.jpr.v1 import admin_pb2
+from jpr_client.api.jpr.v1 import admin_pb2
 from tests.conftest import AdminClient
 
 RIC = "11010519491231002X"

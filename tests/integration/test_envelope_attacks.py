@@ -9,9 +9,9 @@ import random
 import grpc
 import pytest
 
-from jpr_client import Credentials, RegistryClient, RPCError
-from registry.api.jpr.v1 import registry_pb2, types_pb2
-from registry.crypto import dsse
+from jpr_client import Credentials, RPCError, RegistryClient
+from jpr_client.api.jpr.v1 import registry_pb2, types_pb2
+from jpr_client.crypto import dsse
 from tests.conftest import Registry
 from tests.integration.reporting import now_stamp, payload, sign
 from tests.integration.test_submit_report import RIC, client, platform_a, refused, stored_rows, submit  # noqa: F401 (fixtures)

@@ -8,8 +8,8 @@ import grpc
 import pytest
 from sqlalchemy import select, text
 
-from jpr_client import Credentials, RegistryClient, RPCError
-from registry.api.jpr.v1 import admin_pb2
+from jpr_client import Credentials, RPCError, RegistryClient
+from jpr_client.api.jpr.v1 import admin_pb2
 from registry.store.models import EventRow, ListingRow, ReportRow
 from tests.conftest import AdminClient, Registry
 from tests.integration.test_lookup import report

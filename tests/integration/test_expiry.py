@@ -9,12 +9,12 @@ from pathlib import Path
 from sqlalchemy import select
 
 from jpr_client import Credentials, RegistryClient, Verdict
-from registry.api.jpr.v1 import admin_pb2, types_pb2
+from jpr_client.api.jpr.v1 import admin_pb2, types_pb2
 from registry.datadir import DataDir
 from registry.server.app import start
 from registry.settings import load_settings
 from registry.store.models import EventRow, ListingRow
-from tests.conftest import REGISTRY_NAME, AdminClient, Clock, Registry
+from tests.conftest import AdminClient, Clock, REGISTRY_NAME, Registry
 from tests.integration.test_lookup import RIC, applicant, report
 
 

@@ -8,8 +8,8 @@ import grpc
 import pytest
 from sqlalchemy import select
 
-from jpr_client import Credentials, Opinion, RegistryClient, RPCError, Verdict
-from registry.api.jpr.v1 import admin_pb2, registry_pb2, types_pb2
+from jpr_client import Credentials, Opinion, RPCError, RegistryClient, Verdict
+from jpr_client.api.jpr.v1 import admin_pb2, registry_pb2, types_pb2
 from registry.store.models import EventRow, SubjectMatchRow
 from tests.conftest import AdminClient, Registry
 from tests.integration.test_appeals import file

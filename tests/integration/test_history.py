@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from jpr_client import Opinion, RegistryClient
-from registry.api.jpr.v1 import admin_pb2, types_pb2
+from jpr_client.api.jpr.v1 import admin_pb2, types_pb2
 from registry.store.models import EventRow, ListingRow
 from tests.conftest import AdminClient, Registry
 from tests.integration.test_lookup import OTHER_RIC, RIC, applicant, platforms, report  # noqa: F401 (platforms: a fixture)

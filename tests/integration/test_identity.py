@@ -14,9 +14,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from jpr_client import Credentials, RegistryClient, RPCError, Verdict, normalize
-from registry.api.jpr.v1 import admin_pb2, registry_pb2
-from registry.crypto import dsse, pki
+from jpr_client import Credentials, RPCError, RegistryClient, Verdict, normalize
+from jpr_client.api.jpr.v1 import admin_pb2, registry_pb2
+from jpr_client.crypto import dsse
+from registry.crypto import pki
 from registry.datadir import DataDir
 from tests.conftest import AdminClient, Registry
 from tests.integration.reporting import now_stamp, payload

@@ -16,8 +16,8 @@ from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor
 from google.protobuf.message import Message
 
 from jpr_client import Credentials
+from jpr_client.api.jpr.v1 import admin_pb2, registry_pb2
 from jpr_client.client import secure_channel
-from registry.api.jpr.v1 import admin_pb2, registry_pb2
 from tests.conftest import AdminClient
 
 LENGTH = 60_000

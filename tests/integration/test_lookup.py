@@ -16,14 +16,14 @@ from jpr_client import (
     IdentifierType,
     MatchReason,
     NewReport,
+    RPCError,
     RegistryClient,
     Role,
-    RPCError,
     Severity,
     Verdict,
     normalize,
 )
-from registry.api.jpr.v1 import admin_pb2, registry_pb2, types_pb2
+from jpr_client.api.jpr.v1 import admin_pb2, registry_pb2, types_pb2
 from tests.conftest import AdminClient, Registry
 
 RIC = "11010519491231002X"

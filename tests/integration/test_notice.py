@@ -10,13 +10,13 @@ import grpc
 import pytest
 from sqlalchemy import select
 
-from jpr_client import Credentials, MatchReason, RegistryClient, RPCError, Verdict
-from registry.api.jpr.v1 import admin_pb2, types_pb2
+from jpr_client import Credentials, MatchReason, RPCError, RegistryClient, Verdict
+from jpr_client.api.jpr.v1 import admin_pb2, types_pb2
 from registry.datadir import DataDir
 from registry.server.app import RunningRegistry, start
 from registry.settings import load_settings
 from registry.store.models import EventRow
-from tests.conftest import REGISTRY_NAME, AdminClient, Clock
+from tests.conftest import AdminClient, Clock, REGISTRY_NAME
 from tests.integration.test_lookup import RIC, applicant, report
 
 

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from jpr_client import Applicant, Category, Credentials, NewReport, RegistryClient, Role, Severity, normalize
-from registry.api.jpr.v1 import admin_pb2
-from registry.crypto import dsse
+from jpr_client.api.jpr.v1 import admin_pb2
+from jpr_client.crypto import dsse
 from registry.store.models import Base, ReportRow
 from tests.conftest import AdminClient, Registry
 

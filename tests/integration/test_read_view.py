@@ -11,8 +11,8 @@ import grpc
 import pytest
 from sqlalchemy import insert, update
 
-from jpr_client import Applicant, Credentials, RegistryClient, Role, RPCError, Verdict, normalize
-from registry.api.jpr.v1 import admin_pb2
+from jpr_client import Applicant, Credentials, RPCError, RegistryClient, Role, Verdict, normalize
+from jpr_client.api.jpr.v1 import admin_pb2
 from registry.datadir import ADMIN_CREDENTIALS, DataDir
 from registry.domain.errors import Unavailable
 from registry.domain.model import MemberStatus
@@ -21,7 +21,7 @@ from registry.settings import load_settings
 from registry.store.database import Database
 from registry.store.models import EventRow, MemberRow
 from registry.store.view import ReadView
-from tests.conftest import REGISTRY_NAME, AdminClient, Registry, Ticks
+from tests.conftest import AdminClient, REGISTRY_NAME, Registry, Ticks
 from tests.integration.test_lookup import RIC, accept, applicant, report
 
 

@@ -22,12 +22,12 @@ from sqlalchemy import func, select
 from stdnum.cn import ric
 
 from jpr_client import Applicant, Category, Credentials, NewReport, RegistryClient, Role, Severity, Verdict, normalize
-from registry.api.jpr.v1 import admin_pb2, registry_pb2
+from jpr_client.api.jpr.v1 import admin_pb2, registry_pb2
 from registry.datadir import ADMIN_CREDENTIALS, DataDir
 from registry.store import schema
 from registry.store.database import Database
 from registry.store.models import EventRow, ListingRow, ReportRow, ReportTokenRow, SubjectRow, SubjectTokenRow
-from tests.conftest import REGISTRY_NAME, AdminClient
+from tests.conftest import AdminClient, REGISTRY_NAME
 from tests.integration.test_lookup import RIC, applicant
 from tests.integration.test_streams import new_data_dir, serving
 from tests.processes import ServeProcess

@@ -9,9 +9,9 @@ import grpc
 import pytest
 from sqlalchemy import select
 
-from jpr_client import RegistryClient, ReportStatus, RPCError, Verdict
-from registry.api.jpr.v1 import admin_pb2, registry_pb2, types_pb2
-from registry.crypto import dsse
+from jpr_client import RPCError, RegistryClient, ReportStatus, Verdict
+from jpr_client.api.jpr.v1 import admin_pb2, registry_pb2, types_pb2
+from jpr_client.crypto import dsse
 from registry.store.models import EventRow, ListingRow, RetractionRow
 from tests.conftest import AdminClient, Registry
 from tests.integration.reporting import now_stamp

@@ -18,14 +18,14 @@ import pytest
 from sqlalchemy import make_url
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from jpr_client import Credentials, RegistryClient, RPCError, Verdict
+from jpr_client import Credentials, RPCError, RegistryClient, Verdict
+from jpr_client.api.jpr.v1 import admin_pb2, registry_pb2, registry_pb2_grpc
 from jpr_client.client import KEEPALIVE_OPTIONS, secure_channel
-from registry.api.jpr.v1 import admin_pb2, registry_pb2, registry_pb2_grpc
-from registry.datadir import ADMIN_CREDENTIALS, PROBE_CREDENTIALS, DataDir
+from registry.datadir import ADMIN_CREDENTIALS, DataDir, PROBE_CREDENTIALS
 from registry.domain.tokens import MAX_ELEMENTS
 from registry.server.app import MESSAGE_LIMIT, start
 from registry.settings import Settings, load_settings
-from tests.conftest import REGISTRY_NAME, AdminClient, Registry
+from tests.conftest import AdminClient, REGISTRY_NAME, Registry
 from tests.integration.reporting import payload, sign
 from tests.integration.test_lookup import RIC, applicant
 from tests.processes import ServeProcess

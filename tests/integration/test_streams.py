@@ -23,15 +23,15 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from jpr_client import Credentials, RegistryClient
+from jpr_client.api.jpr.v1 import admin_pb2, registry_pb2, registry_pb2_grpc
 from jpr_client.client import secure_channel
-from registry.api.jpr.v1 import admin_pb2, registry_pb2, registry_pb2_grpc
 from registry.cli.main import main
 from registry.crypto import pki
-from registry.datadir import ADMIN_CREDENTIALS, PROBE_CREDENTIALS, DataDir
+from registry.datadir import ADMIN_CREDENTIALS, DataDir, PROBE_CREDENTIALS
 from registry.server.app import RunningRegistry, start
 from registry.server.auth import RULES
 from registry.settings import load_settings
-from tests.conftest import REGISTRY_NAME, AdminClient, Registry
+from tests.conftest import AdminClient, REGISTRY_NAME, Registry
 from tests.integration.test_lookup import RIC, applicant
 
 PER_CALLER = 4

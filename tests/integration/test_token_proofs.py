@@ -10,11 +10,20 @@ from pathlib import Path
 
 import pytest
 
-from jpr_client import Applicant, Credentials, CredentialsError, RegistryClient, Role, TokenProofError, Verdict, normalize
+from jpr_client import (
+    Applicant,
+    Credentials,
+    CredentialsError,
+    RegistryClient,
+    Role,
+    TokenProofError,
+    Verdict,
+    normalize,
+)
+from jpr_client.api.jpr.v1 import registry_pb2, registry_pb2_grpc
 from jpr_client.client import secure_channel, verify_evaluation
-from registry.api.jpr.v1 import registry_pb2, registry_pb2_grpc
-from registry.crypto import oprf
-from registry.datadir import OPRF_KEY, DataDir
+from jpr_client.crypto import oprf
+from registry.datadir import DataDir, OPRF_KEY
 from registry.server.app import RunningRegistry, start
 from registry.settings import load_settings
 from tests.conftest import AdminClient, Registry

@@ -18,9 +18,9 @@ from google.protobuf import json_format
 
 from jpr_client import Credentials, IdentifierType, InvalidIdentifier, RetryConfig, normalize
 from jpr_client.client import service_config
-from registry.api.jpr.v1 import registry_pb2, types_pb2
+from jpr_client.api.jpr.v1 import registry_pb2, types_pb2
 from registry.cli.enrollment import EnrollmentRequest, Issued
-from registry.crypto import dsse
+from jpr_client.crypto import dsse
 from registry.domain.errors import RegistryError
 from registry.domain.payload import parse_payload, validate_payload
 from registry.server.auth import RULES
@@ -269,7 +269,7 @@ def test_the_specs_verdict_table_gives_review_for_a_notice_period_match() -> Non
 
 
 def test_a_strong_match_on_a_listing_in_its_notice_window_is_review_with_reason_notice_period() -> None:
-    from registry.domain.model import Category, MatchReason, Role, Severity, Token, Verdict
+    from jpr_client.model import Category, MatchReason, Role, Severity, Token, Verdict
     from registry.domain.verdict import Allegation, Hit, SubjectState, decide
 
     token = Token(type=IdentifierType.CN_RIC, value=bytes(64))

@@ -9,7 +9,7 @@ import pytest
 import fuzz.targets
 from fuzz.targets import TARGETS, PropertyViolated
 from jpr_client import Identifier, IdentifierType
-from registry.crypto import dsse
+from jpr_client.crypto import dsse
 
 FUZZ = Path(fuzz.targets.__file__).parent
 KEPT = ("regressions", "seeds")

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-COMMITTED = ROOT / "registry" / "api"
+COMMITTED = ROOT / "clients" / "python" / "jpr_client" / "api"
 
 
 def test_generated_code_matches_the_proto_files(tmp_path: Path) -> None:
@@ -20,7 +20,7 @@ def test_generated_code_matches_the_proto_files(tmp_path: Path) -> None:
 
 
 def test_every_proto_service_is_generated() -> None:
-    from registry.api.jpr.v1 import admin_pb2, registry_pb2
+    from jpr_client.api.jpr.v1 import admin_pb2, registry_pb2
 
     assert set(registry_pb2.DESCRIPTOR.services_by_name) == {"Registry"}
     assert set(admin_pb2.DESCRIPTOR.services_by_name) == {"Admin"}

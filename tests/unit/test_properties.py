@@ -12,8 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jpr_client import IdentifierType, InvalidIdentifier, normalize
-from registry.crypto import dsse
-from registry.domain.errors import QUOTED_CHARACTERS, InvalidArgument, quoted
+from jpr_client.crypto import dsse
+from jpr_client.quoting import QUOTED_CHARACTERS, quoted
+from registry.domain.errors import InvalidArgument
 from registry.domain.payload import parse_payload, parse_retraction, validate_payload
 from registry.store.changes import parse_cursor
 

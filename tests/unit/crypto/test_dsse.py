@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from registry.crypto import dsse
+from jpr_client.crypto import dsse
 
 # RFC 8032 section 7.1, TEST 1: a public test key, never an operational one.
 RFC8032_SECRET = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")

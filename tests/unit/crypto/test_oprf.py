@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from registry.crypto import oprf
+from jpr_client.crypto import oprf
 
 # RFC 9496 section 4.4: the canonical encoding of the ristretto255 generator.
 GENERATOR = bytes.fromhex("e2f2ae0a6abc4e71a884a961c500515f58e30b6aa582dd8db6a65945e08d2d76")

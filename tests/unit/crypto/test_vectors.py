@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from registry.crypto import dsse, oprf
+from jpr_client.crypto import dsse, oprf
 
 KIT = Path(__file__).parents[3] / "docs" / "vectors"
 VECTORS: dict[str, Any] = json.loads((KIT / "tokens.json").read_text(encoding="utf-8"))

@@ -10,7 +10,7 @@ from typing import Any
 import grpc
 import pytest
 
-from jpr_client import RegistryClient, RetryConfig, RPCError
+from jpr_client import RPCError, RegistryClient, RetryConfig
 from jpr_client.client import service_config
 from jpr_client.credentials import Credentials, CredentialsError
 from registry.crypto import pki
@@ -65,7 +65,7 @@ def test_the_deadline_covers_every_attempt_of_the_channels_retry_policy(closed_p
 def test_the_service_config_retries_only_unavailable_and_only_calls_safe_to_repeat() -> None:
     from grpc_health.v1 import health_pb2
 
-    from registry.api.jpr.v1 import admin_pb2, registry_pb2
+    from jpr_client.api.jpr.v1 import admin_pb2, registry_pb2
 
     config = service_config(RetryConfig(attempts=3, initial_backoff=0.25, max_backoff=4.0))
     [method_config] = config["methodConfig"]

@@ -172,7 +172,7 @@ def test_a_code_missing_from_the_table_is_refused() -> None:
 
 
 def pinned(distribution: str) -> str:
-    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    dependencies = tomllib.loads((ROOT / "clients" / "python" / "pyproject.toml").read_text())["project"]["dependencies"]
     (pin,) = [d for d in dependencies if re.fullmatch(rf"{re.escape(distribution)}\s*[=<>!~].*", d)]
     version = pin.partition("==")[2]
     assert version and re.fullmatch(r"[\w.]+", version), f"{pin!r} is not an exact pin"

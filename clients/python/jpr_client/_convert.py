@@ -1,10 +1,9 @@
-"""Protobuf messages to the SDK's values (the registry's domain dataclasses)."""
+"""Protobuf messages to the SDK's values (`jpr_client.model`)."""
 
 from __future__ import annotations
 
-from registry.api.jpr.v1 import registry_pb2, types_pb2
-from registry.convert import enum_from_proto, timestamp_to_datetime
-from registry.domain.model import (
+from jpr_client.api.jpr.v1 import registry_pb2, types_pb2
+from jpr_client.model import (
     Category,
     ChangeKind,
     IdentifierType,
@@ -24,6 +23,7 @@ from registry.domain.model import (
     Token,
     Verdict,
 )
+from jpr_client.protocol import PROTOCOL_ENUMS, timestamp_to_datetime
 
 
 
@@ -31,7 +31,7 @@ def receipt(message: registry_pb2.ReportReceipt) -> Receipt:
     return Receipt(
         report_id=message.report_id,
         subject_id=message.subject_id,
-        status=enum_from_proto(ReportStatus, message.status, "status"),
+        status=PROTOCOL_ENUMS.from_proto(ReportStatus, message.status, "status"),
         received_at=timestamp_to_datetime(message.received_at),
         envelope_sha256=message.envelope_sha256,
     )
@@ -41,11 +41,11 @@ def report(message: types_pb2.Report) -> Report:
     return Report(
         report_id=message.report_id,
         reporter=message.reporter,
-        status=enum_from_proto(ReportStatus, message.status, "status"),
+        status=PROTOCOL_ENUMS.from_proto(ReportStatus, message.status, "status"),
         subject_id=message.subject_id,
-        role=enum_from_proto(Role, message.role, "role"),
-        category=enum_from_proto(Category, message.category, "category"),
-        severity=enum_from_proto(Severity, message.severity, "severity"),
+        role=PROTOCOL_ENUMS.from_proto(Role, message.role, "role"),
+        category=PROTOCOL_ENUMS.from_proto(Category, message.category, "category"),
+        severity=PROTOCOL_ENUMS.from_proto(Severity, message.severity, "severity"),
         created_at=timestamp_to_datetime(message.created_at),
         received_at=timestamp_to_datetime(message.received_at),
         decided_at=timestamp_to_datetime(message.decided_at) if message.HasField("decided_at") else None,
@@ -59,7 +59,7 @@ def report(message: types_pb2.Report) -> Report:
 
 def lookup_result(message: registry_pb2.LookupResult) -> LookupResult:
     return LookupResult(
-        verdict=enum_from_proto(Verdict, message.verdict, "verdict"),
+        verdict=PROTOCOL_ENUMS.from_proto(Verdict, message.verdict, "verdict"),
         matches=tuple(_match(m) for m in message.matches),
     )
 
@@ -67,12 +67,12 @@ def lookup_result(message: registry_pb2.LookupResult) -> LookupResult:
 def _match(message: registry_pb2.Match) -> Match:
     return Match(
         subject_id=message.subject_id,
-        reason=enum_from_proto(MatchReason, message.reason, "reason"),
+        reason=PROTOCOL_ENUMS.from_proto(MatchReason, message.reason, "reason"),
         strong_match=message.strong_match,
-        matched_types=tuple(enum_from_proto(IdentifierType, t, "matched_types") for t in message.matched_types),
-        roles=tuple(enum_from_proto(Role, r, "roles") for r in message.roles),
-        categories=tuple(enum_from_proto(Category, c, "categories") for c in message.categories),
-        severity=enum_from_proto(Severity, message.severity, "severity"),
+        matched_types=tuple(PROTOCOL_ENUMS.from_proto(IdentifierType, t, "matched_types") for t in message.matched_types),
+        roles=tuple(PROTOCOL_ENUMS.from_proto(Role, r, "roles") for r in message.roles),
+        categories=tuple(PROTOCOL_ENUMS.from_proto(Category, c, "categories") for c in message.categories),
+        severity=PROTOCOL_ENUMS.from_proto(Severity, message.severity, "severity"),
         listed_from=timestamp_to_datetime(message.listed_from) if message.HasField("listed_from") else None,
         listed_until=timestamp_to_datetime(message.listed_until) if message.HasField("listed_until") else None,
         reporting_platforms=message.reporting_platforms,
@@ -86,28 +86,28 @@ def _match(message: registry_pb2.Match) -> Match:
 def listing_change(message: registry_pb2.ListingChange) -> ListingChange:
     return ListingChange(
         cursor=message.cursor,
-        kind=enum_from_proto(ChangeKind, message.kind, "kind"),
+        kind=PROTOCOL_ENUMS.from_proto(ChangeKind, message.kind, "kind"),
         occurred_at=timestamp_to_datetime(message.occurred_at),
         listing=Listing(
             listing_id=message.listing_id,
             subject_id=message.subject_id,
-            status=enum_from_proto(ListingStatus, message.status, "status"),
-            roles=tuple(enum_from_proto(Role, r, "roles") for r in message.roles),
-            categories=tuple(enum_from_proto(Category, c, "categories") for c in message.categories),
-            severity=enum_from_proto(Severity, message.severity, "severity"),
+            status=PROTOCOL_ENUMS.from_proto(ListingStatus, message.status, "status"),
+            roles=tuple(PROTOCOL_ENUMS.from_proto(Role, r, "roles") for r in message.roles),
+            categories=tuple(PROTOCOL_ENUMS.from_proto(Category, c, "categories") for c in message.categories),
+            severity=PROTOCOL_ENUMS.from_proto(Severity, message.severity, "severity"),
             listed_from=timestamp_to_datetime(message.listed_from),
             listed_until=timestamp_to_datetime(message.listed_until),
             reporting_platforms=message.reporting_platforms,
             report_ids=(),
         ),
-        tokens=tuple(Token(type=enum_from_proto(IdentifierType, t.type, "tokens.type"), value=t.token) for t in message.tokens),
+        tokens=tuple(Token(type=PROTOCOL_ENUMS.from_proto(IdentifierType, t.type, "tokens.type"), value=t.token) for t in message.tokens),
     )
 
 
 def opinion_receipt(message: registry_pb2.OpinionReceipt) -> OpinionReceipt:
     return OpinionReceipt(
         listing_id=message.listing_id,
-        opinion=enum_from_proto(Opinion, message.opinion, "opinion"),
+        opinion=PROTOCOL_ENUMS.from_proto(Opinion, message.opinion, "opinion"),
         recorded_at=timestamp_to_datetime(message.recorded_at),
         confirmations=message.confirmations,
         disputes=message.disputes,

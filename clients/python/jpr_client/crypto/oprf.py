@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import rbcl
 
-from registry.crypto.h2c import UNIFORM_SIZE, expand_message_xmd, i2osp
+from jpr_client.crypto.h2c import UNIFORM_SIZE, expand_message_xmd, i2osp
 
 __all__ = [
     "ELEMENT_SIZE",

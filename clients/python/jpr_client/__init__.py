@@ -6,14 +6,16 @@ Example:
     ...     verdict = client.lookup(Applicant(Role.MERCHANT, (normalize("cn_ric", "11010519491231002X"),))).verdict
 """
 
-__version__ = "0.1.0"  # the one version of the SDK and the registry (pyproject.toml reads it from here)
+# The one version of the SDK and the registry: both pyproject.toml files read it from here, and the
+# registry pins jpr-client at it (tests/integration/test_sdk_distribution.py checks the wheels agree).
+__version__ = "0.1.0"
 
 from jpr_client.client import Applicant, NewReport, RegistryClient, RetryConfig
 from jpr_client.credentials import Credentials, CredentialsError
 from jpr_client.cursor import CursorFile
 from jpr_client.errors import RPCError, TokenProofError
 from jpr_client.identifiers import Identifier, InvalidIdentifier, normalize
-from registry.domain.model import (
+from jpr_client.model import (
     Category,
     ChangeKind,
     IdentifierType,

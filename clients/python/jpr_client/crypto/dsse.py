@@ -23,7 +23,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from registry.domain.errors import quoted
+from jpr_client.quoting import quoted
 
 __all__ = [
     "MAX_ENVELOPE_BYTES",

@@ -5,8 +5,8 @@ The association's administration service, for the `jpr admin` CLI."""
 
 from collections import abc as _abc
 from grpc import aio as _aio
-from registry.api.jpr.v1 import admin_pb2 as _admin_pb2
-from registry.api.jpr.v1 import types_pb2 as _types_pb2
+from jpr_client.api.jpr.v1 import admin_pb2 as _admin_pb2
+from jpr_client.api.jpr.v1 import types_pb2 as _types_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys

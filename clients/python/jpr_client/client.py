@@ -16,14 +16,13 @@ from typing import Any, TypeVar
 import grpc
 
 from jpr_client import _convert
+from jpr_client.api.jpr.v1 import registry_pb2, registry_pb2_grpc, types_pb2
 from jpr_client.credentials import Credentials
+from jpr_client.crypto import dsse, oprf
 from jpr_client.cursor import CursorFile
 from jpr_client.errors import RPCError, TokenProofError
 from jpr_client.identifiers import Identifier
-from registry.api.jpr.v1 import registry_pb2, registry_pb2_grpc, types_pb2
-from registry.convert import datetime_to_timestamp, enum_to_proto
-from registry.crypto import dsse, oprf
-from registry.domain.model import (
+from jpr_client.model import (
     Category,
     IdentifierType,
     ListingChange,
@@ -36,6 +35,7 @@ from registry.domain.model import (
     Severity,
     Token,
 )
+from jpr_client.protocol import PROTOCOL_ENUMS, datetime_to_timestamp
 
 R = TypeVar("R")
 LOOKUP_BATCH_LIMIT = 1000
@@ -222,13 +222,13 @@ class RegistryClient:
             reporter=self.credentials.name,
             registry=self.credentials.registry,
             created_at=datetime_to_timestamp(report.created_at),
-            role=enum_to_proto(report.role),
+            role=PROTOCOL_ENUMS.to_proto(report.role),
             identifiers=[
-                types_pb2.IdentifierToken(type=enum_to_proto(t.type), token=t.value)
+                types_pb2.IdentifierToken(type=PROTOCOL_ENUMS.to_proto(t.type), token=t.value)
                 for t in self.tokenize(report.identifiers)
             ],
-            category=enum_to_proto(report.category),
-            severity=enum_to_proto(report.severity),
+            category=PROTOCOL_ENUMS.to_proto(report.category),
+            severity=PROTOCOL_ENUMS.to_proto(report.severity),
             occurred_at=datetime_to_timestamp(report.occurred_at),
             platform_action=report.platform_action,
             summary=report.summary,
@@ -274,7 +274,7 @@ class RegistryClient:
             >>> match = client.lookup(applicant).matches[0]  # doctest: +SKIP
             >>> client.record_opinion(match.listing_id, Opinion.DISPUTED, "ID card photo belongs to a namesake")  # doctest: +SKIP
         """
-        request = registry_pb2.RecordOpinionRequest(listing_id=listing_id, opinion=enum_to_proto(opinion), reason=reason)
+        request = registry_pb2.RecordOpinionRequest(listing_id=listing_id, opinion=PROTOCOL_ENUMS.to_proto(opinion), reason=reason)
         return _convert.opinion_receipt(self._call("RecordOpinion", self._stub.RecordOpinion, request))
 
     def watch_changes(self, cursor_file: str | os.PathLike[str], *, stream_seconds: float = 300.0) -> Iterator[ListingChange]:
@@ -311,8 +311,8 @@ class RegistryClient:
     @staticmethod
     def _applicant(applicant: Applicant, tokens: Sequence[Token]) -> registry_pb2.Applicant:
         return registry_pb2.Applicant(
-            role=enum_to_proto(applicant.role),
-            identifiers=[types_pb2.IdentifierToken(type=enum_to_proto(t.type), token=t.value) for t in tokens],
+            role=PROTOCOL_ENUMS.to_proto(applicant.role),
+            identifiers=[types_pb2.IdentifierToken(type=PROTOCOL_ENUMS.to_proto(t.type), token=t.value) for t in tokens],
         )
 
     def _call(self, method: str, stub: Callable[..., R], request: Any) -> R:

@@ -27,7 +27,7 @@ from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, 
 
 from jpr_client._countries import ALPHA3
 from jpr_client._email_domain import InvalidDomain, domain_to_ascii
-from registry.domain.model import IdentifierType
+from jpr_client.model import IdentifierType
 
 __all__ = ["STRONG_TYPES", "Identifier", "IdentifierType", "InvalidIdentifier", "normalize"]
 
