@@ -75,7 +75,7 @@ def test_the_kit_probes_every_identifier_type_at_least_20_times_with_both_outcom
 def test_the_kit_names_the_library_versions_its_probes_were_made_with() -> None:
     versions = load("normalization.json")["versions"]
     for distribution, version in versions.items():
-        assert f"{distribution}=={version}" in (ROOT / "pyproject.toml").read_text()
+        assert f"{distribution}=={version}" in (ROOT / "clients" / "python" / "pyproject.toml").read_text()  # the SDK pins them
 
 
 # --- tokens.json ---------------------------------------------------------------------------
@@ -286,7 +286,8 @@ def test_a_strong_match_on_a_listing_in_its_notice_window_is_review_with_reason_
 def test_every_message_of_the_specs_retract_report_table_is_one_the_registry_sends() -> None:
     rows = table("**`Registry/RetractReport`**")
     assert {row[0] for row in rows} >= {"`INVALID_ARGUMENT`", "`PERMISSION_DENIED`", "`UNAUTHENTICATED`", "`FAILED_PRECONDITION`"}
-    source = "\n".join(path.read_text(encoding="utf-8") for path in (ROOT / "registry").rglob("*.py"))
+    packages = (ROOT / "registry", ROOT / "clients" / "python" / "jpr_client")  # the server and the protocol code it builds on
+    source = "\n".join(path.read_text(encoding="utf-8") for package in packages for path in package.rglob("*.py"))
     source = source.replace("{message.DESCRIPTOR.full_name}", "jpr.v1.RetractionPayload").replace("{what}", "a retraction")
     source = source.replace("{payload_type!r}", "'application/vnd.jpr.retraction.v1+protobuf'").replace("{MAX_REASON}", "2000")
     for _, _, message in rows:
