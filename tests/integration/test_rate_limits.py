@@ -8,7 +8,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from jpr_client import Applicant, Credentials, RegistryClient, Role, RPCError, normalize
+from jpr_client import Applicant, Credentials, RegistryClient, RetryConfig, Role, RPCError, normalize
 from registry.datadir import ADMIN_CREDENTIALS, DataDir
 from registry.domain.errors import ResourceExhausted
 from registry.domain.limits import Rate, RateLimiter
@@ -67,7 +67,7 @@ def test_lookups_past_the_limit_are_resource_exhausted_with_a_retry_delay(limite
 
 def test_tokenize_is_counted_in_elements(limited: tuple[RunningRegistry, Ticks, Credentials]) -> None:
     _, ticks, credentials = limited
-    with RegistryClient(credentials) as client:
+    with RegistryClient(credentials, retry=RetryConfig(max_pushback_wait=0)) as client:  # see the refusal, do not wait it out
         client.tokenize([normalize("cn_ric", valid_ric(n)) for n in range(12)])
         with pytest.raises(RPCError) as refused:
             client.tokenize([normalize("phone", "13800138000")])
