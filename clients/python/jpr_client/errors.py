@@ -30,8 +30,23 @@ class RPCError(Exception):
         trailers: Any = error.trailing_metadata() or ()
         for key, value in trailers:
             if key == "grpc-retry-pushback-ms":
-                retry_after = int(value) / 1000
+                retry_after = pushback_seconds(value)
         return cls(error.code(), error.details() or "", method, retry_after)
+
+
+def pushback_seconds(value: str | bytes) -> float | None:
+    """The wait a `grpc-retry-pushback-ms` trailer asks for, or None when it is not a whole number of
+    milliseconds (gRPC's retry design: anything else means "do not retry"), so a malformed trailer
+    never turns a refusal into a ValueError.
+
+    Example:
+        >>> pushback_seconds("250"), pushback_seconds("-1")
+        (0.25, None)
+    """
+    text = value.decode("ascii", "replace") if isinstance(value, bytes) else value
+    if not (0 < len(text) <= 18 and text.isascii() and text.isdigit()):
+        return None
+    return int(text) / 1000
 
 
 class TokenProofError(Exception):

@@ -91,3 +91,13 @@ def test_unreadable_credentials_file_is_a_typed_error(tmp_path: Any) -> None:
     path.write_text('{"version": 1, "endpoint": "x"}')
     with pytest.raises(CredentialsError, match="missing"):
         Credentials.load(path)
+
+
+@pytest.mark.parametrize(("value", "seconds"), [
+    ("250", 0.25), (b"1000", 1.0), ("0", 0.0),
+    ("-1", None), ("", None), ("2.5", None), ("abc", None), ("١٢", None), ("9" * 5000, None),
+])
+def test_a_pushback_trailer_is_a_wait_only_when_it_is_whole_milliseconds(value: str | bytes, seconds: float | None) -> None:
+    from jpr_client.errors import pushback_seconds
+
+    assert pushback_seconds(value) == seconds
