@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,7 +21,7 @@ from registry.server.health import NOT_SERVING, SERVING, Health, LookupHealth
 from tests.backends import _admin_dsn
 from tests.conftest import AdminClient, Registry
 from tests.integration.test_lookup import RIC, applicant
-from tests.integration.test_streams import new_data_dir, serving, wait_until
+from tests.integration.test_streams import new_data_dir, serving
 
 SERVICES = ("", "jpr.v1.Registry", "jpr.v1.Admin")
 

@@ -10,7 +10,6 @@ import pytest
 
 from jpr_client import RegistryClient, RetryConfig, RPCError, Verdict
 from registry.server.health import NOT_SERVING
-from tests.conftest import AdminClient
 from tests.integration.test_health import reachable_on_demand, statuses
 from tests.integration.test_lookup import applicant
 from tests.integration.test_replicas import valid_ric

@@ -24,7 +24,6 @@ from jpr_client.errors import RPCError, TokenProofError
 from jpr_client.identifiers import Identifier
 from jpr_client.model import (
     Category,
-    IdentifierType,
     ListingChange,
     LookupResult,
     Opinion,
