@@ -18,8 +18,8 @@ from registry.crypto import pki
 DEFAULT_CREDENTIALS = "jpr-data/admin.credentials.json"
 
 
-def register(commands: Any) -> None:
-    admin = commands.add_parser("admin", help="association administration").add_subparsers(dest="group", required=True, metavar="GROUP")
+def configure(command: str, parser: argparse.ArgumentParser) -> None:
+    admin = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
 
     members = admin.add_parser("members", aliases=["member"], help="member platforms").add_subparsers(dest="action", required=True, metavar="ACTION")
     add = _command(members, "add", "register a platform", _members_add)

@@ -20,19 +20,22 @@ from registry.cli import output
 from registry.cli.connect import add_credentials_flag, load_credentials
 
 
-def register(commands: Any) -> None:
-    lookup = commands.add_parser(
-        "lookup",
-        help="entry audit: is this applicant under joint punishment?",
-        description="Normalize and tokenize the applicant's identifiers here, then ask the registry. "
+def configure(command: str, parser: argparse.ArgumentParser) -> None:
+    {"lookup": _lookup_flags, "report": _report_flags, "retract": _retract_flags}[command](parser)
+
+
+def _lookup_flags(lookup: argparse.ArgumentParser) -> None:
+    lookup.description = (
+        "Normalize and tokenize the applicant's identifiers here, then ask the registry. "
         "DENY: an active joint punishment matched by a strong identifier (ID card, credit code, passport). "
         "REVIEW: matched only by a weak identifier (phone, e-mail, account), or a report under review. "
-        "CLEAR: nothing. The exit status is 0 whatever the verdict; script with --json.",
+        "CLEAR: nothing. The exit status is 0 whatever the verdict; script with --json."
     )
     _subject_flags(lookup)
     lookup.set_defaults(run=_lookup)
 
-    report = commands.add_parser("report", help="sign and submit a report of a serious violation")
+
+def _report_flags(report: argparse.ArgumentParser) -> None:
     _subject_flags(report)
     report.add_argument("--category", required=True, choices=[c.name.lower() for c in Category])
     report.add_argument("--severity", required=True, choices=[s.name.lower() for s in Severity])
@@ -48,7 +51,8 @@ def register(commands: Any) -> None:
                         "--created-at to re-send a report safely")
     report.set_defaults(run=_report)
 
-    retract = commands.add_parser("retract", help="withdraw one of your reports with a signed retraction")
+
+def _retract_flags(retract: argparse.ArgumentParser) -> None:
     add_credentials_flag(retract, None)
     retract.add_argument("report_id")
     retract.add_argument("--reason", required=True, help="why the report is withdrawn (recorded; no personal data)")

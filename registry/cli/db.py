@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from registry.settings import load_settings
 
@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 # `jpr --help` and the platform commands (lookup, report, health) start without them.
 
 
-def register(commands: Any) -> None:
-    db = commands.add_parser("db", help="the registry database").add_subparsers(dest="action", required=True, metavar="ACTION")
+def configure(command: str, parser: argparse.ArgumentParser) -> None:
+    db = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     upgrade = db.add_parser("upgrade", help="migrate the schema to this version's head")
     current = db.add_parser("current", help="print the schema revision of the database and of this code")
     backup = db.add_parser("backup", help="online backup of an SQLite registry database (safe while serving)")

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from registry.cli.enrollment import Issued, PlatformKeys, generate_keys
 
 
-def register(commands: Any) -> None:
-    member = commands.add_parser("member", help="a platform's keys and credentials").add_subparsers(dest="action", required=True, metavar="ACTION")
+def configure(command: str, parser: argparse.ArgumentParser) -> None:
+    member = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     keygen = member.add_parser("keygen", help="generate this platform's signing key, TLS key and certificate request")
     keygen.add_argument("name", help="the platform's member name")
     keygen.add_argument("--out-dir", default=".", help="where to write NAME.keys.json (secret) and NAME.request.json (send this one)")

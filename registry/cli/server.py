@@ -6,7 +6,6 @@ import argparse
 import logging
 import signal
 import threading
-from typing import Any
 
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -15,11 +14,14 @@ from jpr_client.credentials import Credentials
 from registry.settings import Settings, load_settings
 
 # The server, its storage (SQLAlchemy, Alembic) and its keys are imported by `init` and `serve`
-# when they run: `jpr health` and `jpr --help` start without them.
+# when they run: `jpr health` starts without them.
 
 
-def register(commands: Any) -> None:
-    init = commands.add_parser("init", help="create a new registry data directory")
+def configure(command: str, parser: argparse.ArgumentParser) -> None:
+    {"init": _init_flags, "health": _health_flags, "serve": _serve_flags}[command](parser)
+
+
+def _init_flags(init: argparse.ArgumentParser) -> None:
     init.add_argument("--data-dir", help="where to create it (env JPR_DATA_DIR; default ./jpr-data)")
     init.add_argument("--name", help="the registry's name, signed into every report (default: random)")
     init.add_argument("--admin", default="admin", help="name of the first admin (default: admin)")
@@ -29,13 +31,15 @@ def register(commands: Any) -> None:
     init.add_argument("--host", action="append", default=[], help="another DNS name or IP the server certificate is valid for (repeatable)")
     init.set_defaults(run=run_init)
 
-    health = commands.add_parser("health", help="ask a running registry's health service (exit 0 when SERVING)")
+
+def _health_flags(health: argparse.ArgumentParser) -> None:
     health.add_argument("--credentials", required=True, help="any credentials file; init writes probe.credentials.json for this")
     health.add_argument("--endpoint", help="override the credentials' endpoint")
     health.add_argument("--timeout", type=float, default=3.0)
     health.set_defaults(run=run_health)
 
-    serve = commands.add_parser("serve", help="serve the registry over mutual TLS")
+
+def _serve_flags(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--data-dir", help="data directory (env JPR_DATA_DIR; default ./jpr-data)")
     serve.add_argument("--listen", help="address to listen on (env JPR_LISTEN; default 127.0.0.1:50051)")
     serve.add_argument("--database-url", help="SQLAlchemy URL (env JPR_DATABASE_URL; default: SQLite in the data directory)")

@@ -1,4 +1,5 @@
-"""Platform commands start without the server's storage stack: no SQLAlchemy, no Alembic."""
+"""Platform commands start without the server's storage stack (no SQLAlchemy, no Alembic) and
+`jpr COMMAND` loads only that command's code: the cold start that bench/cli_start.py measures."""
 
 from __future__ import annotations
 
@@ -15,14 +16,58 @@ from tests.conftest import Registry
 from tests.integration.test_lookup import RIC
 
 SERVER_ONLY = ("sqlalchemy", "alembic", "psycopg")
+# What a platform command has no use for: the other commands' code, the data directory's keys and
+# certificates (x509), the server. Loading any of them is where the cold start went before.
+NOT_FOR_PLATFORM_COMMANDS = ("registry.cli.admin", "registry.cli.db", "registry.cli.member", "registry.cli.enrollment",
+                             "registry.crypto.pki", "registry.datadir", "registry.server", "registry.store", "cryptography.x509")
 
 
 def imported(*argv: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
-    """Run `jpr ARGV` as a fresh process under `-X importtime`; the top-level packages it imported."""
-    run = subprocess.run([sys.executable, "-X", "importtime", "-m", "registry.cli.main", *argv],
-                         capture_output=True, text=True, timeout=60)
-    modules = {line.rsplit("|", 1)[1].strip().split(".")[0] for line in run.stderr.splitlines() if line.startswith("import time:")}
-    return run, modules
+    """Run `jpr ARGV` as a fresh process; the top-level packages it imported."""
+    run, modules = imported_modules(*argv)
+    return run, {name.split(".")[0] for name in modules}
+
+
+def imported_modules(*argv: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run `jpr ARGV` in a fresh interpreter; every module loaded by the time it exits (help included)."""
+    run = subprocess.run([sys.executable, "-c", _REPORT_MODULES, *argv], capture_output=True, text=True, timeout=60)
+    before, _, listed = run.stderr.rpartition(_MARK)
+    return subprocess.CompletedProcess(run.args, run.returncode, run.stdout, before), set(listed.split())
+
+
+_MARK = "\nloaded modules: "
+_REPORT_MODULES = f"""
+import sys
+from registry.cli.main import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exit:
+    code = exit.code
+sys.stderr.write({_MARK!r} + " ".join(sys.modules))
+sys.exit(code)
+"""
+
+
+def loaded(modules: set[str], packages: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in modules if any(m == p or m.startswith(p + ".") for p in packages))
+
+
+def test_jpr_help_loads_no_command_and_no_grpc() -> None:
+    run, modules = imported_modules("--help")
+    assert run.returncode == 0 and "lookup" in run.stdout and "retract" in run.stdout, run.stderr[-2000:]
+    assert not loaded(modules, ("grpc", "rbcl", "cryptography", "phonenumbers", "jpr_client.client", "registry.cli.audit",
+                                "registry.cli.server", *NOT_FOR_PLATFORM_COMMANDS))
+
+
+@pytest.mark.parametrize("command", ["init", "health", "serve", "db", "admin", "member", "lookup", "report", "retract"])
+def test_each_command_loads_its_own_module_and_still_has_its_flags(command: str) -> None:
+    from registry.cli.main import COMMANDS
+
+    run, modules = imported_modules(command, "--help")
+    assert run.returncode == 0 and run.stdout.startswith(f"usage: jpr {command} [-h]"), run.stderr[-2000:]
+    own = f"registry.cli.{COMMANDS[command][0]}"
+    others = {f"registry.cli.{module}" for module, _ in COMMANDS.values()} - {own}
+    assert own in modules and not loaded(modules, tuple(others))
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["lookup", "--help"], ["report", "--help"], ["health", "--help"]])
@@ -43,9 +88,9 @@ def test_lookup_and_health_against_a_registry_import_no_storage_package(
     probe.save(probe_file)
     for argv, says in ((["lookup", "--credentials", str(platform), "--role", "merchant", "--cn-ric", RIC], "verdict: CLEAR"),
                        (["health", "--credentials", str(probe_file)], "SERVING")):
-        run, modules = imported(*argv)
+        run, modules = imported_modules(*argv)
         assert run.returncode == 0 and says in run.stdout, run.stderr[-2000:]
-        assert not modules & set(SERVER_ONLY), f"jpr {argv[0]} imported {sorted(modules & set(SERVER_ONLY))}"
+        assert not loaded(modules, (*SERVER_ONLY, *NOT_FOR_PLATFORM_COMMANDS)), f"jpr {argv[0]}"
 
 
 def test_jpr_version_is_the_sdks_version_and_the_installed_distributions() -> None:

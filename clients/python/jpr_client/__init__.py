@@ -10,30 +10,63 @@ Example:
 # registry pins jpr-client at it (tests/integration/test_sdk_distribution.py checks the wheels agree).
 __version__ = "0.1.0"
 
-from jpr_client.client import Applicant, NewReport, RegistryClient, RetryConfig
-from jpr_client.credentials import Credentials, CredentialsError
-from jpr_client.cursor import CursorFile
-from jpr_client.errors import RPCError, TokenProofError
-from jpr_client.identifiers import Identifier, InvalidIdentifier, normalize
-from jpr_client.model import (
-    Category,
-    ChangeKind,
-    IdentifierType,
-    ListingChange,
-    ListingStatus,
-    LookupResult,
-    Match,
-    MatchReason,
-    Opinion,
-    OpinionReceipt,
-    Receipt,
-    Report,
-    ReportStatus,
-    Role,
-    Severity,
-    Token,
-    Verdict,
+from typing import TYPE_CHECKING
+
+# The public names are imported on first use (PEP 562), so a program that needs one part (the
+# CLI's `--help`, a script that only normalizes) does not pay at start for gRPC and the crypto
+# bindings. The modules that define them, cheapest first: a lookup imports no more than it needs.
+_DEFINED_IN = (
+    "jpr_client.model",
+    "jpr_client.credentials",
+    "jpr_client.cursor",
+    "jpr_client.identifiers",
+    "jpr_client.errors",
+    "jpr_client.client",
 )
+
+if TYPE_CHECKING:
+    from jpr_client.client import Applicant, NewReport, RegistryClient, RetryConfig
+    from jpr_client.credentials import Credentials, CredentialsError
+    from jpr_client.cursor import CursorFile
+    from jpr_client.errors import RPCError, TokenProofError
+    from jpr_client.identifiers import Identifier, InvalidIdentifier, normalize
+    from jpr_client.model import (
+        Category,
+        ChangeKind,
+        IdentifierType,
+        ListingChange,
+        ListingStatus,
+        LookupResult,
+        Match,
+        MatchReason,
+        Opinion,
+        OpinionReceipt,
+        Receipt,
+        Report,
+        ReportStatus,
+        Role,
+        Severity,
+        Token,
+        Verdict,
+    )
+
+
+def __getattr__(name: str) -> object:
+    if name in __all__:
+        import importlib
+
+        for module_name in _DEFINED_IN:
+            module = importlib.import_module(module_name)
+            if name in vars(module):
+                value: object = vars(module)[name]
+                globals()[name] = value
+                return value
+    raise AttributeError(f"module 'jpr_client' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "__version__",
