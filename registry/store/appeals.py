@@ -12,7 +12,7 @@ from registry.domain.errors import AlreadyExists, FailedPrecondition, NotFound
 from registry.domain.model import Appeal, AppealStatus
 from registry.store import events
 from registry.store.database import Database
-from registry.store.listings import effective_status
+from registry.store.listings import effective_status, record_change
 from registry.store.models import AppealRow, ListingRow
 from registry.store.refs import listing_ref, parse_ref
 
@@ -54,8 +54,7 @@ class AppealStore:
                           listing_id=listing.id, appeal=appeal_id, reason=reason)
             if decision is AppealStatus.UPHELD and listing.status == ListingStatus.ACTIVE.value:
                 listing.status, listing.updated_at = ListingStatus.LIFTED.value, now
-                events.record(session, at=now, actor=actor, kind="listing.lifted", subject_id=listing.subject_id,
-                              listing_id=listing.id, grounds="APPEAL_UPHELD", reason=reason)
+                record_change(session, listing, "listing.lifted", at=now, actor=actor, reason=reason, grounds="APPEAL_UPHELD")
             return appeal_view(appeal)
 
         return self._db.write(work)

@@ -9,13 +9,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jpr_client.model import ChangeKind, IdentifierType, ListingChange, ListingStatus, ReportStatus, Token
+from jpr_client.model import Category, ChangeKind, IdentifierType, Listing, ListingChange, ListingStatus, ReportStatus, Role, Severity, Token
 from jpr_client.quoting import quoted
 from registry.domain.errors import InvalidArgument
 from registry.store.database import Database
 from registry.store.listings import listing_view
 from registry.store.models import EventRow, ListingRow, ReportRow, ReportTokenRow
-from registry.store.refs import decimal_id
+from registry.store.refs import decimal_id, listing_ref, subject_ref
 
 KINDS: dict[str, ChangeKind] = {
     "listing.created": ChangeKind.CREATED,
@@ -24,8 +24,10 @@ KINDS: dict[str, ChangeKind] = {
     "listing.lifted": ChangeKind.LIFTED,
     "listing.expired": ChangeKind.EXPIRED,
     "listing.corrected": ChangeKind.CORRECTED,
+    "listing.shortened": ChangeKind.SHORTENED,
 }
-# Whatever the listing's status is now, the change says what it was right after the event.
+# Events recorded before they carried the listing's snapshot: whatever the listing's status is
+# now, the change says what it was right after the event.
 _STATUS_AFTER = {
     ChangeKind.ACTIVATED: ListingStatus.ACTIVE,
     ChangeKind.LIFTED: ListingStatus.LIFTED,
@@ -64,16 +66,41 @@ class ChangeStore:
 
 
 def _change(session: Session, event: EventRow) -> ListingChange:
+    """The change as the event recorded it: the listing right after it, with that moment's reports' tokens."""
     row = session.get(ListingRow, event.listing_id)
     assert row is not None, f"event {event.seq} names listing {event.listing_id}, which does not exist"
-    listing = listing_view(session, row, event.occurred_at)
     detail: dict[str, Any] = event.detail or {}
     kind = KINDS[event.kind]
-    status = _STATUS_AFTER.get(kind) or ListingStatus(detail.get("status", listing.status.value))
+    if "severity" in detail:
+        listing = Listing(
+            listing_id=listing_ref(row.id),
+            subject_id=subject_ref(event.subject_id if event.subject_id is not None else row.subject_id),
+            status=ListingStatus(detail["status"]),
+            roles=tuple(Role(r) for r in detail["roles"]),
+            categories=tuple(Category(c) for c in detail["categories"]),
+            severity=Severity(detail["severity"]),
+            listed_from=datetime.fromisoformat(detail["listed_from"]),
+            listed_until=datetime.fromisoformat(detail["listed_until"]),
+            reporting_platforms=detail["reporting_platforms"],
+            report_ids=(),
+        )
+        supporting = ReportTokenRow.report_id.in_(detail["report_ids"])
+    else:
+        now = listing_view(session, row, event.occurred_at)
+        listing = replace(
+            now,
+            status=_STATUS_AFTER.get(kind) or ListingStatus(detail.get("status", now.status.value)),
+            listed_from=_when(detail.get("listed_from"), row.listed_from),
+            listed_until=_when(detail.get("listed_until"), row.listed_until),
+            report_ids=(),
+        )
+        supporting = ReportTokenRow.report_id.in_(
+            select(ReportRow.report_id).where(ReportRow.listing_id == row.id, ReportRow.status == ReportStatus.ACCEPTED.value)
+        )
+    # Tokens a correction detached, or retention unlinked, since are gone from the replay too.
     tokens = session.execute(
         select(ReportTokenRow.id_type, ReportTokenRow.token)
-        .join(ReportRow, ReportRow.report_id == ReportTokenRow.report_id)
-        .where(ReportRow.listing_id == row.id, ReportRow.status == ReportStatus.ACCEPTED.value, ReportTokenRow.id_type.in_(_SHARED_TYPES))
+        .where(supporting, ReportTokenRow.id_type.in_(_SHARED_TYPES))
         .distinct()
         .order_by(ReportTokenRow.id_type, ReportTokenRow.token)
     ).all()
@@ -81,13 +108,7 @@ def _change(session: Session, event: EventRow) -> ListingChange:
         cursor=str(event.seq),
         kind=kind,
         occurred_at=event.occurred_at,
-        listing=replace(
-            listing,
-            status=status,
-            listed_from=_when(detail.get("listed_from"), row.listed_from),
-            listed_until=_when(detail.get("listed_until"), row.listed_until),
-            report_ids=(),
-        ),
+        listing=listing,
         tokens=tuple(Token(type=IdentifierType(t), value=bytes(v)) for t, v in tokens),
     )
 

@@ -20,12 +20,11 @@ from registry.domain.errors import FailedPrecondition, InvalidArgument, NotFound
 from registry.domain.model import Correction
 from registry.store import events
 from registry.store.database import Database
-from registry.store.listings import effective_status
+from registry.store.listings import IN_FORCE, effective_status, record_change
 from registry.store.models import ListingRow, ReportRow, ReportTokenRow, RetractionRow, SubjectRow, SubjectTokenRow
 from registry.store.refs import listing_ref, parse_ref, subject_ref
 
 MIN_PREFIX = 16
-_IN_FORCE = (ListingStatus.ACTIVE, ListingStatus.PENDING_NOTICE)
 _OPEN_REPORT = (ReportStatus.SUBMITTED.value, ReportStatus.ACCEPTED.value)
 
 
@@ -224,9 +223,7 @@ def _corrected(session: Session, subject_id: int, reason: str, actor: str, now: 
     refs = []
     for listing in session.scalars(select(ListingRow).where(ListingRow.subject_id == subject_id).order_by(ListingRow.id)):
         status = effective_status(listing.status, listing.listed_from, listing.listed_until, now)
-        if status in _IN_FORCE:
-            events.record(session, at=now, actor=actor, kind="listing.corrected", subject_id=subject_id, listing_id=listing.id,
-                          status=listing.status, reason=reason, listed_from=listing.listed_from.isoformat(),
-                          listed_until=listing.listed_until.isoformat())
+        if status in IN_FORCE:
+            record_change(session, listing, "listing.corrected", at=now, actor=actor, reason=reason)
             refs.append(listing_ref(listing.id))
     return tuple(refs)

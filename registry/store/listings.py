@@ -20,6 +20,10 @@ from registry.store.refs import decimal_id, listing_ref, parse_ref, subject_ref
 from registry.store.reports import report_view
 
 
+# The statuses in which a listing answers lookups (PENDING_NOTICE with REVIEW).
+IN_FORCE = (ListingStatus.ACTIVE, ListingStatus.PENDING_NOTICE)
+
+
 class ListingStore:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -38,11 +42,12 @@ class ListingStore:
             listing = _current_listing(session, report.subject_id, now)
             if listing is None:
                 starts = now + timedelta(days=notice_days)
+                ends = starts + timedelta(days=term_days)
                 listing = ListingRow(
                     subject_id=report.subject_id,
                     status=(ListingStatus.PENDING_NOTICE if notice_days else ListingStatus.ACTIVE).value,
                     listed_from=starts,
-                    listed_until=starts + timedelta(days=term_days),
+                    listed_until=ends,
                     created_at=now,
                     updated_at=now,
                 )
@@ -50,18 +55,19 @@ class ListingStore:
                 session.flush()
                 kind = "listing.created"
             else:
-                listing.listed_until = max(listing.listed_until, max(now, listing.listed_from) + timedelta(days=term_days))
+                ends = max(now, listing.listed_from) + timedelta(days=term_days)
+                listing.listed_until = max(listing.listed_until, ends)
                 listing.updated_at = now
                 kind = "listing.extended"
             _decide(report, ReportStatus.ACCEPTED, actor, reason, now)
             report.listing_id = listing.id
+            report.term_ends_at = ends
             session.flush()
             events.record(session, at=now, actor=actor, kind="report.accepted", report_id=report_id,
-                          subject_id=report.subject_id, listing_id=listing.id, reason=reason, term_days=term_days)
-            events.record(session, at=now, actor=actor, kind=kind, report_id=report_id, subject_id=report.subject_id,
-                          listing_id=listing.id, status=listing.status, reason=reason,
-                          listed_from=listing.listed_from.isoformat(), listed_until=listing.listed_until.isoformat())
-            return report_view(session, report), listing_view(session, listing, now)
+                          subject_id=report.subject_id, listing_id=listing.id, reason=reason, term_days=term_days,
+                          term_ends_at=ends.isoformat())
+            view = record_change(session, listing, kind, at=now, actor=actor, reason=reason, report_id=report_id)
+            return report_view(session, report), view
 
         return self._db.write(work)
 
@@ -87,13 +93,15 @@ class ListingStore:
                 return report_view(session, report)  # the same withdrawal again
             if report.status == ReportStatus.REJECTED.value:
                 raise FailedPrecondition(f"report {report_id} was rejected; there is nothing to retract")
+            listing = None if report.listing_id is None else session.get(ListingRow, report.listing_id)
+            before = None if listing is None else listing_view(session, listing, now)
             report.status = ReportStatus.RETRACTED.value
             session.add(RetractionRow(report_id=report_id, envelope=envelope, reason=reason, received_at=now))
             session.flush()
             events.record(session, at=now, actor=f"member:{reporter}", kind="report.retracted", report_id=report_id,
                           subject_id=report.subject_id, listing_id=report.listing_id, reason=reason)
-            if report.listing_id is not None:
-                _lift_if_unsupported(session, report.listing_id, report_id, now)
+            if listing is not None and before is not None:
+                _without_report(session, listing, before, report_id, reason, now)
             return report_view(session, report)
 
         return self._db.write(work)
@@ -116,9 +124,7 @@ class ListingStore:
                 )
             listing.status = ListingStatus.LIFTED.value
             listing.updated_at = now
-            events.record(session, at=now, actor=actor, kind="listing.lifted", subject_id=listing.subject_id,
-                          listing_id=listing.id, grounds=grounds, reason=reason)
-            return listing_view(session, listing, now)
+            return record_change(session, listing, "listing.lifted", at=now, actor=actor, reason=reason, grounds=grounds)
 
         return self._db.write(work)
 
@@ -222,27 +228,64 @@ def _transition(session: Session, *where: Any, to: ListingStatus, kind: str, rea
     for listing in rows:
         listing.status = to.value
         listing.updated_at = now
-        events.record(session, at=now, actor="registry", kind=kind, subject_id=listing.subject_id, listing_id=listing.id,
-                      reason=reason, listed_until=listing.listed_until.isoformat())
-    session.flush()
+        record_change(session, listing, kind, at=now, actor="registry", reason=reason)
     return len(rows)
 
 
-def _lift_if_unsupported(session: Session, listing_id: int, report_id: str, now: datetime) -> None:
-    listing = session.get(ListingRow, listing_id)
-    if listing is None or listing.status != ListingStatus.ACTIVE.value:
+def _without_report(session: Session, listing: ListingRow, before: Listing, report_id: str, reason: str, now: datetime) -> None:
+    """Report `report_id` no longer supports `listing` (which was `before`): recompute it from the others.
+
+    None remain: LIFTED. Otherwise the listing ends at the latest end the remaining reports'
+    acceptances gave it (the rule of `accept`), and its severity, categories and platforms are
+    theirs (`listing_view` derives them): `listing.shortened` when the end moved earlier, else
+    `listing.corrected`, each recording the listing before and after. A listing no longer in
+    force (lifted, expired) keeps its history as it is.
+    """
+    if before.status not in IN_FORCE:
         return
-    support = session.scalar(
-        select(ReportRow.report_id)
-        .where(ReportRow.listing_id == listing_id, ReportRow.status == ReportStatus.ACCEPTED.value)
-        .limit(1)
-    )
-    if support is not None:
-        return  # another accepted report still supports it
-    listing.status = ListingStatus.LIFTED.value
+    remaining = session.scalars(
+        select(ReportRow.term_ends_at).where(ReportRow.listing_id == listing.id, ReportRow.status == ReportStatus.ACCEPTED.value)
+    ).all()
     listing.updated_at = now
-    events.record(session, at=now, actor="registry", kind="listing.lifted", report_id=report_id,
-                  subject_id=listing.subject_id, listing_id=listing_id, reason="every supporting report was retracted")
+    if not remaining:
+        listing.status = ListingStatus.LIFTED.value
+        record_change(session, listing, "listing.lifted", at=now, actor="registry", report_id=report_id,
+                      reason=f"every supporting report was retracted ({reason})", before=snapshot(before))
+        return
+    # A report accepted before ends were recorded counts with the listing's end (never shorter than known).
+    listing.listed_until = max(ends or listing.listed_until for ends in remaining)
+    kind = "listing.shortened" if listing.listed_until < before.listed_until else "listing.corrected"
+    record_change(session, listing, kind, at=now, actor="registry", report_id=report_id,
+                  reason=f"report {report_id} no longer supports it ({reason})", before=snapshot(before))
+
+
+def record_change(
+    session: Session, listing: ListingRow, kind: str, *, at: datetime, actor: str, reason: str, report_id: str | None = None, **detail: Any
+) -> Listing:
+    """Record a `listing.*` event with the listing as it stands right after the change.
+
+    The changes feed replays these snapshots, so a change shows the listing as it was
+    then (status, dates, severity, categories, platforms, reports), not as it is today.
+    """
+    session.flush()
+    view = listing_view(session, listing, at)
+    events.record(session, at=at, actor=actor, kind=kind, report_id=report_id, subject_id=listing.subject_id,
+                  listing_id=listing.id, reason=reason, **detail, **snapshot(view))
+    return view
+
+
+def snapshot(listing: Listing) -> dict[str, Any]:
+    """A listing's state as an event records it (JSON): what the changes feed shows for that event."""
+    return {
+        "status": listing.status.value,
+        "listed_from": listing.listed_from.isoformat(),
+        "listed_until": listing.listed_until.isoformat(),
+        "severity": listing.severity.value,
+        "categories": [c.value for c in listing.categories],
+        "roles": [r.value for r in listing.roles],
+        "reporting_platforms": listing.reporting_platforms,
+        "report_ids": list(listing.report_ids),
+    }
 
 
 def _submitted(session: Session, report_id: str, verb: str) -> ReportRow:

@@ -153,6 +153,9 @@ class ReportRow(Base):
     decided_by: Mapped[str | None] = mapped_column(String(63), nullable=True)
     decision_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     listing_id: Mapped[int | None] = mapped_column(ForeignKey("listings.id"), nullable=True, index=True)
+    # The end this report's acceptance gave its listing (its term from then): when a report stops
+    # supporting a listing, the listing ends at the latest of the others' (ListingStore.recompute).
+    term_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class RetractionRow(Base):

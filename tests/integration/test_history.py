@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -32,7 +32,7 @@ def replay(events: list[Any]) -> dict[int, dict[str, Any]]:
                 "listed_from": datetime.fromisoformat(event.detail["listed_from"]),
                 "listed_until": datetime.fromisoformat(event.detail["listed_until"]),
             }
-        elif event.kind == "listing.extended":
+        elif event.kind in ("listing.extended", "listing.shortened"):
             listings[event.listing_id]["listed_until"] = datetime.fromisoformat(event.detail["listed_until"])
         elif event.kind in STATUS_AFTER:
             listings[event.listing_id]["status"] = STATUS_AFTER[event.kind]
@@ -57,6 +57,9 @@ def test_replaying_the_events_rebuilds_every_listing(registry: Registry, admin: 
     admin.call("DecideAppeal", admin_pb2.DecideAppealRequest(appeal_id=appeal.appeal_id, decision=admin_pb2.APPEAL_STATUS_UPHELD, reason="verified"))
     retracted = accept(a, valid_ric(9))
     a.retract_report(retracted.report.report_id, "filed in error")
+    shortened = accept(a, valid_ric(11), 900)
+    accept(b, valid_ric(11), 200)
+    a.retract_report(shortened.report.report_id, "filed in error")  # B's 200 days remain
     corrected_person = b.submit_report(report(("cn_ric", valid_ric(10)), ("phone", "13900139000")))
     admin.call("AcceptReport", admin_pb2.AcceptReportRequest(report_id=corrected_person.report_id, reason="verified"))
     record = admin.call("GetSubject", admin_pb2.GetSubjectRequest(subject_id=corrected_person.subject_id))
@@ -74,13 +77,15 @@ def test_replaying_the_events_rebuilds_every_listing(registry: Registry, admin: 
         ).all()
         stored = {row.id: row for row in conn.execute(select(ListingRow.id, ListingRow.status, ListingRow.listed_from, ListingRow.listed_until))}
     rebuilt = replay(events)
-    assert set(rebuilt) == set(stored) and len(stored) == 6
+    assert set(rebuilt) == set(stored) and len(stored) == 7
     for listing_id, row in stored.items():
         assert rebuilt[listing_id] == {"status": row.status, "listed_from": row.listed_from, "listed_until": row.listed_until}, listing_id
     assert {rebuilt[int(x.listing.listing_id[1:])]["status"] for x in (corrected, appealed, retracted)} == {"LIFTED"}
     assert rebuilt[int(short.listing.listing_id[1:])]["status"] == "EXPIRED"
     assert rebuilt[int(extended.listing.listing_id[1:])]["status"] == "ACTIVE"
+    short_now = rebuilt[int(shortened.listing.listing_id[1:])]
+    assert short_now["status"] == "ACTIVE" and short_now["listed_until"] - short_now["listed_from"] < timedelta(days=201)
     decided = ("listing.", "report.accepted", "report.rejected", "report.retracted", "appeal.", "subject.identifier_detached", "subject.split")
     decisions = [e for e in events if e.kind.startswith(decided)]
-    assert {"listing.corrected", "listing.opinion", "subject.identifier_detached"} <= {e.kind for e in decisions}
+    assert {"listing.corrected", "listing.shortened", "listing.opinion", "subject.identifier_detached"} <= {e.kind for e in decisions}
     assert all(e.actor and e.occurred_at and e.detail.get("reason") for e in decisions), "every decision has actor, time and reason"

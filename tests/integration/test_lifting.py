@@ -48,7 +48,8 @@ def test_credit_repair_is_refused_before_the_minimum_and_allowed_after(
     refused(admin, listing_id, CREDIT_REPAIR, grpc.StatusCode.FAILED_PRECONDITION, "LIFTED")
     with registry.database.read() as conn:
         actor, detail = conn.execute(select(EventRow.actor, EventRow.detail).where(EventRow.kind == "listing.lifted")).one()
-    assert actor == "admin:admin" and detail == {"grounds": "CREDIT_REPAIR", "reason": "credit repaired: restitution paid"}
+    assert actor == "admin:admin" and detail["grounds"] == "CREDIT_REPAIR" and detail["reason"] == "credit repaired: restitution paid"
+    assert detail["status"] == "LIFTED"  # the listing as it stood right after the decision
 
 
 def test_a_wrong_listing_is_corrected_at_any_time(registry: Registry, admin: AdminClient, platforms: tuple[RegistryClient, ...]) -> None:

@@ -170,6 +170,7 @@ class ChangeKind(enum.Enum):
     LIFTED = "LIFTED"
     EXPIRED = "EXPIRED"
     CORRECTED = "CORRECTED"
+    SHORTENED = "SHORTENED"
 
 
 @dataclass(frozen=True)

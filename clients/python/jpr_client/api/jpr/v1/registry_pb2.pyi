@@ -83,7 +83,9 @@ class _ChangeKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ChangeKind
     CHANGE_KIND_EXPIRED: _ChangeKind.ValueType  # 5
     """its term ended"""
     CHANGE_KIND_CORRECTED: _ChangeKind.ValueType  # 6
-    """an identifier detached or a merge split"""
+    """an identifier detached, a merge split, or a report withdrawn without moving the end"""
+    CHANGE_KIND_SHORTENED: _ChangeKind.ValueType  # 7
+    """a report withdrawn: recomputed from the reports that remain, it ends earlier"""
 
 class ChangeKind(_ChangeKind, metaclass=_ChangeKindEnumTypeWrapper): ...
 
@@ -99,7 +101,9 @@ CHANGE_KIND_LIFTED: ChangeKind.ValueType  # 4
 CHANGE_KIND_EXPIRED: ChangeKind.ValueType  # 5
 """its term ended"""
 CHANGE_KIND_CORRECTED: ChangeKind.ValueType  # 6
-"""an identifier detached or a merge split"""
+"""an identifier detached, a merge split, or a report withdrawn without moving the end"""
+CHANGE_KIND_SHORTENED: ChangeKind.ValueType  # 7
+"""a report withdrawn: recomputed from the reports that remain, it ends earlier"""
 Global___ChangeKind: _TypeAlias = ChangeKind  # noqa: Y015
 
 @_typing.final
