@@ -1,21 +1,37 @@
 """One frozen Settings, built once from flags, `registry.toml` and JPR_* variables.
 
 Precedence: command-line flag, then environment variable, then the data
-directory's registry.toml, then the default.
+directory's registry.toml, then the default. ALLOWED holds what each setting may
+be; a value outside it stops the registry at start with an error naming where the
+value came from (docs/operations.md lists every variable and its range).
 """
 
 from __future__ import annotations
 
+import difflib
+import logging
+import math
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from registry.domain.terms import MAX_TERM_DAYS
 
 CONFIG_FILE = "registry.toml"
 DATABASE_FILE = "registry.db"
+ENV_PREFIX = "JPR_"
+# JPR_* variables that are not settings but are read elsewhere: by the CLI (registry/cli/connect.py)
+# and by the tests and benchmarks. An unknown JPR_* variable is warned about; these are not.
+OTHER_VARIABLES = ("JPR_CREDENTIALS", "JPR_ENDPOINT", "JPR_TEST_POSTGRES_URL")
+
+log = logging.getLogger("jpr.settings")
+
+
+class SettingsError(ValueError):
+    """A setting the registry will not start with; the message says where it was given."""
 
 
 @dataclass(frozen=True)
@@ -71,39 +87,228 @@ class Settings:
         return self.data_dir / name
 
 
-_ENV_PREFIX = "JPR_"
+class Rule:
+    """What one setting may be."""
+
+    refusal = "is not allowed"
+
+    @property
+    def refers(self) -> bool:
+        """Whether the values allowed depend on another setting's."""
+        return False
+
+    def allows(self, value: Any, settings: Settings) -> bool:
+        raise NotImplementedError
+
+    def describe(self, settings: Settings) -> str:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Range(Rule):
+    """From low to high, both included unless `above` (low refused) or `below` (high refused).
+    An end may be another setting's name: that setting's value."""
+
+    low: float | str
+    high: float | str | None = None
+    unit: str = ""
+    above: bool = False
+    below: bool = False
+    refusal = "is out of range"
+
+    @property
+    def refers(self) -> bool:
+        return isinstance(self.low, str) or isinstance(self.high, str)
+
+    def allows(self, value: Any, settings: Settings) -> bool:
+        low, high = _end(self.low, settings), _end(self.high, settings)
+        over_low = low < value if self.above else low <= value
+        under_high = high is None or (value < high if self.below else value <= high)
+        return over_low and under_high
+
+    def describe(self, settings: Settings) -> str:
+        low, high = _shown(self.low, settings), _shown(self.high, settings)
+        if self.high is not None and not (self.above or self.below):
+            text = f"{low} to {high}"
+        else:
+            lower = f"more than {low}" if self.above else f"at least {low}"
+            upper = "" if self.high is None else f" and {'less than' if self.below else 'at most'} {high}"
+            text = lower + upper
+        return f"{text} {self.unit}".rstrip()
+
+
+@dataclass(frozen=True)
+class OneOf(Rule):
+    choices: tuple[str, ...]
+
+    def allows(self, value: Any, settings: Settings) -> bool:
+        return value in self.choices
+
+    def describe(self, settings: Settings) -> str:
+        return f"one of {', '.join(self.choices)}"
+
+
+class Address(Rule):
+    """HOST:PORT, as gRPC binds it (`[::]:50051` for every IPv6 address); port 0 picks a free one."""
+
+    def allows(self, value: Any, settings: Settings) -> bool:
+        host, colon, port = str(value).rpartition(":")
+        return bool(host and colon and port.isascii() and port.isdigit() and int(port) <= 65535)
+
+    def describe(self, settings: Settings) -> str:
+        return "HOST:PORT with a port 0 to 65535"
+
+
+@dataclass(frozen=True)
+class Anything(Rule):
+    """No check: a path or a URL is tried when it is used, and that error names it."""
+
+    what: str
+
+    def allows(self, value: Any, settings: Settings) -> bool:
+        return True
+
+    def describe(self, settings: Settings) -> str:
+        return self.what
+
+
+def _end(end: float | str | None, settings: Settings) -> Any:
+    return getattr(settings, end) if isinstance(end, str) else end
+
+
+def _shown(end: float | str | None, settings: Settings) -> str:
+    return f"{end} ({getattr(settings, end)})" if isinstance(end, str) else str(end)
+
+
+A_DAY = 86_400  # caps periods in seconds: gRPC holds them as 32-bit milliseconds (under 25 days)
+# What every setting may be, one entry per field (tests/unit/test_settings.py checks none is missing).
+# Day spans are capped by the longest term, so no date computed from them can overflow.
+ALLOWED: dict[str, Rule] = {
+    "data_dir": Anything("any directory"),
+    "listen": Address(),
+    "database_url": Anything("any SQLAlchemy URL; empty: the SQLite file in the data directory"),
+    "database_password_file": Anything("any file; empty: the password, if any, is in the URL"),
+    "lookup_database_url": Anything("any SQLAlchemy URL; empty: the database"),
+    "registry_name": Anything("any name; empty: the one in registry.toml"),
+    "workers": Range(1, 256),  # each also holds a database connection
+    "tokenize_per_second": Range(0, unit="per second"),  # 0: unlimited
+    "tokenize_burst": Range(1),
+    "lookups_per_second": Range(0, unit="per second"),  # 0: unlimited
+    "lookups_burst": Range(1),
+    "max_concurrent_calls": Range(1),
+    "max_streams": Range(1),
+    "max_streams_per_caller": Range(1, "max_streams"),  # more than the replica's total is a limit that never applies
+    # gRPC takes whole milliseconds; pinging an idle connection more than once a second is a load of its own.
+    "keepalive_seconds": Range(1, A_DAY, "seconds"),
+    "min_client_ping_seconds": Range(0, A_DAY, "seconds", above=True),
+    "serious_term_days": Range(1, MAX_TERM_DAYS, "days"),  # 0 or less: a listing that ended when it was made
+    "severe_term_days": Range(1, MAX_TERM_DAYS, "days"),
+    "early_removal_after_days": Range(0, MAX_TERM_DAYS, "days"),  # 0: credit repair may lift a listing at once
+    # 0 would unlink a subject within the hour its last listing ends or its report is rejected: a report
+    # of the same person the next day could not be joined to it, nor an access request answered.
+    "retention_days": Range(1, MAX_TERM_DAYS, "days"),
+    "notice_days": Range(0, 365, "days"),
+    "max_clock_skew_seconds": Range(0, A_DAY, "seconds"),
+    "expiry_interval_seconds": Range(1, A_DAY, "seconds"),
+    # Polling no more often than the lag allowed would let the view go stale between two polls.
+    "follow_interval_seconds": Range(0, "max_lag_seconds", "seconds", above=True, below=True),
+    "max_lag_seconds": Range(0, A_DAY, "seconds", above=True),
+    "log_level": OneOf(("DEBUG", "INFO", "WARNING", "ERROR")),
+}
+
+
+@dataclass(frozen=True)
+class _Given:
+    value: Any
+    origin: str  # in the words the user typed: `--workers`, `JPR_WORKERS`, `jpr-data/registry.toml: workers`
+
+
+def variable(name: str) -> str:
+    """The environment variable of a setting: JPR_WORKERS for workers."""
+    return ENV_PREFIX + name.upper()
 
 
 def load_settings(
     flags: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Build the Settings; unknown keys in registry.toml are an error, not ignored."""
-    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    """Build the Settings; a value outside ALLOWED, or an unknown key in registry.toml, is a SettingsError."""
     environ = os.environ if environ is None else environ
-    env = {f.name: environ[_ENV_PREFIX + f.name.upper()] for f in fields(Settings) if _ENV_PREFIX + f.name.upper() in environ}
-    data_dir = Path(flags.get("data_dir") or env.get("data_dir") or Settings.data_dir)
-    merged: dict[str, Any] = {**_read_toml(data_dir / CONFIG_FILE), **env, **flags, "data_dir": data_dir}
-    return Settings(**{f.name: _coerce(f.type, merged[f.name]) for f in fields(Settings) if f.name in merged})
+    _warn_unknown_variables(environ)
+    names = [f.name for f in fields(Settings)]
+    given = {name: _Given(environ[variable(name)], variable(name)) for name in names if variable(name) in environ}
+    given |= {name: _Given(value, "--" + name.replace("_", "-")) for name, value in (flags or {}).items() if value is not None}
+    data_dir = given.get("data_dir", _Given(Settings.data_dir, "the default data_dir"))  # registry.toml cannot move it
+    given = {**_read_toml(Path(data_dir.value) / CONFIG_FILE), **given, "data_dir": data_dir}
+    settings = Settings(**{f.name: _parsed(str(f.type), given[f.name]) for f in fields(Settings) if f.name in given})
+    for name in sorted(names, key=lambda name: ALLOWED[name].refers):  # what others refer to is checked first
+        _check(settings, name, given.get(name))
+    return settings
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: Path) -> dict[str, _Given]:
     if not path.exists():
         return {}
-    with path.open("rb") as handle:
-        data = tomllib.load(handle)
-    known = {f.name for f in fields(Settings)}
-    unknown = sorted(set(data) - known)
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise SettingsError(f"{path}: {error}") from None
+    unknown = sorted(set(data) - set(ALLOWED))
     if unknown:
-        raise ValueError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    return data
+        named = ", ".join(key + _closest(key, ALLOWED) for key in unknown)
+        raise SettingsError(f"{path}: unknown setting(s) {named}; known: {', '.join(sorted(ALLOWED))}")
+    return {key: _Given(value, f"{path}: {key}") for key, value in data.items()}
 
 
-def _coerce(kind: Any, value: Any) -> Any:
-    if kind in ("int", int):
-        return int(value)
-    if kind in ("float", float):
-        return float(value)
-    if kind in ("Path", Path):
-        return Path(value)
-    return str(value)
+def _integer(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):  # not 2.5 or true from registry.toml
+        raise ValueError(value)
+    return int(value)
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(value)
+    number = float(value)
+    if not math.isfinite(number):  # inf and nan: no range means them
+        raise ValueError(value)
+    return number
+
+
+# A field's type (its annotation's text) -> how a given value becomes one, and what it must look like.
+_PARSERS: dict[str, tuple[Callable[[Any], Any], str]] = {
+    "int": (_integer, "an integer"),
+    "float": (_number, "a number"),
+    "Path": (Path, "a path"),
+    "str": (str, "text"),
+}
+
+
+def _parsed(kind: str, given: _Given) -> Any:
+    parse, expected = _PARSERS[kind]
+    try:
+        return parse(given.value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{given.origin}={given.value!r} is not {expected}") from None
+
+
+def _check(settings: Settings, name: str, given: _Given | None) -> None:
+    rule = ALLOWED[name]
+    value = getattr(settings, name)
+    if not rule.allows(value, settings):
+        # A default is refused only when another setting it depends on was changed (max_streams).
+        where = f"{given.origin}={given.value}" if given else f"the default {name}={value}"
+        raise SettingsError(f"{where} {rule.refusal}: {name} must be {rule.describe(settings)}")
+
+
+def _warn_unknown_variables(environ: Mapping[str, str]) -> None:
+    known = [variable(f.name) for f in fields(Settings)] + list(OTHER_VARIABLES)
+    for name in sorted(n for n in environ if n.startswith(ENV_PREFIX) and n not in known):
+        log.warning("%s is not a JPR setting and is ignored%s", name, _closest(name, known))
+
+
+def _closest(name: str, known: Iterable[str]) -> str:
+    """"` (did you mean X?)` for a misspelt name, or nothing."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""

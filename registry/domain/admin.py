@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from jpr_client.crypto import dsse
-from jpr_client.model import Listing, ListingStatus, Report, ReportStatus, Severity
+from jpr_client.model import Listing, ListingStatus, Report, ReportStatus
 from jpr_client.quoting import quoted
 from registry.crypto import pki
 from registry.domain.audit import AccessAudit, Thresholds, audit, hour_window
@@ -27,6 +27,7 @@ from registry.domain.model import (
     SigningKey,
     SubjectRecord,
 )
+from registry.domain.terms import MAX_TERM_DAYS, Terms
 from registry.store.access import AccessStore
 from registry.store.appeals import AppealStore
 from registry.store.corrections import CorrectionStore
@@ -39,22 +40,8 @@ from registry.store.subjects import SubjectStore
 MEMBER_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
-MAX_TERM_DAYS = 100 * 365
 MAX_REASON = 2000
 MAX_ONBOARDING_PER_DAY = 10_000_000
-
-
-@dataclass(frozen=True)
-class Terms:
-    """Default listing terms by severity, and when credit repair may end one early, in days."""
-
-    serious_days: int
-    severe_days: int
-    early_removal_after_days: int = 365
-    notice_days: int = 0
-
-    def default_for(self, severity: Severity) -> int:
-        return self.severe_days if severity is Severity.SEVERE else self.serious_days
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,13 @@ from grpc_reflection.v1alpha import reflection
 
 from jpr_client.api.jpr.v1 import admin_pb2, admin_pb2_grpc, registry_pb2, registry_pb2_grpc
 from registry.datadir import DataDir
-from registry.domain.admin import AdminService, Terms
+from registry.domain.admin import AdminService
 from registry.domain.changes import ChangeFeed
 from registry.domain.feedback import FeedbackService, MatchRecorder
 from registry.domain.limits import Rate, RateLimiter
 from registry.domain.lookups import LookupService
 from registry.domain.reports import ReportService
+from registry.domain.terms import Terms
 from registry.domain.tokens import Tokenizer
 from registry.server.access_log import AccessLog
 from registry.server.auth import AuthInterceptor

@@ -214,7 +214,7 @@ def test_streams_cancelled_and_reopened_in_a_loop_never_hold_more_threads_than_t
 def test_streams_beyond_the_replicas_total_are_refused_whoever_asks_and_a_closed_one_frees_its_slot(
     tmp_path: Path, database_url: str
 ) -> None:
-    with administered(tmp_path, database_url, max_streams=3, max_streams_per_caller=PER_CALLER) as (running, _, admin):
+    with administered(tmp_path, database_url, max_streams=3, max_streams_per_caller=3) as (running, _, admin):
         first, second = Streams(secure_channel(admin.add_member("platform-a"))), Streams(secure_channel(admin.add_member("platform-b")))
         try:
             first.health_watch()
