@@ -61,6 +61,12 @@ class Settings:
     expiry_interval_seconds: int = 60
     follow_interval_seconds: float = 0.2  # how often a replica reads other replicas' changes
     max_lag_seconds: float = 30.0  # lookups refuse (UNAVAILABLE) when the view is older than this
+    # The flood guard (registry/domain/flood.py): a listing matched this far out of line is quarantined.
+    flood_window_minutes: int = 60
+    flood_min_matches: int = 50  # strong matches within the window; 0 turns the guard off
+    flood_min_platforms: int = 3  # distinct members among them
+    flood_factor: float = 10.0  # times the baseline: the listing's own hourly rate, the median listing's, or 1
+    flood_history_hours: int = 24  # the hours before the window that make a listing's own rate
     log_level: str = "INFO"
 
     @property
@@ -213,6 +219,11 @@ ALLOWED: dict[str, Rule] = {
     # Polling no more often than the lag allowed would let the view go stale between two polls.
     "follow_interval_seconds": Range(0, "max_lag_seconds", "seconds", above=True, below=True),
     "max_lag_seconds": Range(0, A_DAY, "seconds", above=True),
+    "flood_window_minutes": Range(1, 24 * 60, "minutes"),
+    "flood_min_matches": Range(0, 10**9),  # 0: no flood guard
+    "flood_min_platforms": Range(1, 1000),
+    "flood_factor": Range(1, 10**6, above=True),
+    "flood_history_hours": Range(1, 24 * 90, "hours"),
     "log_level": OneOf(("DEBUG", "INFO", "WARNING", "ERROR")),
 }
 

@@ -78,7 +78,7 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
     listings_list = _command(listings, "list", "list listings", _listings_list)
     listings_list.add_argument("--status", choices=["pending_notice", "active", "expired", "lifted"], help="only listings in this status (default: all)")
     _paging(listings_list)
-    queue = _command(listings, "queue", "listings members dispute or that are under appeal (disputed by 2+ first)", _listings_queue)
+    queue = _command(listings, "queue", "listings quarantined by the flood guard, disputed or under appeal (quarantined first)", _listings_queue)
     queue.add_argument("--limit", type=int, default=50, help="at most this many (default 50, at most 500)")
     subjects = admin.add_parser("subject", aliases=["subjects"], help="one person or company: access requests and corrections").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -110,6 +110,9 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
     lift.add_argument("--grounds", required=True, choices=["credit-repair", "correction"],
                       help="credit-repair: only after the minimum period (default 365 days); correction: the listing was wrong")
     lift.add_argument("--reason", required=True, help="why (recorded)")
+    release = _command(listings, "release", "end the flood guard's quarantine of a listing found right (it denies again)", _listings_release)
+    release.add_argument("listing_id")
+    release.add_argument("--reason", required=True, help="what the review found (recorded)")
 
 
 def _command(group: Any, name: str, help_text: str, run: Any) -> argparse.ArgumentParser:
@@ -365,6 +368,7 @@ def _listings_queue(args: argparse.Namespace) -> int:
             "disputes": item.disputes,
             "confirmations": item.confirmations,
             "appeal_pending": item.appeal_pending,
+            "quarantined": item.quarantine.explanation if item.HasField("quarantine") else "",
             "opinions": [
                 {"member": n.member, "opinion": types_pb2.Opinion.Name(n.opinion).removeprefix("OPINION_"), "reason": n.reason}
                 for n in item.opinions
@@ -372,7 +376,7 @@ def _listings_queue(args: argparse.Namespace) -> int:
         }
         for item in response.items
     ]
-    _print_page(args, rows, "", ["listing_id", "subject", "status", "disputes", "confirmations", "appeal_pending", "listed_until"])
+    _print_page(args, rows, "", ["listing_id", "subject", "status", "quarantined", "disputes", "confirmations", "appeal_pending", "listed_until"])
     return 0
 
 
@@ -438,6 +442,13 @@ def _listings_lift(args: argparse.Namespace) -> int:
     listing = _Admin(args).call("LiftListing", admin_pb2.LiftListingRequest(listing_id=args.listing_id, grounds=grounds, reason=args.reason))
     row = _listing_row(listing)
     output.emit_json(row) if args.json else print(f"listing {row['listing_id']} lifted: {row['subject']} is no longer listed")
+    return 0
+
+
+def _listings_release(args: argparse.Namespace) -> int:
+    listing = _Admin(args).call("ReleaseListing", admin_pb2.ReleaseListingRequest(listing_id=args.listing_id, reason=args.reason))
+    row = _listing_row(listing)
+    output.emit_json(row) if args.json else print(f"listing {row['listing_id']} released: its lookups deny again")
     return 0
 
 

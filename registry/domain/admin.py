@@ -164,6 +164,11 @@ class AdminService:
             listing_id, grounds=grounds.value, reason=reason, not_before_days=not_before, actor=_actor(admin), now=self._clock()
         )
 
+    def release(self, admin: Caller, listing_id: str, reason: str) -> Listing:
+        """End the flood guard's quarantine of a listing the association found right."""
+        _check_reason(reason, required=True)
+        return self._listings.release(listing_id, reason=reason, actor=_actor(admin), now=self._clock())
+
     def record_objection(self, admin: Caller, listing_id: str, reason: str) -> Listing:
         _check_reason(reason, required=True)
         return self._listings.object(listing_id, reason=reason, actor=_actor(admin), now=self._clock())

@@ -114,6 +114,19 @@ class OpinionNote:
 
 
 @dataclass(frozen=True)
+class Quarantine:
+    """What tripped the flood guard (registry/domain/flood.py)."""
+
+    quarantined_at: datetime
+    matches: int
+    platforms: int
+    window_minutes: int
+    own_hourly: float
+    median_hourly: float
+    explanation: str
+
+
+@dataclass(frozen=True)
 class ReviewItem:
     """A listing that needs the association's attention, and why."""
 
@@ -122,6 +135,7 @@ class ReviewItem:
     disputes: int
     appeal_pending: bool
     opinions: tuple[OpinionNote, ...]
+    quarantine: Quarantine | None = None
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from registry.datadir import DataDir
 from registry.domain.admin import AdminService
 from registry.domain.changes import ChangeFeed
 from registry.domain.feedback import FeedbackService, MatchRecorder
+from registry.domain.flood import FloodGuard, FloodLimits
 from registry.domain.limits import Rate, RateLimiter
 from registry.domain.lookups import LookupService
 from registry.domain.reports import ReportService
@@ -84,6 +85,7 @@ class RunningRegistry:
     view: ReadView
     followers: list[Follower]
     matches: MatchRecorder
+    flood: FloodGuard
     health: Health
     lookup_health: LookupHealth
     interceptor: AuthInterceptor
@@ -96,6 +98,7 @@ class RunningRegistry:
         self.server.stop(grace).wait()
         self.interceptor.close()
         self.matches.close()
+        self.flood.close()
         for follower in self.followers:
             follower.close()
         self.expiry.close()
@@ -170,6 +173,10 @@ def _serve(
         followers.append(Follower(each, settings.follow_interval_seconds))  # and other replicas' soon after
     access_log = AccessLog(access.add, clock)
     matches = MatchRecorder(opinions, clock)
+    flood = FloodGuard(listings, FloodLimits(
+        window_minutes=settings.flood_window_minutes, min_matches=settings.flood_min_matches,
+        min_platforms=settings.flood_min_platforms, factor=settings.flood_factor, history_hours=settings.flood_history_hours,
+    ), clock)
     limits = RateLimiter(
         {
             TOKENIZE: Rate(settings.tokenize_per_second, settings.tokenize_burst),
@@ -197,7 +204,7 @@ def _serve(
     registry_pb2_grpc.add_RegistryServicer_to_server(
         RegistryServicer(tokenizer, report_service, LookupService(view, clock=clock),
                          ChangeFeed(ChangeStore(database), view),
-                         FeedbackService(opinions, matches, clock=clock), matches, limits),
+                         FeedbackService(opinions, matches, clock=clock), matches, limits, flood),
         server,
     )
     admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(admin_service, registry_name, data.ca().cert_pem, tokenizer.public_key, access_log.flush), server)
@@ -207,7 +214,7 @@ def _serve(
     try:
         port = _listen(server, settings.listen, data.server_credentials())
     except OSError:
-        for close in (interceptor.close, matches.close, *(f.close for f in followers), access_log.close):
+        for close in (interceptor.close, matches.close, flood.close, *(f.close for f in followers), access_log.close):
             close()
         raise
     server.start()
@@ -218,7 +225,7 @@ def _serve(
     )
     return RunningRegistry(
         server=server, port=port, database=database, lookup_database=lookup_database, access_log=access_log, expiry=expiry,
-        view=view, followers=followers, matches=matches, health=health_servicer, lookup_health=lookup_health,
+        view=view, followers=followers, matches=matches, flood=flood, health=health_servicer, lookup_health=lookup_health,
         interceptor=interceptor,
     )
 

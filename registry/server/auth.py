@@ -58,6 +58,7 @@ RULES: Mapping[str, frozenset[str]] = {
     "/jpr.v1.Admin/RejectReport": ADMIN,
     "/jpr.v1.Admin/ListListings": ADMIN,
     "/jpr.v1.Admin/LiftListing": ADMIN,
+    "/jpr.v1.Admin/ReleaseListing": ADMIN,
     "/jpr.v1.Admin/RecordObjection": ADMIN,
     "/jpr.v1.Admin/FileAppeal": ADMIN,
     "/jpr.v1.Admin/DecideAppeal": ADMIN,

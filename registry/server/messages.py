@@ -194,6 +194,12 @@ def review_item(value: ReviewItem) -> admin_pb2.ReviewItem:
         disputes=value.disputes,
         appeal_pending=value.appeal_pending,
         opinions=[opinion_note(n) for n in value.opinions],
+        quarantine=None if value.quarantine is None else admin_pb2.Quarantine(
+            quarantined_at=datetime_to_timestamp(value.quarantine.quarantined_at), matches=value.quarantine.matches,
+            platforms=value.quarantine.platforms, window_minutes=value.quarantine.window_minutes,
+            own_hourly=value.quarantine.own_hourly, median_hourly=value.quarantine.median_hourly,
+            explanation=value.quarantine.explanation,
+        ),
     )
 
 

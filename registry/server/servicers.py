@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import grpc
 
 from jpr_client.api.jpr.v1 import admin_pb2, admin_pb2_grpc, registry_pb2, registry_pb2_grpc, types_pb2
-from jpr_client.model import ListingStatus, Opinion, ReportStatus, Token
+from jpr_client.model import ListingStatus, Match, MatchReason, Opinion, ReportStatus, Token
 from registry.convert import enum_from_proto, timestamp_to_datetime
 from registry.domain.admin import AdminService
 from registry.domain.audit import Thresholds
 from registry.domain.changes import ChangeFeed
 from registry.domain.errors import RegistryError
 from registry.domain.feedback import FeedbackService, MatchRecorder
+from registry.domain.flood import FloodGuard
 from registry.domain.limits import RateLimiter
 from registry.domain.lookups import LookupService
 from registry.domain.model import AppealStatus, LiftGrounds
@@ -31,11 +32,17 @@ TOKENIZE, LOOKUPS = "elements", "applicants"  # what each limit counts
 
 
 
+def denying(matches: Iterable[Match]) -> list[str]:
+    """The listings of matches that deny: what the flood guard counts."""
+    return [m.listing_id for m in matches if m.reason is MatchReason.ACTIVE_LISTING and m.strong_match]
+
+
 class RegistryServicer(registry_pb2_grpc.RegistryServicer):
     def __init__(
         self, tokenizer: Tokenizer, reports: ReportService, lookups: LookupService, feed: ChangeFeed,
-        feedback: FeedbackService, matches: MatchRecorder, limits: RateLimiter,
+        feedback: FeedbackService, matches: MatchRecorder, limits: RateLimiter, flood: FloodGuard,
     ) -> None:
+        self._flood = flood
         self._limits = limits
         self._tokenizer = tokenizer
         self._reports = reports
@@ -64,15 +71,17 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
         result = self._lookups.lookup(applicant)
         if result.matches:
             self._matches.note(current_caller().name, [m.subject_id for m in result.matches])
+            self._flood.note(current_caller().name, denying(result.matches))
         return messages.lookup_result(result)
 
     def LookupBatch(self, request: registry_pb2.LookupBatchRequest, context: grpc.ServicerContext) -> registry_pb2.LookupBatchResponse:
         self._limits.take(current_caller().name, LOOKUPS, len(request.applicants))
         applicants = [_applicant(a, f"applicants[{i}]") for i, a in enumerate(request.applicants)]
         results = self._lookups.lookup_batch(applicants)
-        matched = [m.subject_id for r in results for m in r.matches]
+        matched = [m for r in results for m in r.matches]
         if matched:
-            self._matches.note(current_caller().name, matched)
+            self._matches.note(current_caller().name, [m.subject_id for m in matched])
+            self._flood.note(current_caller().name, denying(matched))
         return messages.lookup_batch_response(results)
 
     def RecordOpinion(self, request: registry_pb2.RecordOpinionRequest, context: grpc.ServicerContext) -> registry_pb2.OpinionReceipt:
@@ -147,6 +156,9 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
     def LiftListing(self, request: admin_pb2.LiftListingRequest, context: grpc.ServicerContext) -> types_pb2.Listing:
         grounds = enum_from_proto(LiftGrounds, request.grounds, "grounds")
         return messages.listing(self._admin.lift(current_caller(), request.listing_id, grounds, request.reason))
+
+    def ReleaseListing(self, request: admin_pb2.ReleaseListingRequest, context: grpc.ServicerContext) -> types_pb2.Listing:
+        return messages.listing(self._admin.release(current_caller(), request.listing_id, request.reason))
 
     def RecordObjection(self, request: admin_pb2.RecordObjectionRequest, context: grpc.ServicerContext) -> types_pb2.Listing:
         return messages.listing(self._admin.record_objection(current_caller(), request.listing_id, request.reason))

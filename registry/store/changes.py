@@ -25,6 +25,8 @@ KINDS: dict[str, ChangeKind] = {
     "listing.expired": ChangeKind.EXPIRED,
     "listing.corrected": ChangeKind.CORRECTED,
     "listing.shortened": ChangeKind.SHORTENED,
+    "listing.quarantined": ChangeKind.QUARANTINED,
+    "listing.released": ChangeKind.RELEASED,
 }
 # Events recorded before they carried the listing's snapshot: whatever the listing's status is
 # now, the change says what it was right after the event.

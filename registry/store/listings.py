@@ -128,6 +128,40 @@ class ListingStore:
 
         return self._db.write(work)
 
+    def quarantine(self, listing_id: int, figures: dict[str, Any], *, now: datetime) -> bool:
+        """The flood guard holds an ACTIVE listing: lookups answer REVIEW (QUARANTINED) until released.
+
+        False when it is no longer ACTIVE or already held (another replica's guard was first).
+        """
+
+        def work(session: Session) -> bool:
+            listing = session.get(ListingRow, listing_id)
+            if listing is None or listing.quarantined_at is not None:
+                return False
+            if effective_status(listing.status, listing.listed_from, listing.listed_until, now) is not ListingStatus.ACTIVE:
+                return False
+            listing.quarantined_at, listing.quarantine, listing.updated_at = now, figures, now
+            record_change(session, listing, "listing.quarantined", at=now, actor="registry", reason=figures["explanation"],
+                          figures=figures)
+            return True
+
+        return self._db.write(work)
+
+    def release(self, listing_ref_: str, *, reason: str, actor: str, now: datetime) -> Listing:
+        """An admin ends a quarantine: the listing answers DENY again (LiftListing ends the listing instead)."""
+
+        def work(session: Session) -> Listing:
+            listing = session.get(ListingRow, parse_ref("L", listing_ref_))
+            if listing is None:
+                raise NotFound(f"no listing {listing_ref_}")
+            if listing.quarantined_at is None or listing.status != ListingStatus.ACTIVE.value:
+                raise FailedPrecondition(f"listing {listing_ref_} is not quarantined; only a quarantined ACTIVE listing can be released")
+            figures = listing.quarantine
+            listing.quarantined_at, listing.quarantine, listing.updated_at = None, None, now
+            return record_change(session, listing, "listing.released", at=now, actor=actor, reason=reason, figures=figures)
+
+        return self._db.write(work)
+
     def object(self, listing_ref_: str, *, reason: str, actor: str, now: datetime) -> Listing:
         """Record an objection against a listing in its notice window."""
 

@@ -180,6 +180,10 @@ class ListingRow(Base):
     listed_until: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Set by the flood guard (registry/domain/flood.py) with the figures that tripped it; lookups
+    # answer REVIEW (QUARANTINED) instead of DENY until an admin releases or lifts the listing.
+    quarantined_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    quarantine: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class AppealRow(Base):

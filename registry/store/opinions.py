@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from jpr_client.model import ListingStatus, Opinion, OpinionReceipt
 from registry.domain.errors import FailedPrecondition, NotFound
-from registry.domain.model import AppealStatus, OpinionNote, ReviewItem
+from registry.domain.model import AppealStatus, OpinionNote, Quarantine, ReviewItem
 from registry.store import events
 from registry.store.database import Database
 from registry.store.listings import effective_status, listing_view
@@ -79,7 +79,8 @@ class OpinionStore:
         return self._db.write(work)
 
     def review_queue(self, limit: int, *, now: datetime) -> list[ReviewItem]:
-        """Listings in force that are disputed or under appeal: disputed by two or more members first."""
+        """Listings in force that are quarantined, disputed or under appeal: quarantined first, then
+        those disputed by two or more members."""
         with self._db.session() as session:
             disputes = func.count(OpinionRow.member_id).filter(OpinionRow.opinion == Opinion.DISPUTED.value)
             appealed = select(AppealRow.id).where(AppealRow.listing_id == ListingRow.id, AppealRow.status == AppealStatus.PENDING.value).exists()
@@ -88,8 +89,8 @@ class OpinionStore:
                 .outerjoin(OpinionRow, OpinionRow.listing_id == ListingRow.id)
                 .where(ListingRow.status.in_(_OPEN))
                 .group_by(ListingRow.id)
-                .having(or_(disputes > 0, appealed))
-                .order_by((disputes >= 2).desc(), disputes.desc(), ListingRow.id)
+                .having(or_(disputes > 0, appealed, ListingRow.quarantined_at.is_not(None)))
+                .order_by(ListingRow.quarantined_at.is_not(None).desc(), (disputes >= 2).desc(), disputes.desc(), ListingRow.id)
                 .limit(limit)
             ).all()
             return [self._item(session, listing, bool(pending), now) for listing, _, pending in rows]
@@ -109,7 +110,19 @@ class OpinionStore:
             disputes=disputes,
             appeal_pending=appeal_pending,
             opinions=tuple(OpinionNote(name, Opinion(opinion), reason, at) for name, opinion, reason, at in notes),
+            quarantine=_quarantine(listing),
         )
+
+
+def _quarantine(listing: ListingRow) -> Quarantine | None:
+    if listing.quarantined_at is None or not listing.quarantine:
+        return None
+    figures = listing.quarantine
+    return Quarantine(
+        quarantined_at=listing.quarantined_at, matches=figures["matches"], platforms=figures["platforms"],
+        window_minutes=figures["window_minutes"], own_hourly=figures["own_hourly"], median_hourly=figures["median_hourly"],
+        explanation=figures["explanation"],
+    )
 
 
 def _matched(session: Session, member_id: int, subject_id: int) -> bool:

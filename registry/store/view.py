@@ -70,7 +70,7 @@ _TOKENS = (
     .join(ReportTokenRow, ReportTokenRow.report_id == ReportRow.report_id)
     .where(ReportRow.subject_id.in_(_subjects))
 )
-_LISTINGS = select(ListingRow.id, ListingRow.subject_id, ListingRow.listed_from, ListingRow.listed_until).where(
+_LISTINGS = select(ListingRow.id, ListingRow.subject_id, ListingRow.listed_from, ListingRow.listed_until, ListingRow.quarantined_at).where(
     ListingRow.subject_id.in_(_subjects), ListingRow.status.in_(_LISTED)
 )
 _APPEALED = (
@@ -103,6 +103,7 @@ class _Listing:
     appealed: bool
     confirmations: int
     disputes: int
+    quarantined: bool = False
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,7 @@ class SubjectEntry:
             listed=_allegation(listed) if active and listed else None,
             active_listings=frozenset(active_ids),
             appeal_pending=any(listing.appealed for listing in active),
+            quarantined=any(listing.quarantined for listing in active),
             in_notice=bool(active) and all(listing.listed_from > now for listing in active),
             listed_from=min((listing.listed_from for listing in active), default=None),
             listed_until=max((listing.listed_until for listing in active), default=None),
@@ -451,6 +453,7 @@ def _read_entries(conn: Connection, subjects: list[int]) -> dict[int, SubjectEnt
                 found.id, found.listed_from, found.listed_until, found.id in appealed,
                 confirmations=opinions.get((found.id, Opinion.CONFIRMED.value), 0),
                 disputes=opinions.get((found.id, Opinion.DISPUTED.value), 0),
+                quarantined=found.quarantined_at is not None,
             )
         )
     return {

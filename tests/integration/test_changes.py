@@ -112,10 +112,11 @@ def test_a_cursor_the_registry_never_gave_is_invalid_argument(registry: Registry
 def test_watches_beyond_the_limit_are_resource_exhausted(tmp_path: Path, database_url: str) -> None:
     data_dir = tmp_path / "jpr-data"
     DataDir(data_dir).initialize(registry_name=REGISTRY_NAME, admin_name="admin", endpoint="127.0.0.1:0")
-    with ServeProcess(data_dir, database_url, extra=("--max-streams", "1")) as server:
+    with ServeProcess(data_dir, database_url, extra=("--max-streams", "1", "--max-streams-per-caller", "1")) as server:
         admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(server.endpoint))
         platform = admin.add_member("platform-a").with_endpoint(server.endpoint)
-        with RegistryClient(platform) as one, RegistryClient(platform) as two:
+        other = admin.add_member("platform-b").with_endpoint(server.endpoint)  # the replica's total, not one caller's share
+        with RegistryClient(platform) as one, RegistryClient(other) as two:
             held = one._stub.WatchChanges(registry_pb2.WatchChangesRequest(), timeout=30)
             time.sleep(0.5)  # the first watch is open and waiting
             with pytest.raises(grpc.RpcError) as refused:

@@ -83,6 +83,7 @@ class MatchReason(enum.Enum):
     ACTIVE_LISTING = "ACTIVE_LISTING"
     REPORT_UNDER_REVIEW = "REPORT_UNDER_REVIEW"
     NOTICE_PERIOD = "NOTICE_PERIOD"
+    QUARANTINED = "QUARANTINED"  # the flood guard holds the listing: review the applicant, do not deny
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,8 @@ class ChangeKind(enum.Enum):
     EXPIRED = "EXPIRED"
     CORRECTED = "CORRECTED"
     SHORTENED = "SHORTENED"
+    QUARANTINED = "QUARANTINED"
+    RELEASED = "RELEASED"
 
 
 @dataclass(frozen=True)

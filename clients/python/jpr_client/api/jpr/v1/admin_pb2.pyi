@@ -712,6 +712,7 @@ class ReviewItem(_message.Message):
     DISPUTES_FIELD_NUMBER: _builtins.int
     APPEAL_PENDING_FIELD_NUMBER: _builtins.int
     OPINIONS_FIELD_NUMBER: _builtins.int
+    QUARANTINE_FIELD_NUMBER: _builtins.int
     confirmations: _builtins.int
     disputes: _builtins.int
     appeal_pending: _builtins.bool
@@ -719,6 +720,10 @@ class ReviewItem(_message.Message):
     def listing(self) -> _types_pb2.Listing: ...
     @_builtins.property
     def opinions(self) -> _containers.RepeatedCompositeFieldContainer[Global___OpinionNote]: ...
+    @_builtins.property
+    def quarantine(self) -> Global___Quarantine:
+        """set while the flood guard holds the listing"""
+
     def __init__(
         self,
         *,
@@ -727,14 +732,82 @@ class ReviewItem(_message.Message):
         disputes: _builtins.int = ...,
         appeal_pending: _builtins.bool = ...,
         opinions: _abc.Iterable[Global___OpinionNote] | None = ...,
+        quarantine: Global___Quarantine | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["listing", b"listing"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["listing", b"listing", "quarantine", b"quarantine"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["appeal_pending", b"appeal_pending", "confirmations", b"confirmations", "disputes", b"disputes", "listing", b"listing", "opinions", b"opinions"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["appeal_pending", b"appeal_pending", "confirmations", b"confirmations", "disputes", b"disputes", "listing", b"listing", "opinions", b"opinions", "quarantine", b"quarantine"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReviewItem: _TypeAlias = ReviewItem  # noqa: Y015
+
+@_typing.final
+class Quarantine(_message.Message):
+    """What tripped the flood guard (docs/protocol.md 7.5)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUARANTINED_AT_FIELD_NUMBER: _builtins.int
+    MATCHES_FIELD_NUMBER: _builtins.int
+    PLATFORMS_FIELD_NUMBER: _builtins.int
+    WINDOW_MINUTES_FIELD_NUMBER: _builtins.int
+    OWN_HOURLY_FIELD_NUMBER: _builtins.int
+    MEDIAN_HOURLY_FIELD_NUMBER: _builtins.int
+    EXPLANATION_FIELD_NUMBER: _builtins.int
+    matches: _builtins.int
+    """strong matches in the window"""
+    platforms: _builtins.int
+    """distinct members among them"""
+    window_minutes: _builtins.int
+    own_hourly: _builtins.float
+    """the listing's own matches per hour before the window"""
+    median_hourly: _builtins.float
+    """the median listing's matches per hour"""
+    explanation: _builtins.str
+    @_builtins.property
+    def quarantined_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        quarantined_at: _timestamp_pb2.Timestamp | None = ...,
+        matches: _builtins.int = ...,
+        platforms: _builtins.int = ...,
+        window_minutes: _builtins.int = ...,
+        own_hourly: _builtins.float = ...,
+        median_hourly: _builtins.float = ...,
+        explanation: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["quarantined_at", b"quarantined_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["explanation", b"explanation", "matches", b"matches", "median_hourly", b"median_hourly", "own_hourly", b"own_hourly", "platforms", b"platforms", "quarantined_at", b"quarantined_at", "window_minutes", b"window_minutes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Quarantine: _TypeAlias = Quarantine  # noqa: Y015
+
+@_typing.final
+class ReleaseListingRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LISTING_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    listing_id: _builtins.str
+    reason: _builtins.str
+    """required, recorded"""
+    def __init__(
+        self,
+        *,
+        listing_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["listing_id", b"listing_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReleaseListingRequest: _TypeAlias = ReleaseListingRequest  # noqa: Y015
 
 @_typing.final
 class ListReviewQueueResponse(_message.Message):

@@ -140,6 +140,11 @@ class AdminStub:
                 request_serializer=jpr_dot_v1_dot_admin__pb2.AuditAccessRequest.SerializeToString,
                 response_deserializer=jpr_dot_v1_dot_admin__pb2.AuditAccessResponse.FromString,
                 _registered_method=True)
+        self.ReleaseListing = channel.unary_unary(
+                '/jpr.v1.Admin/ReleaseListing',
+                request_serializer=jpr_dot_v1_dot_admin__pb2.ReleaseListingRequest.SerializeToString,
+                response_deserializer=jpr_dot_v1_dot_types__pb2.Listing.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -288,6 +293,13 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReleaseListing(self, request, context):
+        """Ends the flood guard's quarantine of a listing: its lookups answer DENY again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -395,6 +407,11 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.AuditAccess,
                     request_deserializer=jpr_dot_v1_dot_admin__pb2.AuditAccessRequest.FromString,
                     response_serializer=jpr_dot_v1_dot_admin__pb2.AuditAccessResponse.SerializeToString,
+            ),
+            'ReleaseListing': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseListing,
+                    request_deserializer=jpr_dot_v1_dot_admin__pb2.ReleaseListingRequest.FromString,
+                    response_serializer=jpr_dot_v1_dot_types__pb2.Listing.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -964,6 +981,33 @@ class Admin:
             '/jpr.v1.Admin/AuditAccess',
             jpr_dot_v1_dot_admin__pb2.AuditAccessRequest.SerializeToString,
             jpr_dot_v1_dot_admin__pb2.AuditAccessResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseListing(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jpr.v1.Admin/ReleaseListing',
+            jpr_dot_v1_dot_admin__pb2.ReleaseListingRequest.SerializeToString,
+            jpr_dot_v1_dot_types__pb2.Listing.FromString,
             options,
             channel_credentials,
             insecure,

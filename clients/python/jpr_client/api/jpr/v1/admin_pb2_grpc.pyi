@@ -73,6 +73,8 @@ class AdminStub:
     """Records how many applicants a member onboards a day: the yardstick for its lookup volume."""
     AuditAccess: _grpc.UnaryUnaryMultiCallable[_admin_pb2.AuditAccessRequest, _admin_pb2.AuditAccessResponse]
     """Each member's call volumes over a window, from the access log, with what looks out of line."""
+    ReleaseListing: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ReleaseListingRequest, _types_pb2.Listing]
+    """Ends the flood guard's quarantine of a listing: its lookups answer DENY again."""
 
 @_typing.type_check_only
 class AdminAsyncStub(AdminStub):
@@ -118,6 +120,8 @@ class AdminAsyncStub(AdminStub):
     """Records how many applicants a member onboards a day: the yardstick for its lookup volume."""
     AuditAccess: _aio.UnaryUnaryMultiCallable[_admin_pb2.AuditAccessRequest, _admin_pb2.AuditAccessResponse]  # type: ignore[assignment]
     """Each member's call volumes over a window, from the access log, with what looks out of line."""
+    ReleaseListing: _aio.UnaryUnaryMultiCallable[_admin_pb2.ReleaseListingRequest, _types_pb2.Listing]  # type: ignore[assignment]
+    """Ends the flood guard's quarantine of a listing: its lookups answer DENY again."""
 
 class AdminServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -286,5 +290,13 @@ class AdminServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.AuditAccessResponse, _abc.Awaitable[_admin_pb2.AuditAccessResponse]]:
         """Each member's call volumes over a window, from the access log, with what looks out of line."""
+
+    @_abc_1.abstractmethod
+    def ReleaseListing(
+        self,
+        request: _admin_pb2.ReleaseListingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_types_pb2.Listing, _abc.Awaitable[_types_pb2.Listing]]:
+        """Ends the flood guard's quarantine of a listing: its lookups answer DENY again."""
 
 def add_AdminServicer_to_server(servicer: AdminServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -56,6 +56,8 @@ class _MatchReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MatchReas
     MATCH_REASON_ACTIVE_LISTING: _MatchReason.ValueType  # 1
     MATCH_REASON_REPORT_UNDER_REVIEW: _MatchReason.ValueType  # 2
     MATCH_REASON_NOTICE_PERIOD: _MatchReason.ValueType  # 3
+    MATCH_REASON_QUARANTINED: _MatchReason.ValueType  # 4
+    """the flood guard holds the listing: REVIEW, never DENY"""
 
 class MatchReason(_MatchReason, metaclass=_MatchReasonEnumTypeWrapper): ...
 
@@ -63,6 +65,8 @@ MATCH_REASON_UNSPECIFIED: MatchReason.ValueType  # 0
 MATCH_REASON_ACTIVE_LISTING: MatchReason.ValueType  # 1
 MATCH_REASON_REPORT_UNDER_REVIEW: MatchReason.ValueType  # 2
 MATCH_REASON_NOTICE_PERIOD: MatchReason.ValueType  # 3
+MATCH_REASON_QUARANTINED: MatchReason.ValueType  # 4
+"""the flood guard holds the listing: REVIEW, never DENY"""
 Global___MatchReason: _TypeAlias = MatchReason  # noqa: Y015
 
 class _ChangeKind:
@@ -86,6 +90,10 @@ class _ChangeKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ChangeKind
     """an identifier detached, a merge split, or a report withdrawn without moving the end"""
     CHANGE_KIND_SHORTENED: _ChangeKind.ValueType  # 7
     """a report withdrawn: recomputed from the reports that remain, it ends earlier"""
+    CHANGE_KIND_QUARANTINED: _ChangeKind.ValueType  # 8
+    """matches out of line: lookups answer REVIEW until the association decides"""
+    CHANGE_KIND_RELEASED: _ChangeKind.ValueType  # 9
+    """the association ended the quarantine: lookups answer DENY again"""
 
 class ChangeKind(_ChangeKind, metaclass=_ChangeKindEnumTypeWrapper): ...
 
@@ -104,6 +112,10 @@ CHANGE_KIND_CORRECTED: ChangeKind.ValueType  # 6
 """an identifier detached, a merge split, or a report withdrawn without moving the end"""
 CHANGE_KIND_SHORTENED: ChangeKind.ValueType  # 7
 """a report withdrawn: recomputed from the reports that remain, it ends earlier"""
+CHANGE_KIND_QUARANTINED: ChangeKind.ValueType  # 8
+"""matches out of line: lookups answer REVIEW until the association decides"""
+CHANGE_KIND_RELEASED: ChangeKind.ValueType  # 9
+"""the association ended the quarantine: lookups answer DENY again"""
 Global___ChangeKind: _TypeAlias = ChangeKind  # noqa: Y015
 
 @_typing.final
