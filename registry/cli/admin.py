@@ -101,6 +101,9 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
     decide.add_argument("appeal_id")
     decide.add_argument("--decision", required=True, choices=["upheld", "denied"], help="upheld lifts the listing; denied keeps it")
     decide.add_argument("--reason", required=True, help="why (recorded)")
+    appeals_list = _command(appeals, "list", "list appeals, oldest filed first", _appeals_list)
+    appeals_list.add_argument("--status", choices=["pending", "upheld", "denied"], help="only appeals in this status (default: all)")
+    _paging(appeals_list)
 
     objection = _command(listings, "object", "record an objection against a listing in its notice window", _listings_object)
     objection.add_argument("listing_id")
@@ -365,6 +368,7 @@ def _listings_queue(args: argparse.Namespace) -> int:
             "disputes": item.disputes,
             "confirmations": item.confirmations,
             "appeal_pending": item.appeal_pending,
+            "appeal_id": item.appeal_id or None,
             "opinions": [
                 {"member": n.member, "opinion": types_pb2.Opinion.Name(n.opinion).removeprefix("OPINION_"), "reason": n.reason}
                 for n in item.opinions
@@ -372,7 +376,7 @@ def _listings_queue(args: argparse.Namespace) -> int:
         }
         for item in response.items
     ]
-    _print_page(args, rows, "", ["listing_id", "subject", "status", "disputes", "confirmations", "appeal_pending", "listed_until"])
+    _print_page(args, rows, "", ["listing_id", "subject", "status", "disputes", "confirmations", "appeal_id", "listed_until"])
     return 0
 
 
@@ -454,8 +458,18 @@ def _appeal_row(appeal: admin_pb2.Appeal) -> dict[str, Any]:
         "listing_id": appeal.listing_id,
         "status": admin_pb2.AppealStatus.Name(appeal.status).removeprefix("APPEAL_STATUS_"),
         "reason": appeal.reason,
+        "filed_at": appeal.filed_at.ToDatetime().isoformat(),
         "decision_reason": appeal.decision_reason or None,
     }
+
+
+def _appeals_list(args: argparse.Namespace) -> int:
+    status = admin_pb2.AppealStatus.Value("APPEAL_STATUS_" + (args.status or "unspecified").upper())
+    request = admin_pb2.ListAppealsRequest(status=status, page_size=args.page_size, page_token=args.page_token)
+    response = _Admin(args).call("ListAppeals", request)
+    rows = [_appeal_row(a) for a in response.appeals]
+    _print_page(args, rows, response.next_page_token, ["appeal_id", "listing_id", "status", "filed_at", "reason"])
+    return 0
 
 
 def _appeals_file(args: argparse.Namespace) -> int:

@@ -194,6 +194,9 @@ class AdminService:
     def list_listings(self, status: ListingStatus | None, page_size: int, page_token: str) -> Page[Listing]:
         return self._listings.list(status, _page_size(page_size), page_token, now=self._clock())
 
+    def list_appeals(self, status: AppealStatus | None, page_size: int, page_token: str) -> Page[Appeal]:
+        return self._appeals.list(status, _page_size(page_size), page_token)
+
     def review_queue(self, limit: int) -> list[ReviewItem]:
         """Disputed or appealed listings in force, those disputed by two or more members first."""
         return self._opinions.review_queue(_page_size(limit), now=self._clock())

@@ -120,8 +120,12 @@ class ReviewItem:
     listing: Listing
     confirmations: int
     disputes: int
-    appeal_pending: bool
+    appeal_id: str  # the pending appeal, "" when none
     opinions: tuple[OpinionNote, ...]
+
+    @property
+    def appeal_pending(self) -> bool:
+        return bool(self.appeal_id)
 
 
 @dataclass(frozen=True)

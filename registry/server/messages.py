@@ -194,6 +194,7 @@ def review_item(value: ReviewItem) -> admin_pb2.ReviewItem:
         disputes=value.disputes,
         appeal_pending=value.appeal_pending,
         opinions=[opinion_note(n) for n in value.opinions],
+        appeal_id=value.appeal_id,
     )
 
 

@@ -163,6 +163,11 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
         page = self._admin.list_listings(status, request.page_size, request.page_token)
         return admin_pb2.ListListingsResponse(listings=[messages.listing(l) for l in page.items], next_page_token=page.next_page_token)
 
+    def ListAppeals(self, request: admin_pb2.ListAppealsRequest, context: grpc.ServicerContext) -> admin_pb2.ListAppealsResponse:
+        status = None if request.status == 0 else enum_from_proto(AppealStatus, request.status, "status")
+        page = self._admin.list_appeals(status, request.page_size, request.page_token)
+        return admin_pb2.ListAppealsResponse(appeals=[messages.appeal(a) for a in page.items], next_page_token=page.next_page_token)
+
     def ListReviewQueue(self, request: admin_pb2.ListReviewQueueRequest, context: grpc.ServicerContext) -> admin_pb2.ListReviewQueueResponse:
         items = self._admin.review_queue(request.limit)
         return admin_pb2.ListReviewQueueResponse(items=[messages.review_item(i) for i in items])

@@ -10,13 +10,13 @@ from sqlalchemy.orm import Session
 
 from jpr_client.model import Category, Listing, ListingStatus, Report, ReportStatus, Role, Severity
 from jpr_client.quoting import quoted
-from registry.domain.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from registry.domain.errors import FailedPrecondition, NotFound, PermissionDenied
 from registry.domain.model import Page
 from registry.store import events
 from registry.store.database import Database
 from registry.store.models import ListingRow, ReportRow, RetractionRow
-from registry.store.pages import decode_page_token, encode_page_token
-from registry.store.refs import decimal_id, listing_ref, parse_ref, subject_ref
+from registry.store.pages import decode_id_page_token, encode_page_token
+from registry.store.refs import listing_ref, parse_ref, subject_ref
 from registry.store.reports import report_view
 
 
@@ -162,10 +162,7 @@ class ListingStore:
         return self._db.write(work)
 
     def list(self, status: ListingStatus | None, page_size: int, page_token: str, *, now: datetime) -> Page[Listing]:
-        after = decode_page_token(page_token)
-        after_id = None if after is None else decimal_id(after[1])
-        if after is not None and after_id is None:
-            raise InvalidArgument("page_token is not a ListListings token; pass the next_page_token ListListings returned")
+        after_id = decode_id_page_token(page_token, "ListListings", "")  # the bare number, as tokens always had it
         with self._db.session() as session:
             query = select(ListingRow).order_by(ListingRow.id)
             if after_id is not None:

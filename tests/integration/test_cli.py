@@ -48,6 +48,13 @@ REPORT_FLAGS = [
 ]
 
 
+def column(table: str, name: str) -> list[str]:
+    """The cells of one column of a printed table (cells without spaces)."""
+    header, *rows = table.strip().splitlines()
+    index = header.split().index(name)
+    return [row.split()[index] for row in rows]
+
+
 def test_admin_review_flow_with_tables_and_json(jpr: Jpr, tmp_path: Path) -> None:
     out = jpr.admin("admin", "members", "add", "platform-a", "--generate", "--out", str(tmp_path / "platform-a.credentials.json"))
     assert "member platform-a registered" in out
@@ -232,11 +239,15 @@ def test_appeal_commands_file_and_decide(jpr: Jpr, tmp_path: Path) -> None:
     appeal = json.loads(jpr.admin("admin", "appeals", "file", "L1", "--reason", "identity theft victim", "--json"))
     assert appeal["status"] == "PENDING"
     queue = json.loads(jpr.admin("admin", "listings", "queue", "--json"))["items"]
-    assert [(i["listing_id"], i["appeal_pending"], i["disputes"]) for i in queue] == [("L1", True, 0)]
-    assert "APPEAL_PENDING" in jpr.admin("admin", "listings", "queue")
+    assert [(i["listing_id"], i["appeal_pending"], i["appeal_id"], i["disputes"]) for i in queue] == [("L1", True, appeal["appeal_id"], 0)]
+    assert column(jpr.admin("admin", "listings", "queue"), "APPEAL_ID") == [appeal["appeal_id"]]
+    assert column(jpr.admin("admin", "appeals", "list", "--status", "pending"), "APPEAL_ID") == [appeal["appeal_id"]]
     assert "pending" in jpr.member("lookup", "platform-a", "--role", "merchant", "--cn-ric", RIC)
     assert "upheld" in jpr.admin("admin", "appeals", "decide", appeal["appeal_id"], "--decision", "upheld", "--reason", "police report")
     assert "verdict: CLEAR" in jpr.member("lookup", "platform-a", "--role", "merchant", "--cn-ric", RIC)
+    assert jpr.admin("admin", "appeals", "list", "--status", "pending").strip() == "(none)"
+    upheld = json.loads(jpr.admin("admin", "appeals", "list", "--status", "upheld", "--json"))
+    assert [(a["appeal_id"], a["listing_id"], a["decision_reason"]) for a in upheld["items"]] == [(appeal["appeal_id"], "L1", "police report")]
 
 
 def test_subject_commands_show_detach_and_split(jpr: Jpr, tmp_path: Path) -> None:
@@ -261,3 +272,13 @@ def test_suspend_resume_and_certificate_revocation_commands(jpr: Jpr, tmp_path: 
     assert "revoked" in jpr.admin("admin", "cert", "revoke", added["certificate_sha256"], "--reason", "laptop stolen")
     assert "has been revoked" in jpr.member("lookup", "platform-a", "--role", "merchant", "--cn-ric", RIC, ok=False)
     assert "ALREADY_EXISTS" in jpr.admin("admin", "cert", "revoke", added["certificate_sha256"], "--reason", "again", ok=False)
+
+
+def test_lookup_table_shows_each_matchs_listing_id(jpr: Jpr, tmp_path: Path) -> None:
+    jpr.admin("admin", "members", "add", "platform-a", "--generate", "--out", str(tmp_path / "platform-a.credentials.json"))
+    receipt = json.loads(jpr.member("report", "platform-a", *REPORT_FLAGS, "--json"))
+    table = jpr.member("lookup", "platform-a", "--role", "merchant", "--cn-ric", RIC).split("\n", 1)[1]
+    assert column(table, "LISTING") == ["-"]  # a report under review has no listing yet
+    jpr.admin("admin", "reports", "accept", receipt["report_id"])
+    table = jpr.member("lookup", "platform-a", "--role", "merchant", "--cn-ric", RIC).split("\n", 1)[1]
+    assert column(table, "LISTING") == ["L1"] and column(table, "SUBJECT") == [receipt["subject_id"]]

@@ -223,6 +223,58 @@ class DecideAppealRequest(_message.Message):
 Global___DecideAppealRequest: _TypeAlias = DecideAppealRequest  # noqa: Y015
 
 @_typing.final
+class ListAppealsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    status: Global___AppealStatus.ValueType
+    """unspecified: every status"""
+    page_size: _builtins.int
+    """default 50, at most 500"""
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        status: Global___AppealStatus.ValueType = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAppealsRequest: _TypeAlias = ListAppealsRequest  # noqa: Y015
+
+@_typing.final
+class ListAppealsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPEALS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def appeals(self) -> _containers.RepeatedCompositeFieldContainer[Global___Appeal]:
+        """oldest filed first"""
+
+    def __init__(
+        self,
+        *,
+        appeals: _abc.Iterable[Global___Appeal] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["appeals", b"appeals", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAppealsResponse: _TypeAlias = ListAppealsResponse  # noqa: Y015
+
+@_typing.final
 class LiftListingRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -712,9 +764,12 @@ class ReviewItem(_message.Message):
     DISPUTES_FIELD_NUMBER: _builtins.int
     APPEAL_PENDING_FIELD_NUMBER: _builtins.int
     OPINIONS_FIELD_NUMBER: _builtins.int
+    APPEAL_ID_FIELD_NUMBER: _builtins.int
     confirmations: _builtins.int
     disputes: _builtins.int
     appeal_pending: _builtins.bool
+    appeal_id: _builtins.str
+    """the pending appeal ("" when none): what DecideAppeal takes"""
     @_builtins.property
     def listing(self) -> _types_pb2.Listing: ...
     @_builtins.property
@@ -727,10 +782,11 @@ class ReviewItem(_message.Message):
         disputes: _builtins.int = ...,
         appeal_pending: _builtins.bool = ...,
         opinions: _abc.Iterable[Global___OpinionNote] | None = ...,
+        appeal_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["listing", b"listing"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["appeal_pending", b"appeal_pending", "confirmations", b"confirmations", "disputes", b"disputes", "listing", b"listing", "opinions", b"opinions"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["appeal_id", b"appeal_id", "appeal_pending", b"appeal_pending", "confirmations", b"confirmations", "disputes", b"disputes", "listing", b"listing", "opinions", b"opinions"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
