@@ -129,6 +129,17 @@ class ReviewItem:
 
 
 @dataclass(frozen=True)
+class ListingReport:
+    """What an accepted report behind a listing says, from its signed payload (never its tokens or evidence)."""
+
+    report_id: str
+    reporter: str
+    display_name: str
+    summary: str
+    platform_action: str
+
+
+@dataclass(frozen=True)
 class Correction:
     """What an admin correction changed, and why."""
 

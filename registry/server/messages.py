@@ -13,6 +13,7 @@ from registry.domain.audit import AccessAudit
 from registry.domain.model import (
     Appeal,
     Correction,
+    ListingReport,
     Member,
     OpinionNote,
     ReviewItem,
@@ -70,6 +71,16 @@ def _listing_fields(value: Listing) -> dict[str, Any]:
         "listed_until": datetime_to_timestamp(value.listed_until),
         "reporting_platforms": value.reporting_platforms,
     }
+
+
+def listing_report(value: ListingReport) -> admin_pb2.ListingReport:
+    return admin_pb2.ListingReport(
+        report_id=value.report_id,
+        reporter=value.reporter,
+        display_name=value.display_name,
+        summary=value.summary,
+        platform_action=value.platform_action,
+    )
 
 
 def lookup_batch_response(values: list[LookupResult]) -> registry_pb2.LookupBatchResponse:

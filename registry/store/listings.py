@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,7 +15,7 @@ from registry.domain.errors import FailedPrecondition, NotFound, PermissionDenie
 from registry.domain.model import Page
 from registry.store import events
 from registry.store.database import Database
-from registry.store.models import ListingRow, ReportRow, RetractionRow
+from registry.store.models import ListingRow, MemberRow, ReportRow, RetractionRow
 from registry.store.pages import decode_id_page_token, encode_page_token
 from registry.store.refs import listing_ref, parse_ref, subject_ref
 from registry.store.reports import report_view
@@ -180,6 +181,16 @@ class ListingStore:
                 items.append(view)
         token = encode_page_token(now, items[-1].listing_id[1:]) if more else ""
         return Page(items=tuple(items), next_page_token=token)
+
+    def signed_reports(self, report_ids: Sequence[str]) -> dict[str, tuple[str, bytes]]:
+        """Report id -> (reporter, envelope as received) of these reports."""
+        with self._db.session() as session:
+            rows = session.execute(
+                select(ReportRow.report_id, MemberRow.name, ReportRow.envelope)
+                .join(MemberRow, MemberRow.id == ReportRow.member_id)
+                .where(ReportRow.report_id.in_(report_ids))
+            ).all()
+        return {report_id: (reporter, envelope) for report_id, reporter, envelope in rows}
 
 
 def effective_status(status: str, listed_from: datetime, listed_until: datetime, now: datetime) -> ListingStatus:
