@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,11 +12,12 @@ from google.protobuf import json_format
 
 from jpr_client.api.jpr.v1 import admin_pb2, admin_pb2_grpc, types_pb2
 from jpr_client.client import call, secure_channel
-from registry.cli import enrollment, output
+from registry.cli import enrollment, export, output
 from registry.cli.connect import add_credentials_flag, load_credentials
 from registry.crypto import pki
 
 DEFAULT_CREDENTIALS = "jpr-data/admin.credentials.json"
+LISTING_STATUSES = ["pending_notice", "active", "expired", "lifted"]
 
 
 def configure(command: str, parser: argparse.ArgumentParser) -> None:
@@ -76,7 +78,7 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
 
     listings = admin.add_parser("listings", aliases=["listing"], help="joint punishments").add_subparsers(dest="action", required=True, metavar="ACTION")
     listings_list = _command(listings, "list", "list listings", _listings_list)
-    listings_list.add_argument("--status", choices=["pending_notice", "active", "expired", "lifted"], help="only listings in this status (default: all)")
+    listings_list.add_argument("--status", choices=LISTING_STATUSES, help="only listings in this status (default: all)")
     _paging(listings_list)
     queue = _command(listings, "queue", "listings quarantined by the flood guard, disputed or under appeal (quarantined first)", _listings_queue)
     queue.add_argument("--limit", type=int, default=50, help="at most this many (default 50, at most 500)")
@@ -101,6 +103,10 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
     decide.add_argument("appeal_id")
     decide.add_argument("--decision", required=True, choices=["upheld", "denied"], help="upheld lifts the listing; denied keeps it")
     decide.add_argument("--reason", required=True, help="why (recorded)")
+    appeals_list = _command(appeals, "list", "list appeals, oldest filed first", _appeals_list)
+    appeals_list.add_argument("--status", choices=["pending", "upheld", "denied"], help="only appeals in this status (default: all)")
+    _paging(appeals_list)
+    _export_flags(_command(admin, "export", "write the listings, one row each, as CSV or JSON lines (no token, ever)", _export, json_flag=False))
 
     objection = _command(listings, "object", "record an objection against a listing in its notice window", _listings_object)
     objection.add_argument("listing_id")
@@ -115,9 +121,20 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
     release.add_argument("--reason", required=True, help="what the review found (recorded)")
 
 
-def _command(group: Any, name: str, help_text: str, run: Any) -> argparse.ArgumentParser:
+def _export_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=list(export.FORMATS), default="csv",
+                        help="csv: UTF-8, a header row, multi-valued cells joined with ';' (default); jsonl: one JSON object a line")
+    parser.add_argument("--out", help="file to create (refused if it exists; removed if the export fails); default: standard output")
+    parser.add_argument("--status", choices=LISTING_STATUSES, default="active", help="listings in this status (default: active)")
+    parser.add_argument("--with-reporters", action="store_true",
+                        help="add the reporting platforms' names (for the regulator; members see only how many reported)")
+    parser.add_argument("--with-free-text", action="store_true", help="add each report's summary and platform action")
+    parser.add_argument("--page-size", type=_count, default=500, help="listings per call (at most 500)")
+
+
+def _command(group: Any, name: str, help_text: str, run: Any, *, json_flag: bool = True) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = group.add_parser(name, help=help_text)
-    add_credentials_flag(parser, DEFAULT_CREDENTIALS)
+    add_credentials_flag(parser, DEFAULT_CREDENTIALS, json_flag=json_flag)
     parser.set_defaults(run=run)
     return parser
 
@@ -342,9 +359,12 @@ def _reports_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _listing_status(name: str | None) -> types_pb2.ListingStatus.ValueType:
+    return types_pb2.ListingStatus.Value("LISTING_STATUS_" + (name or "unspecified").upper())
+
+
 def _listings_list(args: argparse.Namespace) -> int:
-    status = types_pb2.ListingStatus.Value("LISTING_STATUS_" + (args.status or "unspecified").upper())
-    request = admin_pb2.ListListingsRequest(status=status, page_size=args.page_size, page_token=args.page_token)
+    request = admin_pb2.ListListingsRequest(status=_listing_status(args.status), page_size=args.page_size, page_token=args.page_token)
     response = _Admin(args).call("ListListings", request)
     rows = [_listing_row(l) for l in response.listings]
     _print_page(args, rows, response.next_page_token, ["listing_id", "subject", "status", "severity", "categories", "listed_until", "platforms"])
@@ -368,7 +388,8 @@ def _listings_queue(args: argparse.Namespace) -> int:
             "disputes": item.disputes,
             "confirmations": item.confirmations,
             "appeal_pending": item.appeal_pending,
-            "quarantined": item.quarantine.explanation if item.HasField("quarantine") else "",
+            "quarantined": item.quarantine.explanation if item.HasField("quarantine") else None,
+            "appeal_id": item.appeal_id or None,
             "opinions": [
                 {"member": n.member, "opinion": types_pb2.Opinion.Name(n.opinion).removeprefix("OPINION_"), "reason": n.reason}
                 for n in item.opinions
@@ -376,7 +397,7 @@ def _listings_queue(args: argparse.Namespace) -> int:
         }
         for item in response.items
     ]
-    _print_page(args, rows, "", ["listing_id", "subject", "status", "quarantined", "disputes", "confirmations", "appeal_pending", "listed_until"])
+    _print_page(args, rows, "", ["listing_id", "subject", "status", "quarantined", "disputes", "confirmations", "appeal_id", "listed_until"])
     return 0
 
 
@@ -465,8 +486,33 @@ def _appeal_row(appeal: admin_pb2.Appeal) -> dict[str, Any]:
         "listing_id": appeal.listing_id,
         "status": admin_pb2.AppealStatus.Name(appeal.status).removeprefix("APPEAL_STATUS_"),
         "reason": appeal.reason,
+        "filed_at": appeal.filed_at.ToDatetime().isoformat(),
         "decision_reason": appeal.decision_reason or None,
     }
+
+
+def _appeals_list(args: argparse.Namespace) -> int:
+    status = admin_pb2.AppealStatus.Value("APPEAL_STATUS_" + (args.status or "unspecified").upper())
+    request = admin_pb2.ListAppealsRequest(status=status, page_size=args.page_size, page_token=args.page_token)
+    response = _Admin(args).call("ListAppeals", request)
+    rows = [_appeal_row(a) for a in response.appeals]
+    _print_page(args, rows, response.next_page_token, ["appeal_id", "listing_id", "status", "filed_at", "reason"])
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    admin = _Admin(args)
+    selection = export.Selection(reporters=args.with_reporters, free_text=args.with_free_text)
+    request = admin_pb2.ListListingsRequest(status=_listing_status(args.status), page_size=args.page_size)
+    pages = export.pages(lambda r: admin.call("ListListings", r), request)
+    if not args.out:  # the data on stdout; a count on stderr unless both are the same terminal
+        shown = sys.stderr.isatty() and not sys.stdout.isatty()
+        export.write(pages, sys.stdout, args.format, selection, output.Progress("listings exported", shown=shown))
+        return 0
+    with enrollment.claim(Path(args.out), newline="") as out:
+        count = export.write(pages, out, args.format, selection, output.Progress("listings exported", shown=sys.stderr.isatty()))
+    print(f"{count:,} {args.status} listings written to {args.out}")
+    return 0
 
 
 def _appeals_file(args: argparse.Namespace) -> int:

@@ -101,6 +101,7 @@ def _print_result(result: LookupResult) -> None:
     rows = [
         {
             "subject": m.subject_id,
+            "listing": m.listing_id or None,  # what an opinion or an appeal names; none for a report under review
             "reason": m.reason.name,
             "matched": [t.value for t in m.matched_types],
             "categories": [c.name for c in m.categories],

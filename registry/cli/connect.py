@@ -12,14 +12,15 @@ ENDPOINT_ENV = "JPR_ENDPOINT"
 CREDENTIALS_ENV = "JPR_CREDENTIALS"
 
 
-def add_credentials_flag(parser: argparse.ArgumentParser, default: str | None) -> None:
+def add_credentials_flag(parser: argparse.ArgumentParser, default: str | None, *, json_flag: bool = True) -> None:
     parser.add_argument(
         "--credentials",
         default=os.environ.get(CREDENTIALS_ENV, default),
         help=f"credentials file (env {CREDENTIALS_ENV}; default {default or 'none'})",
     )
     parser.add_argument("--endpoint", help=f"override the endpoint in the credentials file (env {ENDPOINT_ENV})")
-    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    if json_flag:
+        parser.add_argument("--json", action="store_true", help="print JSON for scripts")
 
 
 def load_credentials(args: argparse.Namespace) -> Credentials:

@@ -30,15 +30,16 @@ def _json(data: dict[str, str]) -> str:
 
 
 @contextmanager
-def claim(path: Path) -> Iterator[TextIO]:
-    """Create `path` (0600, must not exist) before the work that fills it; remove it if the work fails."""
+def claim(path: Path, newline: str | None = None) -> Iterator[TextIO]:
+    """Create `path` (0600, must not exist) before the work that fills it; remove it if the work fails.
+    `newline` as for `open` ("" for the csv module)."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         raise ValueError(f"{path} exists; refusing to overwrite it") from None
     except OSError as error:
         raise ValueError(f"cannot create {path}: {error.strerror}") from None
-    handle = os.fdopen(fd, "w", encoding="utf-8")
+    handle = os.fdopen(fd, "w", encoding="utf-8", newline=newline)
     try:
         yield handle
     except BaseException:

@@ -57,6 +57,24 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
         print("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
 
 
+class Progress:
+    """A running count on one line of stderr, redrawn in place, for a long command watched at a terminal."""
+
+    def __init__(self, label: str, *, shown: bool) -> None:
+        self._label, self._shown = label, shown
+        self.count = 0
+
+    def add(self, done: int) -> None:
+        self.count += done
+        if self._shown:
+            sys.stderr.write(f"\r{self._label}: {self.count:,}")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self._shown:
+            sys.stderr.write("\n")
+
+
 def fields(pairs: Mapping[str, Any]) -> None:
     """Print one record as aligned `name  value` lines."""
     width = max(len(k) for k in pairs)

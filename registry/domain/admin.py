@@ -19,6 +19,7 @@ from registry.domain.model import (
     Caller,
     Correction,
     LiftGrounds,
+    ListingReport,
     Member,
     MemberStatus,
     Page,
@@ -27,6 +28,7 @@ from registry.domain.model import (
     SigningKey,
     SubjectRecord,
 )
+from registry.domain.payload import listing_report
 from registry.domain.terms import MAX_TERM_DAYS, Terms
 from registry.store.access import AccessStore
 from registry.store.appeals import AppealStore
@@ -185,6 +187,15 @@ class AdminService:
 
     def list_listings(self, status: ListingStatus | None, page_size: int, page_token: str) -> Page[Listing]:
         return self._listings.list(status, _page_size(page_size), page_token, now=self._clock())
+
+    def listing_reports(self, listings: Sequence[Listing]) -> list[ListingReport]:
+        """What the reports behind `listings` say, in the listings' order and each listing's report order."""
+        report_ids = [report_id for listing in listings for report_id in listing.report_ids]
+        signed = self._listings.signed_reports(report_ids)
+        return [listing_report(report_id, *signed[report_id]) for report_id in report_ids]
+
+    def list_appeals(self, status: AppealStatus | None, page_size: int, page_token: str) -> Page[Appeal]:
+        return self._appeals.list(status, _page_size(page_size), page_token)
 
     def review_queue(self, limit: int) -> list[ReviewItem]:
         """Disputed or appealed listings in force, those disputed by two or more members first."""

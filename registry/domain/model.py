@@ -133,9 +133,24 @@ class ReviewItem:
     listing: Listing
     confirmations: int
     disputes: int
-    appeal_pending: bool
+    appeal_id: str  # the pending appeal, "" when none
     opinions: tuple[OpinionNote, ...]
     quarantine: Quarantine | None = None
+
+    @property
+    def appeal_pending(self) -> bool:
+        return bool(self.appeal_id)
+
+
+@dataclass(frozen=True)
+class ListingReport:
+    """What an accepted report behind a listing says, from its signed payload (never its tokens or evidence)."""
+
+    report_id: str
+    reporter: str
+    display_name: str
+    summary: str
+    platform_action: str
 
 
 @dataclass(frozen=True)

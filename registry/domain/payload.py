@@ -10,11 +10,12 @@ from typing import NoReturn, TypeVar
 from google.protobuf.message import DecodeError
 
 from jpr_client.api.jpr.v1 import types_pb2
+from jpr_client.crypto import dsse
 from jpr_client.model import Category, IdentifierType, Role, Severity, Token
 from jpr_client.quoting import quoted
 from registry.convert import enum_from_proto, enum_members, enum_to_proto, timestamp_to_datetime
 from registry.domain.errors import InvalidArgument
-from registry.domain.model import ReportPayload
+from registry.domain.model import ListingReport, ReportPayload
 
 TOKEN_SIZE = 64
 MAX_IDENTIFIERS = 32
@@ -40,6 +41,12 @@ def _parse(message: M, data: bytes) -> M:
     except DecodeError as error:
         raise InvalidArgument(f"payload is not a serialized {message.DESCRIPTOR.full_name}: {error}") from error
     return message
+
+
+def listing_report(report_id: str, reporter: str, envelope: bytes) -> ListingReport:
+    """What a stored report's signed payload says about its subject; its tokens and evidence digest stay inside."""
+    message = parse_payload(dsse.parse_envelope(envelope).payload)
+    return ListingReport(report_id, reporter, message.display_name, message.summary, message.platform_action)
 
 
 def created_at(message: types_pb2.ReportPayload | types_pb2.RetractionPayload) -> datetime:

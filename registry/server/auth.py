@@ -62,6 +62,7 @@ RULES: Mapping[str, frozenset[str]] = {
     "/jpr.v1.Admin/RecordObjection": ADMIN,
     "/jpr.v1.Admin/FileAppeal": ADMIN,
     "/jpr.v1.Admin/DecideAppeal": ADMIN,
+    "/jpr.v1.Admin/ListAppeals": ADMIN,
     "/jpr.v1.Admin/ListReviewQueue": ADMIN,
     "/jpr.v1.Admin/DetachIdentifier": ADMIN,
     "/jpr.v1.Admin/SplitSubject": ADMIN,

@@ -13,6 +13,7 @@ from registry.domain.audit import AccessAudit
 from registry.domain.model import (
     Appeal,
     Correction,
+    ListingReport,
     Member,
     OpinionNote,
     ReviewItem,
@@ -70,6 +71,16 @@ def _listing_fields(value: Listing) -> dict[str, Any]:
         "listed_until": datetime_to_timestamp(value.listed_until),
         "reporting_platforms": value.reporting_platforms,
     }
+
+
+def listing_report(value: ListingReport) -> admin_pb2.ListingReport:
+    return admin_pb2.ListingReport(
+        report_id=value.report_id,
+        reporter=value.reporter,
+        display_name=value.display_name,
+        summary=value.summary,
+        platform_action=value.platform_action,
+    )
 
 
 def lookup_batch_response(values: list[LookupResult]) -> registry_pb2.LookupBatchResponse:
@@ -194,6 +205,7 @@ def review_item(value: ReviewItem) -> admin_pb2.ReviewItem:
         disputes=value.disputes,
         appeal_pending=value.appeal_pending,
         opinions=[opinion_note(n) for n in value.opinions],
+        appeal_id=value.appeal_id,
         quarantine=None if value.quarantine is None else admin_pb2.Quarantine(
             quarantined_at=datetime_to_timestamp(value.quarantine.quarantined_at), matches=value.quarantine.matches,
             platforms=value.quarantine.platforms, window_minutes=value.quarantine.window_minutes,

@@ -173,7 +173,17 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
     def ListListings(self, request: admin_pb2.ListListingsRequest, context: grpc.ServicerContext) -> admin_pb2.ListListingsResponse:
         status = None if request.status == 0 else enum_from_proto(ListingStatus, request.status, "status")
         page = self._admin.list_listings(status, request.page_size, request.page_token)
-        return admin_pb2.ListListingsResponse(listings=[messages.listing(l) for l in page.items], next_page_token=page.next_page_token)
+        reports = self._admin.listing_reports(page.items) if request.with_reports else []
+        return admin_pb2.ListListingsResponse(
+            listings=[messages.listing(l) for l in page.items],
+            next_page_token=page.next_page_token,
+            reports=[messages.listing_report(r) for r in reports],
+        )
+
+    def ListAppeals(self, request: admin_pb2.ListAppealsRequest, context: grpc.ServicerContext) -> admin_pb2.ListAppealsResponse:
+        status = None if request.status == 0 else enum_from_proto(AppealStatus, request.status, "status")
+        page = self._admin.list_appeals(status, request.page_size, request.page_token)
+        return admin_pb2.ListAppealsResponse(appeals=[messages.appeal(a) for a in page.items], next_page_token=page.next_page_token)
 
     def ListReviewQueue(self, request: admin_pb2.ListReviewQueueRequest, context: grpc.ServicerContext) -> admin_pb2.ListReviewQueueResponse:
         items = self._admin.review_queue(request.limit)

@@ -9,12 +9,13 @@ from sqlalchemy.orm import Session
 
 from jpr_client.model import ListingStatus
 from registry.domain.errors import AlreadyExists, FailedPrecondition, NotFound
-from registry.domain.model import Appeal, AppealStatus
+from registry.domain.model import Appeal, AppealStatus, Page
 from registry.store import events
 from registry.store.database import Database
 from registry.store.listings import effective_status, record_change
 from registry.store.models import AppealRow, ListingRow
-from registry.store.refs import listing_ref, parse_ref
+from registry.store.pages import decode_id_page_token, encode_page_token
+from registry.store.refs import appeal_ref, listing_ref, parse_ref
 
 
 class AppealStore:
@@ -33,7 +34,7 @@ class AppealStore:
             session.add(appeal)
             session.flush()
             events.record(session, at=now, actor=actor, kind="appeal.filed", subject_id=listing.subject_id,
-                          listing_id=listing.id, appeal=f"A{appeal.id}", reason=reason)
+                          listing_id=listing.id, appeal=appeal_ref(appeal.id), reason=reason)
             return appeal_view(appeal)
 
         return self._db.write(work)
@@ -59,6 +60,21 @@ class AppealStore:
 
         return self._db.write(work)
 
+    def list(self, status: AppealStatus | None, page_size: int, page_token: str) -> Page[Appeal]:
+        """Appeals in the order they were filed (ids grow with filing), oldest first."""
+        after_id = decode_id_page_token(page_token, "ListAppeals", "A")
+        query = select(AppealRow).order_by(AppealRow.id).limit(page_size + 1)
+        if status is not None:
+            query = query.where(AppealRow.status == status.value)
+        if after_id is not None:
+            query = query.where(AppealRow.id > after_id)
+        with self._db.session() as session:
+            rows = session.scalars(query).all()
+            items = tuple(appeal_view(row) for row in rows[:page_size])
+        more = len(rows) > page_size
+        token = encode_page_token(items[-1].filed_at, items[-1].appeal_id) if more else ""
+        return Page(items=items, next_page_token=token)
+
 
 def _listing(session: Session, listing_id: str) -> ListingRow:
     listing = session.get(ListingRow, parse_ref("L", listing_id))
@@ -75,7 +91,7 @@ def _pending(session: Session, listing_id: int) -> AppealRow | None:
 
 def appeal_view(row: AppealRow) -> Appeal:
     return Appeal(
-        appeal_id=f"A{row.id}",
+        appeal_id=appeal_ref(row.id),
         listing_id=listing_ref(row.listing_id),
         status=AppealStatus(row.status),
         reason=row.reason,

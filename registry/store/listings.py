@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,13 +11,13 @@ from sqlalchemy.orm import Session
 
 from jpr_client.model import Category, Listing, ListingStatus, Report, ReportStatus, Role, Severity
 from jpr_client.quoting import quoted
-from registry.domain.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from registry.domain.errors import FailedPrecondition, NotFound, PermissionDenied
 from registry.domain.model import Page
 from registry.store import events
 from registry.store.database import Database
-from registry.store.models import ListingRow, ReportRow, RetractionRow
-from registry.store.pages import decode_page_token, encode_page_token
-from registry.store.refs import decimal_id, listing_ref, parse_ref, subject_ref
+from registry.store.models import ListingRow, MemberRow, ReportRow, RetractionRow
+from registry.store.pages import decode_id_page_token, encode_page_token
+from registry.store.refs import listing_ref, parse_ref, subject_ref
 from registry.store.reports import report_view
 
 
@@ -202,10 +203,7 @@ class ListingStore:
         return self._db.write(work)
 
     def list(self, status: ListingStatus | None, page_size: int, page_token: str, *, now: datetime) -> Page[Listing]:
-        after = decode_page_token(page_token)
-        after_id = None if after is None else decimal_id(after[1])
-        if after is not None and after_id is None:
-            raise InvalidArgument("page_token is not a ListListings token; pass the next_page_token ListListings returned")
+        after_id = decode_id_page_token(page_token, "ListListings", "")  # the bare number, as tokens always had it
         with self._db.session() as session:
             query = select(ListingRow).order_by(ListingRow.id)
             if after_id is not None:
@@ -223,6 +221,16 @@ class ListingStore:
                 items.append(view)
         token = encode_page_token(now, items[-1].listing_id[1:]) if more else ""
         return Page(items=tuple(items), next_page_token=token)
+
+    def signed_reports(self, report_ids: Sequence[str]) -> dict[str, tuple[str, bytes]]:
+        """Report id -> (reporter, envelope as received) of these reports."""
+        with self._db.session() as session:
+            rows = session.execute(
+                select(ReportRow.report_id, MemberRow.name, ReportRow.envelope)
+                .join(MemberRow, MemberRow.id == ReportRow.member_id)
+                .where(ReportRow.report_id.in_(report_ids))
+            ).all()
+        return {report_id: (reporter, envelope) for report_id, reporter, envelope in rows}
 
 
 def effective_status(status: str, listed_from: datetime, listed_until: datetime, now: datetime) -> ListingStatus:

@@ -17,7 +17,7 @@ from registry.store import events
 from registry.store.database import Database
 from registry.store.listings import effective_status, listing_view
 from registry.store.models import AppealRow, ListingRow, MemberRow, OpinionRow, SubjectMatchRow, SubjectRow
-from registry.store.refs import parse_ref
+from registry.store.refs import appeal_ref, parse_ref
 
 _OPEN = (ListingStatus.ACTIVE.value, ListingStatus.PENDING_NOTICE.value)
 
@@ -83,20 +83,25 @@ class OpinionStore:
         those disputed by two or more members."""
         with self._db.session() as session:
             disputes = func.count(OpinionRow.member_id).filter(OpinionRow.opinion == Opinion.DISPUTED.value)
-            appealed = select(AppealRow.id).where(AppealRow.listing_id == ListingRow.id, AppealRow.status == AppealStatus.PENDING.value).exists()
+            # One pending appeal per listing at most (AppealStore.file): its id, or NULL.
+            appeal = (
+                select(func.max(AppealRow.id))
+                .where(AppealRow.listing_id == ListingRow.id, AppealRow.status == AppealStatus.PENDING.value)
+                .scalar_subquery()
+            )
             rows = session.execute(
-                select(ListingRow, disputes.label("disputes"), appealed.label("appealed"))
+                select(ListingRow, disputes.label("disputes"), appeal.label("appeal"))
                 .outerjoin(OpinionRow, OpinionRow.listing_id == ListingRow.id)
                 .where(ListingRow.status.in_(_OPEN))
                 .group_by(ListingRow.id)
-                .having(or_(disputes > 0, appealed, ListingRow.quarantined_at.is_not(None)))
+                .having(or_(disputes > 0, appeal.is_not(None), ListingRow.quarantined_at.is_not(None)))
                 .order_by(ListingRow.quarantined_at.is_not(None).desc(), (disputes >= 2).desc(), disputes.desc(), ListingRow.id)
                 .limit(limit)
             ).all()
-            return [self._item(session, listing, bool(pending), now) for listing, _, pending in rows]
+            return [self._item(session, listing, appeal_id, now) for listing, _, appeal_id in rows]
 
     @staticmethod
-    def _item(session: Session, listing: ListingRow, appeal_pending: bool, now: datetime) -> ReviewItem:
+    def _item(session: Session, listing: ListingRow, appeal_id: int | None, now: datetime) -> ReviewItem:
         notes = session.execute(
             select(MemberRow.name, OpinionRow.opinion, OpinionRow.reason, OpinionRow.recorded_at)
             .join(MemberRow, MemberRow.id == OpinionRow.member_id)
@@ -108,7 +113,7 @@ class OpinionStore:
             listing=listing_view(session, listing, now),
             confirmations=confirmations,
             disputes=disputes,
-            appeal_pending=appeal_pending,
+            appeal_id=appeal_ref(appeal_id),
             opinions=tuple(OpinionNote(name, Opinion(opinion), reason, at) for name, opinion, reason, at in notes),
             quarantine=_quarantine(listing),
         )

@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 
 from registry.domain.errors import InvalidArgument
+from registry.store.refs import decimal_id
 
 
 def encode_page_token(after: datetime, key: str) -> str:
@@ -22,3 +23,16 @@ def decode_page_token(token: str) -> tuple[datetime, str] | None:
         return datetime.fromisoformat(stamp), str(key)
     except (ValueError, TypeError, RecursionError) as error:  # RecursionError: arrays nested a thousand deep
         raise InvalidArgument("page_token is not one this registry issued; pass the next_page_token you received") from error
+
+
+def decode_id_page_token(token: str, method: str, prefix: str) -> int | None:
+    """The row id the previous page of `method` ended at (None: the first page), from a token whose key is
+    `prefix` and the id's digits; a token of another method is refused."""
+    after = decode_page_token(token)
+    if after is None:
+        return None
+    key = after[1]
+    after_id = decimal_id(key[len(prefix) :]) if key.startswith(prefix) else None
+    if after_id is None:
+        raise InvalidArgument(f"page_token is not a {method} token; pass the next_page_token {method} returned")
+    return after_id

@@ -1,4 +1,4 @@
-"""External ids of subjects and listings ("S42", "L7") and the decimal numbers inside ids and cursors."""
+"""External ids of subjects, listings and appeals ("S42", "L7", "A3") and the decimal numbers inside ids and cursors."""
 
 from __future__ import annotations
 
@@ -16,6 +16,10 @@ def subject_ref(subject_id: int) -> str:
 
 def listing_ref(listing_id: int | None) -> str:
     return "" if listing_id is None else f"L{listing_id}"
+
+
+def appeal_ref(appeal_id: int | None) -> str:
+    return "" if appeal_id is None else f"A{appeal_id}"
 
 
 def decimal_id(digits: str) -> int | None:

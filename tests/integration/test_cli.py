@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import csv
+import io
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,6 +49,13 @@ REPORT_FLAGS = [
     "--role", "merchant", "--cn-ric", RIC, "--category", "fraud", "--severity", "serious",
     "--summary", "refund fraud", "--action", "store closed", "--evidence-sha256", "00" * 32,
 ]
+
+
+def column(table: str, name: str) -> list[str]:
+    """The cells of one column of a printed table (cells without spaces)."""
+    header, *rows = table.strip().splitlines()
+    index = header.split().index(name)
+    return [row.split()[index] for row in rows]
 
 
 def test_admin_review_flow_with_tables_and_json(jpr: Jpr, tmp_path: Path) -> None:
@@ -232,11 +242,15 @@ def test_appeal_commands_file_and_decide(jpr: Jpr, tmp_path: Path) -> None:
     appeal = json.loads(jpr.admin("admin", "appeals", "file", "L1", "--reason", "identity theft victim", "--json"))
     assert appeal["status"] == "PENDING"
     queue = json.loads(jpr.admin("admin", "listings", "queue", "--json"))["items"]
-    assert [(i["listing_id"], i["appeal_pending"], i["disputes"]) for i in queue] == [("L1", True, 0)]
-    assert "APPEAL_PENDING" in jpr.admin("admin", "listings", "queue")
+    assert [(i["listing_id"], i["appeal_pending"], i["appeal_id"], i["disputes"]) for i in queue] == [("L1", True, appeal["appeal_id"], 0)]
+    assert column(jpr.admin("admin", "listings", "queue"), "APPEAL_ID") == [appeal["appeal_id"]]
+    assert column(jpr.admin("admin", "appeals", "list", "--status", "pending"), "APPEAL_ID") == [appeal["appeal_id"]]
     assert "pending" in jpr.member("lookup", "platform-a", "--role", "merchant", "--cn-ric", RIC)
     assert "upheld" in jpr.admin("admin", "appeals", "decide", appeal["appeal_id"], "--decision", "upheld", "--reason", "police report")
     assert "verdict: CLEAR" in jpr.member("lookup", "platform-a", "--role", "merchant", "--cn-ric", RIC)
+    assert jpr.admin("admin", "appeals", "list", "--status", "pending").strip() == "(none)"
+    upheld = json.loads(jpr.admin("admin", "appeals", "list", "--status", "upheld", "--json"))
+    assert [(a["appeal_id"], a["listing_id"], a["decision_reason"]) for a in upheld["items"]] == [(appeal["appeal_id"], "L1", "police report")]
 
 
 def test_subject_commands_show_detach_and_split(jpr: Jpr, tmp_path: Path) -> None:
@@ -261,3 +275,95 @@ def test_suspend_resume_and_certificate_revocation_commands(jpr: Jpr, tmp_path: 
     assert "revoked" in jpr.admin("admin", "cert", "revoke", added["certificate_sha256"], "--reason", "laptop stolen")
     assert "has been revoked" in jpr.member("lookup", "platform-a", "--role", "merchant", "--cn-ric", RIC, ok=False)
     assert "ALREADY_EXISTS" in jpr.admin("admin", "cert", "revoke", added["certificate_sha256"], "--reason", "again", ok=False)
+
+
+def test_lookup_table_shows_each_matchs_listing_id(jpr: Jpr, tmp_path: Path) -> None:
+    jpr.admin("admin", "members", "add", "platform-a", "--generate", "--out", str(tmp_path / "platform-a.credentials.json"))
+    receipt = json.loads(jpr.member("report", "platform-a", *REPORT_FLAGS, "--json"))
+    table = jpr.member("lookup", "platform-a", "--role", "merchant", "--cn-ric", RIC).split("\n", 1)[1]
+    assert column(table, "LISTING") == ["-"]  # a report under review has no listing yet
+    jpr.admin("admin", "reports", "accept", receipt["report_id"])
+    table = jpr.member("lookup", "platform-a", "--role", "merchant", "--cn-ric", RIC).split("\n", 1)[1]
+    assert column(table, "LISTING") == ["L1"] and column(table, "SUBJECT") == [receipt["subject_id"]]
+
+
+EXPORT_COLUMNS = [
+    "listing_id", "subject_id", "roles", "categories", "severity", "listed_from", "listed_until", "reporting_platforms", "display_names",
+]
+OTHER_RICS = ["110101199003070978", "110102198506121230"]
+PHONE = "13800138000"
+
+
+def listed_by_cli(jpr: Jpr, member: str, ric: str, summary: str, display_name: str = "", *extra: str) -> None:
+    flags = ["--role", "merchant", "--cn-ric", ric, "--category", "fraud", "--severity", "serious", "--summary", summary,
+             "--action", f"store closed by {member}", "--evidence-sha256", "00" * 32, "--display-name", display_name, *extra]
+    jpr.admin("admin", "reports", "accept", json.loads(jpr.member("report", member, *flags, "--json"))["report_id"])
+
+
+@pytest.fixture
+def export_registry(jpr: Jpr, registry: Registry, tmp_path: Path) -> list[str]:
+    """L1: one subject reported by two platforms (active); L2: lifted; L3: active, no display name.
+    Answers every spelling of the tokens of L1's identifiers that must never appear in an export."""
+    from jpr_client import Credentials, RegistryClient, normalize
+
+    for name in ("platform-a", "platform-b"):
+        jpr.admin("admin", "members", "add", name, "--generate", "--out", str(tmp_path / f"{name}.credentials.json"))
+    listed_by_cli(jpr, "platform-a", RIC, "counterfeit; cosmetics", "张*明", "--phone", PHONE)
+    listed_by_cli(jpr, "platform-b", RIC, "fake sales data", "张*明")
+    listed_by_cli(jpr, "platform-a", OTHER_RICS[0], "wrong shop")
+    jpr.admin("admin", "listings", "lift", "L2", "--grounds", "correction", "--reason", "wrong shop")
+    listed_by_cli(jpr, "platform-b", OTHER_RICS[1], "tax evasion")
+    credentials = Credentials.load(tmp_path / "platform-a.credentials.json").with_endpoint(registry.endpoint)
+    with RegistryClient(credentials) as client:
+        tokens = [t.value for t in client.tokenize([normalize("cn_ric", RIC), normalize("phone", PHONE)])]
+    return [spelling for token in tokens for spelling in (
+        token.hex(), token.hex().upper(), token[:8].hex(), base64.b64encode(token).decode(), base64.urlsafe_b64encode(token).decode(),
+    )]
+
+
+def test_export_writes_active_listings_as_csv_without_tokens_or_free_text(jpr: Jpr, export_registry: list[str]) -> None:
+    text = jpr.admin("admin", "export", "--page-size", "1")  # one listing a call: the export follows the pages
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert text.splitlines()[0].split(",") == EXPORT_COLUMNS
+    assert [(r["listing_id"], r["subject_id"], r["reporting_platforms"], r["display_names"]) for r in rows] == [
+        ("L1", "S1", "2", "张*明"), ("L3", "S3", "1", ""),
+    ]
+    assert (rows[0]["roles"], rows[0]["categories"], rows[0]["severity"]) == ("MERCHANT", "FRAUD", "SERIOUS")
+    for stamp in (rows[0]["listed_from"], rows[0]["listed_until"]):
+        assert stamp.endswith("+00:00") and datetime.fromisoformat(stamp).utcoffset() == timedelta(0)
+    assert not [s for s in export_registry if s in text], "a token is in the export"
+    assert "counterfeit" not in text and "store closed" not in text and "platform-" not in text
+
+    free = list(csv.DictReader(io.StringIO(jpr.admin("admin", "export", "--with-free-text"))))
+    assert (free[0]["summaries"], free[0]["platform_actions"]) == (
+        "counterfeit\\; cosmetics;fake sales data", "store closed by platform-a;store closed by platform-b",
+    )
+    lifted = list(csv.DictReader(io.StringIO(jpr.admin("admin", "export", "--status", "lifted"))))
+    assert [r["listing_id"] for r in lifted] == ["L2"]
+
+
+def test_export_writes_json_lines_to_a_new_file_with_the_same_keys(jpr: Jpr, export_registry: list[str], tmp_path: Path) -> None:
+    out = tmp_path / "listings.jsonl"
+    said = jpr.admin("admin", "export", "--format", "jsonl", "--out", str(out), "--with-reporters", "--with-free-text")
+    assert said.strip() == f"2 active listings written to {out}"
+    text = out.read_text(encoding="utf-8")
+    first, second = (json.loads(line) for line in text.splitlines())
+    assert list(first) == [*EXPORT_COLUMNS, "reporters", "summaries", "platform_actions"]
+    assert first["roles"] == ["MERCHANT"] and first["display_names"] == ["张*明"] and first["reporting_platforms"] == 2
+    assert first["reporters"] == ["platform-a", "platform-b"] and first["summaries"] == ["counterfeit; cosmetics", "fake sales data"]
+    assert (second["listing_id"], second["display_names"], second["reporters"]) == ("L3", [], ["platform-b"])
+    assert not [s for s in export_registry if s in text], "a token is in the export"
+    assert out.stat().st_mode & 0o777 == 0o600
+    assert "refusing to overwrite" in jpr.admin("admin", "export", "--out", str(out), ok=False)
+    plain = [json.loads(line) for line in jpr.admin("admin", "export", "--format", "jsonl").splitlines()]
+    assert [list(r) for r in plain] == [EXPORT_COLUMNS, EXPORT_COLUMNS] and "wrong shop" not in json.dumps(plain)
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--status", "everything"), ("--format", "xlsx")])
+def test_export_refuses_an_unknown_status_or_format_as_a_usage_error_naming_the_flag(
+    capsys: pytest.CaptureFixture[str], flag: str, value: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["admin", "export", flag, value, "--credentials", "unused.json"])
+    assert exited.value.code == 2
+    assert f"argument {flag}: invalid choice: '{value}'" in capsys.readouterr().err

@@ -193,7 +193,7 @@ def test_an_id_of_anything_but_up_to_18_ascii_digits_is_invalid_argument(
     assert not [record for record in caplog.records if record.exc_info], "a traceback was logged"
 
 
-@pytest.mark.parametrize("method", ["ListReports", "ListListings"])
+@pytest.mark.parametrize("method", ["ListReports", "ListListings", "ListAppeals"])
 def test_a_page_token_of_deeply_nested_json_is_invalid_argument(
     registry: Registry, admin: AdminClient, method: str, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -67,7 +67,7 @@ class RetryConfig:
 # Admin decisions (accept, lift, suspend...) are never repeated by the client.
 SAFE_TO_REPEAT: dict[str, tuple[str, ...]] = {
     "jpr.v1.Registry": ("Tokenize", "SubmitReport", "GetReport", "RetractReport", "Lookup", "LookupBatch", "RecordOpinion"),
-    "jpr.v1.Admin": ("ListMembers", "ListReports", "ListListings", "ListReviewQueue", "GetSubject", "AuditAccess"),
+    "jpr.v1.Admin": ("ListMembers", "ListReports", "ListListings", "ListAppeals", "ListReviewQueue", "GetSubject", "AuditAccess"),
     "grpc.health.v1.Health": ("Check",),
 }
 MAX_ATTEMPTS = 5  # gRPC's own cap on retryPolicy.maxAttempts

@@ -223,6 +223,58 @@ class DecideAppealRequest(_message.Message):
 Global___DecideAppealRequest: _TypeAlias = DecideAppealRequest  # noqa: Y015
 
 @_typing.final
+class ListAppealsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    status: Global___AppealStatus.ValueType
+    """unspecified: every status"""
+    page_size: _builtins.int
+    """default 50, at most 500"""
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        status: Global___AppealStatus.ValueType = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAppealsRequest: _TypeAlias = ListAppealsRequest  # noqa: Y015
+
+@_typing.final
+class ListAppealsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPEALS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def appeals(self) -> _containers.RepeatedCompositeFieldContainer[Global___Appeal]:
+        """oldest filed first"""
+
+    def __init__(
+        self,
+        *,
+        appeals: _abc.Iterable[Global___Appeal] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["appeals", b"appeals", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAppealsResponse: _TypeAlias = ListAppealsResponse  # noqa: Y015
+
+@_typing.final
 class LiftListingRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -609,24 +661,64 @@ class ListListingsRequest(_message.Message):
     STATUS_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    WITH_REPORTS_FIELD_NUMBER: _builtins.int
     status: _types_pb2.ListingStatus.ValueType
     """unspecified: every status"""
     page_size: _builtins.int
     page_token: _builtins.str
+    with_reports: _builtins.bool
+    """also answer what these listings' reports say (`jpr admin export`)"""
     def __init__(
         self,
         *,
         status: _types_pb2.ListingStatus.ValueType = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        with_reports: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "status", b"status", "with_reports", b"with_reports"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListListingsRequest: _TypeAlias = ListListingsRequest  # noqa: Y015
+
+@_typing.final
+class ListingReport(_message.Message):
+    """What an accepted report behind a listing says, from its signed payload: no tokens, no evidence digest."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_ID_FIELD_NUMBER: _builtins.int
+    REPORTER_FIELD_NUMBER: _builtins.int
+    DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    PLATFORM_ACTION_FIELD_NUMBER: _builtins.int
+    report_id: _builtins.str
+    """one of the listing's report_ids"""
+    reporter: _builtins.str
+    """the reporting member"""
+    display_name: _builtins.str
+    """the payload's masked name ("" when it gave none)"""
+    summary: _builtins.str
+    platform_action: _builtins.str
+    def __init__(
+        self,
+        *,
+        report_id: _builtins.str = ...,
+        reporter: _builtins.str = ...,
+        display_name: _builtins.str = ...,
+        summary: _builtins.str = ...,
+        platform_action: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["display_name", b"display_name", "platform_action", b"platform_action", "report_id", b"report_id", "reporter", b"reporter", "summary", b"summary"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListingReport: _TypeAlias = ListingReport  # noqa: Y015
 
 @_typing.final
 class ListListingsResponse(_message.Message):
@@ -634,18 +726,24 @@ class ListListingsResponse(_message.Message):
 
     LISTINGS_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    REPORTS_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
     @_builtins.property
     def listings(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Listing]: ...
+    @_builtins.property
+    def reports(self) -> _containers.RepeatedCompositeFieldContainer[Global___ListingReport]:
+        """with_reports: every report of these listings' report_ids"""
+
     def __init__(
         self,
         *,
         listings: _abc.Iterable[_types_pb2.Listing] | None = ...,
         next_page_token: _builtins.str = ...,
+        reports: _abc.Iterable[Global___ListingReport] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["listings", b"listings", "next_page_token", b"next_page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["listings", b"listings", "next_page_token", b"next_page_token", "reports", b"reports"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -712,10 +810,13 @@ class ReviewItem(_message.Message):
     DISPUTES_FIELD_NUMBER: _builtins.int
     APPEAL_PENDING_FIELD_NUMBER: _builtins.int
     OPINIONS_FIELD_NUMBER: _builtins.int
+    APPEAL_ID_FIELD_NUMBER: _builtins.int
     QUARANTINE_FIELD_NUMBER: _builtins.int
     confirmations: _builtins.int
     disputes: _builtins.int
     appeal_pending: _builtins.bool
+    appeal_id: _builtins.str
+    """the pending appeal ("" when none): what DecideAppeal takes"""
     @_builtins.property
     def listing(self) -> _types_pb2.Listing: ...
     @_builtins.property
@@ -732,11 +833,12 @@ class ReviewItem(_message.Message):
         disputes: _builtins.int = ...,
         appeal_pending: _builtins.bool = ...,
         opinions: _abc.Iterable[Global___OpinionNote] | None = ...,
+        appeal_id: _builtins.str = ...,
         quarantine: Global___Quarantine | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["listing", b"listing", "quarantine", b"quarantine"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["appeal_pending", b"appeal_pending", "confirmations", b"confirmations", "disputes", b"disputes", "listing", b"listing", "opinions", b"opinions", "quarantine", b"quarantine"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["appeal_id", b"appeal_id", "appeal_pending", b"appeal_pending", "confirmations", b"confirmations", "disputes", b"disputes", "listing", b"listing", "opinions", b"opinions", "quarantine", b"quarantine"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -744,7 +846,7 @@ Global___ReviewItem: _TypeAlias = ReviewItem  # noqa: Y015
 
 @_typing.final
 class Quarantine(_message.Message):
-    """What tripped the flood guard (docs/protocol.md 7.5)."""
+    """What tripped the flood guard (docs/protocol.md 7.6)."""
 
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -95,6 +95,11 @@ class AdminStub:
                 request_serializer=jpr_dot_v1_dot_admin__pb2.DecideAppealRequest.SerializeToString,
                 response_deserializer=jpr_dot_v1_dot_admin__pb2.Appeal.FromString,
                 _registered_method=True)
+        self.ListAppeals = channel.unary_unary(
+                '/jpr.v1.Admin/ListAppeals',
+                request_serializer=jpr_dot_v1_dot_admin__pb2.ListAppealsRequest.SerializeToString,
+                response_deserializer=jpr_dot_v1_dot_admin__pb2.ListAppealsResponse.FromString,
+                _registered_method=True)
         self.ListReviewQueue = channel.unary_unary(
                 '/jpr.v1.Admin/ListReviewQueue',
                 request_serializer=jpr_dot_v1_dot_admin__pb2.ListReviewQueueRequest.SerializeToString,
@@ -223,6 +228,13 @@ class AdminServicer:
 
     def DecideAppeal(self, request, context):
         """Decides a pending appeal: UPHELD lifts the listing, DENIED keeps it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAppeals(self, request, context):
+        """Appeals in the order they were filed (oldest first), optionally of one status.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -362,6 +374,11 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.DecideAppeal,
                     request_deserializer=jpr_dot_v1_dot_admin__pb2.DecideAppealRequest.FromString,
                     response_serializer=jpr_dot_v1_dot_admin__pb2.Appeal.SerializeToString,
+            ),
+            'ListAppeals': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAppeals,
+                    request_deserializer=jpr_dot_v1_dot_admin__pb2.ListAppealsRequest.FromString,
+                    response_serializer=jpr_dot_v1_dot_admin__pb2.ListAppealsResponse.SerializeToString,
             ),
             'ListReviewQueue': grpc.unary_unary_rpc_method_handler(
                     servicer.ListReviewQueue,
@@ -738,6 +755,33 @@ class Admin:
             '/jpr.v1.Admin/DecideAppeal',
             jpr_dot_v1_dot_admin__pb2.DecideAppealRequest.SerializeToString,
             jpr_dot_v1_dot_admin__pb2.Appeal.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAppeals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jpr.v1.Admin/ListAppeals',
+            jpr_dot_v1_dot_admin__pb2.ListAppealsRequest.SerializeToString,
+            jpr_dot_v1_dot_admin__pb2.ListAppealsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -50,6 +50,8 @@ class AdminStub:
     """Files an appeal on a listed subject's behalf; lookups keep denying and say it is pending."""
     DecideAppeal: _grpc.UnaryUnaryMultiCallable[_admin_pb2.DecideAppealRequest, _admin_pb2.Appeal]
     """Decides a pending appeal: UPHELD lifts the listing, DENIED keeps it."""
+    ListAppeals: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListAppealsRequest, _admin_pb2.ListAppealsResponse]
+    """Appeals in the order they were filed (oldest first), optionally of one status."""
     ListReviewQueue: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListReviewQueueRequest, _admin_pb2.ListReviewQueueResponse]
     """Listings in force that members dispute or that are under appeal: those
     disputed by two or more members first.
@@ -97,6 +99,8 @@ class AdminAsyncStub(AdminStub):
     """Files an appeal on a listed subject's behalf; lookups keep denying and say it is pending."""
     DecideAppeal: _aio.UnaryUnaryMultiCallable[_admin_pb2.DecideAppealRequest, _admin_pb2.Appeal]  # type: ignore[assignment]
     """Decides a pending appeal: UPHELD lifts the listing, DENIED keeps it."""
+    ListAppeals: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListAppealsRequest, _admin_pb2.ListAppealsResponse]  # type: ignore[assignment]
+    """Appeals in the order they were filed (oldest first), optionally of one status."""
     ListReviewQueue: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListReviewQueueRequest, _admin_pb2.ListReviewQueueResponse]  # type: ignore[assignment]
     """Listings in force that members dispute or that are under appeal: those
     disputed by two or more members first.
@@ -213,6 +217,14 @@ class AdminServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.Appeal, _abc.Awaitable[_admin_pb2.Appeal]]:
         """Decides a pending appeal: UPHELD lifts the listing, DENIED keeps it."""
+
+    @_abc_1.abstractmethod
+    def ListAppeals(
+        self,
+        request: _admin_pb2.ListAppealsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ListAppealsResponse, _abc.Awaitable[_admin_pb2.ListAppealsResponse]]:
+        """Appeals in the order they were filed (oldest first), optionally of one status."""
 
     @_abc_1.abstractmethod
     def ListReviewQueue(
