@@ -62,3 +62,29 @@ def test_server_refuses_an_older_schema_and_names_the_command(tmp_path: Path, da
         conn.execute(text("UPDATE alembic_version SET version_num = :head"), {"head": schema.head_revision()})
     database.dispose()
     serve(tmp_path, database_url)  # at head it starts
+
+
+def test_reports_accepted_before_0007_keep_their_listings_end(empty_database: Database) -> None:
+    """Reports accepted before each kept its own end take their listing's: a later retraction never
+    shortens a listing below what the registry knew, and a report without a listing gets none."""
+    from datetime import datetime
+
+    schema.upgrade(empty_database, "0006")
+    at, until = datetime(2026, 1, 5, 9, 30), datetime(2031, 1, 4, 9, 30)
+    rows = {"at": at, "until": until, "blob": b"\x00" * 32}
+    with empty_database.engine.begin() as conn:
+        conn.execute(text("INSERT INTO members (id, name, status, created_at) VALUES (1, 'platform-a', 'ACTIVE', :at)"), rows)
+        conn.execute(text("INSERT INTO member_keys (key_id, member_id, public_key, valid_from) VALUES ('k1', 1, :blob, :at)"), rows)
+        conn.execute(text("INSERT INTO subjects (id, created_at) VALUES (1, :at)"), rows)
+        conn.execute(text("INSERT INTO listings (id, subject_id, status, listed_from, listed_until, created_at, updated_at) "
+                          "VALUES (1, 1, 'ACTIVE', :at, :until, :at, :at)"), rows)
+        for report_id, status, listing in (("r-accepted", "ACCEPTED", 1), ("r-submitted", "SUBMITTED", None)):
+            conn.execute(text(
+                "INSERT INTO reports (report_id, member_id, subject_id, status, role, category, severity, created_at, received_at, "
+                "key_id, envelope, envelope_sha256, payload_sha256, listing_id) VALUES (:id, 1, 1, :status, 'MERCHANT', 'FRAUD', "
+                "'SEVERE', :at, :at, 'k1', :blob, :blob, :blob, :listing)"), {**rows, "id": report_id, "status": status, "listing": listing})
+    schema.upgrade(empty_database)
+    with empty_database.engine.connect() as conn:
+        ends = dict(conn.execute(text("SELECT report_id, term_ends_at FROM reports")).all())
+    assert ends["r-submitted"] is None
+    assert ends["r-accepted"] in (until, until.isoformat(sep=" "), str(until))
