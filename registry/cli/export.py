@@ -95,7 +95,17 @@ def write(pages: Iterable[admin_pb2.ListListingsResponse], out: TextIO, form: st
 def _csv(out: TextIO, columns: tuple[str, ...]) -> Callable[[Row], object]:
     writer = csv.writer(out)
     writer.writerow(columns)
-    return lambda values: writer.writerow([_joined(v) if isinstance(v, list) else v for v in values.values()])
+    return lambda values: writer.writerow([_inert(_joined(v) if isinstance(v, list) else v) for v in values.values()])
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection"):
+# a platform's summary or display name must not run on the regulator's machine.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(value: object) -> object:
+    """A text cell a spreadsheet shows as text: one starting like a formula gets a leading apostrophe."""
+    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_STARTS) else value
 
 
 def _jsonl(out: TextIO, columns: tuple[str, ...]) -> Callable[[Row], object]:

