@@ -26,6 +26,10 @@ SERVER_KEY, SERVER_CERT = "server.key", "server.pem"
 ADMIN_CREDENTIALS = "admin.credentials.json"
 PROBE_CREDENTIALS = "probe.credentials.json"
 SERVER_HOSTS = ("localhost", "127.0.0.1")
+# What a serving replica reads, and nothing else: `jpr init --owner` hands exactly these (and the
+# SQLite database, when there is one) to the replicas' user, and docker/compose.yaml mounts exactly
+# these. Never the CA key, nor the admin's credentials. The probe's are for the container health check.
+REPLICA_FILES = (CONFIG_FILE, OPRF_KEY, CA_CERT, SERVER_KEY, SERVER_CERT, PROBE_CREDENTIALS)
 
 
 class DataDirError(RuntimeError):
@@ -90,6 +94,15 @@ class DataDir:
         self._client_credentials(ca, registry_name, endpoint, "probe", pki.ROLE_PROBE, pinned).save(self.file(PROBE_CREDENTIALS))
         # Written last: its presence marks a complete registry.
         self._write(CONFIG_FILE, f'registry_name = "{registry_name}"\n'.encode())
+
+    def hand_over(self, uid: int, gid: int) -> None:
+        """Give the directory, what a replica reads and the database files to the replicas' user (`jpr init --owner`).
+
+        Modes stay owner-only; everything else (the CA key, the admin's credentials) stays with the caller.
+        """
+        database = [path.name for path in self.path.glob(f"{DATABASE_FILE}*")]
+        for name in (".", *REPLICA_FILES, *database):
+            os.chown(self.file(name), uid, gid, follow_symlinks=False)
 
     def _create_private_directory(self) -> None:
         """Owner-only (0700) before any file is written in it, also when `jpr init` is given an empty directory."""

@@ -15,11 +15,20 @@ BIN = Path(sys.executable).parent
 SERVING = re.compile(r"(?m)^serving on 127\.0\.0\.1:(\d+)")
 
 
+def as_user(user: tuple[int, int] | None) -> list[str]:
+    """The prefix that runs a command as (uid, gid) and no other group, as a container's user (needs root).
+
+    setpriv, not subprocess's `user=`: on some kernels the latter's exec is refused where setpriv's is not.
+    """
+    return ["setpriv", f"--reuid={user[0]}", f"--regid={user[1]}", "--clear-groups"] if user else []
+
+
 class ServeProcess:
     """One `jpr serve --listen 127.0.0.1:0` process; its output goes to a log file.
 
     `port`: the port an earlier process got from port 0, to restart in its place.
     `environ`: variables to set for the process on top of this one's.
+    `user`: (uid, gid) to run as, as a container's user does (needs root).
     """
 
     def __init__(
@@ -30,6 +39,7 @@ class ServeProcess:
         extra: tuple[str, ...] = (),
         port: int = 0,
         environ: Mapping[str, str] | None = None,
+        user: tuple[int, int] | None = None,
     ) -> None:
         self.log = log or data_dir.parent / f"serve-{time.monotonic_ns()}.log"
         command = [str(BIN / "jpr"), "serve", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}"]
@@ -38,7 +48,7 @@ class ServeProcess:
         command += extra
         env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **(environ or {})}
         with self.log.open("w") as sink:
-            self.process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
+            self.process = subprocess.Popen([*as_user(user), *command], stdout=sink, stderr=subprocess.STDOUT, env=env)
         self.port = int(self._wait_for_port())
         self.endpoint = f"127.0.0.1:{self.port}"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import threading
 
@@ -29,6 +30,8 @@ def _init_flags(init: argparse.ArgumentParser) -> None:
     init.add_argument("--endpoint", default="127.0.0.1:50051", help="address written into the admin credentials")
     init.add_argument("--no-database", action="store_true", help="prepare keys and certificates only; migrate the database later with `jpr db upgrade`")
     init.add_argument("--host", action="append", default=[], help="another DNS name or IP the server certificate is valid for (repeatable)")
+    init.add_argument("--owner", type=owner, metavar="UID[:GID]",
+                      help="hand what a replica reads to this user (the image's is 10001), modes unchanged; needs root")
     init.set_defaults(run=run_init)
 
 
@@ -54,6 +57,19 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings({k: getattr(args, k, None) for k in ("data_dir", "listen", "database_url", "lookup_database_url", "workers", "max_streams", "max_streams_per_caller")})
 
 
+def owner(text: str) -> tuple[int, int]:
+    """`--owner UID[:GID]`: numeric ids, as in the image (names differ between the host and the container)."""
+    uid, colon, gid = text.partition(":")
+    if not (uid.isdigit() and (gid.isdigit() or not colon)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not UID or UID:GID in numbers (the image's user is 10001)")
+    return int(uid), int(gid or uid)
+
+
+def _check_can_hand_over(owner: tuple[int, int] | None) -> None:
+    if owner and os.geteuid() != 0 and owner != (os.geteuid(), os.getegid()):
+        raise PermissionError(f"jpr init --owner {owner[0]}:{owner[1]} gives files to another user: run it as root")
+
+
 def run_init(args: argparse.Namespace) -> int:
     from registry.datadir import ADMIN_CREDENTIALS, DataDir, new_registry_name
     from registry.store import schema
@@ -61,6 +77,7 @@ def run_init(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     data = DataDir(settings.data_dir)
+    _check_can_hand_over(args.owner)
     data.initialize(registry_name=args.name or new_registry_name(), admin_name=args.admin, endpoint=args.endpoint, hosts=args.host)
     if not args.no_database:
         database = Database(settings.effective_database_url)
@@ -68,6 +85,9 @@ def run_init(args: argparse.Namespace) -> int:
             schema.upgrade(database)
         finally:
             database.dispose()
+    if args.owner:
+        data.hand_over(*args.owner)
+        print(f"handed what a replica reads to {args.owner[0]}:{args.owner[1]}; the CA key and the admin credentials stay yours")
     print(f"initialized registry {data.registry_name()!r} in {settings.data_dir}")
     print(f"admin credentials: {data.file(ADMIN_CREDENTIALS)}")
     print(f"OPRF public key (members pin it; publish it with the endpoint): {data.oprf_public_key().hex()}")

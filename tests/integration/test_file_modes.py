@@ -12,7 +12,7 @@ import pytest
 
 from jpr_client.credentials import Credentials
 from registry.cli.main import main
-from registry.datadir import ADMIN_CREDENTIALS
+from registry.datadir import ADMIN_CREDENTIALS, REPLICA_FILES
 from registry.server.app import start
 from registry.settings import load_settings
 from tests.conftest import AdminClient
@@ -83,3 +83,20 @@ def test_key_and_credentials_files_the_cli_writes_are_owner_only(served: tuple[P
         "--out", str(work / "platform-b.credentials.json"))
     private = ("platform-a.credentials.json", "platform-b.keys.json", "issued.json", "platform-b.credentials.json")
     assert readable_by_others(*(work / name for name in private)) == {}
+
+
+def test_init_owner_must_be_numeric_and_the_error_names_the_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["init", "--data-dir", str(tmp_path / "d"), "--owner", "jpr"])
+    assert "argument --owner: 'jpr' is not UID or UID:GID in numbers" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
+
+
+def test_init_owner_hands_what_a_replica_reads_to_that_user_and_keeps_the_ca_key(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("jpr init --owner gives files to another user: needs root")
+    data_dir = tmp_path / "jpr-data"
+    jpr("init", "--data-dir", str(data_dir), "--owner", "10001:10002")
+    owned = {path.name for path in [data_dir, *data_dir.iterdir()] if (path.stat().st_uid, path.stat().st_gid) == (10001, 10002)}
+    assert owned == {"jpr-data", "registry.db", *REPLICA_FILES}  # the SQLite database too; never ca.key nor admin's credentials
+    assert readable_by_others(*(path for path in data_dir.iterdir() if path.name not in PUBLIC)) == {}

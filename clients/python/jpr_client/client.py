@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import random
@@ -80,8 +81,11 @@ def service_config(retry: RetryConfig) -> dict[str, Any]:
         >>> service_config(RetryConfig())["methodConfig"][0]["retryPolicy"]["retryableStatusCodes"]
         ['UNAVAILABLE']
     """
+    # Round robin over every address the target names (an endpoint list, or a DNS name with several
+    # records); with one address it is the same as gRPC's default.
+    balancing: list[dict[str, Any]] = [{"round_robin": {}}]
     if retry.attempts == 1:
-        return {"methodConfig": []}
+        return {"loadBalancingConfig": balancing, "methodConfig": []}
     names = [{"service": service, "method": method} for service, methods in SAFE_TO_REPEAT.items() for method in methods]
     policy = {
         "maxAttempts": retry.attempts,
@@ -90,7 +94,7 @@ def service_config(retry: RetryConfig) -> dict[str, Any]:
         "backoffMultiplier": 2,
         "retryableStatusCodes": ["UNAVAILABLE"],
     }
-    return {"methodConfig": [{"name": names, "retryPolicy": policy}]}
+    return {"loadBalancingConfig": balancing, "methodConfig": [{"name": names, "retryPolicy": policy}]}
 
 
 @dataclass(frozen=True)
@@ -364,12 +368,50 @@ def call(method: str, stub: Callable[..., R], request: Any, timeout: float) -> R
 KEEPALIVE_OPTIONS = [("grpc.keepalive_time_ms", 30_000), ("grpc.keepalive_timeout_ms", 10_000)]
 
 
+def channel_target(endpoint: str) -> tuple[str, list[tuple[str, str]]]:
+    """The gRPC target of an endpoint, and the channel options it needs (docs/protocol.md, "Endpoint").
+
+    A list of replicas, `ADDRESS:PORT,ADDRESS:PORT`, becomes one `ipv4:` (or `ipv6:`) target; TLS then
+    checks the first address against the server certificate, which every replica shares.
+
+    Example:
+        >>> channel_target("10.0.0.7:50051,10.0.0.8:50051")
+        ('ipv4:10.0.0.7:50051,10.0.0.8:50051', [('grpc.ssl_target_name_override', '10.0.0.7')])
+    """
+    if "," not in endpoint:
+        return endpoint, []
+    entries = [entry.strip() for entry in endpoint.split(",")]
+    hosts = [_replica_address(endpoint, entry) for entry in entries]
+    families = {host.version for host in hosts}
+    if len(families) > 1:
+        raise ValueError(f"endpoint {endpoint!r} mixes IPv4 and IPv6 addresses; gRPC takes a list of one family")
+    return f"ipv{families.pop()}:{','.join(entries)}", [("grpc.ssl_target_name_override", str(hosts[0]))]
+
+
+def _replica_address(endpoint: str, entry: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The address of one `ADDRESS:PORT` (an IPv6 address in brackets) in an endpoint list."""
+    host, _, port = entry.rpartition(":")
+    bracketed = host.startswith("[") and host.endswith("]")
+    try:
+        address = ipaddress.ip_address(host[1:-1] if bracketed else host)
+    except ValueError:
+        address = None
+    if address is None or not port.isdigit() or (address.version == 6) != bracketed:
+        raise ValueError(
+            f"endpoint {endpoint!r}: {entry!r} is not ADDRESS:PORT with an IP address ([IPv6]:PORT); a list names "
+            "replicas by address (for a DNS name with an address per replica, use dns:///NAME:PORT)"
+        )
+    return address
+
+
 def secure_channel(credentials: Credentials, retry: RetryConfig = RetryConfig()) -> grpc.Channel:
-    """A mutual-TLS channel to the registry named in `credentials`, retrying as `service_config(retry)` says."""
+    """A mutual-TLS channel to the registry named in `credentials`, retrying as `service_config(retry)` says,
+    balanced round robin over every replica its endpoint names."""
     channel_credentials = grpc.ssl_channel_credentials(
         root_certificates=credentials.ca_certificate.encode(),
         private_key=credentials.private_key.encode(),
         certificate_chain=credentials.certificate.encode(),
     )
-    options = [*KEEPALIVE_OPTIONS, ("grpc.enable_retries", 1), ("grpc.service_config", json.dumps(service_config(retry)))]
-    return grpc.secure_channel(credentials.endpoint, channel_credentials, options=options)
+    target, target_options = channel_target(credentials.endpoint)
+    options = [*KEEPALIVE_OPTIONS, *target_options, ("grpc.enable_retries", 1), ("grpc.service_config", json.dumps(service_config(retry)))]
+    return grpc.secure_channel(target, channel_credentials, options=options)

@@ -11,7 +11,7 @@ import grpc
 import pytest
 
 from jpr_client import RPCError, RegistryClient, RetryConfig
-from jpr_client.client import service_config
+from jpr_client.client import channel_target, service_config
 from jpr_client.credentials import Credentials, CredentialsError
 from registry.crypto import pki
 
@@ -81,7 +81,7 @@ def test_the_service_config_retries_only_unavailable_and_only_calls_safe_to_repe
     decisions = {"AcceptReport", "RejectReport", "LiftListing", "CreateMember", "SuspendMember", "RevokeCertificate", "DecideAppeal"}
     assert not {m for s, m in named if m in decisions}  # an admin decision is never re-sent
     assert ("jpr.v1.Registry", "WatchChanges") not in named  # the watch loop resumes from its cursor instead
-    assert service_config(RetryConfig(attempts=1)) == {"methodConfig": []}
+    assert service_config(RetryConfig(attempts=1)) == {"loadBalancingConfig": [{"round_robin": {}}], "methodConfig": []}
     with pytest.raises(ValueError, match="1 to 5"):
         RetryConfig(attempts=6)
 
@@ -101,3 +101,16 @@ def test_a_pushback_trailer_is_a_wait_only_when_it_is_whole_milliseconds(value: 
     from jpr_client.errors import pushback_seconds
 
     assert pushback_seconds(value) == seconds
+
+
+def test_an_endpoint_list_becomes_one_target_checked_against_its_first_address() -> None:
+    assert channel_target("registry.example.org:50051") == ("registry.example.org:50051", [])
+    assert channel_target("dns:///registry.example.org:50051") == ("dns:///registry.example.org:50051", [])
+    assert channel_target("10.0.0.7:50051, 10.0.0.8:50051") == (
+        "ipv4:10.0.0.7:50051,10.0.0.8:50051", [("grpc.ssl_target_name_override", "10.0.0.7")],
+    )
+    assert channel_target("[2001:db8::7]:50051,[2001:db8::8]:50051")[0] == "ipv6:[2001:db8::7]:50051,[2001:db8::8]:50051"
+    with pytest.raises(ValueError, match=r"'registry-1:50051' is not ADDRESS:PORT .* use dns:///NAME:PORT"):
+        channel_target("registry-1:50051,registry-2:50051")
+    with pytest.raises(ValueError, match="mixes IPv4 and IPv6"):
+        channel_target("10.0.0.7:50051,[2001:db8::8]:50051")
