@@ -148,7 +148,7 @@ def test_compose_layout_serves_as_uid_10001_behind_haproxy_on_both_replicas(depl
     assert migrate.returncode == 0, migrate.stderr
     port, log = free_port(), deploy_dir / "haproxy.log"
     with ServeProcess(replica, user=IMAGE_USER) as one, ServeProcess(replica, user=IMAGE_USER) as two, log.open("w") as sink:
-        balancer_env = {**env, "JPR_LB_LISTEN": f"127.0.0.1:{port}", "JPR_REPLICA_1": one.endpoint, "JPR_REPLICA_2": two.endpoint}
+        balancer_env = {**env, "LB_LISTEN": f"127.0.0.1:{port}", "REPLICA_1": one.endpoint, "REPLICA_2": two.endpoint}
         haproxy = subprocess.Popen(["haproxy", "-db", "-f", str(DOCKER / "haproxy.cfg")], env=balancer_env, stdout=sink, stderr=subprocess.STDOUT)
         try:
             wait_until_listening(port, haproxy, log)

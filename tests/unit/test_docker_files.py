@@ -91,13 +91,13 @@ def test_the_replicas_sit_behind_one_tcp_load_balancer_the_certificate_names() -
     assert balancer["image"].startswith("haproxy:") and balancer["ports"] == ["127.0.0.1:50051:50051"]
     assert [m["source"] for m in balancer["volumes"]] == ["./haproxy.cfg"]
     assert all("ports" not in compose[name] for name in REPLICAS)  # reached through the balancer only
-    replicas = {balancer["environment"][f"JPR_REPLICA_{n}"] for n in (1, 2)}
+    replicas = {balancer["environment"][f"REPLICA_{n}"] for n in (1, 2)}
     assert replicas == {"registry-1:50051", "registry-2:50051"}
     config = (DOCKER / "haproxy.cfg").read_text()
     assert re.search(r"^\s+mode tcp$", config, re.M) and " ssl" not in config  # TLS passes through to the replicas
     assert re.search(r"^\s+default-server check ", config, re.M)
-    assert re.findall(r'^\s+server (\S+) "\$\{(JPR_REPLICA_\d)\}"', config, re.M) == [
-        ("registry-1", "JPR_REPLICA_1"), ("registry-2", "JPR_REPLICA_2"),
+    assert re.findall(r'^\s+server (\S+) "\$\{(REPLICA_\d)\}"', config, re.M) == [
+        ("registry-1", "REPLICA_1"), ("registry-2", "REPLICA_2"),
     ]
     hosts = re.findall(r"--host (\S+)", (DOCKER / "prepare").read_text())
     assert {"registry", "registry-1", "registry-2"} <= set(hosts)  # every name clients may dial is in the certificate
