@@ -12,7 +12,7 @@ import pytest
 
 from jpr_client.credentials import Credentials
 from registry.cli.main import main
-from registry.datadir import ADMIN_CREDENTIALS
+from registry.datadir import DataDir, ADMIN_CREDENTIALS
 from registry.server.app import start
 from registry.settings import load_settings
 from tests.conftest import AdminClient
@@ -53,7 +53,7 @@ def served(tmp_path: Path, permissive_umask: None) -> Iterator[tuple[Path, str]]
 
 def test_a_serving_registry_its_database_files_and_backup_are_owner_only(served: tuple[Path, str], tmp_path: Path) -> None:
     (data_dir, endpoint), backup = served, tmp_path / "backup.db"
-    admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(endpoint))
+    admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(endpoint), DataDir(data_dir).issuer())
     try:
         admin.add_member("platform-a")  # a write: the -wal and -shm files exist while the registry serves
     finally:
