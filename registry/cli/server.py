@@ -55,7 +55,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def run_init(args: argparse.Namespace) -> int:
-    from registry.datadir import ADMIN_CREDENTIALS, DataDir, new_registry_name
+    from registry.datadir import ADMIN_CREDENTIALS, ISSUER_DIR, DataDir, new_registry_name
     from registry.store import schema
     from registry.store.database import Database
 
@@ -70,6 +70,8 @@ def run_init(args: argparse.Namespace) -> int:
             database.dispose()
     print(f"initialized registry {data.registry_name()!r} in {settings.data_dir}")
     print(f"admin credentials: {data.file(ADMIN_CREDENTIALS)}")
+    print(f"for the replicas: {settings.data_dir} without {ISSUER_DIR}/ (oprf.key, server.key, server.pem, ca.pem, registry.toml)")
+    print(f"for the issuer only: {data.file(ISSUER_DIR)} (ca.key): move it offline to the admin's machine; no replica needs it")
     print(f"OPRF public key (members pin it; publish it with the endpoint): {data.oprf_public_key().hex()}")
     return 0
 

@@ -60,7 +60,7 @@ def test_a_serving_registry_its_database_files_and_backup_are_owner_only(served:
         admin.close()
     jpr("db", "backup", str(backup), "--data-dir", str(data_dir))
     files = [path for path in data_dir.iterdir() if path.name not in PUBLIC]
-    assert {path.name for path in files} >= {"registry.db", "registry.db-wal", "registry.db-shm", "oprf.key", "ca.key"}
+    assert {path.name for path in files} >= {"registry.db", "registry.db-wal", "registry.db-shm", "oprf.key", "issuer"}
     assert readable_by_others(data_dir, *files, backup) == {}
 
 
@@ -74,7 +74,7 @@ def test_init_makes_an_existing_empty_directory_owner_only(tmp_path: Path) -> No
 
 def test_key_and_credentials_files_the_cli_writes_are_owner_only(served: tuple[Path, str], tmp_path: Path) -> None:
     (data_dir, endpoint), work = served, tmp_path / "work"
-    admin = ("--credentials", str(data_dir / ADMIN_CREDENTIALS), "--endpoint", endpoint)
+    admin = ("--credentials", str(data_dir / ADMIN_CREDENTIALS), "--endpoint", endpoint, "--issuer", str(data_dir / "issuer"))
     work.mkdir()
     jpr("admin", "members", "add", "platform-a", "--generate", "--out", str(work / "platform-a.credentials.json"), *admin)
     jpr("member", "keygen", "platform-b", "--out-dir", str(work))
