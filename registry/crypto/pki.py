@@ -186,8 +186,9 @@ def inspect_client_cert(ca_cert_pem: bytes, cert_pem: bytes, now: datetime.datet
 
 
 def issued_at(cert_pem: bytes) -> datetime.datetime:
-    """When a certificate this module signed was signed: its start, undone of the backdating."""
-    return _load_cert(cert_pem).not_valid_before_utc + _BACKDATE
+    """The latest moment a certificate this module signed can have been signed: its start undone of the
+    backdating, plus the second X.509 times drop."""
+    return _load_cert(cert_pem).not_valid_before_utc + _BACKDATE + datetime.timedelta(seconds=1)
 
 
 def not_after(cert_pem: bytes) -> datetime.datetime:
