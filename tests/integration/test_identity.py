@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from jpr_client import Credentials, RPCError, RegistryClient, Verdict, normalize
+from jpr_client import CertificateExpiryWarning, Credentials, RPCError, RegistryClient, Verdict, normalize
 from jpr_client.api.jpr.v1 import admin_pb2, registry_pb2
 from jpr_client.crypto import dsse
 from registry.crypto import pki
@@ -118,7 +118,7 @@ def test_an_expired_certificate_gets_no_service(registry: Registry, member: Call
         certificate=expired.public_bytes(serialization.Encoding.PEM).decode(),
         private_key=key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode(),
     )
-    with RegistryClient(old) as client, pytest.raises(RPCError) as refused:
+    with pytest.warns(CertificateExpiryWarning, match="expired"), RegistryClient(old) as client, pytest.raises(RPCError) as refused:
         client.lookup(applicant(("cn_ric", RIC)))
     assert refused.value.status is grpc.StatusCode.UNAVAILABLE  # the TLS handshake itself fails
 
