@@ -50,6 +50,7 @@ from registry.datadir import DataDir
 from registry.server.app import MESSAGE_LIMIT, start
 from registry.settings import Settings, load_settings
 from registry.store import schema
+from registry.store.certificates import CertificateStore
 from registry.store.database import Database
 from registry.store.models import (
     ListingRow,
@@ -382,7 +383,7 @@ def start_echo(data: DataDir, workers: int) -> tuple[grpc.Server, int]:
 
 def member_tls(data: DataDir) -> Tls:
     key_pem, csr_pem = pki.make_csr(MEMBER, pki.ROLE_MEMBER)
-    return Tls(ca=data.ca().cert_pem, key=key_pem, cert=pki.issue_client_cert(data.ca(), csr_pem, MEMBER, pki.ROLE_MEMBER))
+    return Tls(ca=data.ca_certificate(), key=key_pem, cert=data.issuer().sign(csr_pem, MEMBER, pki.ROLE_MEMBER))
 
 
 def check_verdicts(port: int, tls: Tls, made: Sequence[Probe]) -> dict[str, int]:
@@ -429,11 +430,13 @@ def prepare(options: argparse.Namespace, root: Path, database_url: str) -> Seede
         schema.upgrade(database)
         started = time.perf_counter()
         population = seed(database, options.subjects, rng, datetime.now(UTC))
+        tls = member_tls(data)  # the registry admits only the certificates it was given
+        CertificateStore(database).register(pki.inspect_client_cert(tls.ca, tls.cert, datetime.now(UTC)), actor="bench", now=datetime.now(UTC))
     finally:
         database.dispose()
     print(f"seeded {options.subjects:,} subjects ({len(population.listed):,} listed, "
           f"{len(population.under_review):,} under review) in {time.perf_counter() - started:.1f} s", flush=True)
-    return Seeded(data, settings, probes(population, PROBES, rng), member_tls(data))
+    return Seeded(data, settings, probes(population, PROBES, rng), tls)
 
 
 def run(options: argparse.Namespace, root: Path, database_url: str = "") -> dict[str, list[Result]]:

@@ -1,8 +1,12 @@
-"""The registry's data directory: name, OPRF key, CA, server certificate, database.
+"""The registry's data directory: name, OPRF key, CA certificate, server certificate, database.
 
 Secrets live in files here (mode 0600), never in the database, so that a
 database backup alone cannot tokenize or issue certificates. The directory
 itself is owner-only (0700), and so are the database and its -wal/-shm files.
+
+What a serving replica needs is at the top: oprf.key, server.key, server.pem, ca.pem.
+The CA key is not: `jpr init` writes it to issuer/ (ca.key and a copy of ca.pem),
+which belongs offline on the admin's machine, where certificates are signed.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from registry.settings import CONFIG_FILE, DATABASE_FILE
 
 OPRF_KEY = "oprf.key"
 CA_KEY, CA_CERT = "ca.key", "ca.pem"
+ISSUER_DIR = "issuer"  # the CA key: offline, never on a replica
 SERVER_KEY, SERVER_CERT = "server.key", "server.pem"
 ADMIN_CREDENTIALS = "admin.credentials.json"
 PROBE_CREDENTIALS = "probe.credentials.json"
@@ -64,8 +69,22 @@ class DataDir:
         """The public half of the OPRF key: what members pin and every Tokenize proof is checked against."""
         return oprf.public_key(self.oprf_key())
 
-    def ca(self) -> pki.KeyAndCert:
-        return pki.KeyAndCert(key_pem=self._read(CA_KEY), cert_pem=self._read(CA_CERT))
+    def ca_certificate(self) -> bytes:
+        return self._read(CA_CERT)
+
+    def server_certificate(self) -> bytes:
+        return self._read(SERVER_CERT)
+
+    def issuer(self) -> Issuer:
+        return Issuer(self.path / ISSUER_DIR)
+
+    def holds_ca_key(self) -> bool:
+        """A data directory made before the CA key moved to issuer/ still has it at the top."""
+        return self.file(CA_KEY).exists()
+
+    def local_certificates(self) -> list[bytes]:
+        """The client certificates of the credentials `jpr init` wrote here (the first admin's, the probe's)."""
+        return [Credentials.load(self.file(name)).certificate.encode() for name in (ADMIN_CREDENTIALS, PROBE_CREDENTIALS) if self.file(name).exists()]
 
     def server_credentials(self) -> grpc.ServerCredentials:
         return grpc.ssl_server_credentials(
@@ -82,10 +101,10 @@ class DataDir:
             raise DataDirError(f"{self.path} is not empty; `jpr init` needs a new or empty directory")
         self._create_private_directory()
         ca = pki.create_ca(registry_name)
+        self.issuer().create(ca)
         server = pki.issue_server_cert(ca, [*SERVER_HOSTS, *(h for h in hosts if h not in SERVER_HOSTS)])
         oprf_key = oprf.generate_key()
         self._write(OPRF_KEY, oprf_key.hex().encode() + b"\n", secret=True)
-        self._write(CA_KEY, ca.key_pem, secret=True)
         self._write(CA_CERT, ca.cert_pem)
         self._write(SERVER_KEY, server.key_pem, secret=True)
         self._write(SERVER_CERT, server.cert_pem)
@@ -105,11 +124,7 @@ class DataDir:
             os.chown(self.file(name), uid, gid, follow_symlinks=False)
 
     def _create_private_directory(self) -> None:
-        """Owner-only (0700) before any file is written in it, also when `jpr init` is given an empty directory."""
-        try:
-            self.path.mkdir(mode=0o700, parents=True)
-        except FileExistsError:
-            self.path.chmod(0o700)
+        _private_directory(self.path)
 
     @staticmethod
     def _client_credentials(
@@ -128,9 +143,50 @@ class DataDir:
         )
 
     def _write(self, name: str, data: bytes, *, secret: bool = False) -> None:
-        fd = os.open(self.file(name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if secret else 0o644)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        write_new(self.file(name), data, secret=secret)
+
+
+@dataclass(frozen=True)
+class Issuer:
+    """Where the CA key is (offline): the only place certificates are signed."""
+
+    path: Path
+
+    def ca(self) -> pki.KeyAndCert:
+        try:
+            return pki.KeyAndCert(key_pem=(self.path / CA_KEY).read_bytes(), cert_pem=(self.path / CA_CERT).read_bytes())
+        except FileNotFoundError as error:
+            raise DataDirError(
+                f"{error.filename} is missing: --issuer names the directory holding the CA key (ca.key and ca.pem; "
+                f"`jpr init` wrote them to DATA_DIR/{ISSUER_DIR}, registries made before that keep them in DATA_DIR)"
+            ) from None
+
+    def create(self, ca: pki.KeyAndCert) -> None:
+        _private_directory(self.path)
+        write_new(self.path / CA_KEY, ca.key_pem, secret=True)
+        write_new(self.path / CA_CERT, ca.cert_pem)
+
+    def sign(self, csr_pem: bytes, name: str, role: str, days: int = pki.CLIENT_DAYS) -> bytes:
+        """A client certificate for the CSR's key; the registry admits it once it is registered."""
+        return pki.issue_client_cert(self.ca(), csr_pem, name, role, days)
+
+
+def write_new(path: Path, data: bytes, *, secret: bool = False) -> None:
+    """Create `path` (refused if it exists): 0600 for a secret, 0644 otherwise."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if secret else 0o644)
+    except FileExistsError:
+        raise DataDirError(f"{path} exists; refusing to overwrite it") from None
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def _private_directory(path: Path) -> None:
+    """Owner-only (0700) before any file is written in it, also when given an existing empty directory."""
+    try:
+        path.mkdir(mode=0o700, parents=True)
+    except FileExistsError:
+        path.chmod(0o700)
 
 
 def new_registry_name() -> str:

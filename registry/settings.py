@@ -24,8 +24,8 @@ CONFIG_FILE = "registry.toml"
 DATABASE_FILE = "registry.db"
 ENV_PREFIX = "JPR_"
 # JPR_* variables that are not settings but are read elsewhere: by the CLI (registry/cli/connect.py)
-# and by the tests and benchmarks. An unknown JPR_* variable is warned about; these are not.
-OTHER_VARIABLES = ("JPR_CREDENTIALS", "JPR_ENDPOINT", "JPR_TEST_POSTGRES_URL")
+# (JPR_ISSUER: registry/cli/admin.py) and by the tests and benchmarks. An unknown JPR_* variable is warned about; these are not.
+OTHER_VARIABLES = ("JPR_CREDENTIALS", "JPR_ENDPOINT", "JPR_ISSUER", "JPR_TEST_POSTGRES_URL")
 
 log = logging.getLogger("jpr.settings")
 

@@ -13,7 +13,8 @@ from jpr_client.api.jpr.v1 import admin_pb2, admin_pb2_grpc
 from jpr_client.client import call, secure_channel
 from jpr_client.credentials import Credentials
 from registry.cli.enrollment import Issued, generate_keys
-from registry.datadir import ADMIN_CREDENTIALS, DataDir
+from registry.crypto import pki
+from registry.datadir import ADMIN_CREDENTIALS, DataDir, Issuer
 from registry.server.app import RunningRegistry, start
 from registry.settings import load_settings
 
@@ -62,14 +63,16 @@ class Registry:
         return Credentials.load(self.data_dir / ADMIN_CREDENTIALS).with_endpoint(self.endpoint)
 
     def admin(self) -> AdminClient:
-        return AdminClient(self.admin_credentials())
+        return AdminClient(self.admin_credentials(), DataDir(self.data_dir).issuer())
 
 
 class AdminClient:
-    """Admin calls for tests: raise jpr_client.RPCError like the SDK does."""
+    """Admin calls for tests: raise jpr_client.RPCError like the SDK does. Certificates are signed
+    with `issuer` (the CA key) here, then registered, as the `jpr admin` commands do."""
 
-    def __init__(self, credentials: Credentials) -> None:
+    def __init__(self, credentials: Credentials, issuer: Issuer) -> None:
         self.credentials = credentials
+        self.issuer = issuer
         self.channel = secure_channel(credentials)
         self.stub = admin_pb2_grpc.AdminStub(self.channel)
 
@@ -81,7 +84,10 @@ class AdminClient:
         request = keys.request()
         response: admin_pb2.CreateMemberResponse = self.call(  # type: ignore[assignment]
             "CreateMember",
-            admin_pb2.CreateMemberRequest(name=name, signing_public_key=request.signing_public_key, csr_pem=request.csr_pem),
+            admin_pb2.CreateMemberRequest(
+                name=name, signing_public_key=request.signing_public_key,
+                certificate_pem=self.issuer.sign(request.csr_pem.encode(), name, pki.ROLE_MEMBER).decode(),
+            ),
         )
         issued = Issued(
             name=name,

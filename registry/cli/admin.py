@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +15,16 @@ from google.protobuf import json_format
 
 from jpr_client.api.jpr.v1 import admin_pb2, admin_pb2_grpc, types_pb2
 from jpr_client.client import call, secure_channel
+from jpr_client.credentials import EXPIRY_WARNING_DAYS
+from jpr_client.crypto import dsse
 from registry.cli import enrollment, export, output
 from registry.cli.connect import add_credentials_flag, load_credentials
 from registry.crypto import pki
+from registry.datadir import SERVER_CERT, SERVER_HOSTS, SERVER_KEY, Issuer, write_new
 
 DEFAULT_CREDENTIALS = "jpr-data/admin.credentials.json"
+DEFAULT_ISSUER = "jpr-data/issuer"
+ISSUER_ENV = "JPR_ISSUER"
 LISTING_STATUSES = ["pending_notice", "active", "expired", "lifted"]
 
 
@@ -30,7 +38,14 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
     source.add_argument("--request", help="the platform's request file from `jpr member keygen`")
     source.add_argument("--generate", action="store_true", help="generate the platform's keys here and write complete credentials (for trials)")
     add.add_argument("--out", required=True, help="file to write: the issued certificate (--request) or credentials (--generate)")
-    _command(members, "list", "list members and their keys", _members_list)
+    _issuer_flags(add)
+    reissue = _command(members, "reissue", "sign and register a new certificate for a member from its new request (after a leak, or to renew)",
+                       _members_reissue)
+    reissue.add_argument("name")
+    reissue.add_argument("--request", required=True, help="the member's new request file from `jpr member keygen`")
+    reissue.add_argument("--out", required=True, help="the issued file to write and send back (`jpr member credentials` takes it)")
+    _issuer_flags(reissue)
+    _command(members, "list", "list members, their keys and their certificates (SHA-256, expiry)", _members_list)
     add_key = _command(members, "add-key", "register another signing key", _members_add_key)
     add_key.add_argument("name")
     add_key.add_argument("--public-key", required=True, help="raw Ed25519 public key, hex")
@@ -59,7 +74,41 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
     access.add_argument("--miss-factor", type=float, default=0.0, help="flag a match rate this many times below other members' (default 10)")
     access.add_argument("--min-applicants", type=_count, default=0, help="judge match rates from this many applicants on (default 1000)")
 
+    expiring = _command(audit, "certs", f"certificates expiring within {EXPIRY_WARNING_DAYS} days (clients', the server's, the CA's)",
+                        _audit_certs)
+    expiring.add_argument("--within", type=_count, default=EXPIRY_WARNING_DAYS, help=f"days ahead (default {EXPIRY_WARNING_DAYS})")
+
+    admins = admin.add_parser("admins", help="the association's named admins, one certificate each").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    admins_add = _command(admins, "add", "issue and register a named admin's certificate; write their credentials", _admins_add)
+    admins_add.add_argument("name", help="the person's name (2-63 characters: a-z, 0-9, '-'); recorded with each decision as admin:NAME")
+    admins_add.add_argument("--out", required=True, help="credentials file to write (mode 0600); hand it to that person only")
+    _issuer_flags(admins_add)
+    admins_list = _command(admins, "list", "admins' certificates", _admins_list)
+    admins_list.add_argument("--all", action="store_true", help="revoked certificates too")
+    admins_revoke = _command(admins, "revoke", "revoke every certificate of one admin (a leak, a departure); others keep theirs", _admins_revoke)
+    admins_revoke.add_argument("name")
+    admins_revoke.add_argument("--reason", required=True, help="why (recorded)")
+
+    server_cert = admin.add_parser("server-cert", help="the registry's TLS server certificate").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    renew_server = server_cert.add_parser("renew", help="sign a new server key and certificate here, where the CA key is")
+    renew_server.add_argument("--out-dir", required=True, help="where to write server.key and server.pem (copied to each replica's data directory)")
+    renew_server.add_argument("--host", action="append", default=[], help="another DNS name or IP the certificate is valid for (repeatable)")
+    _issuer_flags(renew_server, days=pki.SERVER_DAYS)
+    renew_server.set_defaults(run=_server_cert_renew)
+    ca = admin.add_parser("ca", help="the registry's CA certificate").add_subparsers(dest="action", required=True, metavar="ACTION")
+    renew_ca = ca.add_parser("renew", help="a new CA certificate for the same CA key: every certificate it signed stays valid")
+    renew_ca.add_argument("--out", required=True, help="the new ca.pem to write (replaces ca.pem in issuer/, on each replica, in each credentials file)")
+    _issuer_flags(renew_ca, days=pki.CA_DAYS)
+    renew_ca.set_defaults(run=_ca_renew)
+
     certs = admin.add_parser("cert", aliases=["certs"], help="client certificates").add_subparsers(dest="action", required=True, metavar="ACTION")
+    register = _command(certs, "register", "admit a client certificate signed by the registry's CA (one issued before registration, or signed by hand)",
+                        _cert_register)
+    register.add_argument("file", help="a PEM certificate, or an issued or credentials JSON file holding one")
     revoke_cert = _command(certs, "revoke", "refuse a client certificate from now on", _cert_revoke)
     revoke_cert.add_argument("sha256", help="the certificate's SHA-256 (printed by `members add`), or a PEM file")
     revoke_cert.add_argument("--reason", required=True, help="why (recorded)")
@@ -132,6 +181,13 @@ def _export_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--page-size", type=_count, default=500, help="listings per call (at most 500)")
 
 
+def _issuer_flags(parser: argparse.ArgumentParser, *, days: int = pki.CLIENT_DAYS) -> None:
+    parser.add_argument("--issuer", default=os.environ.get(ISSUER_ENV, DEFAULT_ISSUER),
+                        help=f"directory holding the CA key, on this machine (env {ISSUER_ENV}; default {DEFAULT_ISSUER}; "
+                             "a registry made before issuer/ existed keeps ca.key in its data directory)")
+    parser.add_argument("--days", type=_count, default=days, help=f"validity of the new certificate in days (default {days})")
+
+
 def _command(group: Any, name: str, help_text: str, run: Any, *, json_flag: bool = True) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = group.add_parser(name, help=help_text)
     add_credentials_flag(parser, DEFAULT_CREDENTIALS, json_flag=json_flag)
@@ -166,9 +222,10 @@ def _members_add(args: argparse.Namespace) -> int:
             request = enrollment.EnrollmentRequest.load(Path(args.request))
             if request.name != args.name:
                 raise ValueError(f"{args.request} is a request for {request.name!r}, not {args.name!r}")
+        certificate = Issuer(Path(args.issuer)).sign(request.csr_pem.encode(), args.name, pki.ROLE_MEMBER, args.days)
         response = admin.call(
             "CreateMember",
-            admin_pb2.CreateMemberRequest(name=args.name, signing_public_key=request.signing_public_key, csr_pem=request.csr_pem),
+            admin_pb2.CreateMemberRequest(name=args.name, signing_public_key=request.signing_public_key, certificate_pem=certificate.decode()),
         )
         issued = enrollment.Issued(
             name=args.name,
@@ -189,6 +246,51 @@ def _members_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _members_reissue(args: argparse.Namespace) -> int:
+    """Sign the member's new request here, register the certificate, and its signing key if new. The old
+    certificate keeps working until it expires or is revoked: the overlap a renewal needs."""
+    admin = _Admin(args)
+    request = enrollment.EnrollmentRequest.load(Path(args.request))
+    if request.name != args.name:
+        raise ValueError(f"{args.request} is a request for {request.name!r}, not {args.name!r}")
+    member = next((m for m in admin.call("ListMembers", admin_pb2.ListMembersRequest()).members if m.name == args.name), None)
+    if member is None:
+        raise ValueError(f"no member named {args.name!r}; `jpr admin members add` registers a new one")
+    key_id = dsse.key_id(request.signing_public_key)
+    known = {k.key_id: k for k in member.keys}
+    if key_id in known and known[key_id].HasField("revoked_at"):
+        raise ValueError(f"the request's signing key {key_id} was revoked; the member generates new keys (`jpr member keygen`)")
+    with enrollment.claim(Path(args.out)) as out:
+        certificate = Issuer(Path(args.issuer)).sign(request.csr_pem.encode(), args.name, pki.ROLE_MEMBER, args.days)
+        registered = admin.call("RegisterCertificate", admin_pb2.RegisterCertificateRequest(certificate_pem=certificate.decode()))
+        if key_id not in known:
+            admin.call("AddMemberKey", admin_pb2.AddMemberKeyRequest(member=args.name, public_key=request.signing_public_key))
+        credentials = admin.credentials
+        out.write(enrollment.Issued(
+            name=args.name, registry=credentials.registry, endpoint=credentials.endpoint, ca_certificate=credentials.ca_certificate,
+            certificate=certificate.decode(), key_id=key_id, oprf_public_key=credentials.oprf_public_key,
+        ).to_json())
+    row = _certificate_row(registered)
+    if args.json:
+        output.emit_json({**row, "key_id": key_id, "file": args.out})
+    else:
+        print(f"certificate sha256 {row['sha256']} registered for member {args.name}, valid until {row['not_after']}")
+        print(f"signing key {key_id}{' registered' if key_id not in known else ' (already registered)'}")
+        print(f"issued certificate written to {args.out}; the member's other certificates work until they expire or `jpr admin cert revoke`")
+    return 0
+
+
+def _certificate_row(certificate: admin_pb2.Certificate) -> dict[str, Any]:
+    return {
+        "role": certificate.role,
+        "name": certificate.name,
+        "sha256": certificate.certificate_sha256,
+        "not_after": certificate.not_after.ToDatetime(UTC).isoformat(),
+        "registered_by": certificate.registered_by,
+        "revoked_at": certificate.revoked_at.ToDatetime(UTC).isoformat() if certificate.HasField("revoked_at") else None,
+    }
+
+
 def _member_rows(response: admin_pb2.ListMembersResponse) -> list[dict[str, Any]]:
     return [
         {
@@ -196,6 +298,10 @@ def _member_rows(response: admin_pb2.ListMembersResponse) -> list[dict[str, Any]
             "status": admin_pb2.MemberStatus.Name(m.status).removeprefix("MEMBER_STATUS_"),
             "created_at": m.created_at.ToDatetime().isoformat(),
             "keys": [k.key_id + (" (revoked)" if k.HasField("revoked_at") else "") for k in m.keys],
+            "certificates": [
+                f"{c['sha256']} until {c['not_after'][:10]}" + (" (revoked)" if c["revoked_at"] else "")
+                for c in map(_certificate_row, m.certificates)
+            ],
         }
         for m in response.members
     ]
@@ -206,7 +312,7 @@ def _members_list(args: argparse.Namespace) -> int:
     if args.json:
         output.emit_json(rows)
     else:
-        output.table(rows, ["name", "status", "created_at", "keys"])
+        output.table(rows, ["name", "status", "created_at", "keys", "certificates"])
     return 0
 
 
@@ -291,6 +397,99 @@ def _audit_access(args: argparse.Namespace) -> int:
     for row in rows:
         for why in row["why"]:
             print(f"{row['member']}: {why}")
+    return 0
+
+
+def _audit_certs(args: argparse.Namespace) -> int:
+    response = _Admin(args).call("ListCertificates", admin_pb2.ListCertificatesRequest())
+    now = datetime.now(UTC)
+    rows = [_certificate_row(c) for c in response.certificates]
+    rows += [
+        {"role": "server", "name": "server.pem (this replica)", "sha256": "", "not_after": response.server_certificate_not_after.ToDatetime(UTC).isoformat()},
+        {"role": "ca", "name": "ca.pem", "sha256": "", "not_after": response.ca_certificate_not_after.ToDatetime(UTC).isoformat()},
+    ]
+    for row in rows:
+        left = datetime.fromisoformat(row["not_after"]) - now
+        row["days_left"] = left.days
+        row["flag"] = "EXPIRING" if left <= timedelta(days=args.within) else None
+    flagged = [row for row in rows if row["flag"]]
+    if args.json:
+        output.emit_json({"within_days": args.within, "certificates": rows, "expiring": len(flagged)})
+        return 0
+    output.table(rows, ["role", "name", "sha256", "not_after", "days_left", "flag"])
+    print(f"{len(flagged)} certificate(s) expire within {args.within} days" + (": renew them (docs/operations.md)" if flagged else ""))
+    if response.HasField("unregistered_issued_before"):
+        print(f"certificates signed before {response.unregistered_issued_before.ToDatetime(UTC).isoformat()} are admitted unregistered "
+              "and not listed: register them (`jpr admin cert register`) or re-issue them")
+    return 0
+
+
+def _admins_add(args: argparse.Namespace) -> int:
+    admin = _Admin(args)
+    with enrollment.claim(Path(args.out)) as out:
+        key_pem, csr_pem = pki.make_csr(args.name, pki.ROLE_ADMIN)
+        certificate = Issuer(Path(args.issuer)).sign(csr_pem, args.name, pki.ROLE_ADMIN, args.days)
+        registered = admin.call("RegisterCertificate", admin_pb2.RegisterCertificateRequest(certificate_pem=certificate.decode()))
+        credentials = replace(admin.credentials, name=args.name, certificate=certificate.decode(), private_key=key_pem.decode())
+        out.write(credentials.to_json())
+    row = _certificate_row(registered)
+    if args.json:
+        output.emit_json({**row, "file": args.out})
+    else:
+        print(f"admin {args.name} registered, certificate sha256 {row['sha256']} valid until {row['not_after']}")
+        print(f"credentials written to {args.out} (hand them to {args.name} only)")
+    return 0
+
+
+def _admin_certificates(admin: _Admin, include_revoked: bool) -> list[dict[str, Any]]:
+    request = admin_pb2.ListCertificatesRequest(role=pki.ROLE_ADMIN, include_revoked=include_revoked)
+    return [_certificate_row(c) for c in admin.call("ListCertificates", request).certificates]
+
+
+def _admins_list(args: argparse.Namespace) -> int:
+    rows = _admin_certificates(_Admin(args), args.all)
+    output.emit_json(rows) if args.json else output.table(rows, ["name", "sha256", "not_after", "registered_by", "revoked_at"])
+    return 0
+
+
+def _admins_revoke(args: argparse.Namespace) -> int:
+    admin = _Admin(args)
+    held = [row for row in _admin_certificates(admin, False) if row["name"] == args.name]
+    if not held:
+        raise ValueError(f"admin {args.name!r} holds no unrevoked registered certificate (`jpr admin admins list --all`)")
+    for row in held:
+        admin.call("RevokeCertificate", admin_pb2.RevokeCertificateRequest(certificate_sha256=row["sha256"], reason=args.reason))
+    revoked = [row["sha256"] for row in held]
+    output.emit_json({"name": args.name, "revoked": revoked}) if args.json else print(f"admin {args.name}: certificate(s) {', '.join(revoked)} revoked")
+    return 0
+
+
+def _server_cert_renew(args: argparse.Namespace) -> int:
+    hosts = [*SERVER_HOSTS, *(h for h in args.host if h not in SERVER_HOSTS)]
+    server = pki.issue_server_cert(Issuer(Path(args.issuer)).ca(), hosts, args.days)
+    out = Path(args.out_dir)
+    write_new(out / SERVER_KEY, server.key_pem, secret=True)
+    write_new(out / SERVER_CERT, server.cert_pem)
+    print(f"{out / SERVER_KEY} and {out / SERVER_CERT} written for {', '.join(hosts)}, valid until {pki.not_after(server.cert_pem).isoformat()}")
+    print("copy both into each replica's data directory and restart it; members need nothing new")
+    return 0
+
+
+def _ca_renew(args: argparse.Namespace) -> int:
+    certificate = pki.renew_ca(Issuer(Path(args.issuer)).ca(), args.days)
+    write_new(Path(args.out), certificate)
+    print(f"new CA certificate for the same key written to {args.out}, valid until {pki.not_after(certificate).isoformat()}")
+    print("replace ca.pem in the issuer directory and in each replica's data directory, restart the replicas, "
+          "and send it to every member and admin for the ca_certificate of their credentials")
+    return 0
+
+
+def _cert_register(args: argparse.Namespace) -> int:
+    text = Path(args.file).read_text(encoding="utf-8")
+    pem = text if text.lstrip().startswith("-----BEGIN") else str(json.loads(text).get("certificate", ""))
+    registered = _Admin(args).call("RegisterCertificate", admin_pb2.RegisterCertificateRequest(certificate_pem=pem))
+    row = _certificate_row(registered)
+    output.emit_json(row) if args.json else print(f"certificate {row['sha256']} of {row['role']} {row['name']} registered, valid until {row['not_after']}")
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from jpr_client.credentials import Credentials
 from registry.cli.enrollment import Issued, PlatformKeys, generate_keys
 
 
@@ -19,6 +20,9 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
     creds.add_argument("--issued", required=True, help="the file `jpr admin members add --request` wrote")
     creds.add_argument("--out", required=True, help="credentials file to write (mode 0600)")
     creds.set_defaults(run=_credentials)
+    status = member.add_parser("status", help="whose credentials these are and when their certificate expires")
+    status.add_argument("--credentials", required=True, help="your credentials file")
+    status.set_defaults(run=_status)
 
 
 def _keygen(args: argparse.Namespace) -> int:
@@ -35,4 +39,16 @@ def _credentials(args: argparse.Namespace) -> int:
     keys = PlatformKeys.load(Path(args.keys))
     keys.credentials(Issued.load(Path(args.issued))).save(Path(args.out))
     print(f"credentials written to {args.out}")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    """Exit 0, or 1 when the certificate expires within 30 days (a cron job's alarm)."""
+    credentials = Credentials.load(args.credentials)
+    print(f"{credentials.role} {credentials.name} at {credentials.registry} ({credentials.endpoint})")
+    print(f"certificate expires {credentials.certificate_expires_at.isoformat()}")
+    warning = credentials.expiry_warning()
+    if warning is not None:
+        print(f"warning: {warning}")
+        return 1
     return 0

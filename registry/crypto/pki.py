@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPublicKeyTypes
@@ -27,9 +28,14 @@ __all__ = [
     "ROLE_ADMIN",
     "ROLE_MEMBER",
     "ROLE_PROBE",
+    "CertificateInfo",
     "KeyAndCert",
     "PkiError",
     "create_ca",
+    "inspect_client_cert",
+    "issued_at",
+    "not_after",
+    "renew_ca",
     "identity_from_cert",
     "issue_client_cert",
     "issue_server_cert",
@@ -45,6 +51,8 @@ ROLES = frozenset({ROLE_MEMBER, ROLE_ADMIN, ROLE_PROBE})
 # Certificates start a little in the past so a peer whose clock lags still accepts them.
 _BACKDATE = datetime.timedelta(minutes=5)
 _MIN_RSA_BITS = 2048
+# Default validity in days: the certificate calendar of docs/operations.md.
+CA_DAYS, SERVER_DAYS, CLIENT_DAYS = 3650, 825, 730
 _CLIENT_CURVES = (ec.SECP256R1, ec.SECP384R1)
 
 
@@ -60,7 +68,7 @@ class KeyAndCert:
     cert_pem: bytes
 
 
-def create_ca(registry_name: str, days: int = 3650) -> KeyAndCert:
+def create_ca(registry_name: str, days: int = CA_DAYS) -> KeyAndCert:
     """A new self-signed CA for one registry; it signs every member, admin and server certificate."""
     if not registry_name:
         raise PkiError("registry name is empty")
@@ -81,7 +89,21 @@ def create_ca(registry_name: str, days: int = 3650) -> KeyAndCert:
     return KeyAndCert(key_pem=_key_pem(key), cert_pem=_cert_pem(certificate))
 
 
-def issue_server_cert(ca: KeyAndCert, hosts: Sequence[str], days: int = 825) -> KeyAndCert:
+def renew_ca(ca: KeyAndCert, days: int = CA_DAYS) -> bytes:
+    """A new certificate (PEM) for the same CA key and name, valid for `days` from now.
+
+    Every certificate the old one signed still chains to it (same subject, same key identifier):
+    replicas and members swap in the new ca.pem, nobody is re-issued.
+    """
+    key, old = _load_ca(ca)
+    builder = _builder(old.subject, old.subject, key.public_key(), days)
+    for extension in old.extensions:
+        if not isinstance(extension.value, x509.SubjectKeyIdentifier):  # _builder adds the same one
+            builder = builder.add_extension(extension.value, extension.critical)
+    return _cert_pem(builder.sign(key, hashes.SHA256()))
+
+
+def issue_server_cert(ca: KeyAndCert, hosts: Sequence[str], days: int = SERVER_DAYS) -> KeyAndCert:
     """A TLS server certificate for the registry, valid for each host name or IP address in `hosts`."""
     if not hosts:
         raise PkiError("a server certificate needs at least one host name or IP address")
@@ -112,7 +134,7 @@ def make_csr(name: str, role: str) -> tuple[bytes, bytes]:
     return _key_pem(key), csr.public_bytes(serialization.Encoding.PEM)
 
 
-def issue_client_cert(ca: KeyAndCert, csr_pem: bytes, name: str, role: str, days: int = 730) -> bytes:
+def issue_client_cert(ca: KeyAndCert, csr_pem: bytes, name: str, role: str, days: int = CLIENT_DAYS) -> bytes:
     """A client certificate (PEM) for the CSR's key, naming `name` with role `role`.
 
     The CSR's own signature must verify (proof that the requester holds the
@@ -128,6 +150,52 @@ def issue_client_cert(ca: KeyAndCert, csr_pem: bytes, name: str, role: str, days
     return _cert_pem(builder.sign(ca_key, hashes.SHA256()))
 
 
+@dataclass(frozen=True)
+class CertificateInfo:
+    """What the registry records of a client certificate its CA signed."""
+
+    sha256: str
+    role: str
+    name: str
+    not_before: datetime.datetime
+    not_after: datetime.datetime
+
+
+def inspect_client_cert(ca_cert_pem: bytes, cert_pem: bytes, now: datetime.datetime) -> CertificateInfo:
+    """The identity and validity of a client certificate, once it is shown to be signed by this CA
+    for client authentication and not expired at `now`."""
+    certificate = _load_cert(cert_pem)
+    ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
+    try:
+        certificate.verify_directly_issued_by(ca_cert)
+    except (ValueError, TypeError, InvalidSignature):
+        raise PkiError(f"the certificate is not signed by this registry's CA ({ca_cert.subject.rfc4514_string()})") from None
+    try:
+        usage = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        usage = x509.ExtendedKeyUsage([])
+    if ExtendedKeyUsageOID.CLIENT_AUTH not in usage:
+        raise PkiError("the certificate is not a client certificate (no clientAuth extended key usage)")
+    if certificate.not_valid_after_utc <= now:
+        raise PkiError(f"the certificate expired at {certificate.not_valid_after_utc.isoformat()}")
+    role, name = identity_from_cert(cert_pem)
+    return CertificateInfo(
+        sha256=fingerprint(cert_pem), role=role, name=name,
+        not_before=certificate.not_valid_before_utc, not_after=certificate.not_valid_after_utc,
+    )
+
+
+def issued_at(cert_pem: bytes) -> datetime.datetime:
+    """The latest moment a certificate this module signed can have been signed: its start undone of the
+    backdating, plus the second X.509 times drop."""
+    return _load_cert(cert_pem).not_valid_before_utc + _BACKDATE + datetime.timedelta(seconds=1)
+
+
+def not_after(cert_pem: bytes) -> datetime.datetime:
+    """When a certificate expires (UTC)."""
+    return _load_cert(cert_pem).not_valid_after_utc
+
+
 def fingerprint(cert_pem: bytes) -> str:
     """Hex SHA-256 of the certificate's DER: how a certificate is named for revocation."""
     return x509.load_pem_x509_certificate(cert_pem).fingerprint(hashes.SHA256()).hex()
@@ -139,15 +207,19 @@ def identity_from_cert(cert_pem: bytes) -> tuple[str, str]:
     Refuses a certificate without exactly one of each, or with an unknown role,
     so that a stray certificate can never be read as some default identity.
     """
-    try:
-        certificate = x509.load_pem_x509_certificate(cert_pem)
-    except ValueError:
-        raise PkiError("not a PEM X.509 certificate") from None
+    certificate = _load_cert(cert_pem)
     role = _single_attribute(certificate.subject, NameOID.ORGANIZATIONAL_UNIT_NAME, "OU (role)")
     name = _single_attribute(certificate.subject, NameOID.COMMON_NAME, "CN (name)")
     if role not in ROLES:
         raise PkiError(f"certificate role {role!r} is not one of {', '.join(sorted(ROLES))}")
     return role, name
+
+
+def _load_cert(cert_pem: bytes) -> x509.Certificate:
+    try:
+        return x509.load_pem_x509_certificate(cert_pem)
+    except ValueError:
+        raise PkiError("not a PEM X.509 certificate (-----BEGIN CERTIFICATE-----)") from None
 
 
 def _new_key() -> ec.EllipticCurvePrivateKey:

@@ -17,6 +17,7 @@ from registry.domain.model import (
     Appeal,
     AppealStatus,
     Caller,
+    Certificate,
     Correction,
     LiftGrounds,
     ListingReport,
@@ -32,6 +33,7 @@ from registry.domain.payload import listing_report
 from registry.domain.terms import MAX_TERM_DAYS, Terms
 from registry.store.access import AccessStore
 from registry.store.appeals import AppealStore
+from registry.store.certificates import CertificateStore
 from registry.store.corrections import CorrectionStore
 from registry.store.listings import ListingStore
 from registry.store.members import MemberStore
@@ -65,8 +67,9 @@ class AdminService:
         corrections: CorrectionStore,
         subjects: SubjectStore,
         access: AccessStore,
+        certificates: CertificateStore,
         *,
-        ca: pki.KeyAndCert,
+        ca_certificate: bytes,
         terms: Terms,
         clock: Callable[[], datetime],
     ) -> None:
@@ -78,19 +81,47 @@ class AdminService:
         self._members = members
         self._reports = reports
         self._listings = listings
-        self._ca = ca
+        self._certificates = certificates
+        self._ca_certificate = ca_certificate
         self._terms = terms
         self._clock = clock
 
-    def create_member(self, admin: Caller, name: str, signing_public_key: bytes, csr_pem: str) -> Enrollment:
+    def create_member(self, admin: Caller, name: str, signing_public_key: bytes, certificate_pem: str, csr_pem: str = "") -> Enrollment:
+        """A new member, its signing key and its client certificate, signed offline by the registry's CA."""
         _check_member_name(name)
         key_id = _key_id(signing_public_key)
+        if csr_pem and not certificate_pem:
+            raise InvalidArgument(
+                "csr_pem: the registry holds no CA key and signs nothing; sign the request where the CA key is "
+                "(`jpr admin members add --request` does) and send certificate_pem"
+            )
+        info = self._inspect(certificate_pem)
+        if (info.role, info.name) != (pki.ROLE_MEMBER, name):
+            raise InvalidArgument(f"certificate_pem: the certificate is for {info.role} {quoted(info.name)}, not member {quoted(name)}")
+        member = self._members.create(name, signing_public_key, key_id, info, actor=_actor(admin), now=self._clock())
+        return Enrollment(member=member, certificate_pem=certificate_pem.encode(), key_id=key_id, certificate_sha256=info.sha256)
+
+    def register_certificate(self, admin: Caller, certificate_pem: str) -> Certificate:
+        """Admit a client certificate signed offline (re-issued, renewed, a named admin's or a probe's)."""
+        return self._certificates.register(self._inspect(certificate_pem), actor=_actor(admin), now=self._clock())
+
+    def list_certificates(self, role: str, include_revoked: bool) -> list[Certificate]:
+        if role and role not in pki.ROLES:
+            raise InvalidArgument(f"role {quoted(role)} is not one of {', '.join(sorted(pki.ROLES))} (or empty: all)")
+        return self._certificates.list(role or None, include_revoked=include_revoked)
+
+    def unregistered_issued_before(self) -> datetime | None:
+        return self._certificates.unregistered_issued_before()
+
+    def _inspect(self, certificate_pem: str) -> pki.CertificateInfo:
+        if not certificate_pem:
+            raise InvalidArgument("certificate_pem is required: the client certificate, signed offline by the registry's CA")
         try:
-            certificate = pki.issue_client_cert(self._ca, csr_pem.encode(), name, pki.ROLE_MEMBER)
+            info = pki.inspect_client_cert(self._ca_certificate, certificate_pem.encode(), self._clock())
         except pki.PkiError as error:
-            raise InvalidArgument(f"csr_pem: {error}") from error
-        member = self._members.create(name, signing_public_key, key_id, actor=_actor(admin), now=self._clock())
-        return Enrollment(member=member, certificate_pem=certificate, key_id=key_id, certificate_sha256=pki.fingerprint(certificate))
+            raise InvalidArgument(f"certificate_pem: {error}") from error
+        _check_member_name(info.name)
+        return info
 
     def list_members(self) -> list[Member]:
         return self._members.list()
@@ -136,7 +167,7 @@ class AdminService:
         fingerprint = sha256.strip().lower()
         if len(fingerprint) != 64 or any(c not in "0123456789abcdef" for c in fingerprint):
             raise InvalidArgument("certificate_sha256 must be 64 hex digits (the SHA-256 of the certificate's DER)")
-        return self._members.revoke_certificate(fingerprint, reason=reason, actor=_actor(admin), now=self._clock())
+        return self._certificates.revoke(fingerprint, reason=reason, actor=_actor(admin), now=self._clock())
 
     def revoke_key(self, admin: Caller, member: str, key_id: str) -> SigningKey:
         return self._members.revoke_key(member, key_id, actor=_actor(admin), now=self._clock())
@@ -224,9 +255,10 @@ def _key_id(public_key: bytes) -> str:
 
 
 def _check_member_name(name: str) -> None:
+    """The rule for every name a certificate carries: members', admins' and probes'."""
     if not MEMBER_NAME.fullmatch(name):
         raise InvalidArgument(
-            f"member name {quoted(name)} is not valid: 2-63 characters, lower-case letters, digits and '-', starting with a letter or digit"
+            f"name {quoted(name)} is not valid: 2-63 characters, lower-case letters, digits and '-', starting with a letter or digit"
         )
 
 

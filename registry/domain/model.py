@@ -88,12 +88,27 @@ class SigningKey:
 
 
 @dataclass(frozen=True)
+class Certificate:
+    """A registered client certificate: the registry admits it until it expires or is revoked."""
+
+    sha256: str
+    role: str
+    name: str
+    not_before: datetime
+    not_after: datetime
+    registered_at: datetime
+    registered_by: str
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class Member:
     name: str
     status: MemberStatus
     created_at: datetime
     keys: tuple[SigningKey, ...] = ()
     onboarding_per_day: int | None = None  # declared applicants a day; None: not declared
+    certificates: tuple[Certificate, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from jpr_client.api.jpr.v1 import admin_pb2, admin_pb2_grpc, registry_pb2, registry_pb2_grpc
+from registry.crypto import pki
 from registry.datadir import DataDir
 from registry.domain.admin import AdminService
 from registry.domain.changes import ChangeFeed
+from registry.domain.errors import AlreadyExists
 from registry.domain.feedback import FeedbackService, MatchRecorder
 from registry.domain.flood import FloodGuard, FloodLimits
 from registry.domain.limits import Rate, RateLimiter
@@ -34,6 +36,7 @@ from registry.settings import Settings
 from registry.store import schema
 from registry.store.access import AccessStore
 from registry.store.appeals import AppealStore
+from registry.store.certificates import CertificateStore
 from registry.store.changes import ChangeStore
 from registry.store.corrections import CorrectionStore
 from registry.store.database import Database
@@ -143,6 +146,8 @@ def _serve(
     opinions = OpinionStore(database)
     corrections = CorrectionStore(database)
     access = AccessStore(database)
+    certificates = CertificateStore(database)
+    _register_local_certificates(data, certificates, clock)
     admin_service = AdminService(
         members,
         reports,
@@ -152,7 +157,8 @@ def _serve(
         corrections,
         SubjectStore(database),
         access,
-        ca=data.ca(),
+        certificates,
+        ca_certificate=data.ca_certificate(),
         terms=Terms(
             serious_days=settings.serious_term_days,
             severe_days=settings.severe_term_days,
@@ -185,7 +191,7 @@ def _serve(
         ticks,
     )
     interceptor = AuthInterceptor(
-        members_view.member_status, members_view.certificate_revoked, access_log,
+        members_view.member_status, members_view.certificate_revoked, members_view.certificate_admitted, access_log,
         StreamLimits(total=settings.max_streams, per_caller=settings.max_streams_per_caller), ticks=ticks,
     )
     server = grpc.server(
@@ -207,7 +213,9 @@ def _serve(
                          FeedbackService(opinions, matches, clock=clock), matches, limits, flood),
         server,
     )
-    admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(admin_service, registry_name, data.ca().cert_pem, tokenizer.public_key, access_log.flush), server)
+    admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(
+        admin_service, registry_name, data.ca_certificate(), data.server_certificate(), tokenizer.public_key, access_log.flush
+    ), server)
     health_servicer = Health(SERVICE_NAMES[:2])
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(SERVICE_NAMES, server)
@@ -228,6 +236,26 @@ def _serve(
         view=view, followers=followers, matches=matches, flood=flood, health=health_servicer, lookup_health=lookup_health,
         interceptor=interceptor,
     )
+
+
+def _register_local_certificates(data: DataDir, certificates: CertificateStore, clock: Callable[[], datetime]) -> None:
+    """At start: register the certificates of the credentials `jpr init` left in the data directory (the first
+    admin's, the probe's) unless registered already, so that a registry made before certificates were
+    registered, or one just made, admits them. They were signed by this CA, so nothing new is trusted."""
+    registered = {c.sha256 for c in certificates.list()}
+    for pem in data.local_certificates():
+        try:
+            info = pki.inspect_client_cert(data.ca_certificate(), pem, clock())
+        except pki.PkiError as error:
+            log.warning("a credentials file in %s holds a certificate that is not registered: %s", data.path, error)
+            continue
+        if info.sha256 not in registered:
+            try:
+                certificates.register(info, actor="registry:start", now=clock())
+            except AlreadyExists:  # another replica starting at the same moment
+                pass
+    if data.holds_ca_key():
+        log.warning("%s holds the CA key (ca.key): move it to the issuer's machine (docs/operations.md); a replica needs none", data.path)
 
 
 def _listen(server: grpc.Server, address: str, credentials: grpc.ServerCredentials) -> int:

@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import grpc
@@ -51,6 +52,8 @@ RULES: Mapping[str, frozenset[str]] = {
     "/jpr.v1.Admin/SuspendMember": ADMIN,
     "/jpr.v1.Admin/ResumeMember": ADMIN,
     "/jpr.v1.Admin/RevokeCertificate": ADMIN,
+    "/jpr.v1.Admin/RegisterCertificate": ADMIN,
+    "/jpr.v1.Admin/ListCertificates": ADMIN,
     "/jpr.v1.Admin/SetOnboardingVolume": ADMIN,
     "/jpr.v1.Admin/AuditAccess": ADMIN,
     "/jpr.v1.Admin/ListReports": ADMIN,
@@ -88,13 +91,13 @@ def allowed_roles(method: str) -> frozenset[str]:
 
 
 @functools.lru_cache(maxsize=4096)
-def _identity(cert_pem: bytes) -> tuple[str, str, str] | None:
-    """(role, name, SHA-256 of the certificate) of a client certificate, or None."""
+def _identity(cert_pem: bytes) -> tuple[str, str, str, datetime] | None:
+    """(role, name, SHA-256, when it was signed) of a client certificate, or None."""
     try:
         role, name = pki.identity_from_cert(cert_pem)
     except pki.PkiError:
         return None
-    return role, name, pki.fingerprint(cert_pem)
+    return role, name, pki.fingerprint(cert_pem), pki.issued_at(cert_pem)
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,7 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         self,
         member_status: Callable[[str], MemberStatus | None],
         certificate_revoked: Callable[[str], bool],
+        certificate_admitted: Callable[[str, datetime], bool],
         access_log: AccessLog,
         stream_limits: StreamLimits = StreamLimits(),
         *,
@@ -135,6 +139,7 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
     ) -> None:
         self._member_status = member_status
         self._certificate_revoked = certificate_revoked
+        self._certificate_admitted = certificate_admitted
         self._access_log = access_log
         self.streams = OpenStreams(stream_limits, self._standing)
         self._malformed = MalformedLog(ticks)
@@ -288,9 +293,11 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         if identity is None:
             log.warning("%s refused: no client certificate with a JPR identity", method)
             return None, (grpc.StatusCode.UNAUTHENTICATED, "a client certificate issued by this registry's CA is required")
-        role, name, sha256 = identity
+        role, name, sha256, issued_at = identity
         caller = Caller(role=role, name=name, certificate_sha256=sha256)
-        refusal = self._revoked(caller) or self._role_refusal(method, caller) or self._membership(caller)
+        refusal = (
+            self._revoked(caller) or self._unregistered(caller, issued_at) or self._role_refusal(method, caller) or self._membership(caller)
+        )
         if refusal is not None and refusal[0] is not grpc.StatusCode.UNAVAILABLE:
             log.warning("%s refused for %s:%s: %s", method, role, name, refusal[1])
         return caller, refusal
@@ -304,6 +311,14 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             return None
         return grpc.StatusCode.UNAUTHENTICATED, (
             f"client certificate {caller.certificate_sha256} has been revoked; ask the association for a new one"
+        )
+
+    def _unregistered(self, caller: Caller, issued_at: datetime) -> Refusal | None:
+        if self._certificate_admitted(caller.certificate_sha256, issued_at):
+            return None
+        return grpc.StatusCode.UNAUTHENTICATED, (
+            f"client certificate {caller.certificate_sha256} was never registered with this registry; "
+            "the association registers each certificate it signs (`jpr admin cert register`)"
         )
 
     @staticmethod

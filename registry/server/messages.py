@@ -12,6 +12,7 @@ from registry.convert import enum_to_proto
 from registry.domain.audit import AccessAudit
 from registry.domain.model import (
     Appeal,
+    Certificate,
     Correction,
     ListingReport,
     Member,
@@ -137,6 +138,20 @@ def member(value: Member) -> admin_pb2.Member:
         created_at=datetime_to_timestamp(value.created_at),
         keys=[signing_key(k) for k in value.keys],
         onboarding_per_day=value.onboarding_per_day or 0,
+        certificates=[certificate(c) for c in value.certificates],
+    )
+
+
+def certificate(value: Certificate) -> admin_pb2.Certificate:
+    return admin_pb2.Certificate(
+        certificate_sha256=value.sha256,
+        role=value.role,
+        name=value.name,
+        not_before=datetime_to_timestamp(value.not_before),
+        not_after=datetime_to_timestamp(value.not_after),
+        registered_at=datetime_to_timestamp(value.registered_at),
+        registered_by=value.registered_by,
+        revoked_at=datetime_to_timestamp(value.revoked_at),
     )
 
 

@@ -9,7 +9,9 @@ import grpc
 
 from jpr_client.api.jpr.v1 import admin_pb2, admin_pb2_grpc, registry_pb2, registry_pb2_grpc, types_pb2
 from jpr_client.model import ListingStatus, Match, MatchReason, Opinion, ReportStatus, Token
+from jpr_client.protocol import datetime_to_timestamp
 from registry.convert import enum_from_proto, timestamp_to_datetime
+from registry.crypto import pki
 from registry.domain.admin import AdminService
 from registry.domain.audit import Thresholds
 from registry.domain.changes import ChangeFeed
@@ -110,16 +112,20 @@ def _applicant(applicant: registry_pb2.Applicant, field: str) -> tuple[Token, ..
 
 class AdminServicer(admin_pb2_grpc.AdminServicer):
     def __init__(
-        self, admin: AdminService, registry_name: str, ca_pem: bytes, oprf_public_key: bytes, flush_access_log: Callable[[], None]
+        self, admin: AdminService, registry_name: str, ca_pem: bytes, server_pem: bytes, oprf_public_key: bytes,
+        flush_access_log: Callable[[], None],
     ) -> None:
         self._admin = admin
+        self._server_pem = server_pem
         self._oprf_public_key = oprf_public_key
         self._flush_access_log = flush_access_log
         self._registry_name = registry_name
         self._ca_pem = ca_pem
 
     def CreateMember(self, request: admin_pb2.CreateMemberRequest, context: grpc.ServicerContext) -> admin_pb2.CreateMemberResponse:
-        enrollment = self._admin.create_member(current_caller(), request.name, request.signing_public_key, request.csr_pem)
+        enrollment = self._admin.create_member(
+            current_caller(), request.name, request.signing_public_key, request.certificate_pem, request.csr_pem
+        )
         return admin_pb2.CreateMemberResponse(
             member=messages.member(enrollment.member),
             certificate_pem=enrollment.certificate_pem.decode(),
@@ -210,6 +216,17 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
 
     def RevokeCertificate(self, request: admin_pb2.RevokeCertificateRequest, context: grpc.ServicerContext) -> admin_pb2.RevokedCertificate:
         return messages.revoked_certificate(self._admin.revoke_certificate(current_caller(), request.certificate_sha256, request.reason))
+
+    def RegisterCertificate(self, request: admin_pb2.RegisterCertificateRequest, context: grpc.ServicerContext) -> admin_pb2.Certificate:
+        return messages.certificate(self._admin.register_certificate(current_caller(), request.certificate_pem))
+
+    def ListCertificates(self, request: admin_pb2.ListCertificatesRequest, context: grpc.ServicerContext) -> admin_pb2.ListCertificatesResponse:
+        return admin_pb2.ListCertificatesResponse(
+            certificates=[messages.certificate(c) for c in self._admin.list_certificates(request.role, request.include_revoked)],
+            server_certificate_not_after=datetime_to_timestamp(pki.not_after(self._server_pem)),
+            ca_certificate_not_after=datetime_to_timestamp(pki.not_after(self._ca_pem)),
+            unregistered_issued_before=datetime_to_timestamp(self._admin.unregistered_issued_before()),
+        )
 
     def SetOnboardingVolume(self, request: admin_pb2.SetOnboardingVolumeRequest, context: grpc.ServicerContext) -> admin_pb2.Member:
         return messages.member(self._admin.set_onboarding_volume(current_caller(), request.member, request.per_day, request.reason))

@@ -10,17 +10,20 @@ from sqlalchemy.orm import Session
 
 from jpr_client.quoting import quoted
 from registry.domain.errors import AlreadyExists, FailedPrecondition, NotFound
-from registry.domain.model import Member, MemberStatus, RevokedCertificate, SigningKey
-from registry.store import events
+from registry.crypto.pki import CertificateInfo
+from registry.domain.model import Member, MemberStatus, SigningKey
+from registry.store import certificates, events
 from registry.store.database import Database
-from registry.store.models import MemberKeyRow, MemberRow, RevokedCertificateRow
+from registry.store.models import MemberKeyRow, MemberRow
 
 
 class MemberStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def create(self, name: str, public_key: bytes, key_id: str, *, actor: str, now: datetime) -> Member:
+    def create(self, name: str, public_key: bytes, key_id: str, certificate: CertificateInfo, *, actor: str, now: datetime) -> Member:
+        """A new member with its signing key and its first client certificate, in one transaction."""
+
         def work(session: Session) -> Member:
             if session.scalar(select(MemberRow.id).where(MemberRow.name == name)) is not None:
                 raise AlreadyExists(f"member {quoted(name)} already exists")
@@ -31,6 +34,7 @@ class MemberStore:
             session.flush()
             session.add(MemberKeyRow(key_id=key_id, member_id=member.id, public_key=public_key, valid_from=now))
             events.record(session, at=now, actor=actor, kind="member.created", member=name, key_id=key_id)
+            certificates.add(session, certificate, actor=actor, now=now)
             return _member(session, member)
 
         try:
@@ -97,17 +101,6 @@ class MemberStore:
 
         return self._db.write(work)
 
-    def revoke_certificate(self, sha256: str, *, reason: str, actor: str, now: datetime) -> RevokedCertificate:
-        def work(session: Session) -> RevokedCertificate:
-            found = session.get(RevokedCertificateRow, sha256)
-            if found is not None:
-                raise AlreadyExists(f"certificate {sha256} was already revoked at {found.revoked_at.isoformat()}")
-            session.add(RevokedCertificateRow(sha256=sha256, revoked_at=now, revoked_by=actor, reason=reason))
-            events.record(session, at=now, actor=actor, kind="member.certificate_revoked", certificate_sha256=sha256, reason=reason)
-            return RevokedCertificate(sha256, now, actor, reason)
-
-        return self._db.write(work)
-
     def signing_key(self, name: str, key_id: str) -> tuple[int, SigningKey] | None:
         """The member's id and its key `key_id`, or None when it is not theirs."""
         with self._db.read() as conn:
@@ -123,7 +116,6 @@ class MemberStore:
             return None
         member_id, key_id, public_key, valid_from, revoked_at, valid_until = row
         return member_id, SigningKey(key_id, public_key, valid_from, revoked_at, valid_until)
-
 
 
 def _get(session: Session, name: str) -> MemberRow:
@@ -142,4 +134,5 @@ def _member(session: Session, row: MemberRow) -> Member:
     return Member(
         name=row.name, status=MemberStatus(row.status), created_at=row.created_at, keys=tuple(_key(k) for k in keys),
         onboarding_per_day=row.onboarding_per_day,
+        certificates=tuple(certificates.certificate(c, revoked_at) for c, revoked_at in session.execute(certificates.of_member(row.name))),
     )

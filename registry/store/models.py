@@ -257,6 +257,32 @@ class RevokedCertificateRow(Base):
     reason: Mapped[str] = mapped_column(Text)
 
 
+class CertificateRow(Base):
+    """A client certificate the registry admits, by the SHA-256 of its DER: signed offline by the
+    registry's CA, then registered. Its role and name are the certificate's own OU and CN."""
+
+    __tablename__ = "certificates"
+    __table_args__ = (Index("ix_certificates_role_name", "role", "name"),)
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(63))
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime)
+    not_after: Mapped[datetime] = mapped_column(UTCDateTime)
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    registered_by: Mapped[str] = mapped_column(String(80))
+
+
+class CertificatePolicyRow(Base):
+    """One row (id 1). Certificates the registry signed itself before it registered certificates
+    (schema 0009) are admitted unregistered if signed before `unregistered_issued_before`."""
+
+    __tablename__ = "certificate_policy"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unregistered_issued_before: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 class EventRow(Base):
     """Append-only history: one row per state change, written with it."""
 

@@ -40,6 +40,8 @@ from registry.domain.verdict import Allegation, Hit, SubjectState
 from registry.store.database import Database
 from registry.store.models import (
     AppealRow,
+    CertificatePolicyRow,
+    CertificateRow,
     EventRow,
     ListingRow,
     MemberRow,
@@ -217,6 +219,8 @@ class ReadView:
         self._subject_of_report: dict[str, int] = {}
         self._members: dict[str, MemberStatus] = {}
         self._revoked: frozenset[str] = frozenset()  # SHA-256 of revoked client certificates
+        self._registered: frozenset[str] = frozenset()  # SHA-256 of registered client certificates
+        self._unregistered_before: datetime | None = None  # CertificatePolicyRow.unregistered_issued_before
         self._cursor = EventCursor(0, patience=patience, clock=clock)
         self._fresh_at = clock()
         self._rechecked_at: dict[str, float] = {}  # per unknown member name: when its last catch-up began
@@ -229,10 +233,23 @@ class ReadView:
         """The member's status; UNAVAILABLE when the view is too old to say (a suspension may be missing)."""
         self._check_fresh()
         status = self._members.get(name)
-        return status if status is not None else self._recheck(name)
+        if status is None:
+            self._recheck(f"member {name}")
+            status = self._members.get(name)
+        return status
 
-    def _recheck(self, name: str) -> MemberStatus | None:
-        """A member just created on another replica may call before the next poll: catch up once.
+    def certificate_admitted(self, sha256: str, issued_at: datetime) -> bool:
+        """A client certificate registered here, or signed before the registry registered certificates."""
+        if not self._admits(sha256, issued_at):
+            self._recheck(f"certificate {sha256}")
+        return self._admits(sha256, issued_at)
+
+    def _admits(self, sha256: str, issued_at: datetime) -> bool:
+        before = self._unregistered_before
+        return sha256 in self._registered or (before is not None and issued_at < before)
+
+    def _recheck(self, key: str) -> None:
+        """A member or certificate just registered on another replica may call before the next poll: catch up once.
 
         Calls that arrive together (a new platform opening its connections) wait for that one
         catch-up instead of being refused while it runs; after it, one name gets at most one
@@ -240,12 +257,11 @@ class ReadView:
         """
         with self._recheck_lock:
             began = self._clock()
-            if began - self._rechecked_at.get(name, float("-inf")) > _UNKNOWN_MEMBER_RECHECK:
+            if began - self._rechecked_at.get(key, float("-inf")) > _UNKNOWN_MEMBER_RECHECK:
                 try:
                     self.catch_up()
                 finally:  # a failing database is tried once per interval too, not by every waiting call
-                    self._rechecked_at[name] = began
-            return self._members.get(name)
+                    self._rechecked_at[key] = began
 
     @property
     def fresh(self) -> bool:
@@ -308,7 +324,7 @@ class ReadView:
             recent = conn.execute(select(EventRow.seq).where(EventRow.seq > top - _RECENT_EVENTS)).scalars().all()
             self._cursor = EventCursor(max(top - _RECENT_EVENTS, 0), patience=self._patience, clock=self._clock)
             self._cursor.take(recent)
-            self._members, self._revoked = _read_members(conn), _read_revoked(conn)
+            self._read_identities(conn)
             if self._lookups:
                 self._reload(conn, conn.execute(_OPEN_SUBJECTS).scalars().all())
             self._fresh_at = self._clock()
@@ -326,8 +342,8 @@ class ReadView:
             cursor = copy.deepcopy(self._cursor)
             fresh = set(cursor.take(row.seq for row in rows))
             events = [row for row in rows if row.seq in fresh]
-            if any(row.kind.startswith("member.") for row in events):
-                self._members, self._revoked = _read_members(conn), _read_revoked(conn)
+            if any(row.kind.startswith(("member.", "certificate.")) for row in events):
+                self._read_identities(conn)
             if self._lookups:
                 self._reload(conn, _subjects_touched(conn, events))
             self._cursor = cursor
@@ -396,13 +412,12 @@ class ReadView:
     def _snapshot(self) -> Any:
         return self._db.read(repeatable=True)
 
-
-def _read_members(conn: Connection) -> dict[str, MemberStatus]:
-    return {name: MemberStatus(status) for name, status in conn.execute(_MEMBERS)}
-
-
-def _read_revoked(conn: Connection) -> frozenset[str]:
-    return frozenset(conn.execute(select(RevokedCertificateRow.sha256)).scalars())
+    def _read_identities(self, conn: Connection) -> None:
+        """Who may call: member statuses, revoked and registered certificates."""
+        self._members = {name: MemberStatus(status) for name, status in conn.execute(_MEMBERS)}
+        self._revoked = frozenset(conn.execute(select(RevokedCertificateRow.sha256)).scalars())
+        self._registered = frozenset(conn.execute(select(CertificateRow.sha256)).scalars())
+        self._unregistered_before = conn.execute(select(CertificatePolicyRow.unregistered_issued_before)).scalar()
 
 
 def _subjects_touched(conn: Connection, events: Sequence[Any]) -> set[int]:

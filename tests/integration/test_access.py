@@ -113,8 +113,8 @@ def test_admin_calling_a_member_method_is_permission_denied(registry: Registry) 
     assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED
 
 
-def test_certificate_for_an_unregistered_member_is_permission_denied(registry: Registry) -> None:
-    ca = DataDir(registry.data_dir).ca()
+def test_a_certificate_the_registry_was_never_given_is_unauthenticated(registry: Registry) -> None:
+    ca = DataDir(registry.data_dir).issuer().ca()
     key_pem, csr_pem = pki.make_csr("ghost", pki.ROLE_MEMBER)
     ghost = Credentials(
         registry="jpr-test", endpoint=registry.endpoint, role="member", name="ghost",
@@ -123,8 +123,8 @@ def test_certificate_for_an_unregistered_member_is_permission_denied(registry: R
     )
     with RegistryClient(ghost) as client, pytest.raises(RPCError) as caught:
         client.get_report("00000000-0000-0000-0000-000000000000")
-    assert caught.value.status is grpc.StatusCode.PERMISSION_DENIED
-    assert "not registered" in caught.value.message
+    assert caught.value.status is grpc.StatusCode.UNAUTHENTICATED
+    assert "never registered" in caught.value.message
 
 
 def test_client_without_a_certificate_gets_no_service(registry: Registry) -> None:

@@ -113,7 +113,7 @@ def test_watches_beyond_the_limit_are_resource_exhausted(tmp_path: Path, databas
     data_dir = tmp_path / "jpr-data"
     DataDir(data_dir).initialize(registry_name=REGISTRY_NAME, admin_name="admin", endpoint="127.0.0.1:0")
     with ServeProcess(data_dir, database_url, extra=("--max-streams", "1", "--max-streams-per-caller", "1")) as server:
-        admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(server.endpoint))
+        admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(server.endpoint), DataDir(data_dir).issuer())
         platform = admin.add_member("platform-a").with_endpoint(server.endpoint)
         other = admin.add_member("platform-b").with_endpoint(server.endpoint)  # the replica's total, not one caller's share
         with RegistryClient(platform) as one, RegistryClient(other) as two:
@@ -132,7 +132,7 @@ def test_a_watch_survives_a_server_restart_with_no_change_missed_or_repeated(tmp
     DataDir(data_dir).initialize(registry_name=REGISTRY_NAME, admin_name="admin", endpoint="127.0.0.1:0")
     server = ServeProcess(data_dir, database_url)
     admin_credentials = Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(server.endpoint)
-    admin = AdminClient(admin_credentials)
+    admin = AdminClient(admin_credentials, DataDir(data_dir).issuer())
     reporter_credentials = admin.add_member("platform-a").with_endpoint(server.endpoint)
     watcher_credentials = admin.add_member("platform-b").with_endpoint(server.endpoint)
     received: list[ListingChange] = []
@@ -146,7 +146,7 @@ def test_a_watch_survives_a_server_restart_with_no_change_missed_or_repeated(tmp
         server.stop()  # mid-stream: the watch is waiting for its third change
         admin.close()
         server = ServeProcess(data_dir, database_url, port=server.port)
-        admin = AdminClient(admin_credentials)
+        admin = AdminClient(admin_credentials, DataDir(data_dir).issuer())
         with RegistryClient(reporter_credentials) as reporter:
             for n in range(3, 5):
                 accept(admin, reporter.submit_report(report(("cn_ric", valid_ric(n)))).report_id)

@@ -41,7 +41,8 @@ class Jpr:
 
 
 @pytest.fixture
-def jpr(registry: Registry, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Jpr:
+def jpr(registry: Registry, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Jpr:
+    monkeypatch.setenv("JPR_ISSUER", str(registry.data_dir / "issuer"))  # where the CA key is: the admin's machine
     return Jpr(registry, capsys, tmp_path)
 
 
@@ -106,10 +107,14 @@ def test_init_refuses_to_overwrite_an_existing_registry(jpr: Jpr, registry: Regi
 def test_init_creates_every_part_of_a_registry(jpr: Jpr, tmp_path: Path) -> None:
     out = jpr("init", "--data-dir", str(tmp_path / "fresh"), "--name", "assoc-test")
     assert "assoc-test" in out
-    files = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "fresh").iterdir()}
-    assert set(files) >= {"registry.toml", "registry.db", "oprf.key", "ca.key", "ca.pem", "server.key", "server.pem", ADMIN_CREDENTIALS}
-    for secret in ("oprf.key", "ca.key", "server.key", ADMIN_CREDENTIALS):
+    assert "issuer" in out and "ca.key" in out  # says what to move offline
+    files = {str(p.relative_to(tmp_path / "fresh")): p.stat().st_mode & 0o777 for p in (tmp_path / "fresh").rglob("*")}
+    assert set(files) >= {"registry.toml", "registry.db", "oprf.key", "ca.pem", "server.key", "server.pem", ADMIN_CREDENTIALS,
+                          "issuer", "issuer/ca.key", "issuer/ca.pem"}
+    assert "ca.key" not in files  # a replica's data directory (everything but issuer/) holds no CA key
+    for secret in ("oprf.key", "issuer/ca.key", "server.key", ADMIN_CREDENTIALS):
         assert files[secret] == 0o600, secret
+    assert files["issuer"] == 0o700
 
 
 def test_health_command_answers_serving_with_the_probe_certificate(jpr: Jpr, registry: Registry) -> None:

@@ -65,7 +65,7 @@ def test_sigkill_at_random_moments_loses_nothing_acknowledged(tmp_path: Path, da
     data_dir = tmp_path / "jpr-data"
     DataDir(data_dir).initialize(registry_name=REGISTRY_NAME, admin_name="admin", endpoint="127.0.0.1:0")
     with ServeProcess(data_dir, database_url) as server:
-        admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(server.endpoint))
+        admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(server.endpoint), DataDir(data_dir).issuer())
         platform = admin.add_member("platform-a")
         admin.close()
     queue = envelopes(platform, DataDir(data_dir).oprf_key(), 3000)

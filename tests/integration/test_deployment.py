@@ -21,10 +21,10 @@ import pytest
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from jpr_client import Credentials, RegistryClient, Role, Verdict
+from jpr_client import Credentials, RegistryClient, Verdict
 from jpr_client.client import secure_channel
 from registry.cli.main import main
-from registry.datadir import ADMIN_CREDENTIALS, PROBE_CREDENTIALS, REPLICA_FILES
+from registry.datadir import ADMIN_CREDENTIALS, PROBE_CREDENTIALS, DataDir
 from tests.conftest import AdminClient
 from tests.integration.test_lookup import RIC, applicant
 from tests.processes import BIN, ServeProcess, as_user
@@ -32,10 +32,6 @@ from tests.processes import BIN, ServeProcess, as_user
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
 IMAGE_USER = (10001, 10001)
 IN_CI = os.environ.get("CI") == "true"
-# `jpr serve` still loads the CA key at start until the certificate-lifecycle change takes it
-# offline; until then the replicas here get a copy of their own. Set False when that lands:
-# the test must then pass on exactly what compose mounts.
-SERVE_READS_CA_KEY = True
 
 
 def calls_logged(serve: ServeProcess, method: str) -> int:
@@ -59,7 +55,7 @@ def test_an_endpoint_list_spreads_one_clients_calls_over_both_replicas(tmp_path:
     data_dir = tmp_path / "jpr-data"
     jpr("init", "--data-dir", str(data_dir), "--name", "jpr-round-robin-test")
     with ServeProcess(data_dir) as one, ServeProcess(data_dir) as two:
-        admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(one.endpoint))
+        admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(one.endpoint), DataDir(data_dir).issuer())
         try:
             member = admin.add_member("platform-a")
         finally:
@@ -106,9 +102,6 @@ def mount_as_compose_does(deploy: Path, replica: Path) -> None:
     os.chown(replica, *IMAGE_USER)
     for source, target in replica_mounts().items():
         os.link(deploy / source, replica / Path(target).name)
-    if SERVE_READS_CA_KEY:
-        shutil.copyfile(deploy / "jpr-data" / "ca.key", replica / "ca.key")
-        os.chown(replica / "ca.key", *IMAGE_USER)
 
 
 def free_port() -> int:

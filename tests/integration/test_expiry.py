@@ -48,7 +48,7 @@ def test_a_serving_registry_records_expiries_by_itself(tmp_path: Path, database_
     flags = {"data_dir": data_dir, "listen": "127.0.0.1:0", "database_url": database_url, "expiry_interval_seconds": 1}
     running = start(load_settings(flags, environ={}), clock=clock)
     try:
-        admin = AdminClient(Credentials.load(data_dir / "admin.credentials.json").with_endpoint(f"127.0.0.1:{running.port}"))
+        admin = AdminClient(Credentials.load(data_dir / "admin.credentials.json").with_endpoint(f"127.0.0.1:{running.port}"), DataDir(data_dir).issuer())
         with RegistryClient(admin.add_member("platform-a")) as client:
             listed_for_a_day(admin, client)
         admin.close()

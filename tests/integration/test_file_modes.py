@@ -12,7 +12,7 @@ import pytest
 
 from jpr_client.credentials import Credentials
 from registry.cli.main import main
-from registry.datadir import ADMIN_CREDENTIALS, REPLICA_FILES
+from registry.datadir import ADMIN_CREDENTIALS, REPLICA_FILES, DataDir
 from registry.server.app import start
 from registry.settings import load_settings
 from tests.conftest import AdminClient
@@ -53,14 +53,14 @@ def served(tmp_path: Path, permissive_umask: None) -> Iterator[tuple[Path, str]]
 
 def test_a_serving_registry_its_database_files_and_backup_are_owner_only(served: tuple[Path, str], tmp_path: Path) -> None:
     (data_dir, endpoint), backup = served, tmp_path / "backup.db"
-    admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(endpoint))
+    admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(endpoint), DataDir(data_dir).issuer())
     try:
         admin.add_member("platform-a")  # a write: the -wal and -shm files exist while the registry serves
     finally:
         admin.close()
     jpr("db", "backup", str(backup), "--data-dir", str(data_dir))
     files = [path for path in data_dir.iterdir() if path.name not in PUBLIC]
-    assert {path.name for path in files} >= {"registry.db", "registry.db-wal", "registry.db-shm", "oprf.key", "ca.key"}
+    assert {path.name for path in files} >= {"registry.db", "registry.db-wal", "registry.db-shm", "oprf.key", "issuer"}
     assert readable_by_others(data_dir, *files, backup) == {}
 
 
@@ -74,7 +74,7 @@ def test_init_makes_an_existing_empty_directory_owner_only(tmp_path: Path) -> No
 
 def test_key_and_credentials_files_the_cli_writes_are_owner_only(served: tuple[Path, str], tmp_path: Path) -> None:
     (data_dir, endpoint), work = served, tmp_path / "work"
-    admin = ("--credentials", str(data_dir / ADMIN_CREDENTIALS), "--endpoint", endpoint)
+    admin = ("--credentials", str(data_dir / ADMIN_CREDENTIALS), "--endpoint", endpoint, "--issuer", str(data_dir / "issuer"))
     work.mkdir()
     jpr("admin", "members", "add", "platform-a", "--generate", "--out", str(work / "platform-a.credentials.json"), *admin)
     jpr("member", "keygen", "platform-b", "--out-dir", str(work))

@@ -15,7 +15,7 @@ from sqlalchemy import make_url
 
 from jpr_client import Credentials, RegistryClient, RPCError, Verdict
 from jpr_client.client import secure_channel
-from registry.datadir import ADMIN_CREDENTIALS, PROBE_CREDENTIALS
+from registry.datadir import DataDir, ADMIN_CREDENTIALS, PROBE_CREDENTIALS
 from registry.server.app import RunningRegistry
 from registry.server.health import NOT_SERVING, SERVING, Health, LookupHealth
 from tests.backends import _admin_dsn
@@ -93,7 +93,7 @@ def reachable_on_demand(
         url = make_url(database_url).set(username=role).render_as_string(hide_password=False)
         with serving(data_dir, url, max_lag_seconds=1, follow_interval_seconds=0.1) as running:
             endpoint = f"127.0.0.1:{running.port}"
-            admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(endpoint))
+            admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(endpoint), DataDir(data_dir).issuer())
             probe = secure_channel(Credentials.load(data_dir / PROBE_CREDENTIALS).with_endpoint(endpoint))
             try:
                 yield running, allow, admin, probe

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from jpr_client import Credentials, RPCError, RegistryClient, Verdict, normalize
+from jpr_client import CertificateExpiryWarning, Credentials, RPCError, RegistryClient, Verdict, normalize
 from jpr_client.api.jpr.v1 import admin_pb2, registry_pb2
 from jpr_client.crypto import dsse
 from registry.crypto import pki
@@ -85,14 +85,19 @@ def test_a_revoked_certificate_is_refused_and_other_members_go_on(
 
 def test_the_enrollment_answer_names_the_certificate_to_revoke(registry: Registry, admin: AdminClient) -> None:
     key_pem, csr_pem = pki.make_csr("platform-z", pki.ROLE_MEMBER)
+    signing_public_key = dsse.public_key(dsse.generate_signing_key())
+    with pytest.raises(RPCError) as unsigned:  # the registry holds no CA key: it signs nothing
+        admin.call("CreateMember", admin_pb2.CreateMemberRequest(name="platform-z", signing_public_key=signing_public_key, csr_pem=csr_pem.decode()))
+    assert unsigned.value.status is grpc.StatusCode.INVALID_ARGUMENT and unsigned.value.message.startswith("csr_pem: ")
+    certificate = admin.issuer.sign(csr_pem, "platform-z", pki.ROLE_MEMBER)
     response = admin.call("CreateMember", admin_pb2.CreateMemberRequest(
-        name="platform-z", signing_public_key=dsse.public_key(dsse.generate_signing_key()), csr_pem=csr_pem.decode()))
-    assert response.certificate_sha256 == pki.fingerprint(response.certificate_pem.encode())  # type: ignore[attr-defined]
+        name="platform-z", signing_public_key=signing_public_key, certificate_pem=certificate.decode()))
+    assert response.certificate_sha256 == pki.fingerprint(certificate)  # type: ignore[attr-defined]
 
 
 def test_an_expired_certificate_gets_no_service(registry: Registry, member: Callable[[str], Credentials]) -> None:
     credentials = member("platform-a")
-    ca = DataDir(registry.data_dir).ca()
+    ca = DataDir(registry.data_dir).issuer().ca()
     ca_key = serialization.load_pem_private_key(ca.key_pem, password=None)
     ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
     key = ec.generate_private_key(ec.SECP256R1())
@@ -113,7 +118,7 @@ def test_an_expired_certificate_gets_no_service(registry: Registry, member: Call
         certificate=expired.public_bytes(serialization.Encoding.PEM).decode(),
         private_key=key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode(),
     )
-    with RegistryClient(old) as client, pytest.raises(RPCError) as refused:
+    with pytest.warns(CertificateExpiryWarning, match="expired"), RegistryClient(old) as client, pytest.raises(RPCError) as refused:
         client.lookup(applicant(("cn_ric", RIC)))
     assert refused.value.status is grpc.StatusCode.UNAVAILABLE  # the TLS handshake itself fails
 

@@ -10,7 +10,7 @@ import pytest
 
 from jpr_client import Credentials
 from jpr_client.client import secure_channel
-from registry.datadir import ADMIN_CREDENTIALS, PROBE_CREDENTIALS
+from registry.datadir import DataDir, ADMIN_CREDENTIALS, PROBE_CREDENTIALS
 from registry.server.app import start
 from registry.settings import load_settings
 from tests.conftest import AdminClient, Ticks
@@ -53,7 +53,7 @@ def test_malformed_bodies_are_invalid_argument_on_every_kind_of_method_and_logge
     ticks = Ticks()
     running = start(load_settings({"data_dir": data_dir, "listen": "127.0.0.1:0", "database_url": database_url}, environ={}), ticks=ticks)
     endpoint = f"127.0.0.1:{running.port}"
-    admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(endpoint))
+    admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(endpoint), DataDir(data_dir).issuer())
     credentials = {"member": admin.add_member("platform-a"), "admin": admin.credentials,
                    "probe": Credentials.load(data_dir / PROBE_CREDENTIALS).with_endpoint(endpoint)}
     channels = {who: secure_channel(c) for who, c in credentials.items()}

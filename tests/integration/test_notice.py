@@ -27,7 +27,7 @@ def seven_days_notice(tmp_path: Path, database_url: str) -> Iterator[tuple[Runni
     clock = Clock()
     flags = {"data_dir": data_dir, "listen": "127.0.0.1:0", "database_url": database_url, "notice_days": 7}
     running = start(load_settings(flags, environ={}), clock=clock)
-    admin = AdminClient(Credentials.load(data_dir / "admin.credentials.json").with_endpoint(f"127.0.0.1:{running.port}"))
+    admin = AdminClient(Credentials.load(data_dir / "admin.credentials.json").with_endpoint(f"127.0.0.1:{running.port}"), DataDir(data_dir).issuer())
     a, b = (RegistryClient(admin.add_member(name)) for name in ("platform-a", "platform-b"))
     try:
         yield running, clock, admin, a, b

@@ -42,7 +42,7 @@ def limited(tmp_path: Path, database_url: str) -> Iterator[tuple[RunningRegistry
              "lookups_per_second": 2, "lookups_burst": 4, "tokenize_per_second": 10, "tokenize_burst": 12}
     ticks = Ticks()
     running = start(load_settings(flags, environ={}), ticks=ticks)
-    admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(f"127.0.0.1:{running.port}"))
+    admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(f"127.0.0.1:{running.port}"), DataDir(data_dir).issuer())
     try:
         yield running, ticks, admin.add_member("platform-a")
     finally:

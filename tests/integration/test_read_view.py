@@ -37,7 +37,7 @@ def test_a_replica_sees_another_replicas_decisions_without_being_called(tmp_path
     DataDir(data_dir).initialize(registry_name=REGISTRY_NAME, admin_name="admin", endpoint="127.0.0.1:0")
     flags = {"data_dir": data_dir, "listen": "127.0.0.1:0", "database_url": database_url}
     one, two = start(load_settings(flags, environ={})), start(load_settings(flags, environ={}))
-    admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(f"127.0.0.1:{one.port}"))
+    admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(f"127.0.0.1:{one.port}"), DataDir(data_dir).issuer())
     try:
         platform = admin.add_member("platform-a")  # created through one, first used on two
         with RegistryClient(platform.with_endpoint(f"127.0.0.1:{two.port}")) as on_two:

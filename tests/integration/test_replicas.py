@@ -75,7 +75,7 @@ def test_two_replicas_under_concurrent_load_end_like_one_by_one(tmp_path: Path, 
     DataDir(data_dir).initialize(registry_name=REGISTRY_NAME, admin_name="admin", endpoint="127.0.0.1:0")
     reports = scenario(seed=7)
     with ServeProcess(data_dir, database_url) as one, ServeProcess(data_dir, database_url) as two:
-        admins = [AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(s.endpoint)) for s in (one, two)]
+        admins = [AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(s.endpoint), DataDir(data_dir).issuer()) for s in (one, two)]
         platforms = {name: admins[0].add_member(name) for name in ("platform-a", "platform-b", "platform-c")}
         clients = {(name, i): RegistryClient(creds.with_endpoint(s.endpoint)) for name, creds in platforms.items() for i, s in enumerate((one, two))}
         envelopes = [
@@ -165,7 +165,7 @@ def test_lookups_read_the_configured_replica_and_writes_the_primary(tmp_path: Pa
     shutil.copyfile(primary, replica)
     extra = ("--lookup-database-url", f"sqlite+pysqlite:///{replica}")
     with ServeProcess(data_dir, f"sqlite+pysqlite:///{primary}", extra=extra) as server:
-        admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(server.endpoint))
+        admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(server.endpoint), DataDir(data_dir).issuer())
         platform = admin.add_member("platform-a")
         with RegistryClient(platform.with_endpoint(server.endpoint)) as client:
             receipt = client.submit_report(new_report([valid_ric(1)], []))
@@ -190,7 +190,7 @@ def test_members_created_on_one_replica_are_admitted_at_once_on_another_even_cal
 ) -> None:
     data_dir = new_data_dir(tmp_path)
     with serving(data_dir, database_url, **SLOW_FOLLOW) as one, serving(data_dir, database_url, **SLOW_FOLLOW) as two:
-        admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(f"127.0.0.1:{one.port}"))
+        admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(f"127.0.0.1:{one.port}"), DataDir(data_dir).issuer())
         try:
             for n in range(6):  # each new platform's first calls reach the other replica before it polls
                 platform = admin.add_member(f"platform-{n}").with_endpoint(f"127.0.0.1:{two.port}")

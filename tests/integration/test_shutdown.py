@@ -59,7 +59,7 @@ def test_calls_beyond_the_concurrency_cap_are_resource_exhausted(tmp_path: Path,
     DataDir(data_dir).initialize(registry_name=REGISTRY_NAME, admin_name="admin", endpoint="127.0.0.1:0")
     flags = {"data_dir": data_dir, "listen": "127.0.0.1:0", "database_url": database_url, "max_concurrent_calls": 2}
     running = start(load_settings(flags, environ={}))
-    admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(f"127.0.0.1:{running.port}"))
+    admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(f"127.0.0.1:{running.port}"), DataDir(data_dir).issuer())
     try:
         platform = admin.add_member("platform-a")
         with RegistryClient(platform) as client:
@@ -140,7 +140,7 @@ def test_sigterm_lets_a_call_in_flight_finish_while_refusing_new_ones(tmp_path: 
     DataDir(data_dir).initialize(registry_name=REGISTRY_NAME, admin_name="admin", endpoint="127.0.0.1:0")
     server = ServeProcess(data_dir, database_url)
     try:
-        admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(server.endpoint))
+        admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(server.endpoint), DataDir(data_dir).issuer())
         platform = admin.add_member("platform-a").with_endpoint(server.endpoint)
         admin.close()
         probe = Credentials.load(data_dir / PROBE_CREDENTIALS).with_endpoint(server.endpoint)
@@ -203,7 +203,7 @@ def test_keepalive_is_enforced_on_clients_that_ping_too_often(tmp_path: Path, sq
         }
         running = start(load_settings(flags, environ={}))
         endpoint = f"127.0.0.1:{running.port}"
-        admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(endpoint))
+        admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(endpoint), DataDir(data_dir).issuer())
         try:
             platform = admin.add_member(f"platform-{len(outcomes)}")
             allowed = min_client_ping_seconds < 1

@@ -57,7 +57,7 @@ def administered(tmp_path: Path, database_url: str, **settings: object) -> Itera
     """A registry with these settings, its data directory, and an admin client talking to it."""
     data_dir = new_data_dir(tmp_path)
     with serving(data_dir, database_url, **settings) as running:
-        admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(f"127.0.0.1:{running.port}"))
+        admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(f"127.0.0.1:{running.port}"), DataDir(data_dir).issuer())
         try:
             yield running, data_dir, admin
         finally:
@@ -251,7 +251,7 @@ def test_revoking_a_certificate_on_one_replica_ends_its_open_streams_on_another_
     data_dir = new_data_dir(tmp_path)
     with serving(data_dir, database_url) as one, serving(data_dir, database_url) as two:
         admin_file = data_dir / ADMIN_CREDENTIALS
-        admin = AdminClient(Credentials.load(admin_file).with_endpoint(f"127.0.0.1:{one.port}"))
+        admin = AdminClient(Credentials.load(admin_file).with_endpoint(f"127.0.0.1:{one.port}"), DataDir(data_dir).issuer())
         leaked = admin.add_member("platform-a").with_endpoint(f"127.0.0.1:{two.port}")
         kept = admin.add_member("platform-b").with_endpoint(f"127.0.0.1:{two.port}")
         on_two, untouched = Streams(secure_channel(leaked)), Streams(secure_channel(kept))

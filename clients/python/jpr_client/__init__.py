@@ -26,7 +26,7 @@ _DEFINED_IN = (
 
 if TYPE_CHECKING:
     from jpr_client.client import Applicant, NewReport, RegistryClient, RetryConfig
-    from jpr_client.credentials import Credentials, CredentialsError
+    from jpr_client.credentials import CertificateExpiryWarning, Credentials, CredentialsError
     from jpr_client.cursor import CursorFile
     from jpr_client.errors import RPCError, TokenProofError
     from jpr_client.identifiers import Identifier, InvalidIdentifier, normalize
@@ -72,6 +72,7 @@ __all__ = [
     "__version__",
     "Applicant",
     "Category",
+    "CertificateExpiryWarning",
     "ChangeKind",
     "Credentials",
     "CredentialsError",

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import os
 import random
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,7 +20,7 @@ import grpc
 
 from jpr_client import _convert
 from jpr_client.api.jpr.v1 import registry_pb2, registry_pb2_grpc, types_pb2
-from jpr_client.credentials import Credentials
+from jpr_client.credentials import CertificateExpiryWarning, Credentials
 from jpr_client.crypto import dsse, oprf
 from jpr_client.cursor import CursorFile
 from jpr_client.errors import RPCError, TokenProofError
@@ -66,9 +68,13 @@ class RetryConfig:
 # Calls that are safe to repeat: reads, deterministic tokenization, and writes the registry makes
 # idempotent (a resubmitted report or retraction is the same signed bytes; an opinion replaces the last).
 # Admin decisions (accept, lift, suspend...) are never repeated by the client.
+log = logging.getLogger("jpr_client")
+
 SAFE_TO_REPEAT: dict[str, tuple[str, ...]] = {
     "jpr.v1.Registry": ("Tokenize", "SubmitReport", "GetReport", "RetractReport", "Lookup", "LookupBatch", "RecordOpinion"),
-    "jpr.v1.Admin": ("ListMembers", "ListReports", "ListListings", "ListAppeals", "ListReviewQueue", "GetSubject", "AuditAccess"),
+    "jpr.v1.Admin": (
+        "ListMembers", "ListReports", "ListListings", "ListAppeals", "ListReviewQueue", "GetSubject", "AuditAccess", "ListCertificates",
+    ),
     "grpc.health.v1.Health": ("Check",),
 }
 MAX_ATTEMPTS = 5  # gRPC's own cap on retryPolicy.maxAttempts
@@ -95,6 +101,14 @@ def service_config(retry: RetryConfig) -> dict[str, Any]:
         "retryableStatusCodes": ["UNAVAILABLE"],
     }
     return {"loadBalancingConfig": balancing, "methodConfig": [{"name": names, "retryPolicy": policy}]}
+
+
+def warn_if_expiring(credentials: Credentials) -> None:
+    """A CertificateExpiryWarning (and a log line) when the client certificate expires within 30 days."""
+    message = credentials.expiry_warning()
+    if message is not None:
+        log.warning("%s", message)
+        warnings.warn(message, CertificateExpiryWarning, stacklevel=3)
 
 
 @dataclass(frozen=True)
@@ -138,6 +152,7 @@ class RegistryClient:
         self.credentials = credentials
         self._timeout = timeout
         self._retry = retry
+        warn_if_expiring(credentials)
         self._channel = secure_channel(credentials, retry)
         self._stub = registry_pb2_grpc.RegistryStub(self._channel)
 

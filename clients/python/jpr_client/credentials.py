@@ -12,10 +12,19 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 FORMAT_VERSION = 1
 _OPRF_PUBLIC_KEY_SIZE = 32
+
+
+# A certificate expiring within this many days is flagged: the SDK warns, `jpr admin audit certs` lists it.
+EXPIRY_WARNING_DAYS = 30
+
+
+class CertificateExpiryWarning(UserWarning):
+    """The client certificate expires soon (or has): renew it before calls are refused."""
 
 
 class CredentialsError(ValueError):
@@ -71,6 +80,28 @@ class Credentials:
 
     def to_json(self) -> str:
         return json.dumps({"version": FORMAT_VERSION, **asdict(self)}, indent=2) + "\n"
+
+    @property
+    def certificate_expires_at(self) -> datetime:
+        """When the client certificate expires (UTC): renew it before (docs/operations.md)."""
+        from cryptography import x509  # here: loading credentials does not load X.509
+
+        try:
+            return x509.load_pem_x509_certificate(self.certificate.encode()).not_valid_after_utc
+        except ValueError as error:
+            raise CredentialsError(f"the credentials' certificate is not a PEM X.509 certificate: {error}") from error
+
+    def expiry_warning(self, now: datetime | None = None) -> str | None:
+        """What to tell the holder when the certificate expires within EXPIRY_WARNING_DAYS; None otherwise."""
+        expires = self.certificate_expires_at
+        left = expires - (now or datetime.now(UTC))
+        if left > timedelta(days=EXPIRY_WARNING_DAYS):
+            return None
+        when = "expired" if left.total_seconds() <= 0 else f"expires in {left.days} days"
+        return (
+            f"the client certificate of {self.role} {self.name!r} {when} ({expires.isoformat()}): "
+            "send a new request (`jpr member keygen`) to the association for a renewed certificate"
+        )
 
     def with_endpoint(self, endpoint: str) -> Credentials:
         return replace(self, endpoint=endpoint)

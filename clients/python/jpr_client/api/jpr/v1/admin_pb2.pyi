@@ -19,6 +19,11 @@ if sys.version_info >= (3, 11):
 else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
+if sys.version_info >= (3, 13):
+    from warnings import deprecated as _deprecated
+else:
+    from typing_extensions import deprecated as _deprecated
+
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class _AppealStatus:
@@ -348,6 +353,7 @@ class Member(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     KEYS_FIELD_NUMBER: _builtins.int
     ONBOARDING_PER_DAY_FIELD_NUMBER: _builtins.int
+    CERTIFICATES_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     status: Global___MemberStatus.ValueType
     onboarding_per_day: _builtins.int
@@ -356,6 +362,10 @@ class Member(_message.Message):
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def keys(self) -> _containers.RepeatedCompositeFieldContainer[Global___SigningKey]: ...
+    @_builtins.property
+    def certificates(self) -> _containers.RepeatedCompositeFieldContainer[Global___Certificate]:
+        """its registered TLS client certificates, oldest first"""
+
     def __init__(
         self,
         *,
@@ -364,10 +374,11 @@ class Member(_message.Message):
         created_at: _timestamp_pb2.Timestamp | None = ...,
         keys: _abc.Iterable[Global___SigningKey] | None = ...,
         onboarding_per_day: _builtins.int = ...,
+        certificates: _abc.Iterable[Global___Certificate] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "keys", b"keys", "name", b"name", "onboarding_per_day", b"onboarding_per_day", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["certificates", b"certificates", "created_at", b"created_at", "keys", b"keys", "name", b"name", "onboarding_per_day", b"onboarding_per_day", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -380,21 +391,33 @@ class CreateMemberRequest(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     SIGNING_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
     CSR_PEM_FIELD_NUMBER: _builtins.int
+    CERTIFICATE_PEM_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """[a-z0-9][a-z0-9-]{1,62}"""
     signing_public_key: _builtins.bytes
-    csr_pem: _builtins.str
-    """the member's TLS certificate request"""
+    @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def csr_pem(self) -> _builtins.str:
+        """refused: the registry holds no CA key; send certificate_pem"""
+
+    @csr_pem.setter
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def csr_pem(self, value: _builtins.str) -> None:
+        """refused: the registry holds no CA key; send certificate_pem"""
+
+    certificate_pem: _builtins.str
+    """the member's client certificate, signed offline by the registry's CA"""
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         signing_public_key: _builtins.bytes = ...,
         csr_pem: _builtins.str = ...,
+        certificate_pem: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["csr_pem", b"csr_pem", "name", b"name", "signing_public_key", b"signing_public_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["certificate_pem", b"certificate_pem", "csr_pem", b"csr_pem", "name", b"name", "signing_public_key", b"signing_public_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1255,6 +1278,139 @@ class RevokeCertificateRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RevokeCertificateRequest: _TypeAlias = RevokeCertificateRequest  # noqa: Y015
+
+@_typing.final
+class RegisterCertificateRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CERTIFICATE_PEM_FIELD_NUMBER: _builtins.int
+    certificate_pem: _builtins.str
+    """signed by the registry's CA; role (OU) and name (CN) come from it"""
+    def __init__(
+        self,
+        *,
+        certificate_pem: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["certificate_pem", b"certificate_pem"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegisterCertificateRequest: _TypeAlias = RegisterCertificateRequest  # noqa: Y015
+
+@_typing.final
+class Certificate(_message.Message):
+    """A client certificate the registry admits until it expires or is revoked."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CERTIFICATE_SHA256_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    NOT_BEFORE_FIELD_NUMBER: _builtins.int
+    NOT_AFTER_FIELD_NUMBER: _builtins.int
+    REGISTERED_AT_FIELD_NUMBER: _builtins.int
+    REGISTERED_BY_FIELD_NUMBER: _builtins.int
+    REVOKED_AT_FIELD_NUMBER: _builtins.int
+    certificate_sha256: _builtins.str
+    """hex SHA-256 of the DER: what RevokeCertificate takes"""
+    role: _builtins.str
+    """member, admin or probe"""
+    name: _builtins.str
+    registered_by: _builtins.str
+    @_builtins.property
+    def not_before(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def not_after(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def registered_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def revoked_at(self) -> _timestamp_pb2.Timestamp:
+        """unset: not revoked"""
+
+    def __init__(
+        self,
+        *,
+        certificate_sha256: _builtins.str = ...,
+        role: _builtins.str = ...,
+        name: _builtins.str = ...,
+        not_before: _timestamp_pb2.Timestamp | None = ...,
+        not_after: _timestamp_pb2.Timestamp | None = ...,
+        registered_at: _timestamp_pb2.Timestamp | None = ...,
+        registered_by: _builtins.str = ...,
+        revoked_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["not_after", b"not_after", "not_before", b"not_before", "registered_at", b"registered_at", "revoked_at", b"revoked_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["certificate_sha256", b"certificate_sha256", "name", b"name", "not_after", b"not_after", "not_before", b"not_before", "registered_at", b"registered_at", "registered_by", b"registered_by", "revoked_at", b"revoked_at", "role", b"role"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Certificate: _TypeAlias = Certificate  # noqa: Y015
+
+@_typing.final
+class ListCertificatesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROLE_FIELD_NUMBER: _builtins.int
+    INCLUDE_REVOKED_FIELD_NUMBER: _builtins.int
+    role: _builtins.str
+    """only this role (member, admin, probe); empty: all"""
+    include_revoked: _builtins.bool
+    def __init__(
+        self,
+        *,
+        role: _builtins.str = ...,
+        include_revoked: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_revoked", b"include_revoked", "role", b"role"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCertificatesRequest: _TypeAlias = ListCertificatesRequest  # noqa: Y015
+
+@_typing.final
+class ListCertificatesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CERTIFICATES_FIELD_NUMBER: _builtins.int
+    SERVER_CERTIFICATE_NOT_AFTER_FIELD_NUMBER: _builtins.int
+    CA_CERTIFICATE_NOT_AFTER_FIELD_NUMBER: _builtins.int
+    UNREGISTERED_ISSUED_BEFORE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def certificates(self) -> _containers.RepeatedCompositeFieldContainer[Global___Certificate]:
+        """by role, name, then not_after"""
+
+    @_builtins.property
+    def server_certificate_not_after(self) -> _timestamp_pb2.Timestamp:
+        """of the replica that answered"""
+
+    @_builtins.property
+    def ca_certificate_not_after(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def unregistered_issued_before(self) -> _timestamp_pb2.Timestamp:
+        """Certificates issued before this registry registered certificates (schema 0009) are admitted
+        without registration if issued before this time; unset: none are.
+        """
+
+    def __init__(
+        self,
+        *,
+        certificates: _abc.Iterable[Global___Certificate] | None = ...,
+        server_certificate_not_after: _timestamp_pb2.Timestamp | None = ...,
+        ca_certificate_not_after: _timestamp_pb2.Timestamp | None = ...,
+        unregistered_issued_before: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ca_certificate_not_after", b"ca_certificate_not_after", "server_certificate_not_after", b"server_certificate_not_after", "unregistered_issued_before", b"unregistered_issued_before"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ca_certificate_not_after", b"ca_certificate_not_after", "certificates", b"certificates", "server_certificate_not_after", b"server_certificate_not_after", "unregistered_issued_before", b"unregistered_issued_before"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCertificatesResponse: _TypeAlias = ListCertificatesResponse  # noqa: Y015
 
 @_typing.final
 class RevokedCertificate(_message.Message):

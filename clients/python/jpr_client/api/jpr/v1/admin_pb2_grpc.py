@@ -135,6 +135,16 @@ class AdminStub:
                 request_serializer=jpr_dot_v1_dot_admin__pb2.RevokeCertificateRequest.SerializeToString,
                 response_deserializer=jpr_dot_v1_dot_admin__pb2.RevokedCertificate.FromString,
                 _registered_method=True)
+        self.RegisterCertificate = channel.unary_unary(
+                '/jpr.v1.Admin/RegisterCertificate',
+                request_serializer=jpr_dot_v1_dot_admin__pb2.RegisterCertificateRequest.SerializeToString,
+                response_deserializer=jpr_dot_v1_dot_admin__pb2.Certificate.FromString,
+                _registered_method=True)
+        self.ListCertificates = channel.unary_unary(
+                '/jpr.v1.Admin/ListCertificates',
+                request_serializer=jpr_dot_v1_dot_admin__pb2.ListCertificatesRequest.SerializeToString,
+                response_deserializer=jpr_dot_v1_dot_admin__pb2.ListCertificatesResponse.FromString,
+                _registered_method=True)
         self.SetOnboardingVolume = channel.unary_unary(
                 '/jpr.v1.Admin/SetOnboardingVolume',
                 request_serializer=jpr_dot_v1_dot_admin__pb2.SetOnboardingVolumeRequest.SerializeToString,
@@ -291,6 +301,21 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RegisterCertificate(self, request, context):
+        """Admit a client certificate signed offline by the registry's CA (a member's re-issued or renewed
+        certificate, a named admin's, a probe's): the registry refuses certificates it was never given.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCertificates(self, request, context):
+        """Every registered client certificate, and when the server and CA certificates expire.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SetOnboardingVolume(self, request, context):
         """Records how many applicants a member onboards a day: the yardstick for its lookup volume.
         """
@@ -414,6 +439,16 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.RevokeCertificate,
                     request_deserializer=jpr_dot_v1_dot_admin__pb2.RevokeCertificateRequest.FromString,
                     response_serializer=jpr_dot_v1_dot_admin__pb2.RevokedCertificate.SerializeToString,
+            ),
+            'RegisterCertificate': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterCertificate,
+                    request_deserializer=jpr_dot_v1_dot_admin__pb2.RegisterCertificateRequest.FromString,
+                    response_serializer=jpr_dot_v1_dot_admin__pb2.Certificate.SerializeToString,
+            ),
+            'ListCertificates': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCertificates,
+                    request_deserializer=jpr_dot_v1_dot_admin__pb2.ListCertificatesRequest.FromString,
+                    response_serializer=jpr_dot_v1_dot_admin__pb2.ListCertificatesResponse.SerializeToString,
             ),
             'SetOnboardingVolume': grpc.unary_unary_rpc_method_handler(
                     servicer.SetOnboardingVolume,
@@ -971,6 +1006,60 @@ class Admin:
             '/jpr.v1.Admin/RevokeCertificate',
             jpr_dot_v1_dot_admin__pb2.RevokeCertificateRequest.SerializeToString,
             jpr_dot_v1_dot_admin__pb2.RevokedCertificate.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterCertificate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jpr.v1.Admin/RegisterCertificate',
+            jpr_dot_v1_dot_admin__pb2.RegisterCertificateRequest.SerializeToString,
+            jpr_dot_v1_dot_admin__pb2.Certificate.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCertificates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jpr.v1.Admin/ListCertificates',
+            jpr_dot_v1_dot_admin__pb2.ListCertificatesRequest.SerializeToString,
+            jpr_dot_v1_dot_admin__pb2.ListCertificatesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -71,6 +71,12 @@ class AdminStub:
     ResumeMember: _grpc.UnaryUnaryMultiCallable[_admin_pb2.MemberStatusRequest, _admin_pb2.Member]
     RevokeCertificate: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RevokeCertificateRequest, _admin_pb2.RevokedCertificate]
     """Refuses a client certificate from now on (a leaked or replaced key)."""
+    RegisterCertificate: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RegisterCertificateRequest, _admin_pb2.Certificate]
+    """Admit a client certificate signed offline by the registry's CA (a member's re-issued or renewed
+    certificate, a named admin's, a probe's): the registry refuses certificates it was never given.
+    """
+    ListCertificates: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListCertificatesRequest, _admin_pb2.ListCertificatesResponse]
+    """Every registered client certificate, and when the server and CA certificates expire."""
     SetOnboardingVolume: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SetOnboardingVolumeRequest, _admin_pb2.Member]
     """Records how many applicants a member onboards a day: the yardstick for its lookup volume."""
     AuditAccess: _grpc.UnaryUnaryMultiCallable[_admin_pb2.AuditAccessRequest, _admin_pb2.AuditAccessResponse]
@@ -120,6 +126,12 @@ class AdminAsyncStub(AdminStub):
     ResumeMember: _aio.UnaryUnaryMultiCallable[_admin_pb2.MemberStatusRequest, _admin_pb2.Member]  # type: ignore[assignment]
     RevokeCertificate: _aio.UnaryUnaryMultiCallable[_admin_pb2.RevokeCertificateRequest, _admin_pb2.RevokedCertificate]  # type: ignore[assignment]
     """Refuses a client certificate from now on (a leaked or replaced key)."""
+    RegisterCertificate: _aio.UnaryUnaryMultiCallable[_admin_pb2.RegisterCertificateRequest, _admin_pb2.Certificate]  # type: ignore[assignment]
+    """Admit a client certificate signed offline by the registry's CA (a member's re-issued or renewed
+    certificate, a named admin's, a probe's): the registry refuses certificates it was never given.
+    """
+    ListCertificates: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListCertificatesRequest, _admin_pb2.ListCertificatesResponse]  # type: ignore[assignment]
+    """Every registered client certificate, and when the server and CA certificates expire."""
     SetOnboardingVolume: _aio.UnaryUnaryMultiCallable[_admin_pb2.SetOnboardingVolumeRequest, _admin_pb2.Member]  # type: ignore[assignment]
     """Records how many applicants a member onboards a day: the yardstick for its lookup volume."""
     AuditAccess: _aio.UnaryUnaryMultiCallable[_admin_pb2.AuditAccessRequest, _admin_pb2.AuditAccessResponse]  # type: ignore[assignment]
@@ -286,6 +298,24 @@ class AdminServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.RevokedCertificate, _abc.Awaitable[_admin_pb2.RevokedCertificate]]:
         """Refuses a client certificate from now on (a leaked or replaced key)."""
+
+    @_abc_1.abstractmethod
+    def RegisterCertificate(
+        self,
+        request: _admin_pb2.RegisterCertificateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.Certificate, _abc.Awaitable[_admin_pb2.Certificate]]:
+        """Admit a client certificate signed offline by the registry's CA (a member's re-issued or renewed
+        certificate, a named admin's, a probe's): the registry refuses certificates it was never given.
+        """
+
+    @_abc_1.abstractmethod
+    def ListCertificates(
+        self,
+        request: _admin_pb2.ListCertificatesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ListCertificatesResponse, _abc.Awaitable[_admin_pb2.ListCertificatesResponse]]:
+        """Every registered client certificate, and when the server and CA certificates expire."""
 
     @_abc_1.abstractmethod
     def SetOnboardingVolume(
