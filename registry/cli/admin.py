@@ -85,6 +85,12 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
     admins_add.add_argument("name", help="the person's name (2-63 characters: a-z, 0-9, '-'); recorded with each decision as admin:NAME")
     admins_add.add_argument("--out", required=True, help="credentials file to write (mode 0600); hand it to that person only")
     _issuer_flags(admins_add)
+    probes = admin.add_parser("probes", aliases=["probe"], help="health-check credentials (load balancers, container checks)").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    probes_add = _command(probes, "add", "issue and register a probe certificate (it may only ask the health service)", _probes_add)
+    probes_add.add_argument("name", nargs="?", default="probe", help="the probe's name (default: probe), e.g. haproxy-1")
+    probes_add.add_argument("--out", required=True, help="credentials file to write (mode 0600), e.g. a replica's probe.credentials.json")
+    _issuer_flags(probes_add)
     admins_list = _command(admins, "list", "admins' certificates", _admins_list)
     admins_list.add_argument("--all", action="store_true", help="revoked certificates too")
     admins_revoke = _command(admins, "revoke", "revoke every certificate of one admin (a leak, a departure); others keep theirs", _admins_revoke)
@@ -425,10 +431,19 @@ def _audit_certs(args: argparse.Namespace) -> int:
 
 
 def _admins_add(args: argparse.Namespace) -> int:
+    return _add_credentials(args, pki.ROLE_ADMIN, f"hand them to {args.name} only")
+
+
+def _probes_add(args: argparse.Namespace) -> int:
+    return _add_credentials(args, pki.ROLE_PROBE, "a probe may only call the health service")
+
+
+def _add_credentials(args: argparse.Namespace, role: str, advice: str) -> int:
+    """Sign a new key's certificate for `role` with the local CA key, register it, write the credentials."""
     admin = _Admin(args)
     with enrollment.claim(Path(args.out)) as out:
-        key_pem, csr_pem = pki.make_csr(args.name, pki.ROLE_ADMIN)
-        certificate = Issuer(Path(args.issuer)).sign(csr_pem, args.name, pki.ROLE_ADMIN, args.days)
+        key_pem, csr_pem = pki.make_csr(args.name, role)
+        certificate = Issuer(Path(args.issuer)).sign(csr_pem, args.name, role, args.days)
         registered = admin.call("RegisterCertificate", admin_pb2.RegisterCertificateRequest(certificate_pem=certificate.decode()))
         credentials = replace(admin.credentials, name=args.name, certificate=certificate.decode(), private_key=key_pem.decode())
         out.write(credentials.to_json())
@@ -436,8 +451,8 @@ def _admins_add(args: argparse.Namespace) -> int:
     if args.json:
         output.emit_json({**row, "file": args.out})
     else:
-        print(f"admin {args.name} registered, certificate sha256 {row['sha256']} valid until {row['not_after']}")
-        print(f"credentials written to {args.out} (hand them to {args.name} only)")
+        print(f"{role} {args.name} registered, certificate sha256 {row['sha256']} valid until {row['not_after']}")
+        print(f"credentials written to {args.out} ({advice})")
     return 0
 
 

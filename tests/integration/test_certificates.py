@@ -230,3 +230,16 @@ def test_certificates_issued_before_registration_keep_working(tmp_path: Path, em
         admin.close()
     finally:
         running.stop(grace=None)
+
+
+def test_a_new_probe_certificate_asks_the_health_service_and_nothing_else(
+    registry: Registry, jpr: Callable[..., str], tmp_path: Path
+) -> None:
+    out = tmp_path / "haproxy-1.credentials.json"
+    said = jpr("admin", "probes", "add", "haproxy-1", "--out", str(out), "--json")
+    assert json.loads(said)["name"] == "haproxy-1" and out.stat().st_mode & 0o777 == 0o600
+    assert "SERVING" in jpr("health", "--credentials", str(out))
+    error = refused(Credentials.load(out))
+    assert error.status is grpc.StatusCode.PERMISSION_DENIED
+    jpr("admin", "cert", "revoke", json.loads(said)["sha256"], "--reason", "replaced")
+    assert "UNAUTHENTICATED" in jpr("health", "--credentials", str(out), ok=False)
