@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import itertools
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from jpr_client.crypto import oprf
 from jpr_client.model import Category, IdentifierType, Role, Severity, Token
+from registry.crypto.pki import ROLE_MEMBER, CertificateInfo
 from registry.domain.model import ReportPayload
 from registry.store.database import Database
 from registry.store.members import MemberStore
@@ -68,7 +69,9 @@ def submit_all(database_url: str, order: tuple[int, ...]) -> Database:
     members = MemberStore(db)
     ids = {}
     for name in ("platform-a", "platform-b", "platform-c"):
-        members.create(name, hashlib.sha256(name.encode()).digest(), f"ed25519:{name}", actor="admin:test", now=NOW)
+        # Reports here go straight to the store: the certificate is only recorded, so its fingerprint is the name's.
+        certificate = CertificateInfo(hashlib.sha256(b"certificate:" + name.encode()).hexdigest(), ROLE_MEMBER, name, NOW, NOW + timedelta(days=730))
+        members.create(name, hashlib.sha256(name.encode()).digest(), f"ed25519:{name}", certificate, actor="admin:test", now=NOW)
         ids[name] = members.signing_key(name, f"ed25519:{name}")[0]  # type: ignore[index]
     store = ReportStore(db)
     for index in order:

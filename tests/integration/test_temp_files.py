@@ -61,9 +61,11 @@ def test_twenty_commands_and_a_serve_start_and_stop_leave_tmpdir_as_it_was(tmp_p
             return ("--credentials", str(work / f"{name}.credentials.json"), "--endpoint", serve.endpoint)
 
         assert jpr("health", "--credentials", str(data / PROBE_CREDENTIALS), "--endpoint", serve.endpoint).strip() == "SERVING"
-        jpr("admin", "members", "add", "platform-a", "--generate", "--out", str(work / "platform-a.credentials.json"), *admin)
+        issuer = ("--issuer", str(data / "issuer"))  # where `jpr init` put the CA key
+        jpr("admin", "members", "add", "platform-a", "--generate", "--out", str(work / "platform-a.credentials.json"), *admin, *issuer)
         jpr("member", "keygen", "platform-b", "--out-dir", str(work))
-        jpr("admin", "members", "add", "platform-b", "--request", str(work / "platform-b.request.json"), "--out", str(work / "issued.json"), *admin)
+        jpr("admin", "members", "add", "platform-b", "--request", str(work / "platform-b.request.json"), "--out", str(work / "issued.json"),
+            *admin, *issuer)
         jpr("member", "credentials", "--keys", str(work / "platform-b.keys.json"), "--issued", str(work / "issued.json"),
             "--out", str(work / "platform-b.credentials.json"))
         assert len(json.loads(jpr("admin", "members", "list", "--json", *admin))) == 2
