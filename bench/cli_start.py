@@ -50,7 +50,7 @@ def registry(root: Path) -> Iterator[tuple[str, Path, Path]]:
         endpoint = _listening(log, server)
         platform = root / "platform-a.credentials.json"
         subprocess.run([*JPR, "admin", "members", "add", "--credentials", str(data / "admin.credentials.json"), "--endpoint", endpoint,
-                        "--generate", "--out", str(platform), "platform-a"], check=True, capture_output=True)
+                        "--issuer", str(data / "issuer"), "--generate", "--out", str(platform), "platform-a"], check=True, capture_output=True)
         yield endpoint, platform, data / "probe.credentials.json"
     finally:
         server.send_signal(signal.SIGTERM)
