@@ -49,12 +49,20 @@ class ReportService:
         stored = self._reports.receipt_for(caller.name, payload_sha256)
         if stored is not None:
             return stored
+        return self._reports.submit(self._checked(caller, envelope, envelope_bytes, payload_sha256), now=self._clock())
+
+    def check(self, caller: Caller, envelope_bytes: bytes) -> Submission:
+        """Every check `submit` makes of a new report, in the same order; nothing is stored."""
+        envelope = _open(envelope_bytes, dsse.REPORT_PAYLOAD_TYPE, "a report")
+        return self._checked(caller, envelope, envelope_bytes, hashlib.sha256(envelope.payload).digest())
+
+    def _checked(self, caller: Caller, envelope: dsse.Envelope, envelope_bytes: bytes, payload_sha256: bytes) -> Submission:
         member_id, key = self._verify(caller, envelope)
         message = parse_payload(envelope.payload)
         self._check_origin(caller, key, message)
         payload = validate_payload(message)
         self._check_times(payload)
-        submission = Submission(
+        return Submission(
             payload=payload,
             member_id=member_id,
             key_id=key.key_id,
@@ -62,7 +70,6 @@ class ReportService:
             envelope_sha256=hashlib.sha256(envelope_bytes).digest(),
             payload_sha256=payload_sha256,
         )
-        return self._reports.submit(submission, now=self._clock())
 
     def retract(self, caller: Caller, envelope_bytes: bytes) -> Report:
         """The reporter's signed withdrawal of its own report; checked like a report."""

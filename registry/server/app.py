@@ -18,6 +18,7 @@ from registry.datadir import DataDir
 from registry.domain.admin import AdminService, Terms
 from registry.domain.changes import ChangeFeed
 from registry.domain.feedback import FeedbackService, MatchRecorder
+from registry.domain.imports import ImportService
 from registry.domain.limits import Rate, RateLimiter
 from registry.domain.lookups import LookupService
 from registry.domain.reports import ReportService
@@ -35,6 +36,7 @@ from registry.store.appeals import AppealStore
 from registry.store.changes import ChangeStore
 from registry.store.corrections import CorrectionStore
 from registry.store.database import Database
+from registry.store.imports import ImportStore
 from registry.store.listings import ListingStore
 from registry.store.members import MemberStore
 from registry.store.opinions import OpinionStore
@@ -136,6 +138,9 @@ def _serve(
         clock=clock,
         listings=listings,
     )
+    imports = ImportService(
+        report_service, ImportStore(database), members, max_clock_skew=timedelta(seconds=settings.max_clock_skew_seconds), clock=clock
+    )
     opinions = OpinionStore(database)
     corrections = CorrectionStore(database)
     access = AccessStore(database)
@@ -199,7 +204,10 @@ def _serve(
                          FeedbackService(opinions, matches, clock=clock), matches, limits),
         server,
     )
-    admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(admin_service, registry_name, data.ca().cert_pem, tokenizer.public_key, access_log.flush), server)
+    admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(
+        admin_service, registry_name, data.ca().cert_pem, tokenizer.public_key, access_log.flush,
+        imports,
+    ), server)
     health_servicer = Health(SERVICE_NAMES[:2])
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(SERVICE_NAMES, server)

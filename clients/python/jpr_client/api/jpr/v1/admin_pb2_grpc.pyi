@@ -73,6 +73,11 @@ class AdminStub:
     """Records how many applicants a member onboards a day: the yardstick for its lookup volume."""
     AuditAccess: _grpc.UnaryUnaryMultiCallable[_admin_pb2.AuditAccessRequest, _admin_pb2.AuditAccessResponse]
     """Each member's call volumes over a window, from the access log, with what looks out of line."""
+    ImportReports: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ImportReportsRequest, _admin_pb2.ImportReportsResponse]
+    """Files and accepts, in one transaction, reports of lists the association already keeps:
+    each envelope is checked as SubmitReport checks it, then accepted with its own dates.
+    Idempotent per report id; one result per item.
+    """
 
 @_typing.type_check_only
 class AdminAsyncStub(AdminStub):
@@ -118,6 +123,11 @@ class AdminAsyncStub(AdminStub):
     """Records how many applicants a member onboards a day: the yardstick for its lookup volume."""
     AuditAccess: _aio.UnaryUnaryMultiCallable[_admin_pb2.AuditAccessRequest, _admin_pb2.AuditAccessResponse]  # type: ignore[assignment]
     """Each member's call volumes over a window, from the access log, with what looks out of line."""
+    ImportReports: _aio.UnaryUnaryMultiCallable[_admin_pb2.ImportReportsRequest, _admin_pb2.ImportReportsResponse]  # type: ignore[assignment]
+    """Files and accepts, in one transaction, reports of lists the association already keeps:
+    each envelope is checked as SubmitReport checks it, then accepted with its own dates.
+    Idempotent per report id; one result per item.
+    """
 
 class AdminServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -286,5 +296,16 @@ class AdminServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.AuditAccessResponse, _abc.Awaitable[_admin_pb2.AuditAccessResponse]]:
         """Each member's call volumes over a window, from the access log, with what looks out of line."""
+
+    @_abc_1.abstractmethod
+    def ImportReports(
+        self,
+        request: _admin_pb2.ImportReportsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ImportReportsResponse, _abc.Awaitable[_admin_pb2.ImportReportsResponse]]:
+        """Files and accepts, in one transaction, reports of lists the association already keeps:
+        each envelope is checked as SubmitReport checks it, then accepted with its own dates.
+        Idempotent per report id; one result per item.
+        """
 
 def add_AdminServicer_to_server(servicer: AdminServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
