@@ -59,16 +59,19 @@ class ImportService:
             raise InvalidArgument(f"items: {len(items)} items; send 1 to {MAX_IMPORT_ITEMS} per call")
         reporter = self._reporter(member)
         now = self._clock()
-        results: list[ImportResult | None] = []
-        accepted: list[Acceptance] = []
+        dates = [self._dates(item, f"items[{index}]", now) for index, item in enumerate(items)]
+        dated = [index for index, d in enumerate(dates) if not isinstance(d, RegistryError)]
+        submissions = dict(zip(dated, self._reports.check_batch(reporter, [items[i].envelope for i in dated]), strict=True))
+        outcomes: list[Acceptance | RegistryError] = []
         for index, item in enumerate(items):
-            try:
-                accepted.append(self._acceptance(reporter, item, index, now))
-                results.append(None)
-            except RegistryError as error:
-                results.append(ImportResult(ImportOutcome.REFUSED, status=error.status, message=str(error)))
-        stored = iter(self._store.import_batch(accepted, actor=f"admin:{admin.name}", now=now))
-        return [result or _result(next(stored)) for result in results]
+            when = dates[index]
+            if isinstance(when, RegistryError):
+                outcomes.append(when)
+                continue
+            submission = submissions[index]
+            outcomes.append(submission if isinstance(submission, RegistryError) else Acceptance(submission, item.reason, *when))
+        stored = iter(self._store.import_batch([o for o in outcomes if isinstance(o, Acceptance)], actor=f"admin:{admin.name}", now=now))
+        return [_refused(o) if isinstance(o, RegistryError) else _result(next(stored)) for o in outcomes]
 
     def _reporter(self, member: str) -> Caller:
         """The member whose key signed the batch: it must exist and be active."""
@@ -79,30 +82,30 @@ class ImportService:
             raise FailedPrecondition(f"member {quoted(member)} is {found.status.value}; a suspended member's reports are not imported")
         return Caller(role=pki.ROLE_MEMBER, name=member)
 
-    def _acceptance(self, reporter: Caller, item: ImportItem, index: int, now: datetime) -> Acceptance:
-        where = f"items[{index}]"
+    def _dates(self, item: ImportItem, where: str, now: datetime) -> tuple[datetime, datetime] | RegistryError:
+        """The item's (listed_from, listed_until), or why they cannot be listed."""
+        start, end = item.listed_from, item.listed_until
         if len(item.reason) > MAX_REASON:
-            raise InvalidArgument(f"{where}.reason: {len(item.reason)} characters, at most {MAX_REASON} are allowed")
-        listed_from, listed_until = self._dates(item, where, now)
-        submission = self._reports.check(reporter, item.envelope)
-        return Acceptance(submission=submission, reason=item.reason, listed_from=listed_from, listed_until=listed_until)
+            return InvalidArgument(f"{where}.reason: {len(item.reason)} characters, at most {MAX_REASON} are allowed")
+        if start is None or end is None:
+            return InvalidArgument(f"{where}: listed_from and listed_until are required (the punishment's own dates)")
+        if start > now + self._skew:
+            return InvalidArgument(f"{where}.listed_from {start.isoformat()} is in the future; import punishments already in force")
+        if end <= now:
+            return FailedPrecondition(f"{where}.listed_until {end.isoformat()} has passed; an ended punishment is not listed")
+        if end <= start:
+            return InvalidArgument(f"{where}.listed_until {end.isoformat()} is not after listed_from")
+        if end - start > timedelta(days=MAX_TERM_DAYS):
+            return InvalidArgument(f"{where}: a listing lasts at most {MAX_TERM_DAYS} days from listed_from")
+        return start, end
 
-    def _dates(self, item: ImportItem, where: str, now: datetime) -> tuple[datetime, datetime]:
-        if item.listed_from is None or item.listed_until is None:
-            raise InvalidArgument(f"{where}: listed_from and listed_until are required (the punishment's own dates)")
-        if item.listed_from > now + self._skew:
-            raise InvalidArgument(f"{where}.listed_from {item.listed_from.isoformat()} is in the future; import punishments already in force")
-        if item.listed_until <= now:
-            raise FailedPrecondition(f"{where}.listed_until {item.listed_until.isoformat()} has passed; an ended punishment is not listed")
-        if item.listed_until <= item.listed_from:
-            raise InvalidArgument(f"{where}.listed_until {item.listed_until.isoformat()} is not after listed_from")
-        if item.listed_until - item.listed_from > timedelta(days=MAX_TERM_DAYS):
-            raise InvalidArgument(f"{where}: a listing lasts at most {MAX_TERM_DAYS} days from listed_from")
-        return item.listed_from, item.listed_until
+
+def _refused(error: RegistryError) -> ImportResult:
+    return ImportResult(ImportOutcome.REFUSED, status=error.status, message=str(error))
 
 
 def _result(stored: Stored) -> ImportResult:
     outcome = ImportOutcome.IMPORTED if stored.imported else ImportOutcome.ALREADY_PRESENT
     if stored.refusal is not None:
-        return ImportResult(ImportOutcome.REFUSED, stored.report_id, stored.refusal.status, str(stored.refusal))
+        return _refused(stored.refusal)
     return ImportResult(outcome, stored.report_id, subject_id=stored.subject_id, listing_id=stored.listing_id)

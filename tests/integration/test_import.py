@@ -107,6 +107,15 @@ def test_a_row_naming_a_listed_subject_extends_its_listing(importer: Importer, a
     assert len(listing.report_ids) == 2
 
 
+def test_two_rows_of_one_batch_about_one_person_make_one_listing(importer: Importer, admin: AdminClient) -> None:
+    twice = row(valid_ric(1), end="2028-01-31")
+    code, out, _ = importer([HEADER, twice, row(valid_ric(1), "13800138000", end="2031-12-31"), twice])
+    assert code == 0 and "imported 2, already present 1" in out, out
+    [listing] = listings(admin)
+    assert listing.listed_until.ToDatetime(UTC) == datetime(2032, 1, 1, tzinfo=CHINA_STANDARD_TIME)
+    assert len(listing.report_ids) == 2
+
+
 @pytest.mark.parametrize(("encoding", "bom"), [("utf-8", b"\xef\xbb\xbf"), ("gb18030", b"")])
 def test_files_with_a_byte_order_mark_and_in_gb18030_import(importer: Importer, admin: AdminClient, tmp_path: Path, encoding: str,
                                                              bom: bytes) -> None:
@@ -172,8 +181,8 @@ def test_running_an_interrupted_import_again_adds_nothing_twice(importer: Import
     code, out, _ = importer(lines, "--batch-size", "3")
     assert code == 0 and "imported 4, already present 4" in out, out
     assert len(reports(admin)) == 8 and len(listings(admin)) == 8
-    code, out, _ = importer(lines, "--json")
-    assert json.loads(out) == {"imported": 0, "already_present": 8, "ended": 0, "bad_rows": 0, "problems": []}
+    code, out, _ = importer([*lines, lines[1]], "--json")  # and a row repeated within one batch
+    assert json.loads(out) == {"imported": 0, "already_present": 9, "ended": 0, "bad_rows": 0, "problems": []}
     assert len(reports(admin)) == 8
 
 
