@@ -87,8 +87,8 @@ def _import(session: Session, acceptance: Acceptance, existing: Any, actor: str,
 
 def _file_and_accept(session: Session, acceptance: Acceptance, new: bool, actor: str, now: datetime) -> Stored:
     report_id = acceptance.submission.payload.report_id
-    session.flush()  # the items before, which this one's subject and listing may be
-    # Within the item, every statement that needs an earlier row flushes it itself: autoflush would only add flushes.
+    # No autoflush: what an item leaves unflushed (its last events, its report's acceptance) is nothing the next
+    # item's statements read, and every row they do read (tokens, subjects, listings) was flushed for its id.
     with session.no_autoflush:
         if new:
             file_report(session, acceptance.submission, now)
