@@ -74,23 +74,25 @@ _FILED = select(ReportRow.report_id, ReportRow.member_id, ReportRow.status, Repo
 def _import(session: Session, acceptance: Acceptance, existing: Any, actor: str, now: datetime, *, alone: bool) -> Stored:
     report_id = acceptance.submission.payload.report_id
     # The report id is derived from the row's content: the same id from the same member is the same row again.
-    if existing is not None and existing.member_id == acceptance.submission.member_id and existing.status != ReportStatus.SUBMITTED.value:
+    ours = existing is not None and existing.member_id == acceptance.submission.member_id
+    if ours and existing.status != ReportStatus.SUBMITTED.value:
         return Stored(report_id, imported=False, subject_id=subject_ref(existing.subject_id), listing_id=listing_ref(existing.listing_id))
+    # Another member's report under this id: filing refuses it (ALREADY_EXISTS), as SubmitReport would.
     if not alone:
-        return _file_and_accept(session, acceptance, existing is None, actor, now)
+        return _file_and_accept(session, acceptance, not ours, actor, now)
     try:
         with session.begin_nested():
-            return _file_and_accept(session, acceptance, existing is None, actor, now)
+            return _file_and_accept(session, acceptance, not ours, actor, now)
     except RegistryError as error:
         return Stored(report_id, imported=False, refusal=error)
 
 
-def _file_and_accept(session: Session, acceptance: Acceptance, new: bool, actor: str, now: datetime) -> Stored:
+def _file_and_accept(session: Session, acceptance: Acceptance, file: bool, actor: str, now: datetime) -> Stored:
     report_id = acceptance.submission.payload.report_id
     # No autoflush: what an item leaves unflushed (its last events, its report's acceptance) is nothing the next
     # item's statements read, and every row they do read (tokens, subjects, listings) was flushed for its id.
     with session.no_autoflush:
-        if new:
+        if file:
             file_report(session, acceptance.submission, now)
         listing = accept_with_dates(
             session, report_id, listed_from=acceptance.listed_from, listed_until=acceptance.listed_until,

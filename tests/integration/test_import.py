@@ -14,7 +14,8 @@ from sqlalchemy import make_url
 from stdnum.cn import ric
 
 from jpr_client import Applicant, Credentials, RegistryClient, RPCError, Role, Verdict, normalize
-from jpr_client.api.jpr.v1 import admin_pb2, types_pb2
+from jpr_client.api.jpr.v1 import admin_pb2, registry_pb2, registry_pb2_grpc, types_pb2
+from jpr_client.client import secure_channel
 from jpr_client.protocol import datetime_to_timestamp
 from registry.cli.import_rows import CHINA_STANDARD_TIME
 from registry.cli.main import main
@@ -247,3 +248,21 @@ def test_each_bad_item_is_refused_alone_with_the_status_submit_report_would_give
     assert response.results[0].listing_id and response.results[6].listing_id == response.results[0].listing_id
     assert "listed_until" in response.results[3].message and "listed_from" in response.results[5].message
     assert len(listings(admin)) == 1
+
+
+def test_a_report_id_another_member_used_is_refused_and_its_report_left_alone(
+    admin: AdminClient, association: Credentials, member: Callable[[str], Credentials]
+) -> None:
+    other = member("platform-b")
+    with RegistryClient(other) as client:
+        theirs = payload(client, [("cn_ric", valid_ric(3))])
+    with secure_channel(other) as channel:
+        registry_pb2_grpc.RegistryStub(channel).SubmitReport(registry_pb2.SubmitReportRequest(envelope=sign(other, theirs)), timeout=10)
+    with RegistryClient(association) as client:
+        ours = sign(association, payload(client, [("cn_ric", valid_ric(4))], report_id=theirs.report_id))
+    response: admin_pb2.ImportReportsResponse = admin.call(  # type: ignore[assignment]
+        "ImportReports", admin_pb2.ImportReportsRequest(member="association", items=[import_item(ours)])
+    )
+    [result] = response.results
+    assert (result.outcome, result.status) == (admin_pb2.IMPORT_OUTCOME_REFUSED, "ALREADY_EXISTS")
+    assert [r.status for r in reports(admin)] == [types_pb2.REPORT_STATUS_SUBMITTED] and not listings(admin)
