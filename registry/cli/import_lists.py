@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import sys
 import time
 import uuid
@@ -69,9 +70,11 @@ def run_import(args: argparse.Namespace, admin_call: Callable[[str, admin_pb2.Im
     path = Path(args.file)
     data = path.read_bytes()
     tally = Tally()
-    rows = _listable(read_rows(decode(data, args.encoding, path.name), path.name), tally)
+    text = decode(data, args.encoding, path.name)
+    # Rows are read as they are imported, so that reading overlaps the registry's work.
+    rows = _listable(read_rows(text, path.name), tally)
     importer = _Importer(member, admin_call, evidence=hashlib.sha256(data).digest(), created_at=datetime.now(UTC).replace(microsecond=0))
-    progress = _Progress(len(rows) + tally.done)
+    progress = _Progress(text.count("\n") - 1)  # the data lines: the rows, unless cells hold line breaks
     try:
         with RegistryClient(member, timeout=60.0) as client:
             for batch, envelopes in _ahead(lambda b: importer.sign(client, b), _batches(rows, args.batch_size)):
@@ -86,18 +89,16 @@ def run_import(args: argparse.Namespace, admin_call: Callable[[str, admin_pb2.Im
     return 1 if tally.bad else 0
 
 
-def _listable(parsed: Iterable[ListedRow | BadRow], tally: Tally) -> list[ListedRow]:
+def _listable(parsed: Iterable[ListedRow | BadRow], tally: Tally) -> Iterator[ListedRow]:
     """Rows to import; bad ones and those whose punishment has ended are counted instead."""
     now = datetime.now(UTC)
-    rows: list[ListedRow] = []
     for row in parsed:
         if isinstance(row, BadRow):
             tally.bad.append(row)
         elif row.listed_until <= now:
             tally.ended += 1
         else:
-            rows.append(row)
-    return rows
+            yield row
 
 
 class _Importer:
@@ -155,9 +156,10 @@ class _Importer:
                 tally.bad.append(BadRow(row.line, f"refused by the registry: {result.status}: {result.message}"))
 
 
-def _batches(rows: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
+def _batches(rows: Iterable[T], size: int) -> Iterator[list[T]]:
+    items = iter(rows)
+    while batch := list(itertools.islice(items, size)):
+        yield batch
 
 
 def _ahead(work: Callable[[Sequence[T]], list[bytes]], batches: Iterator[Sequence[T]]) -> Iterator[tuple[Sequence[T], list[bytes]]]:
