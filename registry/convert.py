@@ -18,7 +18,7 @@ from jpr_client import protocol
 from jpr_client.api.jpr.v1 import admin_pb2
 from registry.domain.audit import AccessFlag
 from registry.domain.errors import InvalidArgument
-from registry.domain.model import AppealStatus, LiftGrounds, MemberStatus
+from registry.domain.model import AppealStatus, ImportOutcome, LiftGrounds, MemberStatus
 
 E = TypeVar("E", bound=enum.Enum)
 
@@ -28,6 +28,7 @@ ENUMS = protocol.PROTOCOL_ENUMS.including(
         AppealStatus: ("APPEAL_STATUS_", admin_pb2.AppealStatus),
         LiftGrounds: ("LIFT_GROUNDS_", admin_pb2.LiftGrounds),
         AccessFlag: ("ACCESS_FLAG_", admin_pb2.AccessFlag),
+        ImportOutcome: ("IMPORT_OUTCOME_", admin_pb2.ImportOutcome),
     }
 )
 

@@ -17,7 +17,7 @@ from jpr_client.api.jpr.v1 import admin_pb2, admin_pb2_grpc, types_pb2
 from jpr_client.client import call, secure_channel
 from jpr_client.credentials import EXPIRY_WARNING_DAYS
 from jpr_client.crypto import dsse
-from registry.cli import enrollment, export, output
+from registry.cli import enrollment, export, import_lists, output
 from registry.cli.connect import add_credentials_flag, load_credentials
 from registry.crypto import pki
 from registry.datadir import SERVER_CERT, SERVER_HOSTS, SERVER_KEY, Issuer, write_new
@@ -118,6 +118,9 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
     revoke_cert = _command(certs, "revoke", "refuse a client certificate from now on", _cert_revoke)
     revoke_cert.add_argument("sha256", help="the certificate's SHA-256 (printed by `members add`), or a PEM file")
     revoke_cert.add_argument("--reason", required=True, help="why (recorded)")
+
+    imports = _command(admin, "import", "import a list the association keeps (CSV) as signed reports, accepted with their own dates", _import)
+    import_lists.add_import_flags(imports)
 
     reports = admin.add_parser("reports", aliases=["report"], help="report review").add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = _command(reports, "list", "list reports", _reports_list)
@@ -761,3 +764,7 @@ def _reports_reject(args: argparse.Namespace) -> int:
     row = _report_row(report)
     output.emit_json(row) if args.json else print(f"report {args.report_id} rejected: {args.reason}")
     return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    return import_lists.run_import(args, _Admin(args).call, load_credentials(args, args.member_credentials))

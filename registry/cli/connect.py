@@ -23,9 +23,11 @@ def add_credentials_flag(parser: argparse.ArgumentParser, default: str | None, *
         parser.add_argument("--json", action="store_true", help="print JSON for scripts")
 
 
-def load_credentials(args: argparse.Namespace) -> Credentials:
-    if not args.credentials:
+def load_credentials(args: argparse.Namespace, path: str | None = None) -> Credentials:
+    """The credentials of --credentials (or of `path`), with --endpoint or JPR_ENDPOINT applied."""
+    path = path or args.credentials
+    if not path:
         raise SystemExit(f"jpr: no credentials: pass --credentials FILE or set {CREDENTIALS_ENV}")
-    credentials = Credentials.load(Path(args.credentials))
+    credentials = Credentials.load(Path(path))
     endpoint = args.endpoint or os.environ.get(ENDPOINT_ENV)
     return credentials.with_endpoint(endpoint) if endpoint else credentials

@@ -49,6 +49,14 @@ class ReportPayload:
     evidence_sha256: bytes
 
 
+class ImportOutcome(enum.Enum):
+    """What became of one imported report."""
+
+    IMPORTED = "IMPORTED"  # filed and accepted now
+    ALREADY_PRESENT = "ALREADY_PRESENT"  # the member had filed this report id before: nothing changed
+    REFUSED = "REFUSED"
+
+
 class LiftGrounds(enum.Enum):
     """Why a listing ends before its term: credit repair (after a minimum period) or a wrong listing."""
 

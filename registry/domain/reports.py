@@ -7,8 +7,9 @@ then the payload itself.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from jpr_client.api.jpr.v1 import types_pb2
@@ -16,12 +17,14 @@ from jpr_client.crypto import dsse
 from jpr_client.model import Receipt, Report
 from jpr_client.quoting import quoted
 from registry.domain.admin import MAX_REASON
-from registry.domain.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+from registry.domain.errors import InvalidArgument, NotFound, PermissionDenied, RegistryError, Unauthenticated
 from registry.domain.model import Caller, ReportPayload, SigningKey
 from registry.domain.payload import created_at, declares_strong, parse_payload, parse_retraction, validate_payload
 from registry.store.listings import ListingStore
 from registry.store.members import MemberStore
 from registry.store.reports import ReportStore, Submission
+
+KeyFinder = Callable[[str], "tuple[int, SigningKey] | None"]  # key id -> (member id, key) of the caller, or None
 
 
 class ReportService:
@@ -49,12 +52,30 @@ class ReportService:
         stored = self._reports.receipt_for(caller.name, payload_sha256)
         if stored is not None:
             return stored
-        member_id, key = self._verify(caller, envelope)
+        return self._reports.submit(self._checked(caller, envelope, envelope_bytes, payload_sha256), now=self._clock())
+
+    def check_batch(self, caller: Caller, envelopes: Sequence[bytes]) -> list[Submission | RegistryError]:
+        """Every check `submit` makes of a new report, in the same order, for each envelope of
+        one caller: its submission, or why it is refused. Nothing is stored; each key is read once."""
+        keys = functools.cache(functools.partial(self._members.signing_key, caller.name))
+        results: list[Submission | RegistryError] = []
+        for envelope_bytes in envelopes:
+            try:
+                envelope = _open(envelope_bytes, dsse.REPORT_PAYLOAD_TYPE, "a report")
+                results.append(self._checked(caller, envelope, envelope_bytes, hashlib.sha256(envelope.payload).digest(), keys))
+            except RegistryError as error:
+                results.append(error)
+        return results
+
+    def _checked(
+        self, caller: Caller, envelope: dsse.Envelope, envelope_bytes: bytes, payload_sha256: bytes, keys: KeyFinder | None = None
+    ) -> Submission:
+        member_id, key = self._verify(caller, envelope, keys)
         message = parse_payload(envelope.payload)
         self._check_origin(caller, key, message)
         payload = validate_payload(message)
         self._check_times(payload)
-        submission = Submission(
+        return Submission(
             payload=payload,
             member_id=member_id,
             key_id=key.key_id,
@@ -62,7 +83,6 @@ class ReportService:
             envelope_sha256=hashlib.sha256(envelope_bytes).digest(),
             payload_sha256=payload_sha256,
         )
-        return self._reports.submit(submission, now=self._clock())
 
     def retract(self, caller: Caller, envelope_bytes: bytes) -> Report:
         """The reporter's signed withdrawal of its own report; checked like a report."""
@@ -76,9 +96,9 @@ class ReportService:
             retraction.report_id, caller.name, envelope=envelope_bytes, reason=retraction.reason, now=self._clock()
         )
 
-    def _verify(self, caller: Caller, envelope: dsse.Envelope) -> tuple[int, SigningKey]:
+    def _verify(self, caller: Caller, envelope: dsse.Envelope, keys: KeyFinder | None = None) -> tuple[int, SigningKey]:
         signature = envelope.signatures[0]
-        member_id, key = self._caller_key(caller, signature.keyid)
+        member_id, key = self._caller_key(caller, signature.keyid, keys)
         if not dsse.verify(key.public_key, envelope.payload_type, envelope.payload, signature.sig):
             raise Unauthenticated(f"the signature does not verify under key {key.key_id} (it is computed over the DSSE PAE bytes)")
         return member_id, key
@@ -93,8 +113,8 @@ class ReportService:
             raise NotFound(f"you have no report {quoted(report_id)}")
         return report
 
-    def _caller_key(self, caller: Caller, key_id: str) -> tuple[int, SigningKey]:
-        found = self._members.signing_key(caller.name, key_id)
+    def _caller_key(self, caller: Caller, key_id: str, keys: KeyFinder | None) -> tuple[int, SigningKey]:
+        found = keys(key_id) if keys is not None else self._members.signing_key(caller.name, key_id)
         if found is None:
             raise PermissionDenied(f"key id {quoted(key_id)} is not one of member {quoted(caller.name)}'s signing keys")
         key = found[1]

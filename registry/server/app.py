@@ -21,6 +21,7 @@ from registry.domain.changes import ChangeFeed
 from registry.domain.errors import AlreadyExists
 from registry.domain.feedback import FeedbackService, MatchRecorder
 from registry.domain.flood import FloodGuard, FloodLimits
+from registry.domain.imports import ImportService
 from registry.domain.limits import Rate, RateLimiter
 from registry.domain.lookups import LookupService
 from registry.domain.reports import ReportService
@@ -40,6 +41,7 @@ from registry.store.certificates import CertificateStore
 from registry.store.changes import ChangeStore
 from registry.store.corrections import CorrectionStore
 from registry.store.database import Database
+from registry.store.imports import ImportStore
 from registry.store.listings import ListingStore
 from registry.store.members import MemberStore
 from registry.store.opinions import OpinionStore
@@ -143,6 +145,9 @@ def _serve(
         clock=clock,
         listings=listings,
     )
+    imports = ImportService(
+        report_service, ImportStore(database), members, max_clock_skew=timedelta(seconds=settings.max_clock_skew_seconds), clock=clock
+    )
     opinions = OpinionStore(database)
     corrections = CorrectionStore(database)
     access = AccessStore(database)
@@ -214,7 +219,8 @@ def _serve(
         server,
     )
     admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(
-        admin_service, registry_name, data.ca_certificate(), data.server_certificate(), tokenizer.public_key, access_log.flush
+        admin_service, registry_name, data.ca_certificate(), data.server_certificate(), tokenizer.public_key, access_log.flush,
+        imports,
     ), server)
     health_servicer = Health(SERVICE_NAMES[:2])
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

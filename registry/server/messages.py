@@ -10,6 +10,7 @@ from jpr_client.model import Listing, ListingChange, LookupResult, Match, Opinio
 from jpr_client.protocol import datetime_to_timestamp
 from registry.convert import enum_to_proto
 from registry.domain.audit import AccessAudit
+from registry.domain.imports import ImportResult
 from registry.domain.model import (
     Appeal,
     Certificate,
@@ -287,4 +288,15 @@ def revoked_certificate(value: RevokedCertificate) -> admin_pb2.RevokedCertifica
         revoked_at=datetime_to_timestamp(value.revoked_at),
         revoked_by=value.revoked_by,
         reason=value.reason,
+    )
+
+
+def import_result(value: ImportResult) -> admin_pb2.ImportResult:
+    return admin_pb2.ImportResult(
+        report_id=value.report_id,
+        outcome=enum_to_proto(value.outcome),
+        status=value.status,
+        message=value.message,
+        subject_id=value.subject_id,
+        listing_id=value.listing_id,
     )

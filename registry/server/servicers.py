@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
+from typing import Literal
 
 import grpc
 
@@ -18,6 +20,7 @@ from registry.domain.changes import ChangeFeed
 from registry.domain.errors import RegistryError
 from registry.domain.feedback import FeedbackService, MatchRecorder
 from registry.domain.flood import FloodGuard
+from registry.domain.imports import ImportItem, ImportService
 from registry.domain.limits import RateLimiter
 from registry.domain.lookups import LookupService
 from registry.domain.model import AppealStatus, LiftGrounds
@@ -113,10 +116,11 @@ def _applicant(applicant: registry_pb2.Applicant, field: str) -> tuple[Token, ..
 class AdminServicer(admin_pb2_grpc.AdminServicer):
     def __init__(
         self, admin: AdminService, registry_name: str, ca_pem: bytes, server_pem: bytes, oprf_public_key: bytes,
-        flush_access_log: Callable[[], None],
+        flush_access_log: Callable[[], None], imports: ImportService,
     ) -> None:
         self._admin = admin
         self._server_pem = server_pem
+        self._imports = imports
         self._oprf_public_key = oprf_public_key
         self._flush_access_log = flush_access_log
         self._registry_name = registry_name
@@ -242,3 +246,15 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
         )
         self._flush_access_log()  # this replica's latest calls count too
         return messages.access_audit(self._admin.audit_access(since, until, thresholds))
+
+    def ImportReports(self, request: admin_pb2.ImportReportsRequest, context: grpc.ServicerContext) -> admin_pb2.ImportReportsResponse:
+        items = [_import_item(item, f"items[{index}]") for index, item in enumerate(request.items)]
+        results = self._imports.import_reports(current_caller(), request.member, items)
+        return admin_pb2.ImportReportsResponse(results=[messages.import_result(r) for r in results])
+
+
+def _import_item(item: admin_pb2.ImportItem, field: str) -> ImportItem:
+    def when(name: Literal["listed_from", "listed_until"]) -> datetime | None:
+        return timestamp_to_datetime(getattr(item, name), f"{field}.{name}") if item.HasField(name) else None
+
+    return ImportItem(envelope=item.envelope, reason=item.reason, listed_from=when("listed_from"), listed_until=when("listed_until"))

@@ -359,3 +359,35 @@ def _decide(report: ReportRow, status: ReportStatus, actor: str, reason: str, no
     report.decided_at = now
     report.decided_by = actor
     report.decision_reason = reason
+
+
+def accept_with_dates(
+    session: Session, report_id: str, *, listed_from: datetime, listed_until: datetime, reason: str, actor: str, now: datetime
+) -> ListingRow:
+    """Accept a submitted report with the dates of a punishment decided before (an imported list).
+
+    Kept apart from `ListingStore.accept`, which computes the dates from now and a term:
+    the subject's current listing is extended to `listed_until` as any accepted report
+    extends it; without one, a listing is created ACTIVE from `listed_from` (no notice
+    window: the punishment was decided and in force before the import).
+    """
+    report = _submitted(session, report_id, "accepted")
+    listing = _current_listing(session, report.subject_id, now)
+    if listing is None:
+        listing = ListingRow(subject_id=report.subject_id, status=ListingStatus.ACTIVE.value, listed_from=listed_from,
+                             listed_until=listed_until, created_at=now, updated_at=now)
+        session.add(listing)
+        session.flush()
+        kind = "listing.created"
+    else:
+        listing.listed_until = max(listing.listed_until, listed_until)
+        listing.updated_at = now
+        kind = "listing.extended"
+    _decide(report, ReportStatus.ACCEPTED, actor, reason, now)
+    report.listing_id = listing.id
+    report.term_ends_at = listed_until  # the end this report gives its listing, as `accept` records it
+    events.record(session, at=now, actor=actor, kind="report.accepted", report_id=report_id, subject_id=report.subject_id,
+                  listing_id=listing.id, reason=reason, imported=True, listed_from=listed_from.isoformat(),
+                  term_ends_at=listed_until.isoformat())
+    record_change(session, listing, kind, at=now, actor=actor, reason=reason, report_id=report_id)
+    return listing

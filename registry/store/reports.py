@@ -49,7 +49,7 @@ class ReportStore:
         Re-sending the same payload returns the stored receipt; other bytes under
         the same report id are refused.
         """
-        return self._db.write(lambda session: _submit(session, submission, now))
+        return self._db.write(lambda session: file_report(session, submission, now))
 
     def receipt_for(self, reporter: str, payload_sha256: bytes) -> Receipt | None:
         """The stored receipt of this member's report with exactly these payload bytes, if any."""
@@ -117,7 +117,8 @@ def _receipt(row: ReportRow) -> Receipt:
     )
 
 
-def _submit(session: Session, submission: Submission, now: datetime) -> Receipt:
+def file_report(session: Session, submission: Submission, now: datetime) -> Receipt:
+    """Store a checked report in the session's transaction (`ReportStore.submit`)."""
     payload = submission.payload
     existing = session.get(ReportRow, payload.report_id)
     if existing is not None:

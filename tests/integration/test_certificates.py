@@ -160,10 +160,14 @@ def test_bad_certificates_get_a_precise_status_naming_the_field(
             admin.call("RegisterCertificate", admin_pb2.RegisterCertificateRequest(certificate_pem=pem))
         assert caught.value.status is status and message in caught.value.message, caught.value.message
         assert caught.value.message.startswith("certificate_pem") or status is not grpc.StatusCode.INVALID_ARGUMENT
-    tampered = bytearray(csr)
-    tampered[-40] ^= 1
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    der = bytearray(x509.load_pem_x509_csr(csr).public_bytes(Encoding.DER))
+    der[-1] ^= 1  # the last byte of the request's signature
+    tampered = x509.load_der_x509_csr(bytes(der)).public_bytes(Encoding.PEM)
     with pytest.raises(pki.PkiError, match="CSR"):  # signed where the CA key is: the issuer refuses it before any call
-        admin.issuer.sign(bytes(tampered), "platform-a", pki.ROLE_MEMBER)
+        admin.issuer.sign(tampered, "platform-a", pki.ROLE_MEMBER)
     with pytest.raises(RPCError) as bad_role:
         admin.call("ListCertificates", admin_pb2.ListCertificatesRequest(role="root"))
     assert bad_role.value.status is grpc.StatusCode.INVALID_ARGUMENT and "role" in bad_role.value.message

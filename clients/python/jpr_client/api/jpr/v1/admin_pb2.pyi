@@ -108,6 +108,31 @@ ACCESS_FLAG_NO_DECLARED_VOLUME: AccessFlag.ValueType  # 3
 """looked up applicants, but no onboarding volume is on record"""
 Global___AccessFlag: _TypeAlias = AccessFlag  # noqa: Y015
 
+class _ImportOutcome:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ImportOutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ImportOutcome.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    IMPORT_OUTCOME_UNSPECIFIED: _ImportOutcome.ValueType  # 0
+    IMPORT_OUTCOME_IMPORTED: _ImportOutcome.ValueType  # 1
+    """filed and accepted now"""
+    IMPORT_OUTCOME_ALREADY_PRESENT: _ImportOutcome.ValueType  # 2
+    """the member already filed this report id: nothing changed"""
+    IMPORT_OUTCOME_REFUSED: _ImportOutcome.ValueType  # 3
+    """nothing stored for this item; see status and message"""
+
+class ImportOutcome(_ImportOutcome, metaclass=_ImportOutcomeEnumTypeWrapper): ...
+
+IMPORT_OUTCOME_UNSPECIFIED: ImportOutcome.ValueType  # 0
+IMPORT_OUTCOME_IMPORTED: ImportOutcome.ValueType  # 1
+"""filed and accepted now"""
+IMPORT_OUTCOME_ALREADY_PRESENT: ImportOutcome.ValueType  # 2
+"""the member already filed this report id: nothing changed"""
+IMPORT_OUTCOME_REFUSED: ImportOutcome.ValueType  # 3
+"""nothing stored for this item; see status and message"""
+Global___ImportOutcome: _TypeAlias = ImportOutcome  # noqa: Y015
+
 @_typing.final
 class RecordObjectionRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -1602,3 +1627,124 @@ class AuditAccessResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AuditAccessResponse: _TypeAlias = AuditAccessResponse  # noqa: Y015
+
+@_typing.final
+class ImportItem(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENVELOPE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    LISTED_FROM_FIELD_NUMBER: _builtins.int
+    LISTED_UNTIL_FIELD_NUMBER: _builtins.int
+    envelope: _builtins.bytes
+    """a signed report, exactly as SubmitReport takes it"""
+    reason: _builtins.str
+    """the acceptance's reason, recorded"""
+    @_builtins.property
+    def listed_from(self) -> _timestamp_pb2.Timestamp:
+        """required: when the punishment began (not in the future)"""
+
+    @_builtins.property
+    def listed_until(self) -> _timestamp_pb2.Timestamp:
+        """required: when it ends (after listed_from and after now)"""
+
+    def __init__(
+        self,
+        *,
+        envelope: _builtins.bytes = ...,
+        reason: _builtins.str = ...,
+        listed_from: _timestamp_pb2.Timestamp | None = ...,
+        listed_until: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["listed_from", b"listed_from", "listed_until", b"listed_until"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["envelope", b"envelope", "listed_from", b"listed_from", "listed_until", b"listed_until", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportItem: _TypeAlias = ImportItem  # noqa: Y015
+
+@_typing.final
+class ImportReportsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMBER_FIELD_NUMBER: _builtins.int
+    ITEMS_FIELD_NUMBER: _builtins.int
+    member: _builtins.str
+    """the association's own member whose key signed every envelope"""
+    @_builtins.property
+    def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___ImportItem]:
+        """1 to 500"""
+
+    def __init__(
+        self,
+        *,
+        member: _builtins.str = ...,
+        items: _abc.Iterable[Global___ImportItem] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "member", b"member"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportReportsRequest: _TypeAlias = ImportReportsRequest  # noqa: Y015
+
+@_typing.final
+class ImportResult(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_ID_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    SUBJECT_ID_FIELD_NUMBER: _builtins.int
+    LISTING_ID_FIELD_NUMBER: _builtins.int
+    report_id: _builtins.str
+    """empty when the envelope could not be read"""
+    outcome: Global___ImportOutcome.ValueType
+    status: _builtins.str
+    """REFUSED: the gRPC status name SubmitReport would answer, e.g. INVALID_ARGUMENT"""
+    message: _builtins.str
+    """REFUSED: why, as SubmitReport would say it"""
+    subject_id: _builtins.str
+    listing_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        report_id: _builtins.str = ...,
+        outcome: Global___ImportOutcome.ValueType = ...,
+        status: _builtins.str = ...,
+        message: _builtins.str = ...,
+        subject_id: _builtins.str = ...,
+        listing_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["listing_id", b"listing_id", "message", b"message", "outcome", b"outcome", "report_id", b"report_id", "status", b"status", "subject_id", b"subject_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportResult: _TypeAlias = ImportResult  # noqa: Y015
+
+@_typing.final
+class ImportReportsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___ImportResult]:
+        """one per item, in order"""
+
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___ImportResult] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportReportsResponse: _TypeAlias = ImportReportsResponse  # noqa: Y015

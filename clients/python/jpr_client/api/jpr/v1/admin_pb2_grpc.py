@@ -160,6 +160,11 @@ class AdminStub:
                 request_serializer=jpr_dot_v1_dot_admin__pb2.ReleaseListingRequest.SerializeToString,
                 response_deserializer=jpr_dot_v1_dot_types__pb2.Listing.FromString,
                 _registered_method=True)
+        self.ImportReports = channel.unary_unary(
+                '/jpr.v1.Admin/ImportReports',
+                request_serializer=jpr_dot_v1_dot_admin__pb2.ImportReportsRequest.SerializeToString,
+                response_deserializer=jpr_dot_v1_dot_admin__pb2.ImportReportsResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -337,6 +342,15 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ImportReports(self, request, context):
+        """Files and accepts, in one transaction, reports of lists the association already keeps:
+        each envelope is checked as SubmitReport checks it, then accepted with its own dates.
+        Idempotent per report id; one result per item.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -464,6 +478,11 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.ReleaseListing,
                     request_deserializer=jpr_dot_v1_dot_admin__pb2.ReleaseListingRequest.FromString,
                     response_serializer=jpr_dot_v1_dot_types__pb2.Listing.SerializeToString,
+            ),
+            'ImportReports': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportReports,
+                    request_deserializer=jpr_dot_v1_dot_admin__pb2.ImportReportsRequest.FromString,
+                    response_serializer=jpr_dot_v1_dot_admin__pb2.ImportReportsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1141,6 +1160,33 @@ class Admin:
             '/jpr.v1.Admin/ReleaseListing',
             jpr_dot_v1_dot_admin__pb2.ReleaseListingRequest.SerializeToString,
             jpr_dot_v1_dot_types__pb2.Listing.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportReports(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jpr.v1.Admin/ImportReports',
+            jpr_dot_v1_dot_admin__pb2.ImportReportsRequest.SerializeToString,
+            jpr_dot_v1_dot_admin__pb2.ImportReportsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -83,6 +83,11 @@ class AdminStub:
     """Each member's call volumes over a window, from the access log, with what looks out of line."""
     ReleaseListing: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ReleaseListingRequest, _types_pb2.Listing]
     """Ends the flood guard's quarantine of a listing: its lookups answer DENY again."""
+    ImportReports: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ImportReportsRequest, _admin_pb2.ImportReportsResponse]
+    """Files and accepts, in one transaction, reports of lists the association already keeps:
+    each envelope is checked as SubmitReport checks it, then accepted with its own dates.
+    Idempotent per report id; one result per item.
+    """
 
 @_typing.type_check_only
 class AdminAsyncStub(AdminStub):
@@ -138,6 +143,11 @@ class AdminAsyncStub(AdminStub):
     """Each member's call volumes over a window, from the access log, with what looks out of line."""
     ReleaseListing: _aio.UnaryUnaryMultiCallable[_admin_pb2.ReleaseListingRequest, _types_pb2.Listing]  # type: ignore[assignment]
     """Ends the flood guard's quarantine of a listing: its lookups answer DENY again."""
+    ImportReports: _aio.UnaryUnaryMultiCallable[_admin_pb2.ImportReportsRequest, _admin_pb2.ImportReportsResponse]  # type: ignore[assignment]
+    """Files and accepts, in one transaction, reports of lists the association already keeps:
+    each envelope is checked as SubmitReport checks it, then accepted with its own dates.
+    Idempotent per report id; one result per item.
+    """
 
 class AdminServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -340,5 +350,16 @@ class AdminServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_types_pb2.Listing, _abc.Awaitable[_types_pb2.Listing]]:
         """Ends the flood guard's quarantine of a listing: its lookups answer DENY again."""
+
+    @_abc_1.abstractmethod
+    def ImportReports(
+        self,
+        request: _admin_pb2.ImportReportsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ImportReportsResponse, _abc.Awaitable[_admin_pb2.ImportReportsResponse]]:
+        """Files and accepts, in one transaction, reports of lists the association already keeps:
+        each envelope is checked as SubmitReport checks it, then accepted with its own dates.
+        Idempotent per report id; one result per item.
+        """
 
 def add_AdminServicer_to_server(servicer: AdminServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
