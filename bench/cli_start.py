@@ -22,51 +22,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
+from served import JPR, served
+
 TARGET_SECONDS = 0.5
-# The console script pip installed, as a platform runs it (`.venv/bin/jpr`), through this interpreter.
-JPR = [sys.executable, str(Path(sys.executable).parent / "jpr")]
-
-
-@contextmanager
-def registry(root: Path) -> Iterator[tuple[str, Path, Path]]:
-    """A served registry: (endpoint, platform credentials, probe credentials)."""
-    data = root / "jpr-data"
-    subprocess.run([*JPR, "init", "--data-dir", str(data)], check=True, capture_output=True)
-    log = root / "serve.log"
-    with open(log, "wb") as out:
-        server = subprocess.Popen([*JPR, "serve", "--data-dir", str(data), "--listen", "127.0.0.1:0"], stdout=out, stderr=subprocess.STDOUT)
-    try:
-        endpoint = _listening(log, server)
-        platform = root / "platform-a.credentials.json"
-        subprocess.run([*JPR, "admin", "members", "add", "--credentials", str(data / "admin.credentials.json"), "--endpoint", endpoint,
-                        "--issuer", str(data / "issuer"), "--generate", "--out", str(platform), "platform-a"], check=True, capture_output=True)
-        yield endpoint, platform, data / "probe.credentials.json"
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
-
-
-def _listening(log: Path, server: subprocess.Popen[bytes]) -> str:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        found = re.search(r"listening at 127\.0\.0\.1:\d+ \(port (\d+)\)", log.read_text(errors="replace"))
-        if found:
-            return f"127.0.0.1:{found.group(1)}"
-        if server.poll() is not None:
-            raise SystemExit(f"jpr serve exited {server.returncode}:\n{log.read_text(errors='replace')}")
-        time.sleep(0.05)
-    raise SystemExit(f"jpr serve did not listen within 60 s:\n{log.read_text(errors='replace')}")
 
 
 def commands(endpoint: str, platform: Path, probe: Path) -> dict[str, list[str]]:
@@ -99,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-check", action="store_true")
     options = parser.parse_args(argv)
     os.chdir(Path(__file__).resolve().parent.parent)
-    with tempfile.TemporaryDirectory(prefix="jpr-bench-cli-") as root, registry(Path(root)) as (endpoint, platform, probe):
-        runs = commands(endpoint, platform, probe)
+    with tempfile.TemporaryDirectory(prefix="jpr-bench-cli-") as root, served(Path(root), "platform-a") as registry:
+        runs = commands(registry.endpoint, registry.member, registry.probe)
         rounds: dict[str, list[float]] = {name: [] for name in runs}
         for number in range(1, options.rounds + 1):
             times: dict[str, list[float]] = {name: [] for name in runs}

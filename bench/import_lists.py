@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -34,10 +32,10 @@ from pathlib import Path
 from stdnum.cn import ric
 
 from jpr_client import Applicant, Credentials, RegistryClient, Role, Verdict, normalize
+from served import JPR, served
 
 TARGET_SECONDS = 600.0
 SAMPLE = 500
-JPR = [sys.executable, str(Path(sys.executable).parent / "jpr")]
 HEADER = "role,cn_ric,phone,display_name,category,severity,reason,banned_by,start_date,end_date"
 CATEGORIES = ["counterfeit_or_substandard_goods", "fraud", "fake_sales_or_traffic", "false_advertising", "tax_evasion"]
 BIRTH_DAYS = [f"{y}{m:02d}{d:02d}" for y in range(1960, 2000) for m in range(1, 13) for d in range(1, 29)]
@@ -67,34 +65,8 @@ def write_list(path: Path, rows: int, first: int = 0) -> list[str]:
 @contextmanager
 def registry(root: Path, tokenize_per_second: float) -> Iterator[tuple[str, Path, Path, Path]]:
     """A served registry: (endpoint, admin credentials, association credentials, database file)."""
-    data = root / "jpr-data"
-    subprocess.run([*JPR, "init", "--data-dir", str(data)], check=True, capture_output=True)
-    log = root / "serve.log"
-    env = {**os.environ, "JPR_TOKENIZE_PER_SECOND": str(tokenize_per_second)}
-    with open(log, "wb") as out:
-        server = subprocess.Popen([*JPR, "serve", "--data-dir", str(data), "--listen", "127.0.0.1:0"], stdout=out, stderr=subprocess.STDOUT, env=env)
-    try:
-        endpoint = _listening(log, server)
-        admin, association = data / "admin.credentials.json", root / "association.credentials.json"
-        subprocess.run([*JPR, "admin", "members", "add", "--credentials", str(admin), "--endpoint", endpoint,
-                        "--issuer", str(data / "issuer"), "--generate", "--out", str(association), "association"],
-                       check=True, capture_output=True)
-        yield endpoint, admin, association, data / "registry.db"
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)
-
-
-def _listening(log: Path, server: subprocess.Popen[bytes]) -> str:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        for line in log.read_text(errors="replace").splitlines():
-            if "listening at" in line and "(port " in line:
-                return f"127.0.0.1:{line.split('(port ')[1].split(')')[0]}"
-        if server.poll() is not None:
-            raise SystemExit(f"jpr serve exited {server.returncode}:\n{log.read_text(errors='replace')}")
-        time.sleep(0.05)
-    raise SystemExit("jpr serve did not listen within 60 s")
+    with served(root, "association", {"JPR_TOKENIZE_PER_SECOND": str(tokenize_per_second)}) as registry:
+        yield registry.endpoint, registry.admin, registry.member, registry.data_dir / "registry.db"
 
 
 def run_import(csv: Path, endpoint: str, admin: Path, association: Path) -> tuple[float, dict[str, int]]:

@@ -7,7 +7,6 @@ import base64
 import json
 import logging
 from collections.abc import Callable
-from pathlib import Path
 
 import grpc
 import pytest

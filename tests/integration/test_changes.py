@@ -18,7 +18,6 @@ from jpr_client import (
     CursorFile,
     ListingChange,
     ListingStatus,
-    RPCError,
     RegistryClient,
     normalize,
 )

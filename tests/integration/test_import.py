@@ -6,7 +6,7 @@ import base64
 import json
 import logging
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -148,7 +148,7 @@ def test_bad_rows_are_reported_by_line_and_column_and_their_values_appear_nowher
         row(BAD_RIC, name="王小二"),
         row(valid_ric(3), "1380013800"),
         f"anchor,{valid_ric(4)},,,fraud,serious,refund fraud,Platform B,2024-13-01,2029-01-01",
-        f"merchant,,13800138000,,fraud,serious,refund fraud,Platform B,2024-01-01,2029-01-01",
+        "merchant,,13800138000,,fraud,serious,refund fraud,Platform B,2024-01-01,2029-01-01",
         row(valid_ric(7), reason=f"uses ID {valid_ric(7)}"),
         row(valid_ric(8), start="2010-01-01", end="2015-01-01"),
     ]
