@@ -145,10 +145,24 @@ def test_compose_layout_serves_as_uid_10001_behind_haproxy_on_both_replicas(depl
         haproxy = subprocess.Popen(["haproxy", "-db", "-f", str(DOCKER / "haproxy.cfg")], env=balancer_env, stdout=sink, stderr=subprocess.STDOUT)
         try:
             wait_until_listening(port, haproxy, log)
-            probe = Credentials.load(replica / PROBE_CREDENTIALS).with_endpoint(f"127.0.0.1:{port}")
+            balanced = f"127.0.0.1:{port}"
+            probe = Credentials.load(replica / PROBE_CREDENTIALS).with_endpoint(balanced)
             assert [health_check(probe) for _ in range(6)] == ["SERVING"] * 6
             checks = calls_per_replica((one, two), "grpc.health.v1.Health/Check", made=6)
+            # The admin, on its own machine with the CA key, enrolls a platform through the balancer;
+            # the platform's entry audits, a new connection each, reach both replicas.
+            issuer = DataDir(deploy_dir / "jpr-data").issuer()
+            admin = AdminClient(Credentials.load(deploy_dir / "jpr-data" / ADMIN_CREDENTIALS).with_endpoint(balanced), issuer)
+            try:
+                platform = admin.add_member("platform-a").with_endpoint(balanced)
+            finally:
+                admin.close()
+            for _ in range(6):
+                with RegistryClient(platform) as client:
+                    assert client.lookup(applicant(("cn_ric", RIC))).verdict is Verdict.CLEAR
+            lookups = calls_per_replica((one, two), "jpr.v1.Registry/Lookup", made=6)
         finally:
             haproxy.terminate()
             haproxy.wait(timeout=10)
     assert sum(checks) == 6 and min(checks) >= 2, f"health checks per replica through haproxy: {checks}"
+    assert sum(lookups) == 6 and min(lookups) >= 2, f"lookups per replica through haproxy: {lookups}"
