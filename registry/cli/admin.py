@@ -498,7 +498,7 @@ def _ca_renew(args: argparse.Namespace) -> int:
     write_new(Path(args.out), certificate)
     print(f"new CA certificate for the same key written to {args.out}, valid until {pki.not_after(certificate).isoformat()}")
     print("replace ca.pem in the issuer directory and in each replica's data directory, restart the replicas, "
-          "and send it to every member and admin for the ca_certificate of their credentials")
+          "and send it to every member and admin: `jpr member trust-ca --credentials FILE --ca NEW.pem` puts it in their credentials")
     return 0
 
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from jpr_client.credentials import Credentials
 from registry.cli.enrollment import Issued, PlatformKeys, generate_keys
+from registry.crypto import pki
 
 
 def configure(command: str, parser: argparse.ArgumentParser) -> None:
@@ -23,6 +27,10 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
     status = member.add_parser("status", help="whose credentials these are and when their certificate expires")
     status.add_argument("--credentials", required=True, help="your credentials file")
     status.set_defaults(run=_status)
+    trust = member.add_parser("trust-ca", help="put the association's renewed CA certificate into your credentials (`jpr admin ca renew`)")
+    trust.add_argument("--credentials", required=True, help="your credentials file (rewritten in place, mode 0600)")
+    trust.add_argument("--ca", required=True, help="the renewed CA certificate (PEM) the association sent")
+    trust.set_defaults(run=_trust_ca)
 
 
 def _keygen(args: argparse.Namespace) -> int:
@@ -39,6 +47,23 @@ def _credentials(args: argparse.Namespace) -> int:
     keys = PlatformKeys.load(Path(args.keys))
     keys.credentials(Issued.load(Path(args.issued))).save(Path(args.out))
     print(f"credentials written to {args.out}")
+    return 0
+
+
+def _trust_ca(args: argparse.Namespace) -> int:
+    """Replace the pinned CA certificate with its renewal: the same key, so it must have signed this certificate."""
+    credentials = Credentials.load(args.credentials)
+    ca_pem = Path(args.ca).read_bytes()
+    try:
+        pki.inspect_client_cert(ca_pem, credentials.certificate.encode(), datetime.now(UTC))
+    except pki.PkiError as error:
+        raise ValueError(f"--ca {args.ca}: {error}; a renewed CA certificate signs the certificates the old one did "
+                         "(a new CA comes with new credentials instead)") from None
+    path = Path(args.credentials)
+    written = path.with_name(path.name + ".new")  # whole before it takes the old file's place
+    replace(credentials, ca_certificate=ca_pem.decode()).save(written)
+    os.replace(written, path)
+    print(f"{args.credentials} now trusts the CA certificate in {args.ca}")
     return 0
 
 

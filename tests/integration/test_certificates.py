@@ -247,3 +247,25 @@ def test_a_new_probe_certificate_asks_the_health_service_and_nothing_else(
     assert error.status is grpc.StatusCode.PERMISSION_DENIED
     jpr("admin", "cert", "revoke", json.loads(said)["sha256"], "--reason", "replaced")
     assert "UNAUTHENTICATED" in jpr("health", "--credentials", str(out), ok=False)
+
+
+def test_a_renewed_ca_certificate_is_trusted_by_credentials_updated_with_trust_ca(
+    registry: Registry, jpr: Callable[..., str], tmp_path: Path
+) -> None:
+    platform = enroll(jpr, tmp_path, "platform-a").with_endpoint(registry.endpoint)
+    credentials_file = tmp_path / "platform-a.credentials.json"
+    platform.save(credentials_file)
+    jpr("admin", "ca", "renew", "--out", str(tmp_path / "new-ca.pem"))
+    renewed = (tmp_path / "new-ca.pem").read_text()
+    assert renewed != platform.ca_certificate
+    jpr("member", "trust-ca", "--credentials", str(credentials_file), "--ca", str(tmp_path / "new-ca.pem"))
+    updated = Credentials.load(credentials_file)
+    assert updated.ca_certificate == renewed and updated.certificate == platform.certificate
+    assert credentials_file.stat().st_mode & 0o777 == 0o600
+    with RegistryClient(updated) as client:  # the registry's certificate verifies under the renewal: the same key
+        assert client.lookup(applicant(("cn_ric", RIC))).verdict is Verdict.CLEAR
+
+    (tmp_path / "other-ca.pem").write_bytes(pki.create_ca("elsewhere").cert_pem)
+    error = jpr("member", "trust-ca", "--credentials", str(credentials_file), "--ca", str(tmp_path / "other-ca.pem"), ok=False)
+    assert "--ca" in error and "not signed by" in error
+    assert Credentials.load(credentials_file).ca_certificate == renewed  # unchanged
