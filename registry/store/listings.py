@@ -302,15 +302,18 @@ def _without_report(session: Session, listing: ListingRow, before: Listing, repo
 
 
 def record_change(
-    session: Session, listing: ListingRow, kind: str, *, at: datetime, actor: str, reason: str, report_id: str | None = None, **detail: Any
+    session: Session, listing: ListingRow, kind: str, *, at: datetime, actor: str, reason: str, report_id: str | None = None,
+    view: Listing | None = None, **detail: Any,
 ) -> Listing:
     """Record a `listing.*` event with the listing as it stands right after the change.
 
     The changes feed replays these snapshots, so a change shows the listing as it was
     then (status, dates, severity, categories, platforms, reports), not as it is today.
+    `view` is that listing when the caller knows it already (a listing one report created).
     """
-    session.flush()
-    view = listing_view(session, listing, at)
+    if view is None:
+        session.flush()
+        view = listing_view(session, listing, at)
     events.record(session, at=at, actor=actor, kind=kind, report_id=report_id, subject_id=listing.subject_id,
                   listing_id=listing.id, reason=reason, **detail, **snapshot(view))
     return view
@@ -389,5 +392,12 @@ def accept_with_dates(
     events.record(session, at=now, actor=actor, kind="report.accepted", report_id=report_id, subject_id=report.subject_id,
                   listing_id=listing.id, reason=reason, imported=True, listed_from=listed_from.isoformat(),
                   term_ends_at=listed_until.isoformat())
-    record_change(session, listing, kind, at=now, actor=actor, reason=reason, report_id=report_id)
+    # Most imported rows are people listed once: their listing is this report alone, no query needed.
+    alone = None if kind == "listing.extended" else Listing(
+        listing_id=listing_ref(listing.id), subject_id=subject_ref(listing.subject_id),
+        status=effective_status(listing.status, listing.listed_from, listing.listed_until, now),
+        roles=(Role(report.role),), categories=(Category(report.category),), severity=Severity(report.severity),
+        listed_from=listing.listed_from, listed_until=listing.listed_until, reporting_platforms=1, report_ids=(report_id,),
+    )
+    record_change(session, listing, kind, at=now, actor=actor, reason=reason, report_id=report_id, view=alone)
     return listing

@@ -97,6 +97,21 @@ def test_importing_a_list_lists_each_subject_with_its_dates_and_reason_and_looku
     assert verdict(platform, valid_ric(1)) is Verdict.DENY
     assert verdict(platform, valid_ric(2)) is Verdict.DENY
     assert verdict(platform, valid_ric(3)) is Verdict.CLEAR
+    # The changes feed replays each imported listing as its creation recorded it: the report's own
+    # severity, category and role, one platform, the imported dates.
+    with RegistryClient(platform) as client:
+        created = [client._stub.WatchChanges(registry_pb2.WatchChangesRequest(), timeout=3)]
+        changes = []
+        try:
+            for change in created[0]:
+                changes.append(change)
+                if len(changes) == 2:
+                    break
+        finally:
+            created[0].cancel()
+    shown = sorted((c.listed_until.seconds, c.severity, list(c.categories), list(c.roles), c.reporting_platforms) for c in changes)
+    now = sorted((l.listed_until.seconds, l.severity, list(l.categories), list(l.roles), l.reporting_platforms) for l in found)
+    assert [c.kind for c in changes] == [registry_pb2.CHANGE_KIND_CREATED] * 2 and shown == now
 
 
 def test_a_row_naming_a_listed_subject_extends_its_listing(importer: Importer, admin: AdminClient) -> None:
