@@ -153,6 +153,12 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
     split.add_argument("subject_id")
     split.add_argument("--report", required=True, action="append", dest="reports", help="a report about someone else (repeat)")
     split.add_argument("--reason", required=True, help="why (recorded)")
+    events = _command(admin, "events", "the event log, oldest first (after a leak: --actor admin:NAME --since T)", _events)
+    events.add_argument("--actor", default="", help="only this actor's events: admin:NAME, member:NAME or registry (default: all)")
+    events.add_argument("--kind", default="", help="only kinds starting with this, e.g. listing. (default: all)")
+    events.add_argument("--since", type=_utc, help="only events at or after this time (ISO 8601)")
+    events.add_argument("--until", type=_utc, help="only events before this time (ISO 8601)")
+    _paging(events)
     appeals = admin.add_parser("appeals", aliases=["appeal"], help="appeals against listings").add_subparsers(dest="action", required=True, metavar="ACTION")
     file_appeal = _command(appeals, "file", "file an appeal on the listed subject's behalf", _appeals_file)
     file_appeal.add_argument("listing_id")
@@ -714,6 +720,35 @@ def _appeals_list(args: argparse.Namespace) -> int:
     response = _Admin(args).call("ListAppeals", request)
     rows = [_appeal_row(a) for a in response.appeals]
     _print_page(args, rows, response.next_page_token, ["appeal_id", "listing_id", "status", "filed_at", "reason"])
+    return 0
+
+
+def _event_row(event: admin_pb2.HistoryEntry) -> dict[str, Any]:
+    detail = json.loads(event.detail_json or "{}")
+    return {
+        "seq": event.seq,
+        "occurred_at": event.occurred_at.ToDatetime(UTC).isoformat(),
+        "actor": event.actor,
+        "kind": event.kind,
+        "subject_id": event.subject_id or None,
+        "listing_id": event.listing_id or None,
+        "report_id": event.report_id or None,
+        "reason": detail.get("reason"),
+        "detail": detail,
+    }
+
+
+def _events(args: argparse.Namespace) -> int:
+    request = admin_pb2.ListEventsRequest(actor=args.actor, kind_prefix=args.kind, page_size=args.page_size, page_token=args.page_token)
+    if args.since:
+        request.since.FromDatetime(args.since)
+    if args.until:
+        request.until.FromDatetime(args.until)
+    response = _Admin(args).call("ListEvents", request)
+    rows = [_event_row(e) for e in response.events]
+    if not args.json:  # one column for the ids the event names
+        rows = [{**row, "ids": [row[k] for k in ("subject_id", "listing_id", "report_id") if row[k]]} for row in rows]
+    _print_page(args, rows, response.next_page_token, ["seq", "occurred_at", "actor", "kind", "ids", "reason"])
     return 0
 
 

@@ -19,6 +19,8 @@ from registry.domain.model import (
     Caller,
     Certificate,
     Correction,
+    EventFilter,
+    HistoryEntry,
     LiftGrounds,
     ListingReport,
     Member,
@@ -35,6 +37,7 @@ from registry.store.access import AccessStore
 from registry.store.appeals import AppealStore
 from registry.store.certificates import CertificateStore
 from registry.store.corrections import CorrectionStore
+from registry.store.events import EventStore
 from registry.store.listings import ListingStore
 from registry.store.members import MemberStore
 from registry.store.opinions import OpinionStore
@@ -68,6 +71,7 @@ class AdminService:
         subjects: SubjectStore,
         access: AccessStore,
         certificates: CertificateStore,
+        events: EventStore,
         *,
         ca_certificate: bytes,
         terms: Terms,
@@ -82,6 +86,7 @@ class AdminService:
         self._reports = reports
         self._listings = listings
         self._certificates = certificates
+        self._events = events
         self._ca_certificate = ca_certificate
         self._terms = terms
         self._clock = clock
@@ -242,6 +247,12 @@ class AdminService:
 
     def subject(self, subject_id: str) -> SubjectRecord:
         return self._subjects.show(subject_id, now=self._clock())
+
+    def list_events(self, which: EventFilter, page_size: int, page_token: str) -> Page[HistoryEntry]:
+        """The event log oldest first, of one actor, kinds with a prefix, occurred in [since, until)."""
+        if which.since is not None and which.until is not None and which.since >= which.until:
+            raise InvalidArgument(f"since {which.since.isoformat()} is not before until {which.until.isoformat()}")
+        return self._events.list(which, _page_size(page_size), page_token)
 
 
 def _actor(admin: Caller) -> str:

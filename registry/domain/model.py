@@ -205,6 +205,8 @@ class SubjectMatch:
 
 @dataclass(frozen=True)
 class HistoryEntry:
+    """One event of the log, its detail as recorded."""
+
     seq: int
     kind: str
     actor: str
@@ -212,6 +214,17 @@ class HistoryEntry:
     report_id: str
     listing_id: str
     detail: dict[str, Any]
+    subject_id: str = ""
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events `ListEvents` answers: empty strings and None match every event."""
+
+    actor: str = ""
+    kind_prefix: str = ""
+    since: datetime | None = None  # at or after
+    until: datetime | None = None  # before
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from registry.store.certificates import CertificateStore
 from registry.store.changes import ChangeStore
 from registry.store.corrections import CorrectionStore
 from registry.store.database import Database
+from registry.store.events import EventStore
 from registry.store.imports import ImportStore
 from registry.store.listings import ListingStore
 from registry.store.members import MemberStore
@@ -163,6 +164,7 @@ def _serve(
         SubjectStore(database),
         access,
         certificates,
+        EventStore(database),
         ca_certificate=data.ca_certificate(),
         terms=Terms(
             serious_days=settings.serious_term_days,

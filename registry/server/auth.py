@@ -70,6 +70,7 @@ RULES: Mapping[str, frozenset[str]] = {
     "/jpr.v1.Admin/DetachIdentifier": ADMIN,
     "/jpr.v1.Admin/SplitSubject": ADMIN,
     "/jpr.v1.Admin/GetSubject": ADMIN,
+    "/jpr.v1.Admin/ListEvents": ADMIN,
     "/jpr.v1.Admin/ImportReports": ADMIN,
     "/grpc.health.v1.Health/Check": ANYONE,
     "/grpc.health.v1.Health/Watch": ANYONE,

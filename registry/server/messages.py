@@ -15,6 +15,7 @@ from registry.domain.model import (
     Appeal,
     Certificate,
     Correction,
+    HistoryEntry,
     ListingReport,
     Member,
     OpinionNote,
@@ -272,13 +273,15 @@ def subject_record(value: SubjectRecord) -> admin_pb2.SubjectRecord:
             )
             for m in value.matches
         ],
-        history=[
-            admin_pb2.HistoryEntry(
-                seq=h.seq, kind=h.kind, actor=h.actor, occurred_at=datetime_to_timestamp(h.occurred_at),
-                report_id=h.report_id, listing_id=h.listing_id, detail_json=json.dumps(h.detail, sort_keys=True, ensure_ascii=False),
-            )
-            for h in value.history
-        ],
+        history=[history_entry(h) for h in value.history],
+    )
+
+
+def history_entry(value: HistoryEntry) -> admin_pb2.HistoryEntry:
+    return admin_pb2.HistoryEntry(
+        seq=value.seq, kind=value.kind, actor=value.actor, occurred_at=datetime_to_timestamp(value.occurred_at),
+        report_id=value.report_id, subject_id=value.subject_id, listing_id=value.listing_id,
+        detail_json=json.dumps(value.detail, sort_keys=True, ensure_ascii=False),
     )
 
 

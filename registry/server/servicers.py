@@ -23,7 +23,7 @@ from registry.domain.flood import FloodGuard
 from registry.domain.imports import ImportItem, ImportService
 from registry.domain.limits import RateLimiter
 from registry.domain.lookups import LookupService
-from registry.domain.model import AppealStatus, LiftGrounds
+from registry.domain.model import AppealStatus, EventFilter, LiftGrounds
 from registry.domain.payload import decode_tokens
 from registry.domain.reports import ReportService
 from registry.domain.tokens import Tokenizer
@@ -211,6 +211,16 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
 
     def GetSubject(self, request: admin_pb2.GetSubjectRequest, context: grpc.ServicerContext) -> admin_pb2.SubjectRecord:
         return messages.subject_record(self._admin.subject(request.subject_id))
+
+    def ListEvents(self, request: admin_pb2.ListEventsRequest, context: grpc.ServicerContext) -> admin_pb2.ListEventsResponse:
+        which = EventFilter(
+            actor=request.actor,
+            kind_prefix=request.kind_prefix,
+            since=timestamp_to_datetime(request.since, "since") if request.HasField("since") else None,
+            until=timestamp_to_datetime(request.until, "until") if request.HasField("until") else None,
+        )
+        page = self._admin.list_events(which, request.page_size, request.page_token)
+        return admin_pb2.ListEventsResponse(events=[messages.history_entry(e) for e in page.items], next_page_token=page.next_page_token)
 
     def SuspendMember(self, request: admin_pb2.MemberStatusRequest, context: grpc.ServicerContext) -> admin_pb2.Member:
         return messages.member(self._admin.suspend(current_caller(), request.member, request.reason))

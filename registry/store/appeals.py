@@ -14,7 +14,7 @@ from registry.store import events
 from registry.store.database import Database
 from registry.store.listings import effective_status, record_change
 from registry.store.models import AppealRow, ListingRow
-from registry.store.pages import decode_id_page_token, encode_page_token
+from registry.store.pages import decode_id_page_token, id_page
 from registry.store.refs import appeal_ref, listing_ref, parse_ref
 
 
@@ -63,17 +63,13 @@ class AppealStore:
     def list(self, status: AppealStatus | None, page_size: int, page_token: str) -> Page[Appeal]:
         """Appeals in the order they were filed (ids grow with filing), oldest first."""
         after_id = decode_id_page_token(page_token, "ListAppeals", "A")
-        query = select(AppealRow).order_by(AppealRow.id).limit(page_size + 1)
+        query = select(AppealRow).order_by(AppealRow.id)
         if status is not None:
             query = query.where(AppealRow.status == status.value)
         if after_id is not None:
             query = query.where(AppealRow.id > after_id)
         with self._db.session() as session:
-            rows = session.scalars(query).all()
-            items = tuple(appeal_view(row) for row in rows[:page_size])
-        more = len(rows) > page_size
-        token = encode_page_token(items[-1].filed_at, items[-1].appeal_id) if more else ""
-        return Page(items=items, next_page_token=token)
+            return id_page(session, query, page_size, appeal_view, lambda a: (a.filed_at, a.appeal_id))
 
 
 def _listing(session: Session, listing_id: str) -> ListingRow:

@@ -5,9 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from registry.domain.model import EventFilter, HistoryEntry, Page
+from registry.store.database import Database
 from registry.store.models import EventRow
+from registry.store.pages import decode_id_page_token, id_page
+from registry.store.refs import listing_ref, subject_ref
 
 
 def record(
@@ -31,4 +36,39 @@ def record(
             listing_id=listing_id,
             detail=detail,
         )
+    )
+
+
+class EventStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def list(self, which: EventFilter, page_size: int, page_token: str) -> Page[HistoryEntry]:
+        """Events in the order they were written (by seq), oldest first."""
+        after_seq = decode_id_page_token(page_token, "ListEvents", "E")
+        query = select(EventRow).order_by(EventRow.seq)
+        if which.actor:
+            query = query.where(EventRow.actor == which.actor)
+        if which.kind_prefix:
+            query = query.where(EventRow.kind.startswith(which.kind_prefix, autoescape=True))
+        if which.since is not None:
+            query = query.where(EventRow.occurred_at >= which.since)
+        if which.until is not None:
+            query = query.where(EventRow.occurred_at < which.until)
+        if after_seq is not None:
+            query = query.where(EventRow.seq > after_seq)
+        with self._db.session() as session:
+            return id_page(session, query, page_size, event_view, lambda e: (e.occurred_at, f"E{e.seq}"))
+
+
+def event_view(row: EventRow) -> HistoryEntry:
+    return HistoryEntry(
+        seq=row.seq,
+        kind=row.kind,
+        actor=row.actor,
+        occurred_at=row.occurred_at,
+        report_id=row.report_id or "",
+        listing_id=listing_ref(row.listing_id),
+        detail=dict(row.detail or {}),
+        subject_id=subject_ref(row.subject_id) if row.subject_id is not None else "",
     )

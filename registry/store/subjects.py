@@ -8,10 +8,11 @@ from sqlalchemy import or_, select
 
 from jpr_client.model import IdentifierType, Opinion
 from registry.domain.errors import NotFound
-from registry.domain.model import HistoryEntry, OpinionNote, SubjectIdentifier, SubjectMatch, SubjectRecord
+from registry.domain.model import OpinionNote, SubjectIdentifier, SubjectMatch, SubjectRecord
 from registry.store.appeals import appeal_view
 from registry.store.corrections import MIN_PREFIX
 from registry.store.database import Database
+from registry.store.events import event_view
 from registry.store.listings import listing_view
 from registry.store.models import (
     AppealRow,
@@ -77,8 +78,7 @@ class SubjectStore:
                 opinions=tuple(OpinionNote(n, Opinion(o), why, at, listing_ref(l)) for n, o, why, at, l in opinions),
                 matches=tuple(SubjectMatch(name, first, last, count) for name, first, last, count in matches),
                 history=tuple(
-                    HistoryEntry(e.seq, e.kind, e.actor, e.occurred_at, e.report_id or "", listing_ref(e.listing_id), dict(e.detail or {}))
-                    for e in history
+                    event_view(e) for e in history
                     # After a split, the events of reports and listings that moved away belong to the other subject.
                     if (e.report_id is None or e.report_id in report_ids) and (e.listing_id is None or e.listing_id in listing_ids)
                 ),

@@ -217,7 +217,9 @@ def test_the_service_config_retries_only_unavailable_for_unary_methods_safe_to_r
     named = {f"/{n['service']}/{n['method']}" for n in method_config["name"]}
     registry = SERVICES["jpr.v1.Registry"]
     unary = {f"/jpr.v1.Registry/{m.name}" for m in registry.methods if not m.client_streaming and not m.server_streaming}
-    admin_reads = {f"/jpr.v1.Admin/{m}" for m in ("ListMembers", "ListReports", "ListListings", "ListAppeals", "ListReviewQueue", "GetSubject", "AuditAccess", "ListCertificates")}
+    admin_reads = {f"/jpr.v1.Admin/{m}" for m in (
+        "ListMembers", "ListReports", "ListListings", "ListAppeals", "ListReviewQueue", "GetSubject", "ListEvents", "AuditAccess", "ListCertificates",
+    )}
     idempotent = {"/jpr.v1.Admin/ImportReports"}  # a report id imported again changes nothing
     assert named == unary | admin_reads | idempotent | {"/grpc.health.v1.Health/Check"}
     assert named <= set(RULES)

@@ -73,8 +73,8 @@ log = logging.getLogger("jpr_client")
 SAFE_TO_REPEAT: dict[str, tuple[str, ...]] = {
     "jpr.v1.Registry": ("Tokenize", "SubmitReport", "GetReport", "RetractReport", "Lookup", "LookupBatch", "RecordOpinion"),
     "jpr.v1.Admin": (
-        "ListMembers", "ListReports", "ListListings", "ListAppeals", "ListReviewQueue", "GetSubject", "AuditAccess", "ListCertificates",
-        "ImportReports",
+        "ListMembers", "ListReports", "ListListings", "ListAppeals", "ListReviewQueue", "GetSubject", "ListEvents", "AuditAccess",
+        "ListCertificates", "ImportReports",
     ),
     "grpc.health.v1.Health": ("Check",),
 }

@@ -1155,6 +1155,8 @@ Global___SubjectMatch: _TypeAlias = SubjectMatch  # noqa: Y015
 
 @_typing.final
 class HistoryEntry(_message.Message):
+    """One event of the log: GetSubject's history, ListEvents' answer."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SEQ_FIELD_NUMBER: _builtins.int
@@ -1164,13 +1166,19 @@ class HistoryEntry(_message.Message):
     REPORT_ID_FIELD_NUMBER: _builtins.int
     LISTING_ID_FIELD_NUMBER: _builtins.int
     DETAIL_JSON_FIELD_NUMBER: _builtins.int
+    SUBJECT_ID_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
     kind: _builtins.str
     actor: _builtins.str
+    """admin:NAME, member:NAME or registry"""
     report_id: _builtins.str
+    """"" when none"""
     listing_id: _builtins.str
+    """L<n>; "" when none"""
     detail_json: _builtins.str
     """reasons, terms, grounds: as recorded"""
+    subject_id: _builtins.str
+    """S<n>; "" when none"""
     @_builtins.property
     def occurred_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -1183,14 +1191,83 @@ class HistoryEntry(_message.Message):
         report_id: _builtins.str = ...,
         listing_id: _builtins.str = ...,
         detail_json: _builtins.str = ...,
+        subject_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["occurred_at", b"occurred_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "detail_json", b"detail_json", "kind", b"kind", "listing_id", b"listing_id", "occurred_at", b"occurred_at", "report_id", b"report_id", "seq", b"seq"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "detail_json", b"detail_json", "kind", b"kind", "listing_id", b"listing_id", "occurred_at", b"occurred_at", "report_id", b"report_id", "seq", b"seq", "subject_id", b"subject_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___HistoryEntry: _TypeAlias = HistoryEntry  # noqa: Y015
+
+@_typing.final
+class ListEventsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTOR_FIELD_NUMBER: _builtins.int
+    KIND_PREFIX_FIELD_NUMBER: _builtins.int
+    SINCE_FIELD_NUMBER: _builtins.int
+    UNTIL_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    actor: _builtins.str
+    """exactly this actor (admin:alice, member:platform-a, registry); empty: all"""
+    kind_prefix: _builtins.str
+    """kinds starting with this, e.g. "listing."; empty: all"""
+    page_size: _builtins.int
+    """default 50, at most 500"""
+    page_token: _builtins.str
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp:
+        """occurred at or after; unset: from the first event"""
+
+    @_builtins.property
+    def until(self) -> _timestamp_pb2.Timestamp:
+        """occurred before; unset: to the last"""
+
+    def __init__(
+        self,
+        *,
+        actor: _builtins.str = ...,
+        kind_prefix: _builtins.str = ...,
+        since: _timestamp_pb2.Timestamp | None = ...,
+        until: _timestamp_pb2.Timestamp | None = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since", "until", b"until"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "kind_prefix", b"kind_prefix", "page_size", b"page_size", "page_token", b"page_token", "since", b"since", "until", b"until"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListEventsRequest: _TypeAlias = ListEventsRequest  # noqa: Y015
+
+@_typing.final
+class ListEventsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___HistoryEntry]:
+        """by seq, oldest first"""
+
+    def __init__(
+        self,
+        *,
+        events: _abc.Iterable[Global___HistoryEntry] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListEventsResponse: _TypeAlias = ListEventsResponse  # noqa: Y015
 
 @_typing.final
 class SubjectRecord(_message.Message):

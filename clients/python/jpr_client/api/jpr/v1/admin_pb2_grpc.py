@@ -120,6 +120,11 @@ class AdminStub:
                 request_serializer=jpr_dot_v1_dot_admin__pb2.GetSubjectRequest.SerializeToString,
                 response_deserializer=jpr_dot_v1_dot_admin__pb2.SubjectRecord.FromString,
                 _registered_method=True)
+        self.ListEvents = channel.unary_unary(
+                '/jpr.v1.Admin/ListEvents',
+                request_serializer=jpr_dot_v1_dot_admin__pb2.ListEventsRequest.SerializeToString,
+                response_deserializer=jpr_dot_v1_dot_admin__pb2.ListEventsResponse.FromString,
+                _registered_method=True)
         self.SuspendMember = channel.unary_unary(
                 '/jpr.v1.Admin/SuspendMember',
                 request_serializer=jpr_dot_v1_dot_admin__pb2.MemberStatusRequest.SerializeToString,
@@ -286,6 +291,14 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListEvents(self, request, context):
+        """The event log, oldest first, optionally of one actor, of kinds with a prefix, within a window:
+        what a leaked admin credential did since the leak. Details as recorded (tokens included).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SuspendMember(self, request, context):
         """Suspends a member: every call it makes is refused at once, open watches end.
         """
@@ -438,6 +451,11 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.GetSubject,
                     request_deserializer=jpr_dot_v1_dot_admin__pb2.GetSubjectRequest.FromString,
                     response_serializer=jpr_dot_v1_dot_admin__pb2.SubjectRecord.SerializeToString,
+            ),
+            'ListEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEvents,
+                    request_deserializer=jpr_dot_v1_dot_admin__pb2.ListEventsRequest.FromString,
+                    response_serializer=jpr_dot_v1_dot_admin__pb2.ListEventsResponse.SerializeToString,
             ),
             'SuspendMember': grpc.unary_unary_rpc_method_handler(
                     servicer.SuspendMember,
@@ -944,6 +962,33 @@ class Admin:
             '/jpr.v1.Admin/GetSubject',
             jpr_dot_v1_dot_admin__pb2.GetSubjectRequest.SerializeToString,
             jpr_dot_v1_dot_admin__pb2.SubjectRecord.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jpr.v1.Admin/ListEvents',
+            jpr_dot_v1_dot_admin__pb2.ListEventsRequest.SerializeToString,
+            jpr_dot_v1_dot_admin__pb2.ListEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -66,6 +66,10 @@ class AdminStub:
     """
     GetSubject: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetSubjectRequest, _admin_pb2.SubjectRecord]
     """Everything the registry holds about a subject, for an access request."""
+    ListEvents: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListEventsRequest, _admin_pb2.ListEventsResponse]
+    """The event log, oldest first, optionally of one actor, of kinds with a prefix, within a window:
+    what a leaked admin credential did since the leak. Details as recorded (tokens included).
+    """
     SuspendMember: _grpc.UnaryUnaryMultiCallable[_admin_pb2.MemberStatusRequest, _admin_pb2.Member]
     """Suspends a member: every call it makes is refused at once, open watches end."""
     ResumeMember: _grpc.UnaryUnaryMultiCallable[_admin_pb2.MemberStatusRequest, _admin_pb2.Member]
@@ -126,6 +130,10 @@ class AdminAsyncStub(AdminStub):
     """
     GetSubject: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetSubjectRequest, _admin_pb2.SubjectRecord]  # type: ignore[assignment]
     """Everything the registry holds about a subject, for an access request."""
+    ListEvents: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListEventsRequest, _admin_pb2.ListEventsResponse]  # type: ignore[assignment]
+    """The event log, oldest first, optionally of one actor, of kinds with a prefix, within a window:
+    what a leaked admin credential did since the leak. Details as recorded (tokens included).
+    """
     SuspendMember: _aio.UnaryUnaryMultiCallable[_admin_pb2.MemberStatusRequest, _admin_pb2.Member]  # type: ignore[assignment]
     """Suspends a member: every call it makes is refused at once, open watches end."""
     ResumeMember: _aio.UnaryUnaryMultiCallable[_admin_pb2.MemberStatusRequest, _admin_pb2.Member]  # type: ignore[assignment]
@@ -285,6 +293,16 @@ class AdminServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.SubjectRecord, _abc.Awaitable[_admin_pb2.SubjectRecord]]:
         """Everything the registry holds about a subject, for an access request."""
+
+    @_abc_1.abstractmethod
+    def ListEvents(
+        self,
+        request: _admin_pb2.ListEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ListEventsResponse, _abc.Awaitable[_admin_pb2.ListEventsResponse]]:
+        """The event log, oldest first, optionally of one actor, of kinds with a prefix, within a window:
+        what a leaked admin credential did since the leak. Details as recorded (tokens included).
+        """
 
     @_abc_1.abstractmethod
     def SuspendMember(
