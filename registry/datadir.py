@@ -30,11 +30,14 @@ ISSUER_DIR = "issuer"  # the CA key: offline, never on a replica
 SERVER_KEY, SERVER_CERT = "server.key", "server.pem"
 ADMIN_CREDENTIALS = "admin.credentials.json"
 PROBE_CREDENTIALS = "probe.credentials.json"
+# The first admin's and the probe's certificates (no keys): every replica registers them at start,
+# so they are admitted wherever the admin's credentials file has gone.
+INITIAL_CERTIFICATES = "initial-certificates.pem"
 SERVER_HOSTS = ("localhost", "127.0.0.1")
 # What a serving replica reads, and nothing else: `jpr init --owner` hands exactly these (and the
 # SQLite database, when there is one) to the replicas' user, and docker/compose.yaml mounts exactly
 # these. Never the CA key, nor the admin's credentials. The probe's are for the container health check.
-REPLICA_FILES = (CONFIG_FILE, OPRF_KEY, CA_CERT, SERVER_KEY, SERVER_CERT, PROBE_CREDENTIALS)
+REPLICA_FILES = (CONFIG_FILE, OPRF_KEY, CA_CERT, SERVER_KEY, SERVER_CERT, PROBE_CREDENTIALS, INITIAL_CERTIFICATES)
 
 
 class DataDirError(RuntimeError):
@@ -83,7 +86,11 @@ class DataDir:
         return self.file(CA_KEY).exists()
 
     def local_certificates(self) -> list[bytes]:
-        """The client certificates of the credentials `jpr init` wrote here (the first admin's, the probe's)."""
+        """The client certificates `jpr init` made here (the first admin's, the probe's): from
+        initial-certificates.pem, or, in a data directory made before it, from the credentials files."""
+        if self.file(INITIAL_CERTIFICATES).exists():
+            text = self.file(INITIAL_CERTIFICATES).read_text(encoding="ascii")
+            return [block.encode() + b"-----END CERTIFICATE-----\n" for block in text.split("-----END CERTIFICATE-----\n") if block.strip()]
         return [Credentials.load(self.file(name)).certificate.encode() for name in (ADMIN_CREDENTIALS, PROBE_CREDENTIALS) if self.file(name).exists()]
 
     def server_credentials(self) -> grpc.ServerCredentials:
@@ -109,8 +116,11 @@ class DataDir:
         self._write(SERVER_KEY, server.key_pem, secret=True)
         self._write(SERVER_CERT, server.cert_pem)
         pinned = oprf.public_key(oprf_key).hex()
-        self._client_credentials(ca, registry_name, endpoint, admin_name, pki.ROLE_ADMIN, pinned).save(self.file(ADMIN_CREDENTIALS))
-        self._client_credentials(ca, registry_name, endpoint, "probe", pki.ROLE_PROBE, pinned).save(self.file(PROBE_CREDENTIALS))
+        admin = self._client_credentials(ca, registry_name, endpoint, admin_name, pki.ROLE_ADMIN, pinned)
+        probe = self._client_credentials(ca, registry_name, endpoint, "probe", pki.ROLE_PROBE, pinned)
+        admin.save(self.file(ADMIN_CREDENTIALS))
+        probe.save(self.file(PROBE_CREDENTIALS))
+        self._write(INITIAL_CERTIFICATES, (admin.certificate + probe.certificate).encode())
         # Written last: its presence marks a complete registry.
         self._write(CONFIG_FILE, f'registry_name = "{registry_name}"\n'.encode())
 

@@ -111,7 +111,7 @@ def parse_row(line: int, cells: Mapping[str, str]) -> ListedRow:
     """One row's cells by column name, checked and normalized."""
     identifiers = _identifiers(cells)
     texts = {c: cells.get(c, "") for c in ("reason", "banned_by", "display_name")}
-    _check_texts(texts, [v for c in IDENTIFIER_COLUMNS for v in _values(cells.get(c, ""))])
+    _check_texts(texts, [v for c in IDENTIFIER_COLUMNS for v in _values(cells.get(c, ""))], identifiers)
     listed_from = _day(cells, "start_date")
     listed_until = _day(cells, "end_date") + timedelta(days=1)
     if listed_until <= listed_from:
@@ -157,16 +157,32 @@ def _identifiers(cells: Mapping[str, str]) -> tuple[Identifier, ...]:
     return tuple(found.values())
 
 
+def _digits(text: str) -> str:
+    return "".join(c for c in text if c.isascii() and c.isdigit())
+
+
 def _values(cell: str) -> list[str]:
     return [v.strip() for v in _SEPARATORS.split(cell) if v.strip()]
 
 
-def _check_texts(texts: Mapping[str, str], raw_identifiers: list[str]) -> None:
+def _check_texts(texts: Mapping[str, str], raw_identifiers: list[str], identifiers: tuple[Identifier, ...]) -> None:
+    """The free texts are signed into the report and shown to reviewers: none may carry the row's
+    identifiers, however written (as in its cell, normalized, or its digits with other separators),
+    nor the full name the display name masks."""
+    spelled = {v.casefold() for v in (*raw_identifiers, *(i.value for i in identifiers))}
+    digits = {d for v in spelled if len(d := _digits(v)) >= 8}
+    digits |= {d[2:] for d in digits if d.startswith("86") and len(d) == 13}  # +86 mobile numbers, as written at home
+    name = texts["display_name"]
     for column, text in texts.items():
         if column != "display_name" and not text:
             raise RowError(f"{column}: empty; say it without personal data")
-        if any(value in text for value in raw_identifiers):
+        if column == "display_name":
+            continue
+        folded = text.casefold()
+        if any(value in folded for value in spelled) or any(d in _digits(text) for d in digits):
             raise RowError(f"{column}: holds one of the row's identifiers; only the identifier columns may")
+        if len(name) >= 2 and "*" not in name and name in text:
+            raise RowError(f"{column}: holds the full name; only display_name may, and it is masked")
         if any(ord(c) < 32 and c not in "\n\t" for c in text):
             raise RowError(f"{column}: control characters are not allowed")
     for column, limit in (("reason", MAX_REASON), ("banned_by", MAX_BANNED_BY), ("display_name", MAX_DISPLAY_NAME)):

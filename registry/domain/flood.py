@@ -8,7 +8,12 @@ holds a listing when, within the last `window_minutes`:
 
 - it matched at least `min_matches` times, from at least `min_platforms` members, and
 - at least `factor` times its baseline: the higher of its own matches per hour over the
-  `history_hours` before the window, the median listing's, and 1.
+  `history_hours` before the window, the median listing's, and 1;
+
+each member counted up to its share, `min_matches / min_platforms` (17 by default), in the
+window and in the history alike: one member's lookups can neither quarantine a listing with
+two others' chance matches, nor raise its baseline out of reach. A listing an admin released
+is held again only for matches `factor` times those that tripped it before.
 
 A held listing answers REVIEW (reason QUARANTINED) instead of DENY, heads the review
 queue with these figures, and stays held until an admin releases or lifts it. Each
@@ -19,9 +24,10 @@ to trip writes the quarantine and every replica answers by it.
 from __future__ import annotations
 
 import logging
+import math
 import statistics
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -43,8 +49,10 @@ class FloodLimits:
 
 @dataclass
 class _Listing:
-    window: deque[tuple[datetime, str]] = field(default_factory=deque)  # (when, member) of matches in the window
-    hourly: dict[int, int] = field(default_factory=dict)  # matches per hour (hours since the epoch) before it
+    # Matches per minute (minutes since the epoch) and member, within the window.
+    minutes: dict[int, Counter[str]] = field(default_factory=dict)
+    # Before the window: matches per hour and member, for the listing's own rate.
+    hours: dict[int, Counter[str]] = field(default_factory=dict)
 
 
 class FloodGuard:
@@ -53,6 +61,9 @@ class FloodGuard:
         self._limits = limits
         self._clock = clock
         self._interval = interval
+        # No member counts for more than its share: one member's lookups alone never quarantine a
+        # listing, nor lift its baseline out of reach (min_platforms members must each bring theirs).
+        self._share = max(1, math.ceil(limits.min_matches / limits.min_platforms))
         self._notes: deque[tuple[str, Iterable[str], datetime]] = deque()  # appended by request threads
         self._listings: dict[int, _Listing] = {}
         self._lock = threading.Lock()  # one check at a time
@@ -62,7 +73,7 @@ class FloodGuard:
 
     def note(self, member: str, listing_refs: Iterable[str]) -> None:
         """Strong matches of ACTIVE listings by one lookup call (deque.append: no lock on the hot path)."""
-        if self._limits.min_matches:
+        if self._limits.min_matches and listing_refs:
             self._notes.append((member, listing_refs, self._clock()))
 
     def check(self) -> list[int]:
@@ -71,7 +82,7 @@ class FloodGuard:
             now = self._clock()
             self._fold(now)
             held = []
-            for listing_id, figures in self._out_of_line(now):
+            for listing_id, figures in self._out_of_line():
                 if self._store.quarantine(listing_id, figures, now=now):
                     log.warning("listing L%d quarantined: %s", listing_id, figures["explanation"])
                     held.append(listing_id)
@@ -85,36 +96,47 @@ class FloodGuard:
     def _fold(self, now: datetime) -> None:
         while self._notes:
             member, refs, at = self._notes.popleft()
+            minute = _minute(at)
             for ref in refs:
-                self._listings.setdefault(parse_ref("L", ref), _Listing()).window.append((at, member))
-        window_start = now - timedelta(minutes=self._limits.window_minutes)
-        oldest_hour = _hour(window_start) - self._limits.history_hours
+                state = self._listings.setdefault(parse_ref("L", ref), _Listing())
+                state.minutes.setdefault(minute, Counter())[member] += 1
+        window_start = _minute(now) - self._limits.window_minutes
+        oldest_hour = window_start // 60 - self._limits.history_hours
         for listing_id, state in list(self._listings.items()):
-            while state.window and state.window[0][0] < window_start:
-                hour = _hour(state.window.popleft()[0])
-                state.hourly[hour] = state.hourly.get(hour, 0) + 1
-            for hour in [h for h in state.hourly if h < oldest_hour]:
-                del state.hourly[hour]
-            if not state.window and not state.hourly:
+            for minute in [m for m in state.minutes if m <= window_start]:
+                state.hours.setdefault(minute // 60, Counter()).update(state.minutes.pop(minute))
+            for hour in [h for h in state.hours if h < oldest_hour]:
+                del state.hours[hour]
+            if not state.minutes and not state.hours:
                 del self._listings[listing_id]
 
-    def _out_of_line(self, now: datetime) -> list[tuple[int, dict[str, object]]]:
+    def _capped(self, counts: Iterable[Counter[str]]) -> tuple[int, int]:
+        """(matches with each member counted up to its share, members) over `counts` together."""
+        total: Counter[str] = Counter()
+        for each in counts:
+            total.update(each)
+        return sum(min(n, self._share) for n in total.values()), len(total)
+
+    def _out_of_line(self) -> list[tuple[int, dict[str, object]]]:
         limits = self._limits
-        own = {listing_id: sum(state.hourly.values()) / limits.history_hours for listing_id, state in self._listings.items()}
+        own = {
+            listing_id: sum(self._capped([counts])[0] for counts in state.hours.values()) / limits.history_hours
+            for listing_id, state in self._listings.items()
+        }
         median = statistics.median(own.values()) if own else 0.0
         tripped = []
         for listing_id, state in self._listings.items():
-            matches, platforms = len(state.window), len({member for _, member in state.window})
+            matches, platforms = self._capped(state.minutes.values())
             baseline = max(1.0, own[listing_id], median)
             if matches >= limits.min_matches and platforms >= limits.min_platforms and matches >= limits.factor * baseline:
                 explanation = (
-                    f"{matches} strong matches from {platforms} members in {limits.window_minutes} minutes, "
-                    f"{matches / baseline:.0f}x its baseline of {baseline:.1f} an hour "
+                    f"{matches} strong matches from {platforms} members in {limits.window_minutes} minutes "
+                    f"(each member counted up to {self._share}), {matches / baseline:.0f}x its baseline of {baseline:.1f} an hour "
                     f"(own {own[listing_id]:.1f}, median listing {median:.1f})"
                 )
                 tripped.append((listing_id, {
                     "matches": matches, "platforms": platforms, "window_minutes": limits.window_minutes,
-                    "own_hourly": own[listing_id], "median_hourly": median, "explanation": explanation,
+                    "own_hourly": own[listing_id], "median_hourly": median, "factor": limits.factor, "explanation": explanation,
                 }))
         return tripped
 
@@ -126,5 +148,7 @@ class FloodGuard:
                 log.exception("the flood guard's check failed")
 
 
-def _hour(at: datetime) -> int:
-    return int(at.timestamp() // 3600)
+def _minute(at: datetime) -> int:
+    return int(at.timestamp() // 60)
+
+

@@ -43,7 +43,7 @@ class SubjectState:
     listed: Allegation | None = None
     active_listings: frozenset[int] = frozenset()
     appeal_pending: bool = False
-    quarantined: bool = False  # held by the flood guard: REVIEW, not DENY, until an admin decides
+    quarantined: frozenset[int] = frozenset()  # listings the flood guard holds: REVIEW, not DENY, until an admin decides
     listed_from: datetime | None = None
     listed_until: datetime | None = None
     in_notice: bool = False
@@ -90,8 +90,10 @@ def _match(state: SubjectState | None, hits: list[Hit]) -> Match | None:
     # merge must not carry an old, expired case's tokens into another listing.
     confirmed = [h for h in hits if h.listing is not None and h.listing in state.active_listings]
     if state.listed is not None and confirmed:
+        # Held only when every listing the applicant's tokens confirm is held (after a merge, another may deny).
+        held = all(h.listing in state.quarantined for h in confirmed)
         reason = (MatchReason.NOTICE_PERIOD if state.in_notice
-                  else MatchReason.QUARANTINED if state.quarantined else MatchReason.ACTIVE_LISTING)
+                  else MatchReason.QUARANTINED if held else MatchReason.ACTIVE_LISTING)
         allegation, used = state.listed, confirmed
     elif state.under_review is not None:
         reason, allegation, used = MatchReason.REPORT_UNDER_REVIEW, state.under_review, hits

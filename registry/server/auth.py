@@ -93,13 +93,13 @@ def allowed_roles(method: str) -> frozenset[str]:
 
 
 @functools.lru_cache(maxsize=4096)
-def _identity(cert_pem: bytes) -> tuple[str, str, str, datetime] | None:
-    """(role, name, SHA-256, when it was signed) of a client certificate, or None."""
+def _identity(cert_pem: bytes) -> tuple[str, str, str, datetime, datetime] | None:
+    """(role, name, SHA-256, when it was signed, when it expires) of a client certificate, or None."""
     try:
         role, name = pki.identity_from_cert(cert_pem)
     except pki.PkiError:
         return None
-    return role, name, pki.fingerprint(cert_pem), pki.issued_at(cert_pem)
+    return role, name, pki.fingerprint(cert_pem), pki.issued_at(cert_pem), pki.not_after(cert_pem)
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,7 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         self,
         member_status: Callable[[str], MemberStatus | None],
         certificate_revoked: Callable[[str], bool],
-        certificate_admitted: Callable[[str, datetime], bool],
+        certificate_admitted: Callable[[str, datetime, datetime], bool],
         access_log: AccessLog,
         stream_limits: StreamLimits = StreamLimits(),
         *,
@@ -295,10 +295,11 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         if identity is None:
             log.warning("%s refused: no client certificate with a JPR identity", method)
             return None, (grpc.StatusCode.UNAUTHENTICATED, "a client certificate issued by this registry's CA is required")
-        role, name, sha256, issued_at = identity
+        role, name, sha256, issued_at, expires_at = identity
         caller = Caller(role=role, name=name, certificate_sha256=sha256)
         refusal = (
-            self._revoked(caller) or self._unregistered(caller, issued_at) or self._role_refusal(method, caller) or self._membership(caller)
+            self._revoked(caller) or self._unregistered(caller, issued_at, expires_at) or self._role_refusal(method, caller)
+            or self._membership(caller)
         )
         if refusal is not None and refusal[0] is not grpc.StatusCode.UNAVAILABLE:
             log.warning("%s refused for %s:%s: %s", method, role, name, refusal[1])
@@ -315,9 +316,12 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             f"client certificate {caller.certificate_sha256} has been revoked; ask the association for a new one"
         )
 
-    def _unregistered(self, caller: Caller, issued_at: datetime) -> Refusal | None:
-        if self._certificate_admitted(caller.certificate_sha256, issued_at):
-            return None
+    def _unregistered(self, caller: Caller, issued_at: datetime, expires_at: datetime) -> Refusal | None:
+        try:
+            if self._certificate_admitted(caller.certificate_sha256, issued_at, expires_at):
+                return None
+        except RegistryError as error:  # the view could not say (UNAVAILABLE): retry
+            return grpc.StatusCode[error.status], str(error)
         return grpc.StatusCode.UNAUTHENTICATED, (
             f"client certificate {caller.certificate_sha256} was never registered with this registry; "
             "the association registers each certificate it signs (`jpr admin cert register`)"

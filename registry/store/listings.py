@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -141,6 +142,9 @@ class ListingStore:
                 return False
             if effective_status(listing.status, listing.listed_from, listing.listed_until, now) is not ListingStatus.ACTIVE:
                 return False
+            released = (listing.quarantine or {}).get("released_matches")
+            if released is not None and figures["matches"] < figures["factor"] * released:
+                return False  # a person found the last burst right: only a far larger one is out of line again
             listing.quarantined_at, listing.quarantine, listing.updated_at = now, figures, now
             record_change(session, listing, "listing.quarantined", at=now, actor="registry", reason=figures["explanation"],
                           figures=figures)
@@ -155,10 +159,13 @@ class ListingStore:
             listing = session.get(ListingRow, parse_ref("L", listing_ref_))
             if listing is None:
                 raise NotFound(f"no listing {listing_ref_}")
-            if listing.quarantined_at is None or listing.status != ListingStatus.ACTIVE.value:
+            status = effective_status(listing.status, listing.listed_from, listing.listed_until, now)
+            if listing.quarantined_at is None or status is not ListingStatus.ACTIVE:
                 raise FailedPrecondition(f"listing {listing_ref_} is not quarantined; only a quarantined ACTIVE listing can be released")
-            figures = listing.quarantine
-            listing.quarantined_at, listing.quarantine, listing.updated_at = None, None, now
+            figures = dict(listing.quarantine or {})
+            # Kept for the guard: it holds this listing again only for a burst `factor` times this one.
+            listing.quarantined_at, listing.updated_at = None, now
+            listing.quarantine = {"released_at": now.isoformat(), "released_matches": figures.get("matches", 0)}
             return record_change(session, listing, "listing.released", at=now, actor=actor, reason=reason, figures=figures)
 
         return self._db.write(work)
@@ -291,8 +298,10 @@ def _without_report(session: Session, listing: ListingRow, before: Listing, repo
     listing.updated_at = now
     if not remaining:
         listing.status = ListingStatus.LIFTED.value
+        # The listing as members knew it, now lifted: its tokens and categories tell them whom to clear.
         record_change(session, listing, "listing.lifted", at=now, actor="registry", report_id=report_id,
-                      reason=f"every supporting report was retracted ({reason})", before=snapshot(before))
+                      reason=f"every supporting report was retracted ({reason})", before=snapshot(before),
+                      view=dataclasses.replace(before, status=ListingStatus.LIFTED))
         return
     # A report accepted before ends were recorded counts with the listing's end (never shorter than known).
     listing.listed_until = max(ends or listing.listed_until for ends in remaining)

@@ -28,12 +28,13 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, bindparam, func, select
 
 from jpr_client.model import Category, IdentifierType, ListingStatus, Opinion, ReportStatus, Role, Severity
+from registry.crypto.pki import CLIENT_DAYS
 from registry.domain.errors import Unavailable
 from registry.domain.model import AppealStatus, MemberStatus
 from registry.domain.verdict import Allegation, Hit, SubjectState
@@ -61,6 +62,9 @@ _OPEN = (ReportStatus.ACCEPTED.value, ReportStatus.SUBMITTED.value)
 _LISTED = (ListingStatus.ACTIVE.value, ListingStatus.PENDING_NOTICE.value)
 _UNKNOWN_MEMBER_RECHECK = 0.1  # seconds between catch-ups for a member name the view does not know
 _RECENT_EVENTS = 1000  # at start, how far back an uncommitted event may hide (PostgreSQL)
+# What the server signed before certificates were registered lasted CLIENT_DAYS: a "legacy"
+# certificate valid for longer was not one of those (a backdated forgery with the CA key).
+_LEGACY_VALIDITY = timedelta(days=CLIENT_DAYS, hours=1)
 
 _subjects: Any = bindparam("subjects", expanding=True)
 _REPORTS = select(
@@ -138,7 +142,7 @@ class SubjectEntry:
             listed=_allegation(listed) if active and listed else None,
             active_listings=frozenset(active_ids),
             appeal_pending=any(listing.appealed for listing in active),
-            quarantined=any(listing.quarantined for listing in active),
+            quarantined=frozenset(listing.id for listing in active if listing.quarantined),
             in_notice=bool(active) and all(listing.listed_from > now for listing in active),
             listed_from=min((listing.listed_from for listing in active), default=None),
             listed_until=max((listing.listed_until for listing in active), default=None),
@@ -238,15 +242,19 @@ class ReadView:
             status = self._members.get(name)
         return status
 
-    def certificate_admitted(self, sha256: str, issued_at: datetime) -> bool:
-        """A client certificate registered here, or signed before the registry registered certificates."""
-        if not self._admits(sha256, issued_at):
+    def certificate_admitted(self, sha256: str, issued_at: datetime, expires_at: datetime) -> bool:
+        """A client certificate registered here, or one the server signed before it registered
+        certificates (signed before the cut-off, and valid no longer than it signed them for)."""
+        self._check_fresh()
+        if not self._admits(sha256, issued_at, expires_at):
             self._recheck(f"certificate {sha256}")
-        return self._admits(sha256, issued_at)
+        return self._admits(sha256, issued_at, expires_at)
 
-    def _admits(self, sha256: str, issued_at: datetime) -> bool:
+    def _admits(self, sha256: str, issued_at: datetime, expires_at: datetime) -> bool:
         before = self._unregistered_before
-        return sha256 in self._registered or (before is not None and issued_at < before)
+        return sha256 in self._registered or (
+            before is not None and issued_at < before and expires_at <= before + _LEGACY_VALIDITY
+        )
 
     def _recheck(self, key: str) -> None:
         """A member or certificate just registered on another replica may call before the next poll: catch up once.
@@ -260,6 +268,9 @@ class ReadView:
             if began - self._rechecked_at.get(key, float("-inf")) > _UNKNOWN_MEMBER_RECHECK:
                 try:
                     self.catch_up()
+                except Exception as error:  # the caller hears UNAVAILABLE (retry), the log one line
+                    log.warning("could not catch up to check %s: %s", key, error.__class__.__name__)
+                    raise Unavailable(f"this replica could not reach its database to check {key}; retry, or call another replica") from None
                 finally:  # a failing database is tried once per interval too, not by every waiting call
                     self._rechecked_at[key] = began
 

@@ -25,7 +25,7 @@ from registry.server.app import start
 from registry.settings import load_settings
 from registry.store import schema
 from registry.store.database import Database
-from registry.store.models import EventRow, MemberKeyRow, MemberRow
+from registry.store.models import CertificatePolicyRow, EventRow, MemberKeyRow, MemberRow
 from tests.conftest import REGISTRY_NAME, AdminClient, Registry
 from tests.integration.test_migrations import empty_database  # noqa: F401 (a fixture)
 from tests.integration.test_lookup import RIC, applicant, report
@@ -269,3 +269,39 @@ def test_a_renewed_ca_certificate_is_trusted_by_credentials_updated_with_trust_c
     error = jpr("member", "trust-ca", "--credentials", str(credentials_file), "--ca", str(tmp_path / "other-ca.pem"), ok=False)
     assert "--ca" in error and "not signed by" in error
     assert Credentials.load(credentials_file).ca_certificate == renewed  # unchanged
+
+
+def test_a_new_registry_admits_no_unregistered_certificate_however_it_was_backdated(
+    registry: Registry, admin: AdminClient, member: Callable[[str], Credentials]
+) -> None:
+    """Migration 0009 on a new database sets no cut-off: only registered certificates get in."""
+    credentials = member("platform-a")
+    with registry.database.session() as session:
+        assert session.scalar(select(CertificatePolicyRow.unregistered_issued_before)) is None
+    key_pem, csr = pki.make_csr("platform-a", pki.ROLE_MEMBER)
+    backdated = admin.issuer.sign(csr, "platform-a", pki.ROLE_MEMBER)  # signed now, never registered
+    impostor = replace(credentials, certificate=backdated.decode(), private_key=key_pem.decode())
+    assert "never registered" in refused(impostor).message
+
+
+def test_an_upgraded_registry_admits_old_certificates_only_as_long_as_the_server_signed_them(
+    registry: Registry, admin: AdminClient, member: Callable[[str], Credentials]
+) -> None:
+    """With a cut-off (a registry in use before 0009), a certificate signed before it but valid for longer
+    than the server ever signed (a forgery with the CA key) is refused; one of the usual 730 days is admitted."""
+    from datetime import UTC, datetime, timedelta
+
+    credentials = member("platform-a")
+    with registry.database.engine.begin() as conn:
+        conn.execute(CertificatePolicyRow.__table__.update().values(unregistered_issued_before=datetime.now(UTC) + timedelta(days=1)))
+    registry.running.view.catch_up()  # as a restart would read it
+    registry.running.view.load()
+    for days, admitted in ((pki.CLIENT_DAYS, True), (pki.CLIENT_DAYS + 400, False)):
+        key_pem, csr = pki.make_csr("platform-a", pki.ROLE_MEMBER)
+        certificate = admin.issuer.sign(csr, "platform-a", pki.ROLE_MEMBER, days)
+        holder = replace(credentials, certificate=certificate.decode(), private_key=key_pem.decode())
+        if admitted:
+            with RegistryClient(holder) as client:
+                assert client.lookup(applicant(("cn_ric", RIC))).verdict is Verdict.CLEAR
+        else:
+            assert "never registered" in refused(holder).message

@@ -17,7 +17,7 @@ from registry.server.app import start
 from registry.settings import load_settings
 from tests.conftest import AdminClient
 
-PUBLIC = {"registry.toml", "ca.pem", "server.pem"}  # configuration and certificates, nothing secret
+PUBLIC = {"registry.toml", "ca.pem", "server.pem", "initial-certificates.pem"}  # configuration and certificates, nothing secret
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ Defaults: 50 strong matches from 3 members within 60 minutes, and 10 times the l
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import grpc
 import pytest
 from sqlalchemy import select
 
-from jpr_client import ChangeKind, MatchReason, RegistryClient, RPCError, Verdict
+from jpr_client import ChangeKind, Credentials, MatchReason, RegistryClient, RPCError, Verdict
 from jpr_client.api.jpr.v1 import admin_pb2, types_pb2
 from registry.store.models import EventRow
 from tests.conftest import AdminClient, Registry
@@ -58,26 +59,41 @@ def test_a_burst_from_many_platforms_quarantines_the_listing_until_an_admin_rele
 ) -> None:
     a, b, c = platforms
     listing_id = listed(admin, a)
-    burst(platforms, 20)  # 60 strong matches from 3 members within the hour; the baseline is 1 an hour
+    burst(platforms, 20)  # 60 strong matches from 3 members within the hour; each counts up to 17: 51
     registry.running.flood.check()
 
     assert verdict(c) == (Verdict.REVIEW, MatchReason.QUARANTINED)
     (held,) = events(registry, "listing.quarantined")
-    assert held["figures"]["matches"] >= 60 and held["figures"]["platforms"] == 3 and held["status"] == "ACTIVE"
-    assert "from 3 members in 60 minutes" in held["reason"]
+    assert held["figures"]["matches"] == 51 and held["figures"]["platforms"] == 3 and held["status"] == "ACTIVE"
+    assert "from 3 members in 60 minutes (each member counted up to 17)" in held["reason"]
     top = admin.call("ListReviewQueue", admin_pb2.ListReviewQueueRequest()).items[0]
     assert top.listing.listing_id == listing_id
-    assert top.quarantine.matches >= 60 and top.quarantine.platforms == 3 and top.quarantine.window_minutes == 60
+    assert top.quarantine.matches == 51 and top.quarantine.platforms == 3 and top.quarantine.window_minutes == 60
     assert "baseline of 1.0 an hour" in top.quarantine.explanation
 
     released = release(admin, listing_id)
     assert released.status == types_pb2.LISTING_STATUS_ACTIVE
     registry.running.flood.check()  # the burst that tripped it is not counted again
     assert verdict(c) == (Verdict.DENY, MatchReason.ACTIVE_LISTING)
-    assert events(registry, "listing.released")[0]["figures"]["matches"] >= 60
+    assert events(registry, "listing.released")[0]["figures"]["matches"] == 51
     assert not admin.call("ListReviewQueue", admin_pb2.ListReviewQueueRequest()).items
+    burst(platforms, 20)  # the same burst again: a person found it right, it is not held again
+    registry.running.flood.check()
+    assert verdict(c) == (Verdict.DENY, MatchReason.ACTIVE_LISTING)
     kinds = [x.kind for x in take(c.watch_changes(tmp_path / "c.cursor"), 3)]
     assert kinds == [ChangeKind.CREATED, ChangeKind.QUARANTINED, ChangeKind.RELEASED]
+
+
+def test_one_member_cannot_quarantine_a_listing_with_two_others_chance_matches(
+    registry: Registry, admin: AdminClient, platforms: tuple[RegistryClient, ...]
+) -> None:
+    a, b, c = platforms
+    listed(admin, a)
+    a.lookup_batch([applicant(("cn_ric", RIC))] * 480)  # a member flooding on its own: counted up to 17
+    burst((b, c), 1)
+    registry.running.flood.check()
+    assert verdict(c) == (Verdict.DENY, MatchReason.ACTIVE_LISTING)
+    assert not events(registry, "listing.quarantined")
 
 
 def test_a_quarantined_listing_can_be_lifted_instead(
@@ -111,20 +127,25 @@ def test_matches_below_a_threshold_do_not_quarantine(
 
 
 def test_a_listing_that_always_matched_this_much_is_not_out_of_line(
-    registry: Registry, admin: AdminClient, platforms: tuple[RegistryClient, ...]
+    registry: Registry, admin: AdminClient, platforms: tuple[RegistryClient, ...], member: Callable[[str], Credentials]
 ) -> None:
     listed(admin, platforms[0])
-    for _hour in range(24):  # a day of about 30 matches an hour: the listing's own history
+    for _hour in range(24):  # a day of 30 matches an hour (3 members, 10 each): the listing's own history
         burst(platforms, 10)
         registry.running.flood.check()
         registry.clock.offset_seconds += ONE_HOUR
-    burst(platforms, 30)  # 90 in the hour: 3x its own rate, under 10x
-    registry.running.flood.check()
-    assert verdict(platforms[2]) == (Verdict.DENY, MatchReason.ACTIVE_LISTING)
-    registry.clock.offset_seconds += ONE_HOUR
-    burst(platforms, 150)  # 450 in the hour: 13x its own rate (the hour of 90 now counts in it)
-    registry.running.flood.check()
-    assert verdict(platforms[2]) == (Verdict.REVIEW, MatchReason.QUARANTINED)
+    many = [RegistryClient(member(f"platform-{n}")) for n in range(30)]
+    try:
+        burst(tuple(many[:15]), 17)  # 255 in the hour from 15 members: 8x its own rate
+        registry.running.flood.check()
+        assert verdict(platforms[2]) == (Verdict.DENY, MatchReason.ACTIVE_LISTING)
+        registry.clock.offset_seconds += ONE_HOUR
+        burst(tuple(many), 20)  # 30 members, each counted up to 17: 510, over 10x its rate with that hour (40.6)
+        registry.running.flood.check()
+        assert verdict(platforms[2]) == (Verdict.REVIEW, MatchReason.QUARANTINED)
+    finally:
+        for client in many:
+            client.close()
 
 
 @pytest.mark.parametrize(

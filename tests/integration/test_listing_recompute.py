@@ -149,3 +149,17 @@ def test_the_feed_replays_one_listings_whole_history_as_it_was(
     assert ends[0] == term_end(registry, created.report.report_id) == ends[1]  # B's 400 days did not reach A's 5 years
     assert ends[2] == term_end(registry, extended.report.report_id) == ends[3] == ends[4] < ends[1]
     assert len({x.listing.listing_id for x in changes}) == 1 and all(x.listing.subject_id == subject for x in changes)
+
+
+def test_a_listing_lifted_by_its_last_retraction_is_replayed_with_what_it_listed(
+    registry: Registry, admin: AdminClient, platforms: tuple[RegistryClient, ...], tmp_path: Path
+) -> None:
+    a, _, c = platforms
+    only = accept(admin, a, new_report(Severity.SEVERE, Category.FRAUD, ("cn_ric", RIC), ("phone", PHONE)))
+    a.retract_report(only.report.report_id, "filed against the wrong shop")
+    created, lifted = take(c.watch_changes(tmp_path / "c.cursor"), 2)
+    ric, phone = (t.value for t in c.tokenize([normalize("cn_ric", RIC), normalize("phone", PHONE)]))
+    assert lifted.kind is ChangeKind.LIFTED and lifted.listing.status is ListingStatus.LIFTED
+    # Members clear the people they host by these: the tokens and what the listing said.
+    assert {t.value for t in lifted.tokens} == {ric, phone} == {t.value for t in created.tokens}
+    assert (lifted.listing.severity, lifted.listing.categories, lifted.listing.reporting_platforms) == (Severity.SEVERE, (Category.FRAUD,), 1)

@@ -52,3 +52,22 @@ def test_an_unknown_column_is_refused_without_quoting_it() -> None:
 def test_bad_cells_name_the_column_and_never_the_value(cells: str, problem: str) -> None:
     [row] = rows(HEADER, cells)
     assert row == BadRow(2, problem)
+
+
+NAMED = "Role,CN_RIC,phone,display_name,category,severity,reason,banned_by,start_date,end_date"
+
+
+@pytest.mark.parametrize(("reason", "problem"), [
+    (f"ID {RIC.lower()} again", "reason: holds one of the row's identifiers; only the identifier columns may"),
+    ("call 138-0013-8000 for refunds", "reason: holds one of the row's identifiers; only the identifier columns may"),
+    ("the shop on +86 138 0013 8000", "reason: holds one of the row's identifiers; only the identifier columns may"),
+    ("张三明因售假被封店", "reason: holds the full name; only display_name may, and it is masked"),
+])
+def test_free_text_carrying_an_identifier_written_otherwise_or_the_full_name_is_a_bad_row(reason: str, problem: str) -> None:
+    [row] = rows(NAMED, f"merchant,{RIC},+86 138 0013 8000,张三明,fraud,serious,{reason},Platform A,2024-01-01,2029-01-01")
+    assert row == BadRow(2, problem)
+
+
+def test_free_text_with_other_numbers_and_a_masked_name_is_fine() -> None:
+    [row] = rows(NAMED, f"merchant,{RIC},13800138000,张*明,fraud,serious,sold 2024 fakes for 13900 yuan,Platform A,2024-01-01,2029-01-01")
+    assert isinstance(row, ListedRow) and row.reason == "sold 2024 fakes for 13900 yuan"

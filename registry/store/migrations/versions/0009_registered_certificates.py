@@ -44,7 +44,12 @@ def upgrade() -> None:
         sa.Column('unregistered_issued_before', registry.store.models.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint('id'),
     )
-    op.bulk_insert(policy, [{'id': 1, 'unregistered_issued_before': datetime.now(UTC)}])
+    # A registry already in use (a member or an event) holds certificates its server signed without
+    # recording them: those signed before now stay admitted until they expire (730 days). A new
+    # database has none, and admits registered certificates only.
+    bind = op.get_bind()
+    in_use = any(bind.execute(sa.text(f'SELECT 1 FROM {table} LIMIT 1')).first() is not None for table in ('members', 'events'))
+    op.bulk_insert(policy, [{'id': 1, 'unregistered_issued_before': datetime.now(UTC) if in_use else None}])
 
 
 def downgrade() -> None:
