@@ -244,8 +244,11 @@ class ReadView:
 
     def certificate_admitted(self, sha256: str, issued_at: datetime, expires_at: datetime) -> bool:
         """A client certificate registered here, or one the server signed before it registered
-        certificates (signed before the cut-off, and valid no longer than it signed them for)."""
-        self._check_fresh()
+        certificates (signed before the cut-off, and valid no longer than it signed them for).
+
+        Like revocations, answered from memory even when the view is stale (health must still say
+        NOT_SERVING); only a certificate the view does not know costs a catch-up, UNAVAILABLE if it fails.
+        """
         if not self._admits(sha256, issued_at, expires_at):
             self._recheck(f"certificate {sha256}")
         return self._admits(sha256, issued_at, expires_at)

@@ -127,3 +127,23 @@ def test_health_is_not_serving_while_the_database_is_out_of_reach_and_serving_on
         finally:
             watch.cancel()
             client.close()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_certificate_the_replica_cannot_check_while_its_database_is_away_is_unavailable_not_internal(
+    tmp_path: Path, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from dataclasses import replace
+
+    from registry.crypto import pki
+
+    with reachable_on_demand(tmp_path, database_url) as (running, allow, admin, probe):
+        platform = admin.add_member("platform-a")
+        key_pem, csr = pki.make_csr("platform-a", pki.ROLE_MEMBER)
+        unknown = replace(platform, certificate=admin.issuer.sign(csr, "platform-a", pki.ROLE_MEMBER).decode(), private_key=key_pem.decode())
+        allow(False)
+        with RegistryClient(unknown) as client, pytest.raises(RPCError) as refused:
+            client.lookup(applicant(("cn_ric", RIC)))
+        assert refused.value.status is grpc.StatusCode.UNAVAILABLE and "could not reach its database" in refused.value.message
+        assert statuses(probe)["jpr.v1.Admin"] == SERVING  # registered certificates are still checked from memory
+    assert not [r for r in caplog.records if r.exc_info and "jpr.access" in r.name and "refused" in r.getMessage()]
