@@ -250,6 +250,10 @@ class AdminService:
 
     def list_events(self, which: EventFilter, page_size: int, page_token: str) -> Page[HistoryEntry]:
         """The event log oldest first, of one actor, kinds with a prefix, occurred in [since, until)."""
+        # As long as the event log's columns: nothing longer names an actor or a kind.
+        for field_name, value, most in (("actor", which.actor, 80), ("kind_prefix", which.kind_prefix, 40)):
+            if len(value) > most:
+                raise InvalidArgument(f"{field_name}: {len(value)} characters, at most {most} (no {field_name} is longer)")
         if which.since is not None and which.until is not None and which.since >= which.until:
             raise InvalidArgument(f"since {which.since.isoformat()} is not before until {which.until.isoformat()}")
         return self._events.list(which, _page_size(page_size), page_token)
