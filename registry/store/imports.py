@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from jpr_client.model import ReportStatus
 from registry.domain.errors import RegistryError
+from registry.store import events
 from registry.store.database import Database
 from registry.store.listings import accept_with_dates
 from registry.store.models import ReportRow
@@ -60,8 +61,12 @@ class ImportStore:
                     stored.append(first if first.refusal else Stored(report_id, False, first.subject_id, first.listing_id))
             return stored
 
+        def at_once(session: Session) -> list[Stored]:
+            with events.held_until_the_end(session):  # no savepoint to undo part of them
+                return work(session, alone=False)
+
         try:  # nearly always: every item goes in, without a savepoint each
-            return self._db.write(lambda session: work(session, alone=False))
+            return self._db.write(at_once)
         except RegistryError:  # some item is refused: again, each in its own savepoint, so that it is refused alone
             return self._db.write(lambda session: work(session, alone=True))
 
