@@ -305,3 +305,29 @@ def test_an_upgraded_registry_admits_old_certificates_only_as_long_as_the_server
                 assert client.lookup(applicant(("cn_ric", RIC))).verdict is Verdict.CLEAR
         else:
             assert "never registered" in refused(holder).message
+
+
+def test_a_renewed_server_certificate_serves_members_after_a_restart_and_they_need_nothing_new(
+    registry: Registry, jpr: Callable[..., str], member: Callable[[str], Credentials], tmp_path: Path
+) -> None:
+    platform = member("platform-a")
+    new = tmp_path / "new-server"
+    new.mkdir()
+    jpr("admin", "server-cert", "renew", "--out-dir", str(new), "--host", "registry.example.org", "--days", "30")
+    assert (new / "server.key").stat().st_mode & 0o777 == 0o600
+    renewed = (new / "server.pem").read_bytes()
+    assert renewed != (registry.data_dir / "server.pem").read_bytes()
+    replica = tmp_path / "replica"
+    shutil.copytree(registry.data_dir, replica, ignore=shutil.ignore_patterns("issuer", "admin.credentials.json"))
+    for name in ("server.key", "server.pem"):  # what the operator copies into each replica's data directory
+        shutil.copy(new / name, replica / name)
+    restarted = start(load_settings({"data_dir": replica, "listen": "127.0.0.1:0", "database_url": registry.running.database.url},
+                                    environ={}))
+    try:
+        with RegistryClient(platform.with_endpoint(f"127.0.0.1:{restarted.port}")) as client:  # the same credentials file
+            assert client.lookup(applicant(("cn_ric", RIC))).verdict is Verdict.CLEAR
+        expiring = [c for c in json.loads(jpr("admin", "audit", "certs", "--json", "--endpoint", f"127.0.0.1:{restarted.port}"))["certificates"]
+                    if c["flag"] == "EXPIRING"]
+        assert [c["role"] for c in expiring] == ["server"]  # 30 days: the answering replica's own is flagged
+    finally:
+        restarted.stop(grace=None)
