@@ -83,22 +83,24 @@ def _import(session: Session, acceptance: Acceptance, existing: Any, actor: str,
     if ours and existing.status != ReportStatus.SUBMITTED.value:
         return Stored(report_id, imported=False, subject_id=subject_ref(existing.subject_id), listing_id=listing_ref(existing.listing_id))
     # Another member's report under this id: filing refuses it (ALREADY_EXISTS), as SubmitReport would.
+    # The batch's one read found no report under this id: filing need not look again.
+    unused = existing is None
     if not alone:
-        return _file_and_accept(session, acceptance, not ours, actor, now)
+        return _file_and_accept(session, acceptance, not ours, actor, now, unused=unused)
     try:
         with session.begin_nested():
-            return _file_and_accept(session, acceptance, not ours, actor, now)
+            return _file_and_accept(session, acceptance, not ours, actor, now, unused=unused)
     except RegistryError as error:
         return Stored(report_id, imported=False, refusal=error)
 
 
-def _file_and_accept(session: Session, acceptance: Acceptance, file: bool, actor: str, now: datetime) -> Stored:
+def _file_and_accept(session: Session, acceptance: Acceptance, file: bool, actor: str, now: datetime, *, unused: bool = False) -> Stored:
     report_id = acceptance.submission.payload.report_id
     # No autoflush: what an item leaves unflushed (its last events, its report's acceptance) is nothing the next
     # item's statements read, and every row they do read (tokens, subjects, listings) was flushed for its id.
     with session.no_autoflush:
         if file:
-            file_report(session, acceptance.submission, now)
+            file_report(session, acceptance.submission, now, unused_id=unused)
         listing = accept_with_dates(
             session, report_id, listed_from=acceptance.listed_from, listed_until=acceptance.listed_until,
             reason=acceptance.reason, actor=actor, now=now,

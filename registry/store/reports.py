@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -117,10 +119,13 @@ def _receipt(row: ReportRow) -> Receipt:
     )
 
 
-def file_report(session: Session, submission: Submission, now: datetime) -> Receipt:
-    """Store a checked report in the session's transaction (`ReportStore.submit`)."""
+def file_report(session: Session, submission: Submission, now: datetime, *, unused_id: bool = False) -> Receipt:
+    """Store a checked report in the session's transaction (`ReportStore.submit`).
+
+    `unused_id`: the caller has just seen that no report holds this id (ImportReports reads a batch's at once).
+    """
     payload = submission.payload
-    existing = session.get(ReportRow, payload.report_id)
+    existing = None if unused_id else session.get(ReportRow, payload.report_id)
     if existing is not None:
         if existing.payload_sha256 == submission.payload_sha256 and existing.member_id == submission.member_id:
             return _receipt(existing)
@@ -128,9 +133,14 @@ def file_report(session: Session, submission: Submission, now: datetime) -> Rece
             f"report id {payload.report_id} is already used by another report; "
             "choose a new report id (re-sending the same signed payload is safe)"
         )
-    _check_declared_types(session, payload.tokens)
-    subject_id = _resolve_subject(session, payload, now)
-    _attach_tokens(session, subject_id, payload.tokens, now)
+    # One read of every subject the report's tokens are attached to serves the three steps.
+    attached = session.execute(
+        select(SubjectTokenRow.token, SubjectTokenRow.id_type, SubjectTokenRow.subject_id, SubjectTokenRow.strong)
+        .where(SubjectTokenRow.token.in_([t.value for t in payload.tokens]))
+    ).all()
+    _check_declared_types(attached, payload.tokens)
+    subject_id, merged = _resolve_subject(session, payload, attached, now)
+    _attach_tokens(session, subject_id, payload.tokens, now, None if merged else {bytes(a.token) for a in attached if a.subject_id == subject_id})
     row = ReportRow(
         report_id=payload.report_id,
         member_id=submission.member_id,
@@ -163,40 +173,31 @@ def file_report(session: Session, submission: Submission, now: datetime) -> Rece
     return _receipt(row)
 
 
-def _check_declared_types(session: Session, tokens: tuple[Token, ...]) -> None:
+def _check_declared_types(attached: Sequence[Any], tokens: tuple[Token, ...]) -> None:
     """A token keeps the type it was first reported with: its type decides whether it merges."""
     declared = {t.value: t.type.value for t in tokens}
-    stored = session.execute(
-        select(SubjectTokenRow.token, SubjectTokenRow.id_type).where(SubjectTokenRow.token.in_(list(declared)))
-    )
-    for token, id_type in stored:
-        if declared[token] != id_type:
+    for token, id_type, *_ in attached:
+        if declared[bytes(token)] != id_type:
             raise InvalidArgument(
                 f"an identifier declared {declared[token]} is already registered as {id_type}; "
                 "declare each token with the type it was computed for"
             )
 
 
-def _resolve_subject(session: Session, payload: ReportPayload, now: datetime) -> int:
-    """The subject the report's strong tokens point to, merging when they touch several."""
-    strong = [t.value for t in payload.tokens if t.type.strong]
-    found = sorted(
-        set(
-            session.scalars(
-                select(SubjectTokenRow.subject_id).where(SubjectTokenRow.strong, SubjectTokenRow.token.in_(strong))
-            )
-        )
-    )
+def _resolve_subject(session: Session, payload: ReportPayload, attached: Sequence[Any], now: datetime) -> tuple[int, bool]:
+    """The subject the report's strong tokens point to, merging when they touch several; and whether it merged."""
+    strong = {t.value for t in payload.tokens if t.type.strong}
+    found = sorted({a.subject_id for a in attached if a.strong and bytes(a.token) in strong})
     if not found:
         subject = SubjectRow(created_at=now)
         session.add(subject)
         session.flush()
         events.record(session, at=now, actor="registry", kind="subject.created", subject_id=subject.id, report_id=payload.report_id)
-        return subject.id
+        return subject.id, False
     survivor, *merged = found  # the oldest subject id survives
     for other in merged:
         _merge(session, survivor, other, payload.report_id, now)
-    return survivor
+    return survivor, bool(merged)
 
 
 def _merge(session: Session, survivor: int, merged: int, report_id: str, now: datetime) -> None:
@@ -222,13 +223,15 @@ def _merge(session: Session, survivor: int, merged: int, report_id: str, now: da
     )
 
 
-def _attach_tokens(session: Session, subject_id: int, tokens: tuple[Token, ...], now: datetime) -> None:
-    values = [t.value for t in tokens]
-    present = set(
-        session.scalars(
-            select(SubjectTokenRow.token).where(SubjectTokenRow.subject_id == subject_id, SubjectTokenRow.token.in_(values))
-        )
-    )
+def _attach_tokens(session: Session, subject_id: int, tokens: tuple[Token, ...], now: datetime, present: set[bytes] | None) -> None:
+    """Attach the tokens the subject does not hold yet; `present`: those it holds, unless a merge just moved some."""
+    if present is None:
+        values = [t.value for t in tokens]
+        present = {
+            bytes(token) for token in session.scalars(
+                select(SubjectTokenRow.token).where(SubjectTokenRow.subject_id == subject_id, SubjectTokenRow.token.in_(values))
+            )
+        }
     for token in tokens:
         if token.value in present:
             continue
