@@ -229,6 +229,7 @@ class ReadView:
         self._fresh_at = clock()
         self._rechecked_at: dict[str, float] = {}  # per unknown member name: when its last catch-up began
         self._recheck_lock = threading.Lock()
+        self._unreachable: set[str] = set()  # keys whose last catch-up failed
         self._moved = threading.Condition()
 
     # -- readers (any thread, no lock, no statement) --
@@ -273,9 +274,13 @@ class ReadView:
                     self.catch_up()
                 except Exception as error:  # the caller hears UNAVAILABLE (retry), the log one line
                     log.warning("could not catch up to check %s: %s", key, error.__class__.__name__)
-                    raise Unavailable(f"this replica could not reach its database to check {key}; retry, or call another replica") from None
+                    self._unreachable.add(key)
+                else:
+                    self._unreachable.discard(key)
                 finally:  # a failing database is tried once per interval too, not by every waiting call
                     self._rechecked_at[key] = began
+            if key in self._unreachable:  # the last catch-up for it failed, now or within the interval
+                raise Unavailable(f"this replica could not reach its database to check {key}; retry, or call another replica")
 
     @property
     def fresh(self) -> bool:
