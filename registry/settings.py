@@ -38,6 +38,7 @@ class SettingsError(ValueError):
 class Settings:
     data_dir: Path = Path("jpr-data")
     listen: str = "127.0.0.1:50051"
+    metrics_listen: str = ""  # HOST:PORT serving Prometheus metrics over plain HTTP; empty: none
     database_url: str = ""  # empty: the SQLite file in the data directory
     database_password_file: str = ""  # a mounted secret holding the database password
     lookup_database_url: str = ""  # optional read replica for Lookup/LookupBatch (same password file)
@@ -165,6 +166,33 @@ class Address(Rule):
         return "HOST:PORT with a port 0 to 65535"
 
 
+_WILDCARDS = frozenset({"", "0.0.0.0", "[::]", "::"})
+
+
+class MetricsAddress(Address):
+    """Empty (no metrics), or HOST:PORT other than the gRPC address: the plain-HTTP metrics must never
+    share the port that speaks TLS to members (port 0 on both picks two free ports)."""
+
+    refusal = "is not allowed"
+
+    @property
+    def refers(self) -> bool:
+        return True
+
+    def allows(self, value: Any, settings: Settings) -> bool:
+        return value == "" or (super().allows(value, settings) and not _same_port(str(value), settings.listen))
+
+    def describe(self, settings: Settings) -> str:
+        return f"empty (no metrics) or {super().describe(settings)}, not the gRPC address listen ({settings.listen})"
+
+
+def _same_port(address: str, other: str) -> bool:
+    host, _, port = address.rpartition(":")
+    other_host, _, other_port = other.rpartition(":")
+    hosts_meet = host == other_host or host in _WILDCARDS or other_host in _WILDCARDS
+    return int(port) == int(other_port) != 0 and hosts_meet
+
+
 @dataclass(frozen=True)
 class Anything(Rule):
     """No check: a path or a URL is tried when it is used, and that error names it."""
@@ -192,6 +220,7 @@ A_DAY = 86_400  # caps periods in seconds: gRPC holds them as 32-bit millisecond
 ALLOWED: dict[str, Rule] = {
     "data_dir": Anything("any directory"),
     "listen": Address(),
+    "metrics_listen": MetricsAddress(),
     "database_url": Anything("any SQLAlchemy URL; empty: the SQLite file in the data directory"),
     "database_password_file": Anything("any file; empty: the password, if any, is in the URL"),
     "lookup_database_url": Anything("any SQLAlchemy URL; empty: the database"),

@@ -45,6 +45,7 @@ def _health_flags(health: argparse.ArgumentParser) -> None:
 def _serve_flags(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--data-dir", help="data directory (env JPR_DATA_DIR; default ./jpr-data)")
     serve.add_argument("--listen", help="address to listen on (env JPR_LISTEN; default 127.0.0.1:50051)")
+    serve.add_argument("--metrics-listen", help="serve Prometheus metrics over plain HTTP at HOST:PORT (env JPR_METRICS_LISTEN; default: none)")
     serve.add_argument("--database-url", help="SQLAlchemy URL (env JPR_DATABASE_URL; default: SQLite in the data directory)")
     serve.add_argument("--lookup-database-url", help="read replica for lookups (env JPR_LOOKUP_DATABASE_URL; default: the database)")
     serve.add_argument("--workers", type=int, help="request threads (env JPR_WORKERS; default 4)")
@@ -54,7 +55,7 @@ def _serve_flags(serve: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings({k: getattr(args, k, None) for k in ("data_dir", "listen", "database_url", "lookup_database_url", "workers", "max_streams", "max_streams_per_caller")})
+    return load_settings({k: getattr(args, k, None) for k in ("data_dir", "listen", "metrics_listen", "database_url", "lookup_database_url", "workers", "max_streams", "max_streams_per_caller")})
 
 
 def owner(text: str) -> tuple[int, int]:

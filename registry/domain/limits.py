@@ -23,9 +23,13 @@ class Rate:
 
 
 class RateLimiter:
-    def __init__(self, rates: Mapping[str, Rate], clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, rates: Mapping[str, Rate], clock: Callable[[], float] = time.monotonic, *,
+        refused: Callable[[str, str], None] = lambda member, kind: None,
+    ) -> None:
         self._rates = dict(rates)
         self._clock = clock
+        self._refused = refused  # told (member, kind) of each refusal (metrics)
         self._buckets: dict[tuple[str, str], tuple[float, float]] = {}  # (member, kind) -> (level, when)
         self._lock = threading.Lock()
 
@@ -35,6 +39,7 @@ class RateLimiter:
         if rate.per_second <= 0:
             return
         if amount > rate.burst:
+            self._refused(member, kind)
             raise ResourceExhausted(
                 f"{amount} {kind} in one call is more than your limit allows at once ({rate.burst}); send smaller batches"
             )
@@ -44,6 +49,7 @@ class RateLimiter:
             level = min(float(rate.burst), level + (now - when) * rate.per_second)
             if level < amount:
                 self._buckets[(member, kind)] = (level, now)
+                self._refused(member, kind)
                 wait = (amount - level) / rate.per_second
                 raise ResourceExhausted(
                     f"rate limit for {kind}: {rate.per_second:g} per second, {rate.burst} at once; retry in {wait:.2f} s",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from registry.server.access_log import AccessLog
 from registry.server.auth import AuthInterceptor
 from registry.server.expiry import ExpiryRecorder
 from registry.server.health import Health, LookupHealth
+from registry.server.metrics import Metrics, state_gauges
 from registry.server.servicers import AdminServicer, LOOKUPS, RegistryServicer, TOKENIZE
 from registry.server.streams import StreamLimits
 from registry.settings import Settings
@@ -95,6 +97,8 @@ class RunningRegistry:
     health: Health
     lookup_health: LookupHealth
     interceptor: AuthInterceptor
+    metrics: Metrics
+    metrics_port: int | None = None  # the port serving metrics (None: `metrics_listen` is empty)
 
     def stop(self, grace: float | None = 2.0) -> None:
         """Health answers NOT_SERVING at once (load balancers move away), new calls are refused,
@@ -102,6 +106,7 @@ class RunningRegistry:
         self.lookup_health.close()
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
+        self.metrics.close()
         self.interceptor.close()
         self.matches.close()
         self.flood.close()
@@ -130,6 +135,8 @@ def start(
 def _serve(
     settings: Settings, data: DataDir, database: Database, clock: Callable[[], datetime], ticks: Callable[[], float]
 ) -> RunningRegistry:
+    metrics = Metrics()
+    database.on_conflict(metrics.write_conflict_retried)
     members = MemberStore(database)
     reports = ReportStore(database)
     lookup_database = database
@@ -180,10 +187,12 @@ def _serve(
         members_view = ReadView(database, max_lag=settings.max_lag_seconds, lookups=False)  # never a replica's lag
         views.append(members_view)
     followers = []
-    for each in views:
+    view_names = {"lookups": view} | ({"members": members_view} if members_view is not view else {})
+    for name, each in view_names.items():
         each.load()
         database.after_write(each.catch_up_after_write)  # a process sees its own changes at once
-        followers.append(Follower(each, settings.follow_interval_seconds))  # and other replicas' soon after
+        # and other replicas' soon after
+        followers.append(Follower(each, settings.follow_interval_seconds, failed=functools.partial(metrics.follow_failed, name)))
     access_log = AccessLog(access.add, clock)
     matches = MatchRecorder(opinions, clock)
     flood = FloodGuard(listings, FloodLimits(
@@ -196,11 +205,13 @@ def _serve(
             LOOKUPS: Rate(settings.lookups_per_second, settings.lookups_burst),
         },
         ticks,
+        refused=metrics.rate_limited,
     )
     interceptor = AuthInterceptor(
         members_view.member_status, members_view.certificate_revoked, members_view.certificate_admitted, access_log,
-        StreamLimits(total=settings.max_streams, per_caller=settings.max_streams_per_caller), ticks=ticks,
+        StreamLimits(total=settings.max_streams, per_caller=settings.max_streams_per_caller), ticks=ticks, metrics=metrics,
     )
+    metrics.watch(state_gauges(view, view_names, interceptor.streams))
     server = grpc.server(
         # Streams are capped at max_streams, so `workers` threads are always left for unary calls.
         ThreadPoolExecutor(max_workers=settings.workers + settings.max_streams, thread_name_prefix="jpr"),
@@ -228,21 +239,24 @@ def _serve(
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(SERVICE_NAMES, server)
     try:
+        metrics_port = metrics.serve(settings.metrics_listen) if settings.metrics_listen else None
         port = _listen(server, settings.listen, data.server_credentials())
     except OSError:
-        for close in (interceptor.close, matches.close, flood.close, *(f.close for f in followers), access_log.close):
+        closing = (metrics.close, interceptor.close, matches.close, flood.close, *(f.close for f in followers), access_log.close)
+        for close in closing:
             close()
         raise
     server.start()
     lookup_health = LookupHealth(health_servicer, ("", SERVICE_NAMES[0]), lambda: all(each.fresh for each in views))
     log.info("registry %r listening at %s (port %d), database %s", registry_name, settings.listen, port, database.describe())
     expiry = ExpiryRecorder(
-        listings, clock, settings.expiry_interval_seconds, corrections=corrections, retention_days=settings.retention_days
+        listings, clock, settings.expiry_interval_seconds, corrections=corrections, retention_days=settings.retention_days,
+        metrics=metrics,
     )
     return RunningRegistry(
         server=server, port=port, database=database, lookup_database=lookup_database, access_log=access_log, expiry=expiry,
         view=view, followers=followers, matches=matches, flood=flood, health=health_servicer, lookup_health=lookup_health,
-        interceptor=interceptor,
+        interceptor=interceptor, metrics=metrics, metrics_port=metrics_port,
     )
 
 

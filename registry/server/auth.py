@@ -24,6 +24,7 @@ from registry.crypto import pki
 from registry.domain.errors import RegistryError
 from registry.domain.model import Caller, MemberStatus
 from registry.server.access_log import AccessLog, element_counts
+from registry.server.metrics import Metrics
 from registry.server.streams import OpenStreams, Refusal, Stream, StreamLimits, caller_key
 from registry.store.database import reset_deadline, set_deadline
 
@@ -138,12 +139,14 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         stream_limits: StreamLimits = StreamLimits(),
         *,
         ticks: Callable[[], float] = time.monotonic,
+        metrics: Metrics | None = None,
     ) -> None:
         self._member_status = member_status
         self._certificate_revoked = certificate_revoked
         self._certificate_admitted = certificate_admitted
         self._access_log = access_log
-        self.streams = OpenStreams(stream_limits, self._standing)
+        self._metrics = metrics or Metrics()
+        self.streams = OpenStreams(stream_limits, self._standing, refused=self._metrics.stream_refused)
         self._malformed = MalformedLog(ticks)
         self._handlers: dict[str, tuple[Any, Any]] = {}
 
@@ -287,6 +290,7 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
     def _record(self, method: str, caller: Caller | None, status: str, started: float, items: int, matched: int) -> None:
         role, name, sha256 = (caller.role, caller.name, caller.certificate_sha256) if caller else ("-", "-", "")
         self._access_log.record(method, role, name, sha256, status, (time.perf_counter() - started) * 1000, items, matched)
+        self._metrics.call(method, name if role == pki.ROLE_MEMBER else None, status, time.perf_counter() - started, items, matched)
 
     def _authorize(self, method: str, context: grpc.ServicerContext) -> tuple[Caller | None, Refusal | None]:
         """The caller, and why it is refused (None: allowed)."""

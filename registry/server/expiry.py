@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
+from registry.server.metrics import Metrics
 from registry.store.corrections import CorrectionStore
 from registry.store.listings import ListingStore
 
@@ -30,6 +31,7 @@ class ExpiryRecorder:
         corrections: CorrectionStore,
         retention_days: int,
         retention_every: float = 3600.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self._listings = listings
         self._clock = clock
@@ -37,6 +39,7 @@ class ExpiryRecorder:
         self._corrections = corrections
         self._retention_days = retention_days
         self._retention_every = retention_every
+        self._metrics = metrics or Metrics()  # a registry's own, or one nobody scrapes
         self._retention_due = time.monotonic() + retention_every  # housekeeping: not in the first hour of serving
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="jpr-expiry", daemon=True)
@@ -44,12 +47,14 @@ class ExpiryRecorder:
 
     def record_now(self) -> int:
         count = self._listings.record_expiries(now=self._clock())
+        self._metrics.housekeeping_pass("expiry", count)
         if count:
             log.info("recorded %d expired listing(s)", count)
         return count
 
     def unlink_now(self) -> int:
         count = self._corrections.unlink_expired(self._retention_days, now=self._clock())
+        self._metrics.housekeeping_pass("retention", count)
         if count:
             log.info("unlinked the tokens of %d subject(s) past their retention period", count)
         return count
@@ -67,4 +72,5 @@ class ExpiryRecorder:
                         pass
                     self._retention_due = time.monotonic() + self._retention_every
             except Exception:  # the next round tries again; the cause is in the log
+                self._metrics.housekeeping_failed()
                 log.exception("recording expired listings or unlinking past retention failed")

@@ -63,12 +63,17 @@ def end_call(context: grpc.ServicerContext, code: grpc.StatusCode, message: str)
 class OpenStreams:
     """The streams open on this replica; `sweep` ends those whose caller has lost access."""
 
-    def __init__(self, limits: StreamLimits, standing: Callable[[Caller], Refusal | None], *, sweep_every: float = 0.25) -> None:
+    def __init__(
+        self, limits: StreamLimits, standing: Callable[[Caller], Refusal | None], *, sweep_every: float = 0.25,
+        refused: Callable[[str], None] = lambda limit: None,
+    ) -> None:
         self._limits = limits
         self._standing = standing
+        self._refused = refused  # told "per_caller" or "total" for each stream refused (metrics)
         self._lock = threading.Lock()
         self._open: set[Stream] = set()
         self._per_caller: Counter[str] = Counter()
+        self._per_method: Counter[str] = Counter()  # keeps methods at 0: a gauge that drops to 0 must say so
         self._stop = threading.Event()
         self._sweeper = threading.Thread(target=self._run, args=(sweep_every,), name="jpr-streams", daemon=True)
         self._sweeper.start()
@@ -83,17 +88,20 @@ class OpenStreams:
         key = caller_key(caller)
         with self._lock:
             if self._per_caller[key] >= self._limits.per_caller:
+                self._refused("per_caller")
                 raise ResourceExhausted(
                     f"{key} may hold at most {self._limits.per_caller} open streams at once (health watches, reflection, "
                     "change watches) and holds them all; close one, or retry once one ends"
                 )
             if len(self._open) >= self._limits.total:
+                self._refused("total")
                 raise ResourceExhausted(
                     f"this replica serves at most {self._limits.total} open streams at once and all are in use; retry later"
                 )
             stream = Stream(method, caller, context)
             self._open.add(stream)
             self._per_caller[key] += 1
+            self._per_method[method] += 1
         if not context.add_callback(lambda: self._ended(stream)):  # the call already ended
             self.close(stream)
         return stream
@@ -109,6 +117,7 @@ class OpenStreams:
                 return
             stream._closed = True
             self._open.discard(stream)
+            self._per_method[stream.method] -= 1
             key = caller_key(stream.caller)
             self._per_caller[key] -= 1
             if self._per_caller[key] <= 0:
@@ -117,6 +126,11 @@ class OpenStreams:
     @property
     def count(self) -> int:
         return len(self._open)
+
+    def open_by_method(self) -> dict[str, int]:
+        """Streams open now per method, every method that ever opened one included."""
+        with self._lock:
+            return dict(self._per_method)
 
     def sweep(self) -> None:
         """End every open stream whose caller is now refused (certificate revoked, member suspended)."""

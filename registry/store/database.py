@@ -84,6 +84,7 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         self.engine = _create_engine(url, pool_size)
         self._after_write: list[Callable[[], None]] = []
+        self._on_conflict: list[Callable[[], None]] = []
 
     def describe(self) -> str:
         """The URL without its password, for logs and messages."""
@@ -112,6 +113,10 @@ class Database:
         """Call `listener` after each write transaction this object commits."""
         self._after_write.append(listener)
 
+    def on_conflict(self, listener: Callable[[], None]) -> None:
+        """Call `listener` each time a write transaction is run again after a conflict."""
+        self._on_conflict.append(listener)
+
     def write(self, work: Callable[[Session], T]) -> T:
         """Run `work` in one write transaction; all of it commits or none.
 
@@ -133,6 +138,8 @@ class Database:
                         f"after {_RETRIES} attempts; retry the call"
                     ) from error
                 log.info("write conflict (%s), retry %d", _conflict_name(error), attempt + 1)
+                for listener in self._on_conflict:
+                    listener()
                 time.sleep(random.uniform(0.5, 1.0) * min(0.005 * 2**attempt, 0.5))
                 continue
             token = set_deadline(None)  # the write committed: catching up must not be cut short

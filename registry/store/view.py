@@ -287,9 +287,14 @@ class ReadView:
         """Recent enough to answer: lookups and member checks answer UNAVAILABLE otherwise (health says NOT_SERVING)."""
         return self._clock() - self._fresh_at <= self._max_lag
 
+    @property
+    def lag(self) -> float:
+        """Seconds since the view last caught up with the event log (metrics; health goes by `fresh`)."""
+        return self._clock() - self._fresh_at
+
     def _check_fresh(self) -> None:
         if not self.fresh:
-            lag = self._clock() - self._fresh_at
+            lag = self.lag
             raise Unavailable(
                 f"this replica has not reached its database for {lag:.0f} s, so its answers may be out of date; "
                 "retry, or call another replica"
@@ -511,9 +516,10 @@ def _chunks(items: Sequence[T]) -> Iterable[list[T]]:
 class Follower:
     """Polls the event log every `interval` seconds on a daemon thread (changes by other replicas)."""
 
-    def __init__(self, view: ReadView, interval: float) -> None:
+    def __init__(self, view: ReadView, interval: float, *, failed: Callable[[], None] = lambda: None) -> None:
         self._view = view
         self._interval = interval
+        self._failed = failed  # told of each poll that failed (metrics)
         self._stop = threading.Event()
         self._failing = False
         self._thread = threading.Thread(target=self._run, name="jpr-follow", daemon=True)
@@ -524,6 +530,7 @@ class Follower:
             try:
                 self._view.catch_up()
             except Exception:  # the database is away; lookups refuse once the view is too old
+                self._failed()
                 if not self._failing:
                     log.exception("cannot follow the event log; retrying every %.1f s", self._interval)
                 self._failing = True

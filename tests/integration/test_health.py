@@ -85,13 +85,13 @@ def login_role() -> Iterator[tuple[str, Callable[[bool], None]]]:
 
 @contextmanager
 def reachable_on_demand(
-    tmp_path: Path, database_url: str
+    tmp_path: Path, database_url: str, **settings: object
 ) -> Iterator[tuple[RunningRegistry, Callable[[bool], None], AdminClient, grpc.Channel]]:
     """A registry (max_lag 1 s) on a PostgreSQL role that `allow(False)` shuts out, with an admin client and a probe channel."""
     data_dir = new_data_dir(tmp_path)
     with login_role() as (role, allow):
         url = make_url(database_url).set(username=role).render_as_string(hide_password=False)
-        with serving(data_dir, url, max_lag_seconds=1, follow_interval_seconds=0.1) as running:
+        with serving(data_dir, url, max_lag_seconds=1, follow_interval_seconds=0.1, **settings) as running:
             endpoint = f"127.0.0.1:{running.port}"
             admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(endpoint), DataDir(data_dir).issuer())
             probe = secure_channel(Credentials.load(data_dir / PROBE_CREDENTIALS).with_endpoint(endpoint))

@@ -207,3 +207,31 @@ def test_jpr_refuses_a_bad_variable_in_one_line(
 def test_jpr_serve_refuses_a_bad_flag_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--data-dir", str(tmp_path), "--workers", "0"]) == 1
     assert capsys.readouterr().err == "jpr: --workers=0 is out of range: workers must be 1 to 256\n"
+
+
+def test_metrics_are_off_by_default_and_served_at_the_address_given() -> None:
+    assert load_settings({"data_dir": Path("absent")}, environ={}).metrics_listen == ""
+    given = load_settings({"data_dir": Path("absent")}, environ={"JPR_METRICS_LISTEN": "0.0.0.0:9464"})
+    assert given.metrics_listen == "0.0.0.0:9464"
+    both_free = load_settings({"data_dir": Path("absent"), "listen": "127.0.0.1:0", "metrics_listen": "127.0.0.1:0"}, environ={})
+    assert both_free.metrics_listen == "127.0.0.1:0"  # port 0 twice: two free ports
+    elsewhere = load_settings({"data_dir": Path("absent"), "listen": "10.0.0.5:50051", "metrics_listen": "127.0.0.1:50051"}, environ={})
+    assert elsewhere.metrics_listen == "127.0.0.1:50051"
+
+
+@pytest.mark.parametrize(
+    ("listen", "metrics_listen"),
+    [("127.0.0.1:50051", "127.0.0.1:50051"), ("0.0.0.0:50051", "127.0.0.1:50051"), ("127.0.0.1:50051", "[::]:50051")],
+)
+def test_metrics_are_refused_on_the_grpc_port(listen: str, metrics_listen: str) -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings({"data_dir": Path("absent"), "listen": listen, "metrics_listen": metrics_listen}, environ={})
+    assert str(refused.value) == (
+        f"--metrics-listen={metrics_listen} is not allowed: metrics_listen must be empty (no metrics) or "
+        f"HOST:PORT with a port 0 to 65535, not the gRPC address listen ({listen})"
+    )
+
+
+def test_a_metrics_address_without_a_port_is_refused_naming_the_variable() -> None:
+    with pytest.raises(SettingsError, match=r"^JPR_METRICS_LISTEN=localhost is not allowed: metrics_listen must be empty"):
+        load_settings({"data_dir": Path("absent")}, environ={"JPR_METRICS_LISTEN": "localhost"})
