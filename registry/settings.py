@@ -23,9 +23,13 @@ from registry.domain.terms import MAX_TERM_DAYS
 CONFIG_FILE = "registry.toml"
 DATABASE_FILE = "registry.db"
 ENV_PREFIX = "JPR_"
-# JPR_* variables that are not settings but are read elsewhere: by the CLI (registry/cli/connect.py)
-# (JPR_ISSUER: registry/cli/admin.py) and by the tests and benchmarks. An unknown JPR_* variable is warned about; these are not.
-OTHER_VARIABLES = ("JPR_CREDENTIALS", "JPR_ENDPOINT", "JPR_ISSUER", "JPR_TEST_POSTGRES_URL")
+# JPR_* variables that are not settings: the member and admin commands read them (JPR_CREDENTIALS and
+# JPR_ENDPOINT: registry/cli/connect.py; JPR_ISSUER: registry/cli/admin.py).
+COMMAND_VARIABLES = ("JPR_CREDENTIALS", "JPR_ENDPOINT", "JPR_ISSUER")
+# Read by the tests and benchmarks only: not configuration, so not in the README's table.
+TEST_VARIABLES = ("JPR_TEST_POSTGRES_URL",)
+# An unknown JPR_* variable is warned about; these are not.
+OTHER_VARIABLES = COMMAND_VARIABLES + TEST_VARIABLES
 
 log = logging.getLogger("jpr.settings")
 
@@ -92,6 +96,18 @@ class Settings:
 
     def path(self, name: str) -> Path:
         return self.data_dir / name
+
+
+def variable(name: str) -> str:
+    """The environment variable of a setting: JPR_WORKERS for workers."""
+    return ENV_PREFIX + name.upper()
+
+
+# Each setting's variable and the setting it sets: what the loader reads.
+SETTING_VARIABLES: dict[str, str] = {variable(f.name): f.name for f in fields(Settings)}
+# Every JPR_* variable the registry and its commands read: the README's configuration table lists
+# each (tests/unit/test_documented_settings.py compares the two).
+VARIABLES: tuple[str, ...] = (*SETTING_VARIABLES, *COMMAND_VARIABLES)
 
 
 class Rule:
@@ -263,11 +279,6 @@ class _Given:
     origin: str  # in the words the user typed: `--workers`, `JPR_WORKERS`, `jpr-data/registry.toml: workers`
 
 
-def variable(name: str) -> str:
-    """The environment variable of a setting: JPR_WORKERS for workers."""
-    return ENV_PREFIX + name.upper()
-
-
 def load_settings(
     flags: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
@@ -276,7 +287,7 @@ def load_settings(
     environ = os.environ if environ is None else environ
     _warn_unknown_variables(environ)
     names = [f.name for f in fields(Settings)]
-    given = {name: _Given(environ[variable(name)], variable(name)) for name in names if variable(name) in environ}
+    given = {name: _Given(environ[var], var) for var, name in SETTING_VARIABLES.items() if var in environ}
     given |= {name: _Given(value, "--" + name.replace("_", "-")) for name, value in (flags or {}).items() if value is not None}
     data_dir = given.get("data_dir", _Given(Settings.data_dir, "the default data_dir"))  # registry.toml cannot move it
     given = {**_read_toml(Path(data_dir.value) / CONFIG_FILE), **given, "data_dir": data_dir}
@@ -343,7 +354,7 @@ def _check(settings: Settings, name: str, given: _Given | None) -> None:
 
 
 def _warn_unknown_variables(environ: Mapping[str, str]) -> None:
-    known = [variable(f.name) for f in fields(Settings)] + list(OTHER_VARIABLES)
+    known = [*VARIABLES, *TEST_VARIABLES]
     for name in sorted(n for n in environ if n.startswith(ENV_PREFIX) and n not in known):
         log.warning("%s is not a JPR setting and is ignored%s", name, _closest(name, known))
 

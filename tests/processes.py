@@ -8,7 +8,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
@@ -82,3 +83,16 @@ class ServeProcess:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+def cli_environ(**extra: str) -> dict[str, str]:
+    """This process's environment with the venv's `jpr` first on PATH, as `. .venv/bin/activate` gives."""
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **extra}
+
+
+@contextmanager
+def served_from_scratch(workdir: Path) -> Iterator[ServeProcess]:
+    """`jpr init` then `jpr serve` of `workdir/jpr-data`, as separate processes, as `make run` does."""
+    subprocess.run([BIN / "jpr", "init", "--data-dir", "jpr-data"], cwd=workdir, env=cli_environ(), check=True, capture_output=True)
+    with ServeProcess(workdir / "jpr-data") as server:
+        yield server

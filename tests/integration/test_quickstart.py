@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import BIN, ServeProcess
+from tests.processes import BIN, ServeProcess, cli_environ, served_from_scratch
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,9 +24,7 @@ def quickstart_lines() -> list[str]:
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     """`jpr init` then `jpr serve` as separate processes, like `make run`."""
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    subprocess.run([BIN / "jpr", "init", "--data-dir", "jpr-data"], cwd=tmp_path, env=env, check=True, capture_output=True)
-    with ServeProcess(tmp_path / "jpr-data") as server:
+    with served_from_scratch(tmp_path) as server:
         yield tmp_path, server.endpoint
 
 
@@ -36,8 +33,7 @@ def test_readme_quickstart_ends_with_deny(served: tuple[Path, str]) -> None:
     lines = quickstart_lines()
     assert lines[0] == ". .venv/bin/activate"  # the test's PATH already has the venv
     script = "set -euo pipefail\n" + "\n".join(lines[1:]) + "\n"
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "JPR_ENDPOINT": endpoint}
-    result = subprocess.run(["bash", "-c", script], cwd=workdir, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(["bash", "-c", script], cwd=workdir, env=cli_environ(JPR_ENDPOINT=endpoint), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "member platform-a registered" in result.stdout
     assert "accepted" in result.stdout
@@ -57,7 +53,7 @@ def test_readme_postgresql_commands_serve_from_an_empty_database(tmp_path: Path)
     upgrade, serve = block.group(1).strip().splitlines()
     url = re.search(r"--database-url (\S+)", upgrade)
     assert url and serve.startswith("jpr serve --database-url")
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    env = cli_environ()
     subprocess.run([BIN / "jpr", "init", "--data-dir", "jpr-data", "--no-database"], cwd=tmp_path, env=env, check=True, capture_output=True)
     with fresh_postgres_database() as database_url:
         subprocess.run(["bash", "-c", upgrade.replace(url.group(1), database_url)], cwd=tmp_path, env=env, check=True, capture_output=True)
