@@ -12,21 +12,42 @@ FUZZ_SECONDS ?= 30
 
 .PHONY: run test protos typecheck fuzz clean
 
-# Both distributions from this repository, editable: the registry pins the SDK (jpr-client) at its own version.
+# Both distributions from this repository: the registry pins the SDK (jpr-client) at its own version.
+# INSTALL=editable (the default) installs them editable; INSTALL=wheels (the default under CI=true) builds the
+# two wheels and installs those, so the whole suite runs on what a platform and an association install.
+ifeq ($(CI),true)
+INSTALL ?= wheels
+else
+INSTALL ?= editable
+endif
+WHEELS := $(VENV)/wheels
+# The stamp holds the kind of install; asking for the other kind installs again.
+ifneq ($(shell cat $(INSTALLED) 2>/dev/null),$(INSTALL))
+.PHONY: $(INSTALLED)
+endif
+
 $(INSTALLED): pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "JPR needs Python 3.11 or newer")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+ifeq ($(INSTALL),wheels)
+	rm -rf $(WHEELS) build clients/python/build
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir $(WHEELS) ./clients/python .
+	$(BIN)/python -m pip install --quiet --force-reinstall --no-deps $(WHEELS)/*.whl
+	$(BIN)/python -m pip install --quiet "$$(ls $(WHEELS)/jpr-[0-9]*.whl)[dev]"
+else
 	$(BIN)/python -m pip install --quiet -e ./clients/python -e '.[dev]'
-	touch $(INSTALLED)
+endif
+	echo $(INSTALL) > $(INSTALLED)
 
 run: $(INSTALLED)
 	@test -e $(DATA_DIR)/registry.toml || $(BIN)/jpr init --data-dir $(DATA_DIR)
 	$(BIN)/jpr serve --data-dir $(DATA_DIR)
 
 # Two workers: most of the suite waits on servers, subprocesses and PostgreSQL, not on the CPU.
+# On the wheels, pytest appends the repository to sys.path instead of prepending it (tests/__init__.py says why).
 test: $(INSTALLED)
-	$(BIN)/python -m pytest -n 2
+	JPR_TEST_INSTALL=$(INSTALL) $(BIN)/python -m pytest -n 2 $(if $(filter wheels,$(INSTALL)),--import-mode=append)
 
 protos: $(INSTALLED)
 	$(BIN)/python scripts/gen_protos.py

@@ -27,7 +27,7 @@ ENV_PREFIX = "JPR_"
 # JPR_ENDPOINT: registry/cli/connect.py; JPR_ISSUER: registry/cli/admin.py).
 COMMAND_VARIABLES = ("JPR_CREDENTIALS", "JPR_ENDPOINT", "JPR_ISSUER")
 # Read by the tests and benchmarks only: not configuration, so not in the README's table.
-TEST_VARIABLES = ("JPR_TEST_POSTGRES_URL",)
+TEST_VARIABLES = ("JPR_TEST_POSTGRES_URL", "JPR_TEST_INSTALL")
 # An unknown JPR_* variable is warned about; these are not.
 OTHER_VARIABLES = COMMAND_VARIABLES + TEST_VARIABLES
 

@@ -127,3 +127,24 @@ def test_the_sdk_wheel_alone_installs_without_the_server_and_looks_up_a_listed_m
     lookup = run_code(python, QUICKSTART_LOOKUP, "platform-b.credentials.json", cwd=tmp_path)
     assert lookup.returncode == 0, lookup.stderr
     assert lookup.stdout.split() == ["DENY", "COUNTERFEIT_OR_SUBSTANDARD_GOODS"]
+
+
+def test_under_ci_the_whole_suite_runs_on_the_installed_wheels_not_on_the_working_tree() -> None:
+    """`make test` under CI=true installs both wheels; a package file they leave out then fails the suite."""
+    import importlib.metadata
+    import sysconfig
+
+    import registry
+
+    mode = os.environ.get("JPR_TEST_INSTALL")
+    if mode != "wheels":
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but the suite runs on an install of kind {mode!r}; `make test` under CI=true installs the wheels")
+        pytest.skip("the suite runs on the editable install; `make test INSTALL=wheels` (the default under CI=true) runs it on the wheels")
+    for package, distribution in ((registry, "jpr"), (jpr_client, "jpr-client")):
+        location = Path(package.__file__).resolve()
+        site_packages = Path(sysconfig.get_paths()["purelib"]).resolve()
+        assert location.is_relative_to(site_packages), f"{package.__name__} was imported from the working tree: {location}"
+        installed = importlib.metadata.distribution(distribution)
+        assert installed.read_text("direct_url.json") is None or '"editable": true' not in installed.read_text("direct_url.json")
+        assert Path(str(installed.locate_file(package.__name__))).resolve() == location.parent
