@@ -11,8 +11,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import json_format
-
 from jpr_client.api.jpr.v1 import admin_pb2, admin_pb2_grpc, types_pb2
 from jpr_client.client import call, secure_channel
 from jpr_client.credentials import EXPIRY_WARNING_DAYS
@@ -104,11 +102,13 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
     renew_server.add_argument("--out-dir", required=True, help="where to write server.key and server.pem (copied to each replica's data directory)")
     renew_server.add_argument("--host", action="append", default=[], help="another DNS name or IP the certificate is valid for (repeatable)")
     _issuer_flags(renew_server, days=pki.SERVER_DAYS)
+    output.add_json_flag(renew_server)
     renew_server.set_defaults(run=_server_cert_renew)
     ca = admin.add_parser("ca", help="the registry's CA certificate").add_subparsers(dest="action", required=True, metavar="ACTION")
     renew_ca = ca.add_parser("renew", help="a new CA certificate for the same CA key: every certificate it signed stays valid")
     renew_ca.add_argument("--out", required=True, help="the new ca.pem to write (replaces ca.pem in issuer/, on each replica, in each credentials file)")
     _issuer_flags(renew_ca, days=pki.CA_DAYS)
+    output.add_json_flag(renew_ca)
     renew_ca.set_defaults(run=_ca_renew)
 
     certs = admin.add_parser("cert", aliases=["certs"], help="client certificates").add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -289,7 +289,7 @@ def _members_reissue(args: argparse.Namespace) -> int:
     if args.json:
         output.emit_json({**row, "key_id": key_id, "file": args.out})
     else:
-        print(f"certificate sha256 {row['sha256']} registered for member {args.name}, valid until {row['not_after']}")
+        print(f"certificate sha256 {row['certificate_sha256']} registered for member {args.name}, valid until {row['not_after']}")
         print(f"signing key {key_id}{' registered' if key_id not in known else ' (already registered)'}")
         print(f"issued certificate written to {args.out}; the member's other certificates work until they expire or `jpr admin cert revoke`")
     return 0
@@ -299,10 +299,10 @@ def _certificate_row(certificate: admin_pb2.Certificate) -> dict[str, Any]:
     return {
         "role": certificate.role,
         "name": certificate.name,
-        "sha256": certificate.certificate_sha256,
-        "not_after": certificate.not_after.ToDatetime(UTC).isoformat(),
+        "certificate_sha256": certificate.certificate_sha256,
+        "not_after": output.utc(certificate.not_after),
         "registered_by": certificate.registered_by,
-        "revoked_at": certificate.revoked_at.ToDatetime(UTC).isoformat() if certificate.HasField("revoked_at") else None,
+        "revoked_at": output.optional_utc(certificate.revoked_at, certificate.HasField("revoked_at")),
     }
 
 
@@ -310,13 +310,10 @@ def _member_rows(response: admin_pb2.ListMembersResponse) -> list[dict[str, Any]
     return [
         {
             "name": m.name,
-            "status": admin_pb2.MemberStatus.Name(m.status).removeprefix("MEMBER_STATUS_"),
-            "created_at": m.created_at.ToDatetime().isoformat(),
-            "keys": [k.key_id + (" (revoked)" if k.HasField("revoked_at") else "") for k in m.keys],
-            "certificates": [
-                f"{c['sha256']} until {c['not_after'][:10]}" + (" (revoked)" if c["revoked_at"] else "")
-                for c in map(_certificate_row, m.certificates)
-            ],
+            "status": output.enum_name(admin_pb2.MemberStatus, m.status),
+            "created_at": output.utc(m.created_at),
+            "keys": [_key_row(k) for k in m.keys],
+            "certificates": [_certificate_row(c) for c in m.certificates],
         }
         for m in response.members
     ]
@@ -326,8 +323,12 @@ def _members_list(args: argparse.Namespace) -> int:
     rows = _member_rows(_Admin(args).call("ListMembers", admin_pb2.ListMembersRequest()))
     if args.json:
         output.emit_json(rows)
-    else:
-        output.table(rows, ["name", "status", "created_at", "keys", "certificates"])
+        return 0
+    for row in rows:  # one cell each: the key or digest, its expiry, and whether it is revoked
+        row["keys"] = [k["key_id"] + (" (revoked)" if k["revoked_at"] else "") for k in row["keys"]]
+        row["certificates"] = [f"{c['certificate_sha256']} until {c['not_after'][:10]}" + (" (revoked)" if c["revoked_at"] else "")
+                               for c in row["certificates"]]
+    output.table(rows, ["name", "status", "created_at", "keys", "certificates"])
     return 0
 
 
@@ -389,7 +390,7 @@ def _audit_access(args: argparse.Namespace) -> int:
     rows = [
         {
             "member": m.member,
-            "per_day": m.onboarding_per_day or None,
+            "onboarding_per_day": m.onboarding_per_day or None,
             "calls": m.calls,
             "refused": m.refused,
             "lookups": m.lookup_calls,
@@ -398,17 +399,17 @@ def _audit_access(args: argparse.Namespace) -> int:
             "match_rate": f"{m.match_rate:.2%}",
             "peers": f"{m.peer_match_rate:.2%}",
             "tokenized": m.tokenized,
-            "flags": [admin_pb2.AccessFlag.Name(f).removeprefix("ACCESS_FLAG_") for f in m.flags],
+            "flags": [output.enum_name(admin_pb2.AccessFlag, f) for f in m.flags],
             "why": list(m.explanations),
         }
         for m in response.members
     ]
-    window = {"since": response.since.ToDatetime(UTC).isoformat(), "until": response.until.ToDatetime(UTC).isoformat()}
+    window = {"since": output.utc(response.since), "until": output.utc(response.until)}
     if args.json:
         output.emit_json({**window, "members": rows})
         return 0
     print(f"calls from {window['since']} to {window['until']}")
-    output.table(rows, ["member", "per_day", "calls", "refused", "lookups", "applicants", "matched", "match_rate", "peers", "tokenized", "flags"])
+    output.table(rows, ["member", "onboarding_per_day", "calls", "refused", "lookups", "applicants", "matched", "match_rate", "peers", "tokenized", "flags"])
     for row in rows:
         for why in row["why"]:
             print(f"{row['member']}: {why}")
@@ -420,8 +421,8 @@ def _audit_certs(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     rows = [_certificate_row(c) for c in response.certificates]
     rows += [
-        {"role": "server", "name": "server.pem (this replica)", "sha256": "", "not_after": response.server_certificate_not_after.ToDatetime(UTC).isoformat()},
-        {"role": "ca", "name": "ca.pem", "sha256": "", "not_after": response.ca_certificate_not_after.ToDatetime(UTC).isoformat()},
+        {"role": "server", "name": "server.pem (this replica)", "certificate_sha256": None, "not_after": output.utc(response.server_certificate_not_after)},
+        {"role": "ca", "name": "ca.pem", "certificate_sha256": None, "not_after": output.utc(response.ca_certificate_not_after)},
     ]
     for row in rows:
         left = datetime.fromisoformat(row["not_after"]) - now
@@ -431,10 +432,10 @@ def _audit_certs(args: argparse.Namespace) -> int:
     if args.json:
         output.emit_json({"within_days": args.within, "certificates": rows, "expiring": len(flagged)})
         return 0
-    output.table(rows, ["role", "name", "sha256", "not_after", "days_left", "flag"])
+    output.table(rows, ["role", "name", "certificate_sha256", "not_after", "days_left", "flag"])
     print(f"{len(flagged)} certificate(s) expire within {args.within} days" + (": renew them (docs/operations.md)" if flagged else ""))
     if response.HasField("unregistered_issued_before"):
-        print(f"certificates signed before {response.unregistered_issued_before.ToDatetime(UTC).isoformat()} are admitted unregistered "
+        print(f"certificates signed before {output.utc(response.unregistered_issued_before)} are admitted unregistered "
               "and not listed: register them (`jpr admin cert register`) or re-issue them")
     return 0
 
@@ -460,7 +461,7 @@ def _add_credentials(args: argparse.Namespace, role: str, advice: str) -> int:
     if args.json:
         output.emit_json({**row, "file": args.out})
     else:
-        print(f"{role} {args.name} registered, certificate sha256 {row['sha256']} valid until {row['not_after']}")
+        print(f"{role} {args.name} registered, certificate sha256 {row['certificate_sha256']} valid until {row['not_after']}")
         print(f"credentials written to {args.out} ({advice})")
     return 0
 
@@ -472,7 +473,7 @@ def _admin_certificates(admin: _Admin, include_revoked: bool) -> list[dict[str, 
 
 def _admins_list(args: argparse.Namespace) -> int:
     rows = _admin_certificates(_Admin(args), args.all)
-    output.emit_json(rows) if args.json else output.table(rows, ["name", "sha256", "not_after", "registered_by", "revoked_at"])
+    output.emit_json(rows) if args.json else output.table(rows, ["name", "certificate_sha256", "not_after", "registered_by", "revoked_at"])
     return 0
 
 
@@ -482,9 +483,9 @@ def _admins_revoke(args: argparse.Namespace) -> int:
     if not held:
         raise ValueError(f"admin {args.name!r} holds no unrevoked registered certificate (`jpr admin admins list --all`)")
     for row in held:
-        admin.call("RevokeCertificate", admin_pb2.RevokeCertificateRequest(certificate_sha256=row["sha256"], reason=args.reason))
-    revoked = [row["sha256"] for row in held]
-    output.emit_json({"name": args.name, "revoked": revoked}) if args.json else print(f"admin {args.name}: certificate(s) {', '.join(revoked)} revoked")
+        admin.call("RevokeCertificate", admin_pb2.RevokeCertificateRequest(certificate_sha256=row["certificate_sha256"], reason=args.reason))
+    revoked = [row["certificate_sha256"] for row in held]
+    output.emit_json({"name": args.name, "revoked_certificate_sha256": revoked}) if args.json else print(f"admin {args.name}: certificate(s) {', '.join(revoked)} revoked")
     return 0
 
 
@@ -494,7 +495,12 @@ def _server_cert_renew(args: argparse.Namespace) -> int:
     out = Path(args.out_dir)
     write_new(out / SERVER_KEY, server.key_pem, secret=True)
     write_new(out / SERVER_CERT, server.cert_pem)
-    print(f"{out / SERVER_KEY} and {out / SERVER_CERT} written for {', '.join(hosts)}, valid until {pki.not_after(server.cert_pem).isoformat()}")
+    not_after = pki.not_after(server.cert_pem)
+    if args.json:
+        output.emit_json({"key_file": str(out / SERVER_KEY), "certificate_file": str(out / SERVER_CERT), "hosts": hosts,
+                          "certificate_sha256": pki.fingerprint(server.cert_pem), "not_after": not_after})
+        return 0
+    print(f"{out / SERVER_KEY} and {out / SERVER_CERT} written for {', '.join(hosts)}, valid until {not_after.isoformat()}")
     print("copy both into each replica's data directory and restart it; members need nothing new")
     return 0
 
@@ -502,6 +508,9 @@ def _server_cert_renew(args: argparse.Namespace) -> int:
 def _ca_renew(args: argparse.Namespace) -> int:
     certificate = pki.renew_ca(Issuer(Path(args.issuer)).ca(), args.days)
     write_new(Path(args.out), certificate)
+    if args.json:
+        output.emit_json({"file": args.out, "certificate_sha256": pki.fingerprint(certificate), "not_after": pki.not_after(certificate)})
+        return 0
     print(f"new CA certificate for the same key written to {args.out}, valid until {pki.not_after(certificate).isoformat()}")
     print("replace ca.pem in the issuer directory and in each replica's data directory, restart the replicas, "
           "and send it to every member and admin: `jpr member trust-ca --credentials FILE --ca NEW.pem` puts it in their credentials")
@@ -513,7 +522,7 @@ def _cert_register(args: argparse.Namespace) -> int:
     pem = text if text.lstrip().startswith("-----BEGIN") else str(json.loads(text).get("certificate", ""))
     registered = _Admin(args).call("RegisterCertificate", admin_pb2.RegisterCertificateRequest(certificate_pem=pem))
     row = _certificate_row(registered)
-    output.emit_json(row) if args.json else print(f"certificate {row['sha256']} of {row['role']} {row['name']} registered, valid until {row['not_after']}")
+    output.emit_json(row) if args.json else print(f"certificate {row['certificate_sha256']} of {row['role']} {row['name']} registered, valid until {row['not_after']}")
     return 0
 
 
@@ -535,27 +544,31 @@ def _members_revoke_key(args: argparse.Namespace) -> int:
 
 
 def _print_key(args: argparse.Namespace, key: admin_pb2.SigningKey) -> int:
-    row = {
-        "key_id": key.key_id,
-        "valid_from": key.valid_from.ToDatetime().isoformat(),
-        "valid_until": key.valid_until.ToDatetime().isoformat() if key.HasField("valid_until") else None,
-        "revoked_at": key.revoked_at.ToDatetime().isoformat() if key.HasField("revoked_at") else None,
-    }
+    row = _key_row(key)
     output.emit_json(row) if args.json else output.fields(row)
     return 0
+
+
+def _key_row(key: admin_pb2.SigningKey) -> dict[str, Any]:
+    return {
+        "key_id": key.key_id,
+        "valid_from": output.utc(key.valid_from),
+        "valid_until": output.optional_utc(key.valid_until, key.HasField("valid_until")),
+        "revoked_at": output.optional_utc(key.revoked_at, key.HasField("revoked_at")),
+    }
 
 
 def _report_row(report: types_pb2.Report) -> dict[str, Any]:
     return {
         "report_id": report.report_id,
         "reporter": report.reporter,
-        "status": types_pb2.ReportStatus.Name(report.status).removeprefix("REPORT_STATUS_"),
-        "subject": report.subject_id,
-        "role": types_pb2.Role.Name(report.role).removeprefix("ROLE_"),
-        "category": types_pb2.Category.Name(report.category).removeprefix("CATEGORY_"),
-        "severity": types_pb2.Severity.Name(report.severity).removeprefix("SEVERITY_"),
-        "received_at": report.received_at.ToDatetime().isoformat(),
-        "listing": report.listing_id or None,
+        "status": output.enum_name(types_pb2.ReportStatus, report.status),
+        "subject_id": report.subject_id,
+        "role": output.enum_name(types_pb2.Role, report.role),
+        "category": output.enum_name(types_pb2.Category, report.category),
+        "severity": output.enum_name(types_pb2.Severity, report.severity),
+        "received_at": output.utc(report.received_at),
+        "listing_id": report.listing_id or None,
         "reason": report.decision_reason or None,
     }
 
@@ -563,13 +576,13 @@ def _report_row(report: types_pb2.Report) -> dict[str, Any]:
 def _listing_row(listing: types_pb2.Listing) -> dict[str, Any]:
     return {
         "listing_id": listing.listing_id,
-        "subject": listing.subject_id,
-        "status": types_pb2.ListingStatus.Name(listing.status).removeprefix("LISTING_STATUS_"),
-        "severity": types_pb2.Severity.Name(listing.severity).removeprefix("SEVERITY_"),
-        "categories": [types_pb2.Category.Name(c).removeprefix("CATEGORY_") for c in listing.categories],
-        "listed_from": listing.listed_from.ToDatetime().isoformat(),
-        "listed_until": listing.listed_until.ToDatetime().isoformat(),
-        "platforms": listing.reporting_platforms,
+        "subject_id": listing.subject_id,
+        "status": output.enum_name(types_pb2.ListingStatus, listing.status),
+        "severity": output.enum_name(types_pb2.Severity, listing.severity),
+        "categories": [output.enum_name(types_pb2.Category, c) for c in listing.categories],
+        "listed_from": output.utc(listing.listed_from),
+        "listed_until": output.utc(listing.listed_until),
+        "reporting_platforms": listing.reporting_platforms,
     }
 
 
@@ -578,7 +591,7 @@ def _reports_list(args: argparse.Namespace) -> int:
     request = admin_pb2.ListReportsRequest(status=status, page_size=args.page_size, page_token=args.page_token)
     response = _Admin(args).call("ListReports", request)
     rows = [_report_row(r) for r in response.reports]
-    _print_page(args, rows, response.next_page_token, ["report_id", "reporter", "status", "subject", "category", "severity", "received_at"])
+    _print_page(args, rows, response.next_page_token, ["report_id", "reporter", "status", "subject_id", "category", "severity", "received_at"])
     return 0
 
 
@@ -590,7 +603,7 @@ def _listings_list(args: argparse.Namespace) -> int:
     request = admin_pb2.ListListingsRequest(status=_listing_status(args.status), page_size=args.page_size, page_token=args.page_token)
     response = _Admin(args).call("ListListings", request)
     rows = [_listing_row(l) for l in response.listings]
-    _print_page(args, rows, response.next_page_token, ["listing_id", "subject", "status", "severity", "categories", "listed_until", "platforms"])
+    _print_page(args, rows, response.next_page_token, ["listing_id", "subject_id", "status", "severity", "categories", "listed_until", "reporting_platforms"])
     return 0
 
 
@@ -614,20 +627,20 @@ def _listings_queue(args: argparse.Namespace) -> int:
             "quarantined": item.quarantine.explanation if item.HasField("quarantine") else None,
             "appeal_id": item.appeal_id or None,
             "opinions": [
-                {"member": n.member, "opinion": types_pb2.Opinion.Name(n.opinion).removeprefix("OPINION_"), "reason": n.reason}
+                {"member": n.member, "opinion": output.enum_name(types_pb2.Opinion, n.opinion), "reason": n.reason}
                 for n in item.opinions
             ],
         }
         for item in response.items
     ]
-    _print_page(args, rows, "", ["listing_id", "subject", "status", "quarantined", "disputes", "confirmations", "appeal_id", "listed_until"])
+    _print_page(args, rows, "", ["listing_id", "subject_id", "status", "quarantined", "disputes", "confirmations", "appeal_id", "listed_until"])
     return 0
 
 
 def _subject_show(args: argparse.Namespace) -> int:
     record = _Admin(args).call("GetSubject", admin_pb2.GetSubjectRequest(subject_id=args.subject_id))
     if args.json:
-        output.emit_json(json_format.MessageToDict(record, preserving_proto_field_name=True))
+        output.emit_json(output.message(record))
         return 0
     redirect = f", merged into {record.merged_into}" if record.merged_into else ""
     print(f"subject {record.subject_id} (created {record.created_at.ToDatetime():%Y-%m-%d}{redirect})")
@@ -635,22 +648,22 @@ def _subject_show(args: argparse.Namespace) -> int:
         print(f"merged here: {', '.join(record.merged_subjects)}")
     sections: list[tuple[str, list[dict[str, Any]], list[str]]] = [
         ("identifiers", [
-            {"type": types_pb2.IdentifierType.Name(i.type).removeprefix("IDENTIFIER_TYPE_").lower(), "token": i.token_prefix,
-             "attached_at": i.attached_at.ToDatetime().isoformat()} for i in record.identifiers
+            {"type": output.enum_name(types_pb2.IdentifierType, i.type), "token": i.token_prefix,
+             "attached_at": output.utc(i.attached_at)} for i in record.identifiers
         ], ["type", "token", "attached_at"]),
         ("reports", [_report_row(r) for r in record.reports], ["report_id", "reporter", "status", "category", "severity", "received_at"]),
-        ("listings", [_listing_row(l) for l in record.listings], ["listing_id", "status", "severity", "listed_from", "listed_until", "platforms"]),
+        ("listings", [_listing_row(l) for l in record.listings], ["listing_id", "status", "severity", "listed_from", "listed_until", "reporting_platforms"]),
         ("appeals", [_appeal_row(a) for a in record.appeals], ["appeal_id", "listing_id", "status", "reason"]),
         ("opinions", [
-            {"listing_id": n.listing_id, "member": n.member, "opinion": types_pb2.Opinion.Name(n.opinion).removeprefix("OPINION_"),
+            {"listing_id": n.listing_id, "member": n.member, "opinion": output.enum_name(types_pb2.Opinion, n.opinion),
              "reason": n.reason} for n in record.opinions
         ], ["listing_id", "member", "opinion", "reason"]),
         ("lookups that matched", [
-            {"member": m.member, "first": m.first_at.ToDatetime().isoformat(), "last": m.last_at.ToDatetime().isoformat(),
+            {"member": m.member, "first": output.utc(m.first_at), "last": output.utc(m.last_at),
              "lookups": m.lookups} for m in record.matches
         ], ["member", "first", "last", "lookups"]),
         ("history", [
-            {"seq": h.seq, "at": h.occurred_at.ToDatetime().isoformat(), "kind": h.kind, "actor": h.actor, "detail": h.detail_json}
+            {"seq": h.seq, "at": output.utc(h.occurred_at), "kind": h.kind, "actor": h.actor, "detail": h.detail_json}
             for h in record.history
         ], ["seq", "at", "kind", "actor", "detail"]),
     ]
@@ -674,7 +687,7 @@ def _subject_split(args: argparse.Namespace) -> int:
 
 def _print_correction(args: argparse.Namespace, correction: admin_pb2.Correction, done: str) -> int:
     if args.json:
-        output.emit_json(json_format.MessageToDict(correction, preserving_proto_field_name=True))
+        output.emit_json(output.message(correction))
     else:
         corrected = f"; corrected listings: {', '.join(correction.listing_ids)}" if correction.listing_ids else ""
         print(done + corrected)
@@ -685,7 +698,7 @@ def _listings_lift(args: argparse.Namespace) -> int:
     grounds = {"credit-repair": admin_pb2.LIFT_GROUNDS_CREDIT_REPAIR, "correction": admin_pb2.LIFT_GROUNDS_ADMIN_CORRECTION}[args.grounds]
     listing = _Admin(args).call("LiftListing", admin_pb2.LiftListingRequest(listing_id=args.listing_id, grounds=grounds, reason=args.reason))
     row = _listing_row(listing)
-    output.emit_json(row) if args.json else print(f"listing {row['listing_id']} lifted: {row['subject']} is no longer listed")
+    output.emit_json(row) if args.json else print(f"listing {row['listing_id']} lifted: {row['subject_id']} is no longer listed")
     return 0
 
 
@@ -707,9 +720,9 @@ def _appeal_row(appeal: admin_pb2.Appeal) -> dict[str, Any]:
     return {
         "appeal_id": appeal.appeal_id,
         "listing_id": appeal.listing_id,
-        "status": admin_pb2.AppealStatus.Name(appeal.status).removeprefix("APPEAL_STATUS_"),
+        "status": output.enum_name(admin_pb2.AppealStatus, appeal.status),
         "reason": appeal.reason,
-        "filed_at": appeal.filed_at.ToDatetime().isoformat(),
+        "filed_at": output.utc(appeal.filed_at),
         "decision_reason": appeal.decision_reason or None,
     }
 
@@ -727,7 +740,7 @@ def _event_row(event: admin_pb2.HistoryEntry) -> dict[str, Any]:
     detail = json.loads(event.detail_json or "{}")
     return {
         "seq": event.seq,
-        "occurred_at": event.occurred_at.ToDatetime(UTC).isoformat(),
+        "occurred_at": output.utc(event.occurred_at),
         "actor": event.actor,
         "kind": event.kind,
         "subject_id": event.subject_id or None,
@@ -790,7 +803,7 @@ def _reports_accept(args: argparse.Namespace) -> int:
         output.emit_json(result)
     else:
         listing = result["listing"]
-        print(f"report {args.report_id} accepted: {listing['subject']} listed as {listing['listing_id']} until {output.cell(listing['listed_until'])}")
+        print(f"report {args.report_id} accepted: {listing['subject_id']} listed as {listing['listing_id']} until {output.cell(listing['listed_until'])}")
     return 0
 
 

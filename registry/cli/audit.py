@@ -141,7 +141,7 @@ def _report(args: argparse.Namespace) -> int:
     if args.json:
         output.emit_json(receipt)
     else:
-        output.fields({"report_id": receipt.report_id, "subject": receipt.subject_id, "status": receipt.status.name, "received_at": receipt.received_at})
+        output.fields({"report_id": receipt.report_id, "subject_id": receipt.subject_id, "status": receipt.status.name, "received_at": receipt.received_at})
     return 0
 
 
@@ -156,7 +156,7 @@ def _retract(args: argparse.Namespace) -> int:
     with RegistryClient(load_credentials(args)) as client:
         report = client.retract_report(args.report_id, args.reason)
     if args.json:
-        output.emit_json({"report_id": report.report_id, "status": report.status.name, "subject": report.subject_id})
+        output.emit_json({"report_id": report.report_id, "status": report.status, "subject_id": report.subject_id})
     else:
         print(f"report {report.report_id} {report.status.name.lower()}")
     return 0

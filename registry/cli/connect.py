@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from jpr_client.credentials import Credentials
+from registry.cli.output import add_json_flag
 
 ENDPOINT_ENV = "JPR_ENDPOINT"
 CREDENTIALS_ENV = "JPR_CREDENTIALS"
@@ -20,14 +21,14 @@ def add_credentials_flag(parser: argparse.ArgumentParser, default: str | None, *
     )
     parser.add_argument("--endpoint", help=f"override the endpoint in the credentials file (env {ENDPOINT_ENV})")
     if json_flag:
-        parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+        add_json_flag(parser)
 
 
 def load_credentials(args: argparse.Namespace, path: str | None = None) -> Credentials:
     """The credentials of --credentials (or of `path`), with --endpoint or JPR_ENDPOINT applied."""
     path = path or args.credentials
     if not path:
-        raise SystemExit(f"jpr: no credentials: pass --credentials FILE or set {CREDENTIALS_ENV}")
+        raise ValueError(f"no credentials: pass --credentials FILE or set {CREDENTIALS_ENV}")
     credentials = Credentials.load(Path(path))
     endpoint = args.endpoint or os.environ.get(ENDPOINT_ENV)
     return credentials.with_endpoint(endpoint) if endpoint else credentials

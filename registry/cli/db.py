@@ -9,6 +9,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from registry.cli.output import add_json_flag, emit_json
 from registry.settings import load_settings
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
     for parser in (upgrade, current, backup):
         parser.add_argument("--data-dir", help="data directory (env JPR_DATA_DIR; default ./jpr-data)")
         parser.add_argument("--database-url", help="SQLAlchemy URL (env JPR_DATABASE_URL)")
+        add_json_flag(parser)
     upgrade.set_defaults(run=_upgrade)
     current.set_defaults(run=_current)
     backup.set_defaults(run=_backup)
@@ -50,7 +52,10 @@ def _upgrade(args: argparse.Namespace) -> int:
     with _database(args) as database:
         before = schema.current_revision(database)
         schema.upgrade(database)
-        print(f"{database.describe()}: schema {before or 'empty'} -> {schema.head_revision()}")
+        if args.json:
+            emit_json({"database": database.describe(), "revision_before": before, "revision": schema.head_revision()})
+        else:
+            print(f"{database.describe()}: schema {before or 'empty'} -> {schema.head_revision()}")
     return 0
 
 
@@ -58,7 +63,11 @@ def _current(args: argparse.Namespace) -> int:
     from registry.store import schema
 
     with _database(args) as database:
-        print(f"database: {schema.current_revision(database) or 'empty'}")
+        current = schema.current_revision(database)
+    if args.json:
+        emit_json({"database_revision": current, "code_revision": schema.head_revision()})
+        return 0
+    print(f"database: {current or 'empty'}")
     print(f"code:     {schema.head_revision()}")
     return 0
 
@@ -77,7 +86,10 @@ def _backup(args: argparse.Namespace) -> int:
             source.backup(copy)
     with closing(sqlite3.connect(target)) as copy:
         verdict = copy.execute("PRAGMA integrity_check").fetchone()[0]
-    print(f"backed up {source_path} to {target} (integrity {verdict})")
+    if args.json:
+        emit_json({"database": source_path, "file": str(target), "integrity": verdict})
+    else:
+        print(f"backed up {source_path} to {target} (integrity {verdict})")
     return 0 if verdict == "ok" else 1
 
 

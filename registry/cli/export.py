@@ -11,13 +11,10 @@ import csv
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Any, TextIO
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from jpr_client.api.jpr.v1 import admin_pb2, types_pb2
-from registry.cli.output import Progress
+from registry.cli.output import Progress, enum_name, utc
 
 COLUMNS = (
     "listing_id", "subject_id", "roles", "categories", "severity", "listed_from", "listed_until",
@@ -64,11 +61,11 @@ def row(listing: types_pb2.Listing, reports: Mapping[str, admin_pb2.ListingRepor
     values: Row = {
         "listing_id": listing.listing_id,
         "subject_id": listing.subject_id,
-        "roles": [types_pb2.Role.Name(r).removeprefix("ROLE_") for r in listing.roles],
-        "categories": [types_pb2.Category.Name(c).removeprefix("CATEGORY_") for c in listing.categories],
-        "severity": types_pb2.Severity.Name(listing.severity).removeprefix("SEVERITY_"),
-        "listed_from": _utc(listing.listed_from),
-        "listed_until": _utc(listing.listed_until),
+        "roles": [enum_name(types_pb2.Role, r) for r in listing.roles],
+        "categories": [enum_name(types_pb2.Category, c) for c in listing.categories],
+        "severity": enum_name(types_pb2.Severity, listing.severity),
+        "listed_from": utc(listing.listed_from),
+        "listed_until": utc(listing.listed_until),
         "reporting_platforms": listing.reporting_platforms,
         "display_names": _distinct(r.display_name for r in behind),
         "reporters": _distinct(r.reporter for r in behind),
@@ -123,7 +120,3 @@ def _joined(items: list[Any]) -> str:
 def _distinct(values: Iterable[str]) -> list[str]:
     """The non-empty values, each once, in their first order."""
     return list(dict.fromkeys(v for v in values if v))
-
-
-def _utc(stamp: Timestamp) -> str:
-    return stamp.ToDatetime(UTC).isoformat()

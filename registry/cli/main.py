@@ -6,6 +6,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from jpr_client import __version__
 
@@ -24,10 +25,29 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "retract": ("audit", "withdraw one of your reports with a signed retraction"),
 }
 
+# Exit codes (README, "Scripting with --json"): a script tells these apart without reading the message.
+EXIT_REFUSED = 1  # the registry answered with an error status, or a check of jpr's own failed
+EXIT_USAGE = 2  # the command line does not parse (argparse's own code)
+EXIT_UNREACHABLE = 3  # no answer from the registry: try again later
+_UNREACHABLE = ("UNAVAILABLE", "DEADLINE_EXCEEDED")
+
+
+class UsageError(Exception):
+    """A command line that does not parse, raised instead of argparse's exit so that --json can report it."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(self, message)
+
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser for `jpr ARGV`: every command's flags when ARGV is None, else only the chosen one's."""
-    parser = argparse.ArgumentParser(prog="jpr", description="The Joint Punishment Registry.")
+    parser = _Parser(prog="jpr", description="The Joint Punishment Registry.")
     parser.add_argument("--version", action="version", version=f"jpr {__version__} (protocol jpr.v1)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # The top level has flags without values only (-h, --version): the first other word is the command.
@@ -42,16 +62,46 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
-    args = build_parser(argv).parse_args(argv)
+    as_json = "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv
+    try:
+        args = build_parser(argv).parse_args(argv)
+    except UsageError as error:  # leaves by SystemExit(2), as argparse does
+        if not as_json:
+            argparse.ArgumentParser.error(error.parser, str(error))
+        raise SystemExit(_fail(True, "INVALID_ARGUMENT", f"{error.parser.prog}: {error}", EXIT_USAGE)) from None
     try:
         result: int = args.run(args)
         return result
     except Exception as error:
-        message = _one_line(error)
-        if message is None:
+        failure = _failure(error)
+        if failure is None:
             raise
-        print(f"jpr: {message}", file=sys.stderr)
-        return 1
+        return _fail(as_json, *failure)
+
+
+def _fail(as_json: bool, status: str, line: str, code: int) -> int:
+    """Report a failure on stderr: one line, or with --json {"error": {"status": ..., "message": ...}}."""
+    if as_json:
+        from registry.cli.output import emit_error
+
+        emit_error(status, line.removeprefix(f"{status}: "))  # the line names the status; the object has it apart
+    else:
+        print(f"jpr: {line}", file=sys.stderr)
+    return code
+
+
+def _failure(error: Exception) -> tuple[str, str, int] | None:
+    """The gRPC status (the registry's, or the one its own check would give), one-line message and exit
+    code of an error a user can act on; None for a bug, which keeps its traceback."""
+    from jpr_client.errors import RPCError
+
+    message = _one_line(error)
+    if message is None:
+        return None
+    if isinstance(error, RPCError):
+        status = error.status.name
+        return status, message, EXIT_UNREACHABLE if status in _UNREACHABLE else EXIT_REFUSED
+    return ("INVALID_ARGUMENT" if isinstance(error, ValueError) else "FAILED_PRECONDITION"), message, EXIT_REFUSED
 
 
 def _one_line(error: Exception) -> str | None:

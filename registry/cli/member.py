@@ -10,6 +10,7 @@ from pathlib import Path
 
 from jpr_client.credentials import Credentials
 from registry.cli.enrollment import Issued, PlatformKeys, generate_keys
+from registry.cli.output import add_json_flag, emit_json
 from registry.crypto import pki
 
 
@@ -31,6 +32,8 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
     trust.add_argument("--credentials", required=True, help="your credentials file (rewritten in place, mode 0600)")
     trust.add_argument("--ca", required=True, help="the renewed CA certificate (PEM) the association sent")
     trust.set_defaults(run=_trust_ca)
+    for action in (keygen, creds, status, trust):
+        add_json_flag(action)
 
 
 def _keygen(args: argparse.Namespace) -> int:
@@ -38,6 +41,9 @@ def _keygen(args: argparse.Namespace) -> int:
     keys = generate_keys(args.name)
     keys.save(out / f"{args.name}.keys.json")
     keys.request().save(out / f"{args.name}.request.json")
+    if args.json:
+        emit_json({"name": args.name, "keys_file": str(out / f"{args.name}.keys.json"), "request_file": str(out / f"{args.name}.request.json")})
+        return 0
     print(f"secret keys: {out / f'{args.name}.keys.json'} (keep on the platform)")
     print(f"request:     {out / f'{args.name}.request.json'} (send to the association)")
     return 0
@@ -45,8 +51,12 @@ def _keygen(args: argparse.Namespace) -> int:
 
 def _credentials(args: argparse.Namespace) -> int:
     keys = PlatformKeys.load(Path(args.keys))
-    keys.credentials(Issued.load(Path(args.issued))).save(Path(args.out))
-    print(f"credentials written to {args.out}")
+    credentials = keys.credentials(Issued.load(Path(args.issued)))
+    credentials.save(Path(args.out))
+    if args.json:
+        emit_json({"name": credentials.name, "registry": credentials.registry, "endpoint": credentials.endpoint, "file": args.out})
+    else:
+        print(f"credentials written to {args.out}")
     return 0
 
 
@@ -63,17 +73,23 @@ def _trust_ca(args: argparse.Namespace) -> int:
     written = path.with_name(path.name + ".new")  # whole before it takes the old file's place
     replace(credentials, ca_certificate=ca_pem.decode()).save(written)
     os.replace(written, path)
-    print(f"{args.credentials} now trusts the CA certificate in {args.ca}")
+    if args.json:
+        emit_json({"file": args.credentials, "ca_certificate_sha256": pki.fingerprint(ca_pem), "ca_not_after": pki.not_after(ca_pem)})
+    else:
+        print(f"{args.credentials} now trusts the CA certificate in {args.ca}")
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
     """Exit 0, or 1 when the certificate expires within 30 days (a cron job's alarm)."""
     credentials = Credentials.load(args.credentials)
-    print(f"{credentials.role} {credentials.name} at {credentials.registry} ({credentials.endpoint})")
-    print(f"certificate expires {credentials.certificate_expires_at.isoformat()}")
     warning = credentials.expiry_warning()
-    if warning is not None:
-        print(f"warning: {warning}")
-        return 1
-    return 0
+    if args.json:
+        emit_json({"role": credentials.role, "name": credentials.name, "registry": credentials.registry, "endpoint": credentials.endpoint,
+                   "certificate_expires_at": credentials.certificate_expires_at, "warning": warning})
+    else:
+        print(f"{credentials.role} {credentials.name} at {credentials.registry} ({credentials.endpoint})")
+        print(f"certificate expires {credentials.certificate_expires_at.isoformat()}")
+        if warning is not None:
+            print(f"warning: {warning}")
+    return 0 if warning is None else 1

@@ -1,27 +1,51 @@
-"""How the CLI prints: readable tables by default, JSON for scripts."""
+"""How the CLI prints: readable tables by default, JSON for scripts.
+
+The JSON dialect every `--json` output speaks is defined here, once (README, "Scripting with
+--json"): times in UTC with an explicit offset (`2027-01-31T00:00:00+00:00`), bytes and digests
+in lower-case hex, enum values without their protobuf prefix (`ACCEPTED`, `MERCHANT`) and
+identifier types as the flags and files spell them (`cn_ric`).
+"""
 
 from __future__ import annotations
 
-import base64
+import argparse
 import dataclasses
 import enum
 import json
+import re
 import sys
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+
+from google.protobuf.descriptor import EnumDescriptor
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from jpr_client.model import IdentifierType
+
+# The one protobuf enum spelled in lower case: identifier types are `cn_ric` in flags, files and tokens.
+_LOWER_CASE_ENUMS = frozenset({"IdentifierType"})
+
+
+def add_json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts (README: Scripting with --json); errors too, on stderr")
 
 
 def plain(value: Any) -> Any:
-    """A JSON-ready form of domain values (dataclasses, enums, datetimes, bytes)."""
+    """A JSON-ready form of domain values (dataclasses, enums, datetimes, bytes) in the CLI's dialect."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, IdentifierType):
+        return value.value
     if isinstance(value, enum.Enum):
         return value.name
     if isinstance(value, datetime):
-        return value.isoformat()
+        return utc(value)
     if isinstance(value, bytes):
-        return value.hex() if len(value) <= 64 else base64.b64encode(value).decode()
+        return value.hex()
+    if isinstance(value, Message):
+        return message(value)
     if isinstance(value, Mapping):
         return {k: plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -29,9 +53,70 @@ def plain(value: Any) -> Any:
     return value
 
 
+def utc(moment: datetime | Timestamp) -> str:
+    """A time as ISO 8601 in UTC with its offset; a naive datetime is UTC (protobuf's ToDatetime() gives those)."""
+    if isinstance(moment, Timestamp):
+        moment = moment.ToDatetime(UTC)
+    return (moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)).isoformat()
+
+
+def optional_utc(stamp: Timestamp, present: bool) -> str | None:
+    return utc(stamp) if present else None
+
+
+def enum_name(enum_type: Any, number: int) -> str:
+    """A protobuf enum value as the dialect spells it: `REPORT_STATUS_ACCEPTED` -> `ACCEPTED`, `IDENTIFIER_TYPE_CN_RIC` -> `cn_ric`."""
+    return _enum_value(enum_type.DESCRIPTOR, number)
+
+
+def enum_prefix(descriptor: EnumDescriptor) -> str:
+    """`ReportStatus` -> `REPORT_STATUS_`: the prefix every value of a protobuf enum carries (buf's style rule)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", descriptor.name).upper() + "_"
+
+
+def _enum_value(descriptor: EnumDescriptor, number: int) -> str:
+    name = descriptor.values_by_number[number].name.removeprefix(enum_prefix(descriptor))
+    return name.lower() if descriptor.name in _LOWER_CASE_ENUMS else name
+
+
+def message(value: Message) -> dict[str, Any]:
+    """Every field of a protobuf message in the dialect (unset messages as null), by its proto field name.
+
+    A `detail_json` field is the registry's event record: it appears parsed, as `detail`.
+    """
+    result: dict[str, Any] = {}
+    for field in value.DESCRIPTOR.fields:
+        raw = getattr(value, field.name)
+        if field.name == "detail_json":
+            result["detail"] = json.loads(raw or "{}")
+        elif field.is_repeated:
+            result[field.name] = [_field_value(field.enum_type, item) for item in raw]
+        elif field.message_type is not None and not value.HasField(field.name):
+            result[field.name] = None
+        else:
+            result[field.name] = _field_value(field.enum_type, raw)
+    return result
+
+
+def _field_value(enum_type: Any, raw: Any) -> Any:  # a pure-Python or a upb EnumDescriptor, or None
+    if enum_type is not None:
+        return _enum_value(enum_type, raw)
+    if isinstance(raw, Timestamp):
+        return utc(raw)
+    if isinstance(raw, Message):
+        return message(raw)
+    return plain(raw)
+
+
 def emit_json(value: Any) -> None:
     json.dump(plain(value), sys.stdout, ensure_ascii=False, indent=2)
     sys.stdout.write("\n")
+
+
+def emit_error(status: str, message_text: str) -> None:
+    """A failure as `--json` reports it, on stderr: {"error": {"status": ..., "message": ...}}."""
+    json.dump({"error": {"status": status, "message": message_text}}, sys.stderr, ensure_ascii=False)
+    sys.stderr.write("\n")
 
 
 def cell(value: Any) -> str:

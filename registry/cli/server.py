@@ -12,6 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from jpr_client.client import call, secure_channel
 from jpr_client.credentials import Credentials
+from registry.cli.output import add_json_flag, emit_json
 from registry.settings import Settings, load_settings
 
 # The server, its storage (SQLAlchemy, Alembic) and its keys are imported by `init` and `serve`
@@ -32,6 +33,7 @@ def _init_flags(init: argparse.ArgumentParser) -> None:
     init.add_argument("--host", action="append", default=[], help="another DNS name or IP the server certificate is valid for (repeatable)")
     init.add_argument("--owner", type=owner, metavar="UID[:GID]",
                       help="hand what a replica reads to this user (the image's is 10001), modes unchanged; needs root")
+    add_json_flag(init)
     init.set_defaults(run=run_init)
 
 
@@ -39,6 +41,7 @@ def _health_flags(health: argparse.ArgumentParser) -> None:
     health.add_argument("--credentials", required=True, help="any credentials file; init writes probe.credentials.json for this")
     health.add_argument("--endpoint", help="override the credentials' endpoint")
     health.add_argument("--timeout", type=float, default=3.0)
+    add_json_flag(health)
     health.set_defaults(run=run_health)
 
 
@@ -88,6 +91,12 @@ def run_init(args: argparse.Namespace) -> int:
             database.dispose()
     if args.owner:
         data.hand_over(*args.owner)
+    if args.json:
+        emit_json({"registry_name": data.registry_name(), "data_dir": str(settings.data_dir), "admin_credentials": str(data.file(ADMIN_CREDENTIALS)),
+                   "issuer_dir": str(data.file(ISSUER_DIR)), "database_migrated": not args.no_database,
+                   "owner": f"{args.owner[0]}:{args.owner[1]}" if args.owner else None, "oprf_public_key": data.oprf_public_key()})
+        return 0
+    if args.owner:
         print(f"handed what a replica reads to {args.owner[0]}:{args.owner[1]}; the CA key and the admin credentials stay yours")
     print(f"initialized registry {data.registry_name()!r} in {settings.data_dir}")
     print(f"admin credentials: {data.file(ADMIN_CREDENTIALS)}")
@@ -123,5 +132,5 @@ def run_health(args: argparse.Namespace) -> int:
         stub = health_pb2_grpc.HealthStub(channel)
         response = call("Check", stub.Check, health_pb2.HealthCheckRequest(), args.timeout)  # a probe: never retried
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
-    print(status)
+    emit_json({"status": status}) if args.json else print(status)
     return 0 if response.status == health_pb2.HealthCheckResponse.SERVING else 1

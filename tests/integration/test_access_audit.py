@@ -88,7 +88,7 @@ def test_audit_flags_lookups_out_of_line_and_enumeration_like_misses(
     rows = {row["member"]: row for row in audit["members"]}
     assert [row["member"] for row in audit["members"]][:2] == ["platform-b", "platform-c"]  # flagged first
     assert rows["platform-b"]["flags"] == ["VOLUME_OUT_OF_LINE", "ENUMERATION_LIKE_MISSES"]
-    assert (rows["platform-b"]["applicants"], rows["platform-b"]["matched"], rows["platform-b"]["per_day"]) == (300, 0, 10)
+    assert (rows["platform-b"]["applicants"], rows["platform-b"]["matched"], rows["platform-b"]["onboarding_per_day"]) == (300, 0, 10)
     assert "300 applicants in 7.0 days against 10 onboarded a day" in rows["platform-b"]["why"][0]
     assert "0 of 300 applicants matched" in rows["platform-b"]["why"][1]
     assert rows["platform-c"]["flags"] == ["NO_DECLARED_VOLUME"]

@@ -72,7 +72,7 @@ def test_admin_review_flow_with_tables_and_json(jpr: Jpr, tmp_path: Path) -> Non
     assert receipt["report_id"] in table
     assert "accepted" in jpr.admin("admin", "reports", "accept", receipt["report_id"], "--term-days", "30")
     listings = json.loads(jpr.admin("admin", "listings", "list", "--status", "active", "--json"))
-    assert [l["subject"] for l in listings["items"]] == [receipt["subject_id"]]
+    assert [l["subject_id"] for l in listings["items"]] == [receipt["subject_id"]]
     assert "verdict: DENY" in jpr.member("lookup", "platform-a", "--role", "merchant", "--cn-ric", RIC.lower())
     verdict = json.loads(jpr.member("lookup", "platform-a", "--role", "merchant", "--cn-ric", RIC, "--json"))
     assert verdict["verdict"] == "DENY" and verdict["matches"][0]["reporting_platforms"] == 1
@@ -221,7 +221,7 @@ def test_add_and_revoke_a_signing_key(jpr: Jpr, tmp_path: Path) -> None:
     assert revoked["revoked_at"] is not None
     assert "FAILED_PRECONDITION" in jpr.admin("admin", "members", "revoke-key", "platform-a", added["key_id"], ok=False)
     keys = json.loads(jpr.admin("admin", "members", "list", "--json"))[0]["keys"]
-    assert f"{added['key_id']} (revoked)" in keys and len(keys) == 2
+    assert [k["revoked_at"] is not None for k in keys if k["key_id"] == added["key_id"]] == [True] and len(keys) == 2
 
 
 def test_retract_command_withdraws_a_report(jpr: Jpr, tmp_path: Path) -> None:
@@ -263,7 +263,7 @@ def test_subject_commands_show_detach_and_split(jpr: Jpr, tmp_path: Path) -> Non
     receipt = json.loads(jpr.member("report", "platform-a", *REPORT_FLAGS, "--phone", "13800138000", "--json"))
     jpr.admin("admin", "reports", "accept", receipt["report_id"])
     shown = json.loads(jpr.admin("admin", "subject", "show", "S1", "--json"))
-    phone = next(i["token_prefix"] for i in shown["identifiers"] if i["type"] == "IDENTIFIER_TYPE_PHONE")
+    phone = next(i["token_prefix"] for i in shown["identifiers"] if i["type"] == "phone")
     assert [r["report_id"] for r in shown["reports"]] == [receipt["report_id"]]
     assert "detached from S1; corrected listings: L1" in jpr.admin("admin", "subject", "detach", "S1", "--token", phone, "--reason", "not theirs")
     text = jpr.admin("admin", "subject", "show", "S1")
