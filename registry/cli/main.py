@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 from jpr_client import __version__
+from registry.cli.arguments import CommandParser
 
 # Every command, the module under registry.cli that defines its flags, and its one-line help.
 # `jpr COMMAND` imports that one module and `jpr --help` none, so a platform's lookup starts
@@ -27,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser for `jpr ARGV`: every command's flags when ARGV is None, else only the chosen one's."""
-    parser = argparse.ArgumentParser(prog="jpr", description="The Joint Punishment Registry.")
+    parser = CommandParser(prog="jpr", description="The Joint Punishment Registry.")
     parser.add_argument("--version", action="version", version=f"jpr {__version__} (protocol jpr.v1)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # The top level has flags without values only (-h, --version): the first other word is the command.
@@ -42,6 +44,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
+    # gRPC's core logs each failed TLS handshake at INFO on stderr: the one-line reason below says it.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     args = build_parser(argv).parse_args(argv)
     try:
         result: int = args.run(args)
