@@ -51,6 +51,12 @@ class DataDir:
     def file(self, name: str) -> Path:
         return self.path / name
 
+    def require(self) -> None:
+        """Refuse a data directory that is not there, before anything tries a file in it."""
+        if not self.path.is_dir():
+            what = "is not a directory" if self.path.exists() else "does not exist"
+            raise DataDirError(f"data directory {self.path} {what}: `jpr init --data-dir {self.path}` creates one")
+
     def _read(self, name: str) -> bytes:
         try:
             return self.file(name).read_bytes()

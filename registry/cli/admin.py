@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from jpr_client.api.jpr.v1 import admin_pb2, admin_pb2_grpc, types_pb2
-from jpr_client.client import call, secure_channel
+from jpr_client.client import call
 from jpr_client.credentials import EXPIRY_WARNING_DAYS
 from jpr_client.crypto import dsse
 from registry.cli import enrollment, export, import_lists, output
-from registry.cli.connect import add_credentials_flag, load_credentials
+from registry.cli.arguments import count, hex_bytes, hex_prefix, positive, utc_time
+from registry.cli.connect import add_credentials_flag, connected_channel, load_credentials, reaching
 from registry.crypto import pki
 from registry.datadir import SERVER_CERT, SERVER_HOSTS, SERVER_KEY, Issuer, write_new
 
@@ -46,9 +47,9 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
     _command(members, "list", "list members, their keys and their certificates (SHA-256, expiry)", _members_list)
     add_key = _command(members, "add-key", "register another signing key", _members_add_key)
     add_key.add_argument("name")
-    add_key.add_argument("--public-key", required=True, help="raw Ed25519 public key, hex")
-    add_key.add_argument("--valid-from", type=_utc, help="first moment the key may sign (ISO 8601; default now)")
-    add_key.add_argument("--valid-until", type=_utc, help="the key signs nothing from then on (ISO 8601; default: until revoked)")
+    add_key.add_argument("--public-key", required=True, type=hex_bytes(32, "a raw Ed25519 public key"), help="raw Ed25519 public key, hex")
+    add_key.add_argument("--valid-from", type=utc_time, help="first moment the key may sign (ISO 8601; default now)")
+    add_key.add_argument("--valid-until", type=utc_time, help="the key signs nothing from then on (ISO 8601; default: until revoked)")
     revoke = _command(members, "revoke-key", "revoke a signing key", _members_revoke_key)
     revoke.add_argument("name")
     revoke.add_argument("key_id")
@@ -60,21 +61,21 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
 
     volume = _command(members, "volume", "record how many applicants a member onboards a day (the yardstick for its lookups)", _members_volume)
     volume.add_argument("name")
-    volume.add_argument("per_day", type=_count, help="applicants onboarded a day")
+    volume.add_argument("per_day", type=count, help="applicants onboarded a day")
     volume.add_argument("--reason", required=True, help="where the figure comes from (recorded)")
 
     audit = admin.add_parser("audit", help="how members use the registry").add_subparsers(dest="action", required=True, metavar="ACTION")
     access = _command(audit, "access", "each member's call volumes, flagging lookups out of line with onboarding or enumeration-like misses",
                       _audit_access)
-    access.add_argument("--since", type=_utc, help="start of the window (ISO 8601; default: 7 days before --until)")
-    access.add_argument("--until", type=_utc, help="end of the window (ISO 8601; default: now)")
+    access.add_argument("--since", type=utc_time, help="start of the window (ISO 8601; default: 7 days before --until)")
+    access.add_argument("--until", type=utc_time, help="end of the window (ISO 8601; default: now)")
     access.add_argument("--volume-factor", type=float, default=0.0, help="flag lookups above this many times the declared volume (default 3)")
     access.add_argument("--miss-factor", type=float, default=0.0, help="flag a match rate this many times below other members' (default 10)")
-    access.add_argument("--min-applicants", type=_count, default=0, help="judge match rates from this many applicants on (default 1000)")
+    access.add_argument("--min-applicants", type=count, default=0, help="judge match rates from this many applicants on (default 1000)")
 
     expiring = _command(audit, "certs", f"certificates expiring within {EXPIRY_WARNING_DAYS} days (clients', the server's, the CA's)",
                         _audit_certs)
-    expiring.add_argument("--within", type=_count, default=EXPIRY_WARNING_DAYS, help=f"days ahead (default {EXPIRY_WARNING_DAYS})")
+    expiring.add_argument("--within", type=count, default=EXPIRY_WARNING_DAYS, help=f"days ahead (default {EXPIRY_WARNING_DAYS})")
 
     admins = admin.add_parser("admins", help="the association's named admins, one certificate each").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -128,7 +129,7 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
     _paging(listing)
     accept = _command(reports, "accept", "accept a report: list its subject", _reports_accept)
     accept.add_argument("report_id")
-    accept.add_argument("--term-days", type=int, default=0, help="listing term (default: by severity)")
+    accept.add_argument("--term-days", type=count, default=0, help="listing term (default: by severity)")
     accept.add_argument("--reason", default="", help="why (recorded)")
     reject = _command(reports, "reject", "reject a report", _reports_reject)
     reject.add_argument("report_id")
@@ -139,7 +140,7 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
     listings_list.add_argument("--status", choices=LISTING_STATUSES, help="only listings in this status (default: all)")
     _paging(listings_list)
     queue = _command(listings, "queue", "listings quarantined by the flood guard, disputed or under appeal (quarantined first)", _listings_queue)
-    queue.add_argument("--limit", type=int, default=50, help="at most this many (default 50, at most 500)")
+    queue.add_argument("--limit", type=positive, default=50, help="at most this many (default 50, at most 500)")
     subjects = admin.add_parser("subject", aliases=["subjects"], help="one person or company: access requests and corrections").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
@@ -147,7 +148,7 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
     show.add_argument("subject_id")
     detach = _command(subjects, "detach", "detach a wrongly attached identifier from a subject", _subject_detach)
     detach.add_argument("subject_id")
-    detach.add_argument("--token", required=True, help="the identifier's token prefix, as `subject show` prints it")
+    detach.add_argument("--token", required=True, type=hex_prefix(16, 128, "a token prefix as `subject show` prints it"), help="the identifier's token prefix, as `subject show` prints it")
     detach.add_argument("--reason", required=True, help="why (recorded)")
     split = _command(subjects, "split", "undo a wrong merge: move reports about someone else to a new subject", _subject_split)
     split.add_argument("subject_id")
@@ -156,8 +157,8 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
     events = _command(admin, "events", "the event log, oldest first (after a leak: --actor admin:NAME --since T)", _events)
     events.add_argument("--actor", default="", help="only this actor's events: admin:NAME, member:NAME or registry (default: all)")
     events.add_argument("--kind", default="", help="only kinds starting with this, e.g. listing. (default: all)")
-    events.add_argument("--since", type=_utc, help="only events at or after this time (ISO 8601)")
-    events.add_argument("--until", type=_utc, help="only events before this time (ISO 8601)")
+    events.add_argument("--since", type=utc_time, help="only events at or after this time (ISO 8601)")
+    events.add_argument("--until", type=utc_time, help="only events before this time (ISO 8601)")
     _paging(events)
     appeals = admin.add_parser("appeals", aliases=["appeal"], help="appeals against listings").add_subparsers(dest="action", required=True, metavar="ACTION")
     file_appeal = _command(appeals, "file", "file an appeal on the listed subject's behalf", _appeals_file)
@@ -193,14 +194,14 @@ def _export_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--with-reporters", action="store_true",
                         help="add the reporting platforms' names (for the regulator; members see only how many reported)")
     parser.add_argument("--with-free-text", action="store_true", help="add each report's summary and platform action")
-    parser.add_argument("--page-size", type=_count, default=500, help="listings per call (at most 500)")
+    parser.add_argument("--page-size", type=positive, default=500, help="listings per call (at most 500)")
 
 
 def _issuer_flags(parser: argparse.ArgumentParser, *, days: int = pki.CLIENT_DAYS) -> None:
     parser.add_argument("--issuer", default=os.environ.get(ISSUER_ENV, DEFAULT_ISSUER),
                         help=f"directory holding the CA key, on this machine (env {ISSUER_ENV}; default {DEFAULT_ISSUER}; "
                              "a registry made before issuer/ existed keeps ca.key in its data directory)")
-    parser.add_argument("--days", type=_count, default=days, help=f"validity of the new certificate in days (default {days})")
+    parser.add_argument("--days", type=count, default=days, help=f"validity of the new certificate in days (default {days})")
 
 
 def _command(group: Any, name: str, help_text: str, run: Any, *, json_flag: bool = True) -> argparse.ArgumentParser:
@@ -211,19 +212,34 @@ def _command(group: Any, name: str, help_text: str, run: Any, *, json_flag: bool
 
 
 def _paging(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--page-size", type=int, default=50, help="rows per page (at most 500)")
+    parser.add_argument("--page-size", type=positive, default=50, help="rows per page (at most 500)")
     parser.add_argument("--page-token", default="", help="the token a previous page printed after 'more:'")
+
+
+# The registry's names for request fields and values, and the flags that carry them (connect.in_words).
+FLAG_WORDS = {
+    "token_prefix": "--token",
+    "term_days": "--term-days",
+    "page_size": "--page-size",
+    "page_token": "--page-token",
+    "per_day": "PER_DAY",
+    "certificate_sha256": "SHA256",
+    "grounds CREDIT_REPAIR": "--grounds credit-repair",
+    "grounds ADMIN_CORRECTION": "--grounds correction",
+}
 
 
 class _Admin:
     def __init__(self, args: argparse.Namespace) -> None:
         self.credentials = load_credentials(args)
-        self._channel = secure_channel(self.credentials)
+        with reaching(self.credentials.endpoint):
+            self._channel = connected_channel(self.credentials)
         self._stub = admin_pb2_grpc.AdminStub(self._channel)
 
     def call(self, method: str, request: Any) -> Any:
         """Reads are retried on UNAVAILABLE by the channel (jpr_client.client.SAFE_TO_REPEAT); decisions never."""
-        return call(method, getattr(self._stub, method), request, 30.0)
+        with reaching(self.credentials.endpoint, FLAG_WORDS):
+            return call(method, getattr(self._stub, method), request, 30.0)
 
 
 def _members_add(args: argparse.Namespace) -> int:
@@ -333,27 +349,12 @@ def _members_list(args: argparse.Namespace) -> int:
 
 
 def _members_add_key(args: argparse.Namespace) -> int:
-    request = admin_pb2.AddMemberKeyRequest(member=args.name, public_key=bytes.fromhex(args.public_key))
+    request = admin_pb2.AddMemberKeyRequest(member=args.name, public_key=args.public_key)
     if args.valid_from:
         request.valid_from.FromDatetime(args.valid_from)
     if args.valid_until:
         request.valid_until.FromDatetime(args.valid_until)
     return _print_key(args, _Admin(args).call("AddMemberKey", request))
-
-
-def _count(text: str) -> int:
-    """A whole number, 0 or more, in ASCII digits (the registry checks the range it allows)."""
-    if not (text.isascii() and text.isdigit()):  # isdigit() alone takes '²', which int() refuses
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 0 or more")
-    return int(text)
-
-
-def _utc(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time like 2027-01-31T00:00:00Z") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _members_suspend(args: argparse.Namespace) -> int:
@@ -775,7 +776,7 @@ def _export(args: argparse.Namespace) -> int:
         export.write(pages, sys.stdout, args.format, selection, output.Progress("listings exported", shown=shown))
         return 0
     with enrollment.claim(Path(args.out), newline="") as out:
-        count = export.write(pages, out, args.format, selection, output.Progress("listings exported", shown=sys.stderr.isatty()))
+        count = export.write(pages, out, args.format, selection, output.Progress("listings exported", shown=output.progress_shown(args)))
     print(f"{count:,} {args.status} listings written to {args.out}")
     return 0
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,13 @@ from jpr_client.client import Applicant, NewReport, RegistryClient
 from jpr_client.identifiers import Identifier, normalize
 from jpr_client.model import Category, IdentifierType, LookupResult, Role, Severity
 from registry.cli import output
-from registry.cli.connect import add_credentials_flag, load_credentials
+from registry.cli.arguments import hex_bytes, report_id, utc_time
+from registry.cli.connect import add_credentials_flag, load_credentials, reaching
+
+
+# The signed payload's fields as the registry names them, and the flags that set them (connect.in_words).
+REPORT_WORDS = {"payload.occurred_at": "--occurred-at", "payload.created_at": "--created-at", "payload.report_id": "--report-id",
+                "summary": "--summary", "platform_action": "--action", "display_name": "--display-name"}
 
 
 def configure(command: str, parser: argparse.ArgumentParser) -> None:
@@ -43,18 +48,18 @@ def _report_flags(report: argparse.ArgumentParser) -> None:
     report.add_argument("--action", required=True, help="what your platform did, e.g. 'store closed' (<= 200 chars)")
     evidence = report.add_mutually_exclusive_group(required=True)
     evidence.add_argument("--evidence", help="the evidence package you keep; its SHA-256 is signed into the report")
-    evidence.add_argument("--evidence-sha256", help="the evidence package's SHA-256, hex")
-    report.add_argument("--occurred-at", help="when it happened (ISO 8601 date or time)")
+    evidence.add_argument("--evidence-sha256", type=hex_bytes(32, "a SHA-256 digest"), help="the evidence package's SHA-256, hex")
+    report.add_argument("--occurred-at", type=utc_time, help="when it happened (ISO 8601 date or time; UTC unless it says otherwise)")
     report.add_argument("--display-name", default="", help="masked name, e.g. 张*明")
-    report.add_argument("--report-id", help="a UUID of your own (default: a new one)")
-    report.add_argument("--created-at", help="the report's signing time (default: now); repeat the same --report-id and "
+    report.add_argument("--report-id", type=report_id, help="a UUID of your own (default: a new one)")
+    report.add_argument("--created-at", type=utc_time, help="the report's signing time (default: now); repeat the same --report-id and "
                         "--created-at to re-send a report safely")
     report.set_defaults(run=_report)
 
 
 def _retract_flags(retract: argparse.ArgumentParser) -> None:
     add_credentials_flag(retract, None)
-    retract.add_argument("report_id")
+    retract.add_argument("report_id", type=report_id)
     retract.add_argument("--reason", required=True, help="why the report is withdrawn (recorded; no personal data)")
     retract.set_defaults(run=_retract)
 
@@ -87,7 +92,9 @@ def _subject(args: argparse.Namespace) -> tuple[Role, tuple[Identifier, ...]]:
 
 def _lookup(args: argparse.Namespace) -> int:
     role, identifiers = _subject(args)
-    with RegistryClient(load_credentials(args)) as client:
+    credentials = load_credentials(args)
+    with reaching(credentials.endpoint), RegistryClient(credentials) as client:
+        client.connect()
         result = client.lookup(Applicant(role=role, identifiers=identifiers))
     if args.json:
         output.emit_json(result)
@@ -118,12 +125,12 @@ def _print_result(result: LookupResult) -> None:
 
 def _report(args: argparse.Namespace) -> int:
     role, identifiers = _subject(args)
-    digest = bytes.fromhex(args.evidence_sha256) if args.evidence_sha256 else hashlib.sha256(Path(args.evidence).read_bytes()).digest()
+    digest = args.evidence_sha256 or hashlib.sha256(Path(args.evidence).read_bytes()).digest()
     fields: dict[str, Any] = {}
     if args.report_id:
         fields["report_id"] = args.report_id
     if args.created_at:
-        fields["created_at"] = _when(args.created_at)
+        fields["created_at"] = args.created_at
     new = NewReport(
         role=role,
         identifiers=identifiers,
@@ -132,11 +139,13 @@ def _report(args: argparse.Namespace) -> int:
         summary=args.summary,
         platform_action=args.action,
         evidence_sha256=digest,
-        occurred_at=_when(args.occurred_at),
+        occurred_at=args.occurred_at,
         display_name=args.display_name,
         **fields,
     )
-    with RegistryClient(load_credentials(args)) as client:
+    credentials = load_credentials(args)
+    with reaching(credentials.endpoint, REPORT_WORDS), RegistryClient(credentials) as client:
+        client.connect()
         receipt = client.submit_report(new)
     if args.json:
         output.emit_json(receipt)
@@ -145,15 +154,10 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _when(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    moment = datetime.fromisoformat(value)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _retract(args: argparse.Namespace) -> int:
-    with RegistryClient(load_credentials(args)) as client:
+    credentials = load_credentials(args)
+    with reaching(credentials.endpoint), RegistryClient(credentials) as client:
+        client.connect()
         report = client.retract_report(args.report_id, args.reason)
     if args.json:
         output.emit_json({"report_id": report.report_id, "status": report.status, "subject_id": report.subject_id})

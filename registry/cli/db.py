@@ -9,11 +9,16 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from registry.cli import output
 from registry.cli.output import add_json_flag, emit_json
 from registry.settings import load_settings
 
 if TYPE_CHECKING:
     from registry.store.database import Database
+
+# Pages copied per step of an online backup: between steps writers get the database (a page is 4 KiB,
+# so 1024 pages is 4 MiB), and the progress line moves.
+BACKUP_STEP_PAGES = 1024
 
 # SQLAlchemy and Alembic are imported by the commands that use them, not with this module:
 # `jpr --help` and the platform commands (lookup, report, health) start without them.
@@ -36,9 +41,12 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
 
 @contextmanager
 def _database(args: argparse.Namespace) -> Iterator[Database]:
+    from registry.datadir import DataDir
     from registry.store.database import Database
 
     settings = load_settings({"data_dir": args.data_dir, "database_url": args.database_url})
+    if not settings.database_url:  # the SQLite file in the data directory: SQLite would only say "unable to open"
+        DataDir(settings.data_dir).require()
     database = Database(settings.effective_database_url)
     try:
         yield database
@@ -78,12 +86,21 @@ def _backup(args: argparse.Namespace) -> int:
     if not database.is_sqlite:
         raise ValueError("jpr db backup copies SQLite databases; back up PostgreSQL with pg_dump (docs/operations.md)")
     source_path = database.url.split("///", 1)[1]
+    if not Path(source_path).is_file():
+        raise ValueError(f"no registry database at {source_path}: `jpr db upgrade` creates it (`jpr init` makes a whole data directory)")
     target = Path(args.target)
-    # sqlite3's backup API copies a consistent snapshot while writers go on.
-    with closing(sqlite3.connect(f"file:{source_path}?mode=ro", uri=True)) as source:
+    progress = output.Progress("backup", shown=output.progress_shown(args), total=0, unit="pages")
+    # sqlite3's backup API copies a consistent snapshot while writers go on. It copies in steps, for the
+    # progress line; the read transaction held across them keeps one snapshot, where a write between
+    # two steps would otherwise restart the copy (and a busy registry's might never end).
+    with closing(sqlite3.connect(f"file:{source_path}?mode=ro", uri=True, isolation_level=None)) as source:
+        source.execute("BEGIN")
+        source.execute("SELECT count(*) FROM sqlite_master").fetchone()
         _create_backup_file(target)
         with closing(sqlite3.connect(target)) as copy:
-            source.backup(copy)
+            source.backup(copy, pages=BACKUP_STEP_PAGES, progress=lambda _status, left, total: progress.of(total, total - left), sleep=0)
+        source.execute("COMMIT")
+    progress.close()
     with closing(sqlite3.connect(target)) as copy:
         verdict = copy.execute("PRAGMA integrity_check").fetchone()[0]
     if args.json:

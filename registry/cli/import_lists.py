@@ -13,7 +13,6 @@ import argparse
 import hashlib
 import itertools
 import sys
-import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -29,6 +28,7 @@ from jpr_client.credentials import Credentials
 from jpr_client.model import Token
 from jpr_client.protocol import datetime_to_timestamp
 from registry.cli import output
+from registry.cli.connect import reaching
 from registry.cli.import_rows import BadRow, ListedRow, decode, read_rows
 
 T = TypeVar("T")
@@ -74,17 +74,19 @@ def run_import(args: argparse.Namespace, admin_call: Callable[[str, admin_pb2.Im
     # Rows are read as they are imported, so that reading overlaps the registry's work.
     rows = _listable(read_rows(text, path.name), tally)
     importer = _Importer(member, admin_call, evidence=hashlib.sha256(data).digest(), created_at=datetime.now(UTC).replace(microsecond=0))
-    progress = _Progress(text.count("\n") - 1)  # the data lines: the rows, unless cells hold line breaks
+    # The data lines: the rows, unless cells hold line breaks.
+    progress = output.Progress("import", shown=output.progress_shown(args), total=text.count("\n") - 1, unit="rows")
     try:
-        with RegistryClient(member, timeout=60.0) as client:
+        with reaching(member.endpoint), RegistryClient(member, timeout=60.0) as client:
+            client.connect()
             for batch, envelopes in _ahead(lambda b: importer.sign(client, b), _batches(rows, args.batch_size)):
                 importer.file(batch, envelopes, tally)
                 progress.show(tally.done)
     except KeyboardInterrupt:
-        progress.end()
+        progress.close()
         print(f"jpr: interrupted after {tally.done:,} rows; run the same command again to go on (nothing is imported twice)", file=sys.stderr)
         return 130
-    progress.end()
+    progress.close()
     _print_summary(args, tally)
     return 1 if tally.bad else 0
 
@@ -174,28 +176,6 @@ def _ahead(work: Callable[[Sequence[T]], list[bytes]], batches: Iterator[Sequenc
         while pending:
             done, future = pending.popleft()
             yield done, future.result()
-
-
-class _Progress:
-    """A one-line progress bar on stderr, only when it is a terminal."""
-
-    def __init__(self, total: int) -> None:
-        self._total = max(total, 1)
-        self._started = time.monotonic()
-        self._on = sys.stderr.isatty()
-
-    def show(self, done: int) -> None:
-        if not self._on:
-            return
-        width = 30
-        filled = width * done // self._total
-        rate = done / max(time.monotonic() - self._started, 1e-6)
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done:,}/{self._total:,} rows, {rate:,.0f}/s ")
-        sys.stderr.flush()
-
-    def end(self) -> None:
-        if self._on:
-            sys.stderr.write("\n")
 
 
 def _print_summary(args: argparse.Namespace, tally: Tally) -> None:

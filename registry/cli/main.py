@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
 from jpr_client import __version__
+from registry.cli.arguments import CommandParser
 
 # Every command, the module under registry.cli that defines its flags, and its one-line help.
 # `jpr COMMAND` imports that one module and `jpr --help` none, so a platform's lookup starts
@@ -40,7 +42,7 @@ class UsageError(Exception):
         self.parser = parser
 
 
-class _Parser(argparse.ArgumentParser):
+class _Parser(CommandParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(self, message)
 
@@ -62,6 +64,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
+    # gRPC's core logs each failed TLS handshake at INFO on stderr: the one-line reason below says it.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     as_json = "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv
     try:
         args = build_parser(argv).parse_args(argv)

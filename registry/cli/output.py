@@ -14,6 +14,7 @@ import enum
 import json
 import re
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -143,21 +144,50 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
 
 
 class Progress:
-    """A running count on one line of stderr, redrawn in place, for a long command watched at a terminal."""
+    """A running count on one line of stderr, redrawn in place, for a long command watched at a terminal.
 
-    def __init__(self, label: str, *, shown: bool) -> None:
-        self._label, self._shown = label, shown
+    With a `total`, a bar and a rate too. `shown` is false for scripts: see `progress_shown`.
+    """
+
+    def __init__(self, label: str, *, shown: bool, total: int | None = None, unit: str = "") -> None:
+        self._label, self._shown, self._total, self._unit = label, shown, total, unit
+        self._started = time.monotonic()
         self.count = 0
 
     def add(self, done: int) -> None:
-        self.count += done
+        self.show(self.count + done)
+
+    def of(self, total: int, count: int) -> None:
+        """`count` done of a `total` learnt as the work goes (a database that grows while it is copied)."""
+        self._total = total
+        self.show(count)
+
+    def show(self, count: int) -> None:
+        self.count = count
         if self._shown:
-            sys.stderr.write(f"\r{self._label}: {self.count:,}")
+            sys.stderr.write(f"\r{self._label}: {self._line()}")
             sys.stderr.flush()
+
+    def _line(self) -> str:
+        if self._total is None:
+            return f"{self.count:,}"
+        total = max(self._total, 1)
+        filled = BAR_WIDTH * min(self.count, total) // total
+        rate = self.count / max(time.monotonic() - self._started, 1e-6)
+        return f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {self.count:,}/{total:,} {self._unit}, {rate:,.0f}/s "  # the space wipes a longer rate
 
     def close(self) -> None:
         if self._shown:
             sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+BAR_WIDTH = 30
+
+
+def progress_shown(args: Any) -> bool:
+    """Progress is for a person at a terminal: never under --json, never into a pipe or a file."""
+    return sys.stderr.isatty() and not getattr(args, "json", False)
 
 
 def fields(pairs: Mapping[str, Any]) -> None:

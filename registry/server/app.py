@@ -123,6 +123,7 @@ def start(
 ) -> RunningRegistry:
     """Start serving on `settings.listen` (port 0 picks a free port) and return at once."""
     data = DataDir(settings.data_dir)
+    data.require()
     database = Database(settings.effective_database_url, pool_size=settings.workers + 2)
     try:
         schema.require_current(database)

@@ -121,8 +121,8 @@ class ListingStore:
             allowed_from = listing.listed_from + timedelta(days=not_before_days)
             if now < allowed_from:
                 raise FailedPrecondition(
-                    f"listing {listing_ref_} may be lifted for {grounds} from {allowed_from.date().isoformat()} "
-                    f"({not_before_days} days after it began); a listing that was wrong is an ADMIN_CORRECTION"
+                    f"listing {listing_ref_} may be lifted with grounds {grounds} from {allowed_from.date().isoformat()} "
+                    f"({not_before_days} days after it began); a listing that was wrong is lifted with grounds ADMIN_CORRECTION"
                 )
             listing.status = ListingStatus.LIFTED.value
             listing.updated_at = now

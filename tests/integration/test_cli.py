@@ -216,7 +216,6 @@ def test_add_and_revoke_a_signing_key(jpr: Jpr, tmp_path: Path) -> None:
     added = json.loads(jpr.admin("admin", "members", "add-key", "platform-a", "--public-key", public.hex(), "--json"))
     assert added["key_id"] == dsse.key_id(public) and added["revoked_at"] is None
     assert "ALREADY_EXISTS" in jpr.admin("admin", "members", "add-key", "platform-a", "--public-key", public.hex(), ok=False)
-    assert "INVALID_ARGUMENT" in jpr.admin("admin", "members", "add-key", "platform-a", "--public-key", "abcd", ok=False)
     revoked = json.loads(jpr.admin("admin", "members", "revoke-key", "platform-a", added["key_id"], "--json"))
     assert revoked["revoked_at"] is not None
     assert "FAILED_PRECONDITION" in jpr.admin("admin", "members", "revoke-key", "platform-a", added["key_id"], ok=False)

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from jpr_client import _convert
+from jpr_client import _convert, transport
 from jpr_client.api.jpr.v1 import registry_pb2, registry_pb2_grpc, types_pb2
 from jpr_client.credentials import CertificateExpiryWarning, Credentials
 from jpr_client.crypto import dsse, oprf
@@ -165,6 +165,18 @@ class RegistryClient:
 
     def close(self) -> None:
         self._channel.close()
+
+    def connect(self, timeout: float = 5.0) -> None:
+        """Connect now, at most `timeout` seconds; credentials of another registry raise RPCError at once.
+
+        Calls connect on their own; this only spares a program the retries (about a second) that end
+        in the same UNAVAILABLE when the registry's certificate is not signed by the credentials' CA.
+
+        Example:
+            >>> with RegistryClient(credentials) as client:  # doctest: +SKIP
+            ...     client.connect()
+        """
+        transport.connect(self._channel, self.credentials.endpoint, timeout)
 
     def tokenize(self, identifiers: Sequence[Identifier]) -> list[Token]:
         """Tokens of normalized identifiers: blinded here, evaluated by the registry, unblinded here.
@@ -314,7 +326,8 @@ class RegistryClient:
         is once the caller has handled it: after a crash or a restart (of
         either side) the watch resumes with the first change not yet handled.
         Each stream lasts at most `stream_seconds` and is then reopened; lost
-        connections are reopened with backoff.
+        connections are reopened with backoff; a failed TLS handshake (credentials of another
+        registry) raises RPCError instead, since no reopening can mend it.
 
         Example:
             >>> for change in client.watch_changes("jpr-changes.cursor"):  # doctest: +SKIP
@@ -332,8 +345,11 @@ class RegistryClient:
                     backoff = self._retry.initial_backoff
             except grpc.RpcError as error:
                 status = error.code()
+                failure = RPCError(status, error.details() or "", "WatchChanges")
+                if transport.handshake_failed(failure):  # another registry's CA: reopening would fail forever
+                    raise RPCError(status, transport.handshake_message(self.credentials.endpoint, failure.message), "WatchChanges") from None
                 if status not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED):
-                    raise RPCError(status, error.details() or "", "WatchChanges") from None
+                    raise failure from None
                 if status is not grpc.StatusCode.DEADLINE_EXCEEDED:
                     time.sleep(backoff * random.uniform(0.5, 1.0))
                     backoff = min(backoff * 2, self._retry.max_backoff)
