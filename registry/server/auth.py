@@ -3,7 +3,15 @@
 The caller's identity comes from its client certificate only (mutual TLS),
 never from request fields or metadata. Methods are denied unless a rule below
 names the roles allowed to call them. The same interceptor turns domain
-`RegistryError`s into a gRPC status with the error's message.
+`RegistryError`s into a gRPC status with the error's message, and gives every
+call a request id of its own (`x-request-id`), sent to the caller and written in
+the call's access-log record.
+
+The id travels in the trailing metadata, which every call ends with, a refusal
+included. Not in the initial metadata: gRPC treats a call whose headers arrived
+as committed and never retries it, so early headers would take the SDK's retry
+of UNAVAILABLE away. A stream, which channels do not retry, also gets it in its
+headers once it is open, so a watcher knows it while the stream runs.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import logging
+import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -23,7 +32,7 @@ from jpr_client.quoting import quoted
 from registry.crypto import pki
 from registry.domain.errors import RegistryError
 from registry.domain.model import Caller, MemberStatus
-from registry.server.access_log import AccessLog, element_counts
+from registry.server.access_log import CALL, END, OPEN, AccessLog, element_counts
 from registry.server.streams import OpenStreams, Refusal, Stream, StreamLimits, caller_key
 from registry.store.database import reset_deadline, set_deadline
 
@@ -79,6 +88,7 @@ RULES: Mapping[str, frozenset[str]] = {
 }
 
 RETRY_AFTER_KEY = "grpc-retry-pushback-ms"  # gRPC's own name for "retry after this many milliseconds"
+REQUEST_ID_KEY = "x-request-id"  # the SDK reads it (jpr_client.errors); docs/protocol.md
 
 _caller: contextvars.ContextVar[Caller] = contextvars.ContextVar("jpr_caller")
 
@@ -128,6 +138,22 @@ def _lenient(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], An
 _KINDS = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
 
 
+def new_request_id(context: grpc.ServicerContext) -> str:
+    """A new id for this call, in the trailers it ends with, however it ends. The registry makes every id
+    itself: one a client sent would let two calls share an id, or a client forge another's."""
+    request_id = secrets.token_hex(8)
+    context.set_trailing_metadata(((REQUEST_ID_KEY, request_id),))
+    return request_id
+
+
+def send_request_id(context: grpc.ServicerContext, request_id: str) -> None:
+    """The id in the headers of a stream that has just opened."""
+    try:
+        context.send_initial_metadata(((REQUEST_ID_KEY, request_id),))
+    except grpc.RpcError:  # the caller has cancelled already: its end is recorded all the same
+        pass
+
+
 class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
     def __init__(
         self,
@@ -171,7 +197,8 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
     def _guard(self, method: str, behavior: Callable[[Any, grpc.ServicerContext], Any]) -> Callable[..., Any]:
         def guarded(request: Any, context: grpc.ServicerContext) -> Any:
             started = time.perf_counter()
-            caller = self._admit(method, request, context, started)
+            request_id = new_request_id(context)
+            caller = self._admit(method, request, context, started, request_id, CALL)
             token = _caller.set(caller)
             deadline = set_deadline(context.time_remaining())  # carried down to the database's statement timeouts
             status, response = "OK", None
@@ -185,7 +212,7 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             finally:
                 reset_deadline(deadline)
                 _caller.reset(token)
-                self._record(method, caller, status, started, *element_counts(method, request, response))
+                self._record(method, caller, status, started, *element_counts(method, request, response), request_id=request_id)
 
         return guarded
 
@@ -193,15 +220,20 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         self, method: str, behavior: Callable[[Any, grpc.ServicerContext], Any], request_streaming: bool, response_streaming: bool
     ) -> Callable[..., Any]:
         """A long-lived call: admitted like any call, then given a stream slot that its end frees.
-        Logged when it opens."""
+        Logged when it opens (or is refused) and when it ends."""
 
         def guarded(request: Any, context: grpc.ServicerContext) -> Any:
             started = time.perf_counter()
-            caller = self._admit(method, None if request_streaming else request, context, started)
+            request_id = new_request_id(context)
+
+            def opened(status: str) -> None:
+                self._record(method, caller, status, started, 0, 0, request_id=request_id, event=OPEN)
+
+            caller = self._admit(method, None if request_streaming else request, context, started, request_id, OPEN)
             try:
                 stream = self.streams.open(method, caller, context)
             except RegistryError as error:
-                self._record(method, caller, error.status, started, 0, 0)
+                opened(error.status)
                 context.abort(grpc.StatusCode[error.status], str(error))
             if request_streaming:
                 request = self._checked(method, caller, request, context)
@@ -211,11 +243,14 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                 result = behavior(request, context)
             except Exception as error:
                 self.streams.close(stream)
-                self._end_stream(method, caller, error, context, started)
+                self._end_stream(method, caller, error, context, opened)
             finally:
                 _caller.reset(token)
-            self._record(method, caller, "OK", started, 0, 0)
+            opened("OK")
+            send_request_id(context, request_id)
+            self._log_end(stream, context, started, request_id)
             if not response_streaming:
+                stream.end("OK")
                 self.streams.close(stream)
                 return result
             return self._relay(method, caller, result, stream, context)
@@ -226,24 +261,35 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         stream.running = True
         try:
             yield from responses
+            stream.end("OK")
         except Exception as error:
-            self._end_stream(method, caller, error, context, None)
+            self._end_stream(method, caller, error, context, stream.end)
         finally:
             self.streams.close(stream)  # the thread leaves the call: its slot is free
 
-    def _end_stream(self, method: str, caller: Caller, error: Exception, context: grpc.ServicerContext, started: float | None) -> None:
+    def _end_stream(
+        self, method: str, caller: Caller, error: Exception, context: grpc.ServicerContext, ends: Callable[[str], None]
+    ) -> None:
         """A stream's servicer raised. If the call had already ended (the servicer aborted it, the client cancelled,
         the sweeper ended it), that end stands and is not a fault; otherwise it ends like any call.
-        `started`: record the call (a stream whose opening was not recorded yet)."""
+        `ends` is told the status it ends with."""
         ended: grpc.StatusCode | None = context.code()  # type: ignore[attr-defined]
         if ended is not None or not context.is_active():
-            if started is not None:
-                self._record(method, caller, (ended or grpc.StatusCode.CANCELLED).name, started, 0, 0)
+            ends((ended or grpc.StatusCode.CANCELLED).name)
             raise error
         code, message = self._failure(method, caller, error, context)
-        if started is not None:
-            self._record(method, caller, code.name, started, 0, 0)
+        ends(code.name)
         context.abort(code, message)
+
+    def _log_end(self, stream: Stream, context: grpc.ServicerContext, started: float, request_id: str) -> None:
+        """Record the stream's end when the call ends, however it ends: gRPC runs the callback then, on its own thread."""
+
+        def ended() -> None:
+            status = stream.ended or _unexplained_end(context)
+            self._record(stream.method, stream.caller, status, started, 0, 0, request_id=request_id, event=END)
+
+        if not context.add_callback(ended):  # the call ended already
+            ended()
 
     def _checked(self, method: str, caller: Caller, requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
         for request in requests:
@@ -251,8 +297,8 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                 self._refuse_malformed(method, caller, request, context)
             yield request
 
-    def _admit(self, method: str, request: Any, context: grpc.ServicerContext, started: float) -> Caller:
-        """The caller, once it may make this call; otherwise the call is aborted with the reason."""
+    def _admit(self, method: str, request: Any, context: grpc.ServicerContext, started: float, request_id: str, event: str) -> Caller:
+        """The caller, once it may make this call; otherwise the call is aborted with the reason (and recorded as `event`)."""
         try:
             caller, refusal = self._authorize(method, context)
         except Exception:  # e.g. the member view could not read its database: logged, recorded, INTERNAL
@@ -260,11 +306,11 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             caller, refusal = None, (grpc.StatusCode.INTERNAL, "internal error; the registry logged the cause")
         if refusal is not None:
             code, message = refusal
-            self._record(method, caller, code.name, started, 0, 0)
+            self._record(method, caller, code.name, started, 0, 0, request_id=request_id, event=event)
             context.abort(code, message)
         assert caller is not None
         if type(request) is MalformedRequest:
-            self._record(method, caller, "INVALID_ARGUMENT", started, 0, 0)
+            self._record(method, caller, "INVALID_ARGUMENT", started, 0, 0, request_id=request_id, event=event)
             self._refuse_malformed(method, caller, request, context)
         return caller
 
@@ -279,14 +325,18 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         if isinstance(error, RegistryError):
             retry_after_ms = getattr(error, "retry_after_ms", None)
             if retry_after_ms is not None:
-                context.set_trailing_metadata(((RETRY_AFTER_KEY, str(retry_after_ms)),))
+                context.set_trailing_metadata((*context.trailing_metadata(), (RETRY_AFTER_KEY, str(retry_after_ms))))
             return grpc.StatusCode[error.status], str(error)
         log.error("%s failed for %s:%s", method, caller.role, caller.name, exc_info=error)
         return grpc.StatusCode.INTERNAL, "internal error; the registry logged the cause"
 
-    def _record(self, method: str, caller: Caller | None, status: str, started: float, items: int, matched: int) -> None:
-        role, name, sha256 = (caller.role, caller.name, caller.certificate_sha256) if caller else ("-", "-", "")
-        self._access_log.record(method, role, name, sha256, status, (time.perf_counter() - started) * 1000, items, matched)
+    def _record(
+        self, method: str, caller: Caller | None, status: str, started: float, items: int, matched: int,
+        *, request_id: str, event: str = CALL,
+    ) -> None:
+        role, name, sha256 = (caller.role, caller.name, caller.certificate_sha256) if caller else ("", "", "")
+        milliseconds = (time.perf_counter() - started) * 1000
+        self._access_log.record(method, role, name, sha256, status, milliseconds, items, matched, request_id, event)
 
     def _authorize(self, method: str, context: grpc.ServicerContext) -> tuple[Caller | None, Refusal | None]:
         """The caller, and why it is refused (None: allowed)."""
@@ -350,6 +400,15 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
 
     def close(self) -> None:
         self.streams.close_all()
+
+
+def _unexplained_end(context: grpc.ServicerContext) -> str:
+    """How a stream ended that no code of ours ended: the client went away, or its deadline passed."""
+    code: grpc.StatusCode | None = context.code()  # type: ignore[attr-defined]
+    if code is not None:
+        return code.name
+    remaining = context.time_remaining()
+    return "DEADLINE_EXCEEDED" if remaining is not None and remaining <= 0 else "CANCELLED"
 
 
 class MalformedLog:

@@ -333,7 +333,7 @@ class RegistryClient:
             except grpc.RpcError as error:
                 status = error.code()
                 if status not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED):
-                    raise RPCError(status, error.details() or "", "WatchChanges") from None
+                    raise RPCError.from_grpc(error, "WatchChanges") from None
                 if status is not grpc.StatusCode.DEADLINE_EXCEEDED:
                     time.sleep(backoff * random.uniform(0.5, 1.0))
                     backoff = min(backoff * 2, self._retry.max_backoff)
