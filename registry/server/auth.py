@@ -5,13 +5,7 @@ never from request fields or metadata. Methods are denied unless a rule below
 names the roles allowed to call them. The same interceptor turns domain
 `RegistryError`s into a gRPC status with the error's message, and gives every
 call a request id of its own (`x-request-id`), sent to the caller and written in
-the call's access-log record.
-
-The id travels in the trailing metadata, which every call ends with, a refusal
-included. Not in the initial metadata: gRPC treats a call whose headers arrived
-as committed and never retries it, so early headers would take the SDK's retry
-of UNAVAILABLE away. A stream, which channels do not retry, also gets it in its
-headers once it is open, so a watcher knows it while the stream runs.
+the call's access-log record (registry/server/request_ids.py says where it travels).
 """
 
 from __future__ import annotations
@@ -19,7 +13,6 @@ from __future__ import annotations
 import contextvars
 import functools
 import logging
-import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -33,7 +26,8 @@ from registry.crypto import pki
 from registry.domain.errors import RegistryError
 from registry.domain.model import Caller, MemberStatus
 from registry.server.access_log import CALL, END, OPEN, AccessLog, element_counts
-from registry.server.streams import OpenStreams, Refusal, Stream, StreamLimits, caller_key
+from registry.server.request_ids import new_request_id, send_request_id
+from registry.server.streams import OpenStreams, Refusal, Stream, StreamLimits, caller_key, unexplained_end
 from registry.store.database import reset_deadline, set_deadline
 
 log = logging.getLogger("jpr.access")
@@ -88,7 +82,6 @@ RULES: Mapping[str, frozenset[str]] = {
 }
 
 RETRY_AFTER_KEY = "grpc-retry-pushback-ms"  # gRPC's own name for "retry after this many milliseconds"
-REQUEST_ID_KEY = "x-request-id"  # the SDK reads it (jpr_client.errors); docs/protocol.md
 
 _caller: contextvars.ContextVar[Caller] = contextvars.ContextVar("jpr_caller")
 
@@ -136,22 +129,6 @@ def _lenient(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], An
 
 
 _KINDS = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
-
-
-def new_request_id(context: grpc.ServicerContext) -> str:
-    """A new id for this call, in the trailers it ends with, however it ends. The registry makes every id
-    itself: one a client sent would let two calls share an id, or a client forge another's."""
-    request_id = secrets.token_hex(8)
-    context.set_trailing_metadata(((REQUEST_ID_KEY, request_id),))
-    return request_id
-
-
-def send_request_id(context: grpc.ServicerContext, request_id: str) -> None:
-    """The id in the headers of a stream that has just opened."""
-    try:
-        context.send_initial_metadata(((REQUEST_ID_KEY, request_id),))
-    except grpc.RpcError:  # the caller has cancelled already: its end is recorded all the same
-        pass
 
 
 class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
@@ -285,7 +262,7 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         """Record the stream's end when the call ends, however it ends: gRPC runs the callback then, on its own thread."""
 
         def ended() -> None:
-            status = stream.ended or _unexplained_end(context)
+            status = stream.ended or unexplained_end(context)
             self._record(stream.method, stream.caller, status, started, 0, 0, request_id=request_id, event=END)
 
         if not context.add_callback(ended):  # the call ended already
@@ -400,15 +377,6 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
 
     def close(self) -> None:
         self.streams.close_all()
-
-
-def _unexplained_end(context: grpc.ServicerContext) -> str:
-    """How a stream ended that no code of ours ended: the client went away, or its deadline passed."""
-    code: grpc.StatusCode | None = context.code()  # type: ignore[attr-defined]
-    if code is not None:
-        return code.name
-    remaining = context.time_remaining()
-    return "DEADLINE_EXCEEDED" if remaining is not None and remaining <= 0 else "CANCELLED"
 
 
 class MalformedLog:

@@ -147,3 +147,12 @@ class OpenStreams:
     def close_all(self) -> None:
         self._stop.set()
         self._sweeper.join()
+
+
+def unexplained_end(context: grpc.ServicerContext) -> str:
+    """How a stream ended that no code of ours ended: the client went away, or its deadline passed."""
+    code: grpc.StatusCode | None = context.code()  # type: ignore[attr-defined]
+    if code is not None:
+        return code.name
+    remaining = context.time_remaining()
+    return "DEADLINE_EXCEEDED" if remaining is not None and remaining <= 0 else "CANCELLED"
