@@ -1,6 +1,6 @@
 """Lookup throughput and latency of the registry, as ratios against a bare gRPC echo server.
 
-    python bench/lookup.py [--subjects 100000] [--seconds 10] [--workers 4] [--rounds 1] [--no-check]
+    python bench/lookup.py [--subjects 100000] [--seconds 10] [--workers 4] [--rounds 1] [--log-format text] [--no-check]
 
 One run: seed a temporary SQLite registry, check the verdict of every probe,
 then measure from a load-generator process of its own (the servers stay in
@@ -48,6 +48,7 @@ from jpr_client.model import IdentifierType, ListingStatus, ReportStatus
 from registry.crypto import pki
 from registry.datadir import DataDir
 from registry.server.app import MESSAGE_LIMIT, start
+from registry.server.log_format import formatter
 from registry.settings import Settings, load_settings
 from registry.store import schema
 from registry.store.certificates import CertificateStore
@@ -423,6 +424,7 @@ def prepare(options: argparse.Namespace, root: Path, database_url: str) -> Seede
         "data_dir": data.path, "listen": "127.0.0.1:0", "workers": options.workers, "database_url": database_url or None,
         # The limits' code runs, but the load generator is one member far above any platform's onboarding rate.
         "lookups_per_second": 1e9, "lookups_burst": 10**9, "tokenize_per_second": 1e9, "tokenize_burst": 10**9,
+        "log_format": options.log_format,
     }
     settings = load_settings(flags, environ={})
     database = Database(settings.effective_database_url)
@@ -442,7 +444,7 @@ def prepare(options: argparse.Namespace, root: Path, database_url: str) -> Seede
 def run(options: argparse.Namespace, root: Path, database_url: str = "") -> dict[str, list[Result]]:
     """Both servers up side by side; echo and Lookup measured in alternation, then LookupBatch."""
     seeded = prepare(options, root, database_url)
-    with logging_like_serve(root / "registry.log", seeded.settings.log_level):
+    with logging_like_serve(root / "registry.log", seeded.settings.log_level, seeded.settings.log_format):
         return _measure_all(options, seeded)
 
 
@@ -497,10 +499,10 @@ def _resident_mib() -> float:
 
 
 @contextmanager
-def logging_like_serve(path: Path, level: str) -> Iterator[None]:
-    """Every call logged as `jpr serve` does (its access log batches lines off the request threads), to a file."""
+def logging_like_serve(path: Path, level: str, log_format: str) -> Iterator[None]:
+    """Every call logged as `jpr serve` does (one record per call, formatted off the request threads), to a file."""
     writer = logging.FileHandler(path)
-    writer.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    writer.setFormatter(formatter(log_format))
     root = logging.getLogger()
     root.addHandler(writer)
     root.setLevel(level)
@@ -553,6 +555,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=Settings.workers, help=f"server threads, both servers (default: the registry's, {Settings.workers})")
     parser.add_argument("--rounds", type=int, default=1, help="alternate echo and Lookup this many times, report medians (default 1)")
     parser.add_argument("--no-check", action="store_true", help="exit 0 even when a target is missed")
+    parser.add_argument("--log-format", choices=["text", "json"], default="text", help="the access log's, as `jpr serve --log-format` (default text)")
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="sqlite")
     parser.add_argument("--postgres-url", default=os.environ.get("JPR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
                         help="server to create the PostgreSQL run's database on (env JPR_TEST_POSTGRES_URL)")

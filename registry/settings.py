@@ -73,6 +73,7 @@ class Settings:
     flood_factor: float = 10.0  # times the baseline: the listing's own hourly rate, the median listing's, or 1
     flood_history_hours: int = 24  # the hours before the window that make a listing's own rate
     log_level: str = "INFO"
+    log_format: str = "text"  # or "json": one JSON object a line (registry/server/log_format.py)
 
     @property
     def effective_database_url(self) -> str:
@@ -270,6 +271,7 @@ ALLOWED: dict[str, Rule] = {
     "flood_factor": Range(1, 10**6, above=True),
     "flood_history_hours": Range(1, 24 * 90, "hours"),
     "log_level": OneOf(("DEBUG", "INFO", "WARNING", "ERROR")),
+    "log_format": OneOf(("text", "json")),
 }
 
 

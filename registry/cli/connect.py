@@ -68,7 +68,7 @@ def reaching(endpoint: str, words: Mapping[str, str] | None = None) -> Iterator[
         if transport.not_reached(error):
             raise RPCError(error.status, transport.unreachable_message(endpoint, error.message), error.method) from None
         if words:
-            raise RPCError(error.status, in_words(error.message, words), error.method, error.retry_after) from None
+            raise RPCError(error.status, in_words(error.message, words), error.method, error.retry_after, error.request_id) from None
         raise
 
 

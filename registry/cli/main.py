@@ -83,18 +83,19 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(as_json, *failure)
 
 
-def _fail(as_json: bool, status: str, line: str, code: int) -> int:
-    """Report a failure on stderr: one line, or with --json {"error": {"status": ..., "message": ...}}."""
+def _fail(as_json: bool, status: str, line: str, code: int, request_id: str | None = None) -> int:
+    """Report a failure on stderr: one line, or with --json {"error": {"status": ..., "message": ...}};
+    with the id the registry gave the call when it answered, which the association finds in its log."""
     if as_json:
         from registry.cli.output import emit_error
 
-        emit_error(status, line.removeprefix(f"{status}: "))  # the line names the status; the object has it apart
+        emit_error(status, line.removeprefix(f"{status}: "), request_id)  # the line names the status; the object has it apart
     else:
-        print(f"jpr: {line}", file=sys.stderr)
+        print(f"jpr: {line}" + (f" (request id {request_id})" if request_id else ""), file=sys.stderr)
     return code
 
 
-def _failure(error: Exception) -> tuple[str, str, int] | None:
+def _failure(error: Exception) -> tuple[str, str, int, str | None] | None:
     """The gRPC status (the registry's, or the one its own check would give), one-line message and exit
     code of an error a user can act on; None for a bug, which keeps its traceback."""
     from jpr_client.errors import RPCError
@@ -104,8 +105,8 @@ def _failure(error: Exception) -> tuple[str, str, int] | None:
         return None
     if isinstance(error, RPCError):
         status = error.status.name
-        return status, message, EXIT_UNREACHABLE if status in _UNREACHABLE else EXIT_REFUSED
-    return ("INVALID_ARGUMENT" if isinstance(error, ValueError) else "FAILED_PRECONDITION"), message, EXIT_REFUSED
+        return status, message, EXIT_UNREACHABLE if status in _UNREACHABLE else EXIT_REFUSED, error.request_id
+    return ("INVALID_ARGUMENT" if isinstance(error, ValueError) else "FAILED_PRECONDITION"), message, EXIT_REFUSED, None
 
 
 def _one_line(error: Exception) -> str | None:

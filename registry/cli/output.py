@@ -114,9 +114,11 @@ def emit_json(value: Any) -> None:
     sys.stdout.write("\n")
 
 
-def emit_error(status: str, message_text: str) -> None:
-    """A failure as `--json` reports it, on stderr: {"error": {"status": ..., "message": ...}}."""
-    json.dump({"error": {"status": status, "message": message_text}}, sys.stderr, ensure_ascii=False)
+def emit_error(status: str, message_text: str, request_id: str | None = None) -> None:
+    """A failure as `--json` reports it, on stderr: {"error": {"status": ..., "message": ...}}, and
+    "request_id" when the registry answered the call."""
+    error = {"status": status, "message": message_text} | ({"request_id": request_id} if request_id else {})
+    json.dump({"error": error}, sys.stderr, ensure_ascii=False)
     sys.stderr.write("\n")
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import signal
 import threading
@@ -54,11 +53,14 @@ def _serve_flags(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--workers", type=int, help="request threads (env JPR_WORKERS; default 4)")
     serve.add_argument("--max-streams", type=int, help="health watches, reflection and change watches open at once (env JPR_MAX_STREAMS; default 16)")
     serve.add_argument("--max-streams-per-caller", type=int, help="of those, what one caller may hold (env JPR_MAX_STREAMS_PER_CALLER; default 4)")
+    serve.add_argument("--log-format", help="text or json: one JSON object a line (env JPR_LOG_FORMAT; default text)")
     serve.set_defaults(run=run_serve)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings({k: getattr(args, k, None) for k in ("data_dir", "listen", "metrics_listen", "database_url", "lookup_database_url", "workers", "max_streams", "max_streams_per_caller")})
+    return load_settings({k: getattr(args, k, None) for k in (
+        "data_dir", "listen", "database_url", "lookup_database_url", "metrics_listen", "workers", "max_streams", "max_streams_per_caller", "log_format",
+    )})
 
 
 def owner(text: str) -> tuple[int, int]:
@@ -107,11 +109,11 @@ def run_init(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    from registry.server import log_format
     from registry.server.app import start
 
     settings = _settings(args)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    log_format.configure(settings.log_level, settings.log_format)
     running = start(settings)
     print(f"serving on {settings.listen.rsplit(':', 1)[0]}:{running.port}", flush=True)
     stopped = threading.Event()

@@ -2,14 +2,21 @@
 
 Every call to a guessable oracle must be accounted for, so this sits on the
 hot path. A request thread only appends a tuple (atomic under the GIL). A
-writer thread formats each batch every fraction of a second and hands it to
-the `jpr.access` logger as one record, one line per call: time, method, caller,
-certificate fingerprint, status, duration, and the call's element counts
-(`items`: elements tokenized or applicants looked up; `matched`: applicants
-that matched). It also adds members' calls to the access counts (per member,
-hour and method) once a second, which `jpr admin audit access` reads; a
-refused call adds to `calls` and `refused`, never to the elements. Tokens and
-identifiers never appear in either.
+writer thread hands each call to the `jpr.access` logger as a record of its
+own every fraction of a second, stamped with the time the call completed, so
+that formatting (text or JSON) never runs on a request thread. A record holds
+the method, the caller, its certificate fingerprint, the status, the duration,
+the call's element counts (`items`: elements tokenized or applicants looked
+up; `matched`: applicants that matched) and the request id the caller was sent
+(`x-request-id`), both in its message and as fields of their own
+(docs/operations.md lists them). A stream has two: one when it opens
+(`event` "open") and one when it ends ("end", with its final status and
+duration).
+
+The writer also adds members' calls to the access counts (per member, hour and
+method) once a second, which `jpr admin audit access` reads; a refused call
+adds to `calls` and `refused`, never to the elements, and a stream counts once,
+when it opens. Tokens and identifiers never appear in either.
 """
 
 from __future__ import annotations
@@ -27,9 +34,14 @@ from registry.store.access import Count
 
 log = logging.getLogger("jpr.access")
 
-# when, method, role, name, certificate SHA-256, status, milliseconds, items, matched
-Entry = tuple[datetime, str, str, str, str, str, float, int, int]
+# What a record says a call was: a unary call, or a stream's opening or end.
+CALL, OPEN, END = "call", "open", "end"
+# when, method, role, name, certificate SHA-256, status, milliseconds, items, matched, request id, event
+Entry = tuple[datetime, str, str, str, str, str, float, int, int, str, str]
 CountKey = tuple[str, datetime, str]  # member, hour, method
+# The text of a record; its values are also the record's fields (`extra`), which a JSON log carries as keys.
+MESSAGE = "%s%s %s:%s cert=%s %s %.1fms items=%d matched=%d request_id=%s"
+_EVENT_WORDS = {CALL: "", OPEN: " open", END: " end"}
 
 
 def element_counts(method: str, request: Any, response: Any) -> tuple[int, int]:
@@ -81,9 +93,12 @@ class AccessLog:
             thread.start()
 
     def record(
-        self, method: str, role: str, name: str, certificate_sha256: str, status: str, milliseconds: float, items: int, matched: int
+        self, method: str, role: str, name: str, certificate_sha256: str, status: str, milliseconds: float, items: int, matched: int,
+        request_id: str = "", event: str = CALL,
     ) -> None:
-        self._entries.append((self._clock(), method, role, name, certificate_sha256, status, milliseconds, items, matched))
+        self._entries.append(
+            (self._clock(), method, role, name, certificate_sha256, status, milliseconds, items, matched, request_id, event)
+        )
 
     def flush(self) -> None:
         """Log what was recorded and add it to the stored access counts now."""
@@ -96,8 +111,9 @@ class AccessLog:
             while self._entries:
                 entries.append(self._entries.popleft())
             if entries:
-                # One record per batch: a header line, then one self-contained line per call.
-                log.info("%d calls\n%s", len(entries), "\n".join(_line(entry) for entry in entries))
+                if log.isEnabledFor(logging.INFO):
+                    for entry in entries:
+                        log.handle(_log_record(entry))
                 self._fold(entries)
 
     def write_counts(self) -> None:
@@ -126,9 +142,10 @@ class AccessLog:
             log.exception("adding the last access counts failed")
 
     def _fold(self, entries: list[Entry]) -> None:
-        """Members' calls only; a refused call counts as a call and a refusal, never its elements."""
-        for when, method, role, name, _sha, status, _ms, items, matched in entries:
-            if role != pki.ROLE_MEMBER:
+        """Members' calls only; a refused call counts as a call and a refusal, never its elements;
+        a stream counts when it opens (or is refused), not again when it ends."""
+        for when, method, role, name, _sha, status, _ms, items, matched, _id, event in entries:
+            if role != pki.ROLE_MEMBER or event == END:
                 continue
             answered = status == "OK"
             key = (name, when.replace(minute=0, second=0, microsecond=0), method)
@@ -147,7 +164,16 @@ class AccessLog:
                 log.exception("the access log's %s failed", work.__name__)
 
 
-def _line(entry: Entry) -> str:
-    when, method, role, name, sha256, status, milliseconds, items, matched = entry
-    stamp = when.isoformat(timespec="milliseconds")
-    return f"{stamp} {method} {role}:{name} cert={sha256 or '-'} {status} {milliseconds:.1f}ms items={items} matched={matched}"
+def _log_record(entry: Entry) -> logging.LogRecord:
+    """One call's record, dated when the call completed (not when this thread got to it)."""
+    when, method, role, name, sha256, status, milliseconds, items, matched, request_id, event = entry
+    fields = {
+        "event": event, "method": method, "role": role or None, "caller": name or None, "certificate_sha256": sha256 or None,
+        "status": status, "duration_ms": round(milliseconds, 3), "items": items, "matched": matched, "request_id": request_id,
+    }
+    # A caller without a JPR certificate has no role, name or fingerprint: "-" in the text, null in JSON.
+    args = (method, _EVENT_WORDS[event], role or "-", name or "-", sha256 or "-", status, milliseconds, items, matched, request_id)
+    record = log.makeRecord(log.name, logging.INFO, __file__, 0, MESSAGE, args, None, extra=fields)
+    record.created = when.timestamp()
+    record.msecs = (record.created - int(record.created)) * 1000
+    return record

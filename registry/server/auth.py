@@ -3,7 +3,9 @@
 The caller's identity comes from its client certificate only (mutual TLS),
 never from request fields or metadata. Methods are denied unless a rule below
 names the roles allowed to call them. The same interceptor turns domain
-`RegistryError`s into a gRPC status with the error's message.
+`RegistryError`s into a gRPC status with the error's message, and gives every
+call a request id of its own (`x-request-id`), sent to the caller and written in
+the call's access-log record (registry/server/request_ids.py says where it travels).
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from jpr_client.quoting import quoted
 from registry.crypto import pki
 from registry.domain.errors import RegistryError
 from registry.domain.model import Caller, MemberStatus
-from registry.server.access_log import AccessLog, element_counts
+from registry.server.access_log import CALL, END, OPEN, AccessLog, element_counts
 from registry.server.metrics import Metrics
-from registry.server.streams import OpenStreams, Refusal, Stream, StreamLimits, caller_key
+from registry.server.request_ids import new_request_id, send_request_id
+from registry.server.streams import OpenStreams, Refusal, Stream, StreamLimits, caller_key, unexplained_end
 from registry.store.database import reset_deadline, set_deadline
 
 log = logging.getLogger("jpr.access")
@@ -174,7 +177,8 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
     def _guard(self, method: str, behavior: Callable[[Any, grpc.ServicerContext], Any]) -> Callable[..., Any]:
         def guarded(request: Any, context: grpc.ServicerContext) -> Any:
             started = time.perf_counter()
-            caller = self._admit(method, request, context, started)
+            request_id = new_request_id(context)
+            caller = self._admit(method, request, context, started, request_id, CALL)
             token = _caller.set(caller)
             deadline = set_deadline(context.time_remaining())  # carried down to the database's statement timeouts
             status, response = "OK", None
@@ -188,7 +192,7 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             finally:
                 reset_deadline(deadline)
                 _caller.reset(token)
-                self._record(method, caller, status, started, *element_counts(method, request, response))
+                self._record(method, caller, status, started, *element_counts(method, request, response), request_id=request_id)
 
         return guarded
 
@@ -196,15 +200,20 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         self, method: str, behavior: Callable[[Any, grpc.ServicerContext], Any], request_streaming: bool, response_streaming: bool
     ) -> Callable[..., Any]:
         """A long-lived call: admitted like any call, then given a stream slot that its end frees.
-        Logged when it opens."""
+        Logged when it opens (or is refused) and when it ends."""
 
         def guarded(request: Any, context: grpc.ServicerContext) -> Any:
             started = time.perf_counter()
-            caller = self._admit(method, None if request_streaming else request, context, started)
+            request_id = new_request_id(context)
+
+            def opened(status: str) -> None:
+                self._record(method, caller, status, started, 0, 0, request_id=request_id, event=OPEN)
+
+            caller = self._admit(method, None if request_streaming else request, context, started, request_id, OPEN)
             try:
                 stream = self.streams.open(method, caller, context)
             except RegistryError as error:
-                self._record(method, caller, error.status, started, 0, 0)
+                opened(error.status)
                 context.abort(grpc.StatusCode[error.status], str(error))
             if request_streaming:
                 request = self._checked(method, caller, request, context)
@@ -214,11 +223,14 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                 result = behavior(request, context)
             except Exception as error:
                 self.streams.close(stream)
-                self._end_stream(method, caller, error, context, started)
+                self._end_stream(method, caller, error, context, opened)
             finally:
                 _caller.reset(token)
-            self._record(method, caller, "OK", started, 0, 0)
+            opened("OK")
+            send_request_id(context, request_id)
+            self._log_end(stream, context, started, request_id)
             if not response_streaming:
+                stream.end("OK")
                 self.streams.close(stream)
                 return result
             return self._relay(method, caller, result, stream, context)
@@ -229,24 +241,35 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         stream.running = True
         try:
             yield from responses
+            stream.end("OK")
         except Exception as error:
-            self._end_stream(method, caller, error, context, None)
+            self._end_stream(method, caller, error, context, stream.end)
         finally:
             self.streams.close(stream)  # the thread leaves the call: its slot is free
 
-    def _end_stream(self, method: str, caller: Caller, error: Exception, context: grpc.ServicerContext, started: float | None) -> None:
+    def _end_stream(
+        self, method: str, caller: Caller, error: Exception, context: grpc.ServicerContext, ends: Callable[[str], None]
+    ) -> None:
         """A stream's servicer raised. If the call had already ended (the servicer aborted it, the client cancelled,
         the sweeper ended it), that end stands and is not a fault; otherwise it ends like any call.
-        `started`: record the call (a stream whose opening was not recorded yet)."""
+        `ends` is told the status it ends with."""
         ended: grpc.StatusCode | None = context.code()  # type: ignore[attr-defined]
         if ended is not None or not context.is_active():
-            if started is not None:
-                self._record(method, caller, (ended or grpc.StatusCode.CANCELLED).name, started, 0, 0)
+            ends((ended or grpc.StatusCode.CANCELLED).name)
             raise error
         code, message = self._failure(method, caller, error, context)
-        if started is not None:
-            self._record(method, caller, code.name, started, 0, 0)
+        ends(code.name)
         context.abort(code, message)
+
+    def _log_end(self, stream: Stream, context: grpc.ServicerContext, started: float, request_id: str) -> None:
+        """Record the stream's end when the call ends, however it ends: gRPC runs the callback then, on its own thread."""
+
+        def ended() -> None:
+            status = stream.ended or unexplained_end(context)
+            self._record(stream.method, stream.caller, status, started, 0, 0, request_id=request_id, event=END)
+
+        if not context.add_callback(ended):  # the call ended already
+            ended()
 
     def _checked(self, method: str, caller: Caller, requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
         for request in requests:
@@ -254,8 +277,8 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                 self._refuse_malformed(method, caller, request, context)
             yield request
 
-    def _admit(self, method: str, request: Any, context: grpc.ServicerContext, started: float) -> Caller:
-        """The caller, once it may make this call; otherwise the call is aborted with the reason."""
+    def _admit(self, method: str, request: Any, context: grpc.ServicerContext, started: float, request_id: str, event: str) -> Caller:
+        """The caller, once it may make this call; otherwise the call is aborted with the reason (and recorded as `event`)."""
         try:
             caller, refusal = self._authorize(method, context)
         except Exception:  # e.g. the member view could not read its database: logged, recorded, INTERNAL
@@ -263,11 +286,11 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             caller, refusal = None, (grpc.StatusCode.INTERNAL, "internal error; the registry logged the cause")
         if refusal is not None:
             code, message = refusal
-            self._record(method, caller, code.name, started, 0, 0)
+            self._record(method, caller, code.name, started, 0, 0, request_id=request_id, event=event)
             context.abort(code, message)
         assert caller is not None
         if type(request) is MalformedRequest:
-            self._record(method, caller, "INVALID_ARGUMENT", started, 0, 0)
+            self._record(method, caller, "INVALID_ARGUMENT", started, 0, 0, request_id=request_id, event=event)
             self._refuse_malformed(method, caller, request, context)
         return caller
 
@@ -282,15 +305,21 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         if isinstance(error, RegistryError):
             retry_after_ms = getattr(error, "retry_after_ms", None)
             if retry_after_ms is not None:
-                context.set_trailing_metadata(((RETRY_AFTER_KEY, str(retry_after_ms)),))
+                context.set_trailing_metadata((*context.trailing_metadata(), (RETRY_AFTER_KEY, str(retry_after_ms))))
             return grpc.StatusCode[error.status], str(error)
         log.error("%s failed for %s:%s", method, caller.role, caller.name, exc_info=error)
         return grpc.StatusCode.INTERNAL, "internal error; the registry logged the cause"
 
-    def _record(self, method: str, caller: Caller | None, status: str, started: float, items: int, matched: int) -> None:
-        role, name, sha256 = (caller.role, caller.name, caller.certificate_sha256) if caller else ("-", "-", "")
-        self._access_log.record(method, role, name, sha256, status, (time.perf_counter() - started) * 1000, items, matched)
-        self._metrics.call(method, name if role == pki.ROLE_MEMBER else None, status, time.perf_counter() - started, items, matched)
+    def _record(
+        self, method: str, caller: Caller | None, status: str, started: float, items: int, matched: int,
+        *, request_id: str, event: str = CALL,
+    ) -> None:
+        role, name, sha256 = (caller.role, caller.name, caller.certificate_sha256) if caller else ("", "", "")
+        milliseconds = (time.perf_counter() - started) * 1000
+        self._access_log.record(method, role, name, sha256, status, milliseconds, items, matched, request_id, event)
+        if event != END:  # a stream counts once, when it opens
+            member = name if role == pki.ROLE_MEMBER else None
+            self._metrics.call(method, member, status, milliseconds / 1000, items, matched)
 
     def _authorize(self, method: str, context: grpc.ServicerContext) -> tuple[Caller | None, Refusal | None]:
         """The caller, and why it is refused (None: allowed)."""

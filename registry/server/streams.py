@@ -39,7 +39,13 @@ class Stream:
     caller: Caller
     context: grpc.ServicerContext
     running: bool = False  # a server thread serves it: the slot is freed when that thread leaves, not before
+    ended: str | None = None  # the status it ended with, when this replica ended it (its access-log record says so)
     _closed: bool = field(default=False, repr=False)
+
+    def end(self, status: str) -> None:
+        """Note the status it ended with. The first word stands: the sweeper's, say, over the cancel its thread sees next."""
+        if self.ended is None:
+            self.ended = status
 
 
 def caller_key(caller: Caller) -> str:
@@ -142,6 +148,7 @@ class OpenStreams:
                 continue  # UNAVAILABLE: the member view is too old to say; a stream is not ended on a guess
             code, message = refusal
             log.warning("%s ended for %s: %s", stream.method, caller_key(stream.caller), message)
+            stream.end(code.name)
             end_call(stream.context, code, message)  # its thread sees the end and frees the slot as it leaves
 
     def _run(self, every: float) -> None:
@@ -154,3 +161,12 @@ class OpenStreams:
     def close_all(self) -> None:
         self._stop.set()
         self._sweeper.join()
+
+
+def unexplained_end(context: grpc.ServicerContext) -> str:
+    """How a stream ended that no code of ours ended: the client went away, or its deadline passed."""
+    code: grpc.StatusCode | None = context.code()  # type: ignore[attr-defined]
+    if code is not None:
+        return code.name
+    remaining = context.time_remaining()
+    return "DEADLINE_EXCEEDED" if remaining is not None and remaining <= 0 else "CANCELLED"

@@ -145,11 +145,11 @@ class Jpr:
         return parsed
 
     def refused(self, *argv: str) -> tuple[int, dict[str, str]]:
-        """The exit code and the {"status", "message"} of a command that fails."""
+        """The exit code and the {"status", "message"} (and "request_id" when the registry answered) of a command that fails."""
         code, out, err = self.run(*argv)
         assert out == "" and code != 0, f"jpr {' '.join(argv)}: exit {code}: {out}"
         error = json.loads(err)
-        assert list(error) == ["error"] and set(error["error"]) == {"status", "message"}, err
+        assert list(error) == ["error"] and {"status", "message"} <= set(error["error"]) <= {"status", "message", "request_id"}, err
         return code, error["error"]
 
     def run(self, *argv: str, json_flag: bool = True) -> tuple[int, str, str]:
@@ -305,13 +305,15 @@ def test_a_usage_error_under_json_is_a_json_object_and_exit_2(jpr: Jpr) -> None:
 def test_a_refusal_by_the_registry_is_its_grpc_status_and_exit_1(jpr: Jpr) -> None:
     code, error = jpr.refused("admin", "reports", "accept", "00000000-0000-0000-0000-000000000000")
     assert (code, error["status"]) == (EXIT_REFUSED, "NOT_FOUND") and not error["message"].startswith("NOT_FOUND")
+    assert re.fullmatch(r"[0-9a-f]{16}", error["request_id"]), error  # the id of the call's record in the registry's log
 
 
 def test_an_unreachable_registry_is_unavailable_and_exit_3(jpr: Jpr) -> None:
     code, error = jpr.refused("admin", "reports", "list", "--endpoint", f"127.0.0.1:{closed_port()}")
-    assert (code, error["status"]) == (EXIT_UNREACHABLE, "UNAVAILABLE"), error
+    assert (code, error["status"]) == (EXIT_UNREACHABLE, "UNAVAILABLE") and "request_id" not in error, error
 
 
 def test_a_failure_without_json_stays_one_line(jpr: Jpr) -> None:
     code, out, err = jpr.run("admin", "reports", "accept", "00000000-0000-0000-0000-000000000000", json_flag=False)
     assert code == EXIT_REFUSED and err.startswith("jpr: NOT_FOUND: ") and err.count("\n") == 1
+    assert re.search(r" \(request id [0-9a-f]{16}\)\n$", err), err

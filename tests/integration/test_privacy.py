@@ -12,6 +12,7 @@ from sqlalchemy import select
 from jpr_client import Applicant, Category, Credentials, NewReport, RegistryClient, Role, Severity, normalize
 from jpr_client.api.jpr.v1 import admin_pb2
 from jpr_client.crypto import dsse
+from registry.server.log_format import formatter
 from registry.store.models import Base, ReportRow
 from tests.conftest import AdminClient, Registry
 
@@ -47,6 +48,12 @@ def dump_database(registry: Registry) -> bytes:
     return b"\n".join(chunks)
 
 
+def everything_logged(records: list[logging.LogRecord]) -> str:
+    """Each record as both formats write it: its message, and its fields (`extra=`) as JSON lines carry them."""
+    as_json = formatter("json")
+    return "\n".join(line for record in records for line in (record.getMessage(), as_json.format(record)))
+
+
 def test_database_files_and_logs_never_hold_a_raw_identifier(
     registry: Registry, admin: AdminClient, member: Callable[[str], Credentials], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -67,7 +74,7 @@ def test_database_files_and_logs_never_hold_a_raw_identifier(
     registry.running.stop(grace=None)  # flush and close the database before reading its files
     stored += b"".join(p.read_bytes() for p in registry.data_dir.iterdir() if p.is_file())
     assert b"fake orders" in stored  # the dump did see the stored report
-    logged = "\n".join(r.getMessage() for r in caplog.records).encode()
+    logged = everything_logged(caplog.records).encode()
     assert b"Tokenize" in logged and b"SubmitReport" in logged  # the log did record the calls
     for secret in spellings():
         assert secret not in stored, f"{secret!r} found in the data directory"

@@ -61,6 +61,7 @@ def test_lookups_past_the_limit_are_resource_exhausted_with_a_retry_delay(limite
         assert refused.value.status is grpc.StatusCode.RESOURCE_EXHAUSTED
         assert "rate limit for applicants" in refused.value.message
         assert refused.value.retry_after == 0.5
+        assert refused.value.request_id  # the delay joins the request id's trailer, not replaces it
         ticks.now += 0.5
         client.lookup(people[1])
 

@@ -118,6 +118,7 @@ def test_a_value_out_of_range_is_refused_naming_the_variable_the_value_and_the_r
         ({"JPR_MAX_LAG_SECONDS": "0.1"}, "the default follow_interval_seconds=0.2 is out of range: "
                                           "follow_interval_seconds must be more than 0 and less than max_lag_seconds (0.1) seconds"),
         ({"JPR_LOG_LEVEL": "info"}, "JPR_LOG_LEVEL=info is not allowed: log_level must be one of DEBUG, INFO, WARNING, ERROR"),
+        ({"JPR_LOG_FORMAT": "JSON"}, "JPR_LOG_FORMAT=JSON is not allowed: log_format must be one of text, json"),
         ({"JPR_LISTEN": "localhost"}, "JPR_LISTEN=localhost is not allowed: listen must be HOST:PORT with a port 0 to 65535"),
         ({"JPR_LISTEN": "127.0.0.1:65536"}, "JPR_LISTEN=127.0.0.1:65536 is not allowed: listen must be HOST:PORT with a port 0 to 65535"),
         ({"JPR_LISTEN": ":50051"}, "JPR_LISTEN=:50051 is not allowed: listen must be HOST:PORT with a port 0 to 65535"),
@@ -202,6 +203,8 @@ def test_jpr_refuses_a_bad_variable_in_one_line(
 def test_jpr_serve_refuses_a_bad_flag_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--data-dir", str(tmp_path), "--workers", "0"]) == 1
     assert capsys.readouterr().err == "jpr: --workers=0 is out of range: workers must be 1 to 256\n"
+    assert main(["serve", "--data-dir", str(tmp_path), "--log-format", "xml"]) == 1
+    assert capsys.readouterr().err == "jpr: --log-format=xml is not allowed: log_format must be one of text, json\n"
 
 
 def test_metrics_are_off_by_default_and_served_at_the_address_given() -> None:

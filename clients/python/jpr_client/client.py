@@ -345,7 +345,7 @@ class RegistryClient:
                     backoff = self._retry.initial_backoff
             except grpc.RpcError as error:
                 status = error.code()
-                failure = RPCError(status, error.details() or "", "WatchChanges")
+                failure = RPCError.from_grpc(error, "WatchChanges")
                 if transport.handshake_failed(failure):  # another registry's CA: reopening would fail forever
                     raise RPCError(status, transport.handshake_message(self.credentials.endpoint, failure.message), "WatchChanges") from None
                 if status not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED):

@@ -7,22 +7,31 @@ from typing import Any
 import grpc
 
 
+REQUEST_ID_KEY = "x-request-id"  # the registry sends every call its id (docs/protocol.md, "Request ids")
+
+
 class RPCError(Exception):
-    """The registry refused or failed a call. `status` is the gRPC status code.
+    """The registry refused or failed a call. `status` is the gRPC status code; `request_id` is the id the
+    registry gave the call (None when no registry answered): quote it to the association, who finds the
+    call's record in the registry's log by it.
 
     Example:
         >>> try:  # doctest: +SKIP
         ...     client.get_report("0b6f...")
         ... except RPCError as error:
         ...     if error.status is grpc.StatusCode.NOT_FOUND: ...
+        ...     log.warning("registry refused %s (request id %s)", error.method, error.request_id)
     """
 
-    def __init__(self, status: grpc.StatusCode, message: str, method: str, retry_after: float | None = None) -> None:
-        super().__init__(f"{method}: {status.name}: {message}")
+    def __init__(
+        self, status: grpc.StatusCode, message: str, method: str, retry_after: float | None = None, request_id: str | None = None
+    ) -> None:
+        super().__init__(f"{method}: {status.name}: {message}" + (f" (request id {request_id})" if request_id else ""))
         self.status = status
         self.message = message
         self.method = method
         self.retry_after = retry_after  # seconds to wait before retrying (RESOURCE_EXHAUSTED by a rate limit)
+        self.request_id = request_id
 
     @classmethod
     def from_grpc(cls, error: grpc.RpcError, method: str) -> RPCError:
@@ -31,7 +40,22 @@ class RPCError(Exception):
         for key, value in trailers:
             if key == "grpc-retry-pushback-ms":
                 retry_after = pushback_seconds(value)
-        return cls(error.code(), error.details() or "", method, retry_after)
+        return cls(error.code(), error.details() or "", method, retry_after, request_id(error))
+
+
+def request_id(call: Any) -> str | None:
+    """The id the registry gave a call (its `x-request-id`), from a grpc.Call or a grpc.RpcError; None without one.
+
+    Example:
+        >>> response, call = stub.Lookup.with_call(request)  # doctest: +SKIP
+        >>> request_id(call)  # doctest: +SKIP
+        '9f1c2e4a7b3d5e60'
+    """
+    for metadata in (call.initial_metadata, call.trailing_metadata):
+        for key, value in metadata() or ():
+            if key == REQUEST_ID_KEY:
+                return value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
+    return None
 
 
 def pushback_seconds(value: str | bytes) -> float | None:
