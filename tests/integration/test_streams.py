@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 
 import grpc
 import pytest
@@ -160,13 +161,16 @@ def test_a_flood_of_streams_from_two_callers_cannot_starve_another_members_looku
 
 
 def threads_serving(function: Callable[..., object]) -> int:
-    """How many threads are running `function` right now (read off their stacks, nothing patched)."""
+    """How many threads are running `function` right now (read off their stacks, nothing patched).
+
+    Another thread's stack changes while it is walked: on CPython 3.11 the `f_back` of a frame that
+    just returned can be a stale object, not a frame, so the walk stops at anything but a frame."""
     code = function.__code__
     count = 0
     for frame in sys._current_frames().values():
-        while frame is not None and frame.f_code is not code:
+        while isinstance(frame, FrameType) and frame.f_code is not code:
             frame = frame.f_back  # type: ignore[assignment]
-        count += frame is not None
+        count += isinstance(frame, FrameType)
     return count
 
 
