@@ -30,7 +30,7 @@ import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from registry.store.listings import ListingStore
 from registry.store.refs import parse_ref

@@ -169,7 +169,7 @@ def _log_record(entry: Entry) -> logging.LogRecord:
     when, method, role, name, sha256, status, milliseconds, items, matched, request_id, event = entry
     fields = {
         "event": event, "method": method, "role": role or None, "caller": name or None, "certificate_sha256": sha256 or None,
-        "status": status, "duration_ms": round(milliseconds, 3), "items": items, "matched": matched, "request_id": request_id,
+        "status": status, "duration_ms": round(milliseconds, 3), "items": items, "matched": matched, "request_id": request_id or None,
     }
     # A caller without a JPR certificate has no role, name or fingerprint: "-" in the text, null in JSON.
     args = (method, _EVENT_WORDS[event], role or "-", name or "-", sha256 or "-", status, milliseconds, items, matched, request_id)

@@ -30,6 +30,7 @@ from registry.domain.terms import Terms
 from registry.domain.tokens import Tokenizer
 from registry.server.access_log import AccessLog
 from registry.server.auth import AuthInterceptor
+from registry.server.capacity import saturation
 from registry.server.expiry import ExpiryRecorder
 from registry.server.health import Health, LookupHealth
 from registry.server.metrics import Metrics, state_gauges
@@ -225,6 +226,7 @@ def _serve(
             *keepalive_options(settings),
         ],
     )
+    interceptor.saturated = saturation(server)
     tokenizer = Tokenizer(data.oprf_key())
     registry_pb2_grpc.add_RegistryServicer_to_server(
         RegistryServicer(tokenizer, report_service, LookupService(view, clock=clock),

@@ -26,6 +26,7 @@ from registry.crypto import pki
 from registry.domain.errors import RegistryError
 from registry.domain.model import Caller, MemberStatus
 from registry.server.access_log import CALL, END, OPEN, AccessLog, element_counts
+from registry.server.capacity import never
 from registry.server.metrics import Metrics
 from registry.server.request_ids import new_request_id, send_request_id
 from registry.server.streams import OpenStreams, Refusal, Stream, StreamLimits, caller_key, unexplained_end
@@ -152,12 +153,16 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         self.streams = OpenStreams(stream_limits, self._standing, refused=self._metrics.stream_refused)
         self._malformed = MalformedLog(ticks)
         self._handlers: dict[str, tuple[Any, Any]] = {}
+        self.saturated: Callable[[], bool] = never  # set once the server exists (registry/server/capacity.py)
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
         handler = continuation(details)
         if handler is None:
             return None
         method: str = details.method
+        if self.saturated():  # gRPC refuses this call next, unseen by any handler: count and log it here
+            self._metrics.concurrency_refused()
+            self._record(method, None, "RESOURCE_EXHAUSTED", time.perf_counter(), 0, 0, request_id="")
         cached = self._handlers.get(method)
         if cached is not None and cached[0] is handler:
             return cached[1]

@@ -60,6 +60,9 @@ class Metrics:
             "jpr_stream_refusals", "Streams refused because the caller's share or the replica's total was in use",
             ["limit"], registry=r,
         )
+        self._concurrency_refusals = Counter(
+            "jpr_concurrency_refusals", "Calls gRPC refused because JPR_MAX_CONCURRENT_CALLS calls were in progress", registry=r,
+        )
         self._conflicts = Counter("jpr_write_conflict_retries", "Write transactions run again after a lock or serialization conflict", registry=r)
         self._follow_errors = Counter("jpr_follow_errors", "Polls of the event log that failed, by view", ["view"], registry=r)
         self._passes = Counter("jpr_housekeeping_passes", "Expiry and retention passes run", ["task"], registry=r)
@@ -85,6 +88,9 @@ class Metrics:
 
     def stream_refused(self, limit: str) -> None:
         self._stream_refusals.labels(limit).inc()
+
+    def concurrency_refused(self) -> None:
+        self._concurrency_refusals.inc()
 
     def write_conflict_retried(self) -> None:
         self._conflicts.inc()

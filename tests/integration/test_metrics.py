@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import socket
 import threading
 import urllib.request
@@ -167,6 +168,48 @@ def test_open_streams_are_counted_by_method_and_a_stream_past_the_callers_share_
         finally:
             probe.close()
         wait_until(lambda: scrape(running)[watches] == 0)
+
+
+def test_a_call_grpc_refuses_at_the_concurrency_cap_is_counted_and_has_its_access_record(tmp_path: Path, database_url: str) -> None:
+    records: list[logging.LogRecord] = []
+    handler, access = _Collect(records), logging.getLogger("jpr.access")
+    level = access.level
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    with metered(tmp_path, database_url, max_concurrent_calls=2) as (running, admin, data_dir):
+        platform = admin.add_member("platform-a")
+        probe = Streams(secure_channel(Credentials.load(data_dir / PROBE_CREDENTIALS).with_endpoint(f"127.0.0.1:{running.port}")))
+        try:
+            with RegistryClient(platform, retry=RetryConfig(attempts=1)) as client:
+                client.lookup(applicant(("cn_ric", RIC)))  # connected before the cap is reached
+                probe.health_watch()
+                probe.health_watch()  # two calls in progress: the cap
+                before = scrape(running)
+                with pytest.raises(RPCError) as refused:
+                    client.lookup(applicant(("cn_ric", RIC)))  # its first call, Tokenize, is refused
+                assert refused.value.status is grpc.StatusCode.RESOURCE_EXHAUSTED
+                assert "Concurrent RPC limit exceeded" in refused.value.message
+                assert moved(before, scrape(running)) == {
+                    key("jpr_concurrency_refusals_total"): 1,
+                    key("jpr_calls_total", method=TOKENIZE, status="RESOURCE_EXHAUSTED"): 1,
+                    key("jpr_call_duration_seconds_count", method=TOKENIZE): 1,
+                }
+        finally:
+            probe.close()
+            running.access_log.flush_lines()
+            access.removeHandler(handler)
+            access.setLevel(level)
+    at_cap = [r for r in records if getattr(r, "status", None) == "RESOURCE_EXHAUSTED"]
+    assert [(r.method, r.role, r.request_id) for r in at_cap] == [(TOKENIZE, None, None)]  # type: ignore[attr-defined]
+
+
+class _Collect(logging.Handler):
+    def __init__(self, records: list[logging.LogRecord]) -> None:
+        super().__init__(logging.INFO)
+        self.records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
