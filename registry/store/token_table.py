@@ -36,6 +36,8 @@ CODE = {t: code for code, t in enumerate(TYPES)}
 MULTI = 255
 _EMPTY, _DELETED = -1, -2
 _MAX_LOAD = 0.6  # of slots in use or deleted; past it the slots are rebuilt
+_GROWN_LOAD = 0.3  # after a rebuild: room to grow before the next one
+_LOADED_LOAD = 0.5  # sized for a known count (the load at start, whose count of report tokens is an upper bound)
 _MIN_SLOTS = 16
 
 
@@ -49,7 +51,7 @@ class TokenTable:
         self._multi: dict[int, frozenset[Hit]] = {}
         self._used = 0  # slots holding a row
         self._deleted = 0
-        self._slots = _new_slots(_capacity_for(expected))
+        self._slots = _new_slots(_capacity_for(expected, _LOADED_LOAD))
 
     def __len__(self) -> int:
         return self._used
@@ -162,17 +164,17 @@ class TokenTable:
     def _rebuild(self) -> None:
         """New slots sized for the rows in use; readers holding the old array still find every row in it."""
         live = [slot for slot in self._slots if slot >= 0]
-        slots = _new_slots(_capacity_for(len(live) + 1))
+        slots = _new_slots(_capacity_for(len(live) + 1, _GROWN_LOAD))
         for row in live:
             _place(slots, hash(self.token(row)), row)
         self._slots = slots
         self._deleted = 0
 
 
-def _capacity_for(rows: int) -> int:
-    """Slots for `rows` at half the load that triggers a rebuild (a power of two)."""
+def _capacity_for(rows: int, load: float) -> int:
+    """Slots (a power of two) for `rows` at no more than `load`."""
     capacity = _MIN_SLOTS
-    while capacity * _MAX_LOAD / 2 < rows:
+    while capacity * load < rows:
         capacity *= 2
     return capacity
 
