@@ -1,6 +1,6 @@
 """Lookup throughput and latency of the registry, as ratios against a bare gRPC echo server.
 
-    python bench/lookup.py [--subjects 100000] [--seconds 10] [--workers 4] [--rounds 1] [--log-format text] [--no-check]
+    python bench/lookup.py [--subjects 100000 | --tokens N] [--seconds 10] [--workers 4] [--rounds 1] [--log-format text] [--no-check]
 
 One run: seed a temporary SQLite registry, check the verdict of every probe,
 then measure from a load-generator process of its own (the servers stay in
@@ -13,6 +13,14 @@ this one, so the two share the machine's cores as a client and a server would):
    every call as `jpr serve` does; 1 and 2 alternate `--rounds` times;
 3. the registry's `LookupBatch`, 1,000 applicants of 2 tokens per call.
 
+`--tokens N` seeds a registry whose lookup index holds about N tokens: every
+subject has an open report (77 % accepted into an ACTIVE listing, 23 % under
+review), envelopes are 64 random bytes instead of about 900, and before the
+servers start the bench reads the index once under `tracemalloc` and prints its
+heap per token, then times `jpr serve`'s start (the index load is most of it).
+Tokens are random 64-byte values, not OPRF outputs: the index only needs them
+uniformly random, which OPRF outputs are, and Lookup takes tokens as they are.
+
 Exits 1 when a target is missed (unless --no-check). Binds 127.0.0.1:0 only and
 removes its temporary directory and processes on the way out.
 """
@@ -21,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import multiprocessing
 import os
@@ -29,6 +38,7 @@ import statistics
 import sys
 import tempfile
 import time
+import tracemalloc
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -53,6 +63,7 @@ from registry.settings import Settings, load_settings
 from registry.store import schema
 from registry.store.certificates import CertificateStore
 from registry.store.database import Database
+from registry.store.view import ReadView
 from registry.store.models import (
     ListingRow,
     MemberKeyRow,
@@ -69,6 +80,8 @@ IN_FLIGHT = 32
 BATCH_IN_FLIGHT = 4
 BATCH_SIZE = 1000
 PROBES = 10_000
+SEED_BLOCK = 200_000  # subjects per block of seeding statements
+TOKENS_PER_SUBJECT = 7 / 3  # one strong token, one or two phones (two a third of the time)
 ECHO_METHOD = "/bench.Echo/Echo"
 LOOKUP_METHOD = "/jpr.v1.Registry/Lookup"
 BATCH_METHOD = "/jpr.v1.Registry/LookupBatch"
@@ -91,21 +104,27 @@ class Population:
     under_review: set[int] = field(default_factory=set)
 
 
-def seed(database: Database, subjects: int, rng: random.Random, now: datetime) -> Population:
-    """Subjects with 1 strong + 1-2 weak tokens; ~10% listed, ~3% under review, ~1% rejected."""
+def seed(database: Database, subjects: int, rng: random.Random, now: datetime, *, all_reported: bool = False) -> Population:
+    """Subjects with 1 strong + 1-2 weak tokens; ~10% listed, ~3% under review, ~1% rejected
+    (`all_reported`: 77% listed, 23% under review, so that every token is in the lookup index)."""
     population = Population()
+    block = SEED_BLOCK if all_reported else subjects  # millions of rows are written a block at a time
     with database.engine.begin() as conn:
         member_ids = _seed_members(conn, now)
-        subject_rows, token_rows = [], []
-        for subject in range(1, subjects + 1):
-            subject_rows.append({"id": subject, "created_at": now})
-            token_rows.extend(_subject_tokens(population, subject, rng, now))
-        _insert(conn, SubjectRow, subject_rows)
-        _insert(conn, SubjectTokenRow, token_rows)
-        listings, reports = _seed_reports(population, subjects, member_ids, rng, now)
-        _insert(conn, ListingRow, listings)
-        _insert(conn, ReportRow, reports)
-        _seed_report_tokens(conn, population, reports)
+        listed_so_far = 0
+        for first in range(1, subjects + 1, block):
+            these = range(first, min(first + block, subjects + 1))
+            subject_rows, token_rows = [], []
+            for subject in these:
+                subject_rows.append({"id": subject, "created_at": now})
+                token_rows.extend(_subject_tokens(population, subject, rng, now))
+            _insert(conn, SubjectRow, subject_rows)
+            _insert(conn, SubjectTokenRow, token_rows)
+            listings, reports = _seed_reports(population, these, member_ids, rng, now, all_reported, listed_so_far)
+            listed_so_far += len(listings)
+            _insert(conn, ListingRow, listings)
+            _insert(conn, ReportRow, reports)
+            _seed_report_tokens(conn, population, reports)
     return population
 
 
@@ -158,24 +177,26 @@ def _subject_tokens(population: Population, subject: int, rng: random.Random, no
 
 
 def _seed_reports(
-    population: Population, subjects: int, members: dict[str, tuple[int, str]], rng: random.Random, now: datetime
+    population: Population, subjects: range, members: dict[str, tuple[int, str]], rng: random.Random, now: datetime,
+    all_reported: bool, listed_before: int,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     listings: list[dict[str, Any]] = []
     reports: list[dict[str, Any]] = []
-    for subject in range(1, subjects + 1):
-        draw = rng.random()
+    envelope = 64 if all_reported else 900
+    for subject in subjects:
+        draw = rng.random() * (0.13 if all_reported else 1.0)
         if draw < 0.10:
-            listing_id = len(listings) + 1
+            listing_id = listed_before + len(listings) + 1
             since = now - timedelta(days=rng.randrange(1, 700))
             listings.append(
                 {"id": listing_id, "subject_id": subject, "status": ListingStatus.ACTIVE.value, "listed_from": since,
                  "listed_until": since + timedelta(days=1825), "created_at": since, "updated_at": since}
             )
             for platform in rng.sample(PLATFORMS, rng.choice((1, 1, 1, 2))):
-                reports.append(_report(members[platform], subject, ReportStatus.ACCEPTED, listing_id, rng, since))
+                reports.append(_report(members[platform], subject, ReportStatus.ACCEPTED, listing_id, rng, since, envelope))
             population.listed.add(subject)
         elif draw < 0.13:
-            reports.append(_report(members[rng.choice(PLATFORMS)], subject, ReportStatus.SUBMITTED, None, rng, now))
+            reports.append(_report(members[rng.choice(PLATFORMS)], subject, ReportStatus.SUBMITTED, None, rng, now, envelope))
             population.under_review.add(subject)
         elif draw < 0.14:
             reports.append(_report(members[rng.choice(PLATFORMS)], subject, ReportStatus.REJECTED, None, rng, now))
@@ -183,9 +204,10 @@ def _seed_reports(
 
 
 def _report(
-    member: tuple[int, str], subject: int, status: ReportStatus, listing_id: int | None, rng: random.Random, at: datetime
+    member: tuple[int, str], subject: int, status: ReportStatus, listing_id: int | None, rng: random.Random, at: datetime,
+    size: int = 900,
 ) -> dict[str, Any]:
-    envelope = rng.randbytes(900)  # about the size of a real DSSE envelope; never read by lookups
+    envelope = rng.randbytes(size)  # 900: about the size of a real DSSE envelope; never read by lookups
     return {
         "report_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "member_id": member[0], "subject_id": subject,
         "status": status.value, "role": "MERCHANT", "category": rng.choice(CATEGORIES),
@@ -431,14 +453,34 @@ def prepare(options: argparse.Namespace, root: Path, database_url: str) -> Seede
     try:
         schema.upgrade(database)
         started = time.perf_counter()
-        population = seed(database, options.subjects, rng, datetime.now(UTC))
+        subjects = round(options.tokens / TOKENS_PER_SUBJECT) if options.tokens else options.subjects
+        population = seed(database, subjects, rng, datetime.now(UTC), all_reported=bool(options.tokens))
         tls = member_tls(data)  # the registry admits only the certificates it was given
         CertificateStore(database).register(pki.inspect_client_cert(tls.ca, tls.cert, datetime.now(UTC)), actor="bench", now=datetime.now(UTC))
+        print(f"seeded {subjects:,} subjects ({len(population.listed):,} listed, "
+              f"{len(population.under_review):,} under review) in {time.perf_counter() - started:.1f} s", flush=True)
+        if options.tokens:
+            index_heap(database)
     finally:
         database.dispose()
-    print(f"seeded {options.subjects:,} subjects ({len(population.listed):,} listed, "
-          f"{len(population.under_review):,} under review) in {time.perf_counter() - started:.1f} s", flush=True)
     return Seeded(data, settings, probes(population, PROBES, rng), tls)
+
+
+def index_heap(database: Database) -> None:
+    """The lookup index's heap per token: one `ReadView.load` under tracemalloc (slower than without)."""
+    gc.collect()
+    tracemalloc.start()
+    view = ReadView(database)
+    before = tracemalloc.get_traced_memory()[0]
+    view.load()
+    gc.collect()
+    held, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    tokens = view.tokens_indexed
+    print(f"lookup index: {tokens:,} tokens, {view.subjects_indexed:,} subjects; heap {(held - before) / 2**20:,.0f} MiB, "
+          f"{(held - before) / tokens:.0f} B per token (peak while loading {(peak - before) / tokens:.0f} B per token)", flush=True)
+    del view
+    gc.collect()
 
 
 def run(options: argparse.Namespace, root: Path, database_url: str = "") -> dict[str, list[Result]]:
@@ -474,10 +516,11 @@ def _measure_all(options: argparse.Namespace, seeded: Seeded) -> dict[str, list[
     results: dict[str, list[Result]] = {"echo": [], "Lookup": [], "LookupBatch": []}
     # The same thread pool as the registry's: its request threads plus the threads reserved for streams.
     echo, echo_port = start_echo(seeded.data, seeded.settings.workers + seeded.settings.max_streams)
-    resident = _resident_mib()
+    resident, started = _resident_mib(), time.perf_counter()
     registry = start(seeded.settings)
     try:
         print(f"lookup index: {registry.view.subjects_indexed:,} subjects, {registry.view.tokens_indexed:,} tokens; "
+              f"ready {time.perf_counter() - started:.1f} s after start; "
               f"the registry's start added {_resident_mib() - resident:.0f} MiB resident", flush=True)
         counts = check_verdicts(registry.port, seeded.tls, seeded.probes)
         print(f"verdicts of {len(seeded.probes):,} probes as expected: {counts}", flush=True)
@@ -550,6 +593,8 @@ def report(runs: dict[str, list[Result]], options: argparse.Namespace, backend: 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--subjects", type=int, default=100_000, help="subjects to seed (default 100000)")
+    parser.add_argument("--tokens", type=int, default=0, help="instead of --subjects: seed about this many indexed tokens, "
+                        "every subject reported; also prints the index's heap per token")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each measurement (default 10)")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each measurement (default 2)")
     parser.add_argument("--workers", type=int, default=Settings.workers, help=f"server threads, both servers (default: the registry's, {Settings.workers})")

@@ -27,7 +27,6 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -37,7 +36,7 @@ from jpr_client.model import Category, IdentifierType, ListingStatus, Opinion, R
 from registry.crypto.pki import CLIENT_DAYS
 from registry.domain.errors import Unavailable
 from registry.domain.model import AppealStatus, MemberStatus
-from registry.domain.verdict import Allegation, Hit, SubjectState
+from registry.domain.verdict import Hit
 from registry.store.database import Database
 from registry.store.models import (
     AppealRow,
@@ -51,7 +50,9 @@ from registry.store.models import (
     ReportTokenRow,
     RevokedCertificateRow,
 )
-from registry.store.refs import listing_ref, parse_ref, subject_ref
+from registry.store.index_load import read_index
+from registry.store.lookup_index import Found, Listing, LookupIndex, Report, SubjectEntry
+from registry.store.refs import parse_ref
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ _LEGACY_VALIDITY = timedelta(days=CLIENT_DAYS, hours=1)
 
 _subjects: Any = bindparam("subjects", expanding=True)
 _REPORTS = select(
-    ReportRow.report_id, ReportRow.subject_id, ReportRow.listing_id, ReportRow.status,
+    ReportRow.subject_id, ReportRow.listing_id, ReportRow.status,
     ReportRow.member_id, ReportRow.role, ReportRow.category, ReportRow.severity,
 ).where(ReportRow.subject_id.in_(_subjects))
 _TOKENS = (
@@ -90,7 +91,6 @@ _OPINIONS = (
     .where(ListingRow.subject_id.in_(_subjects), ListingRow.status.in_(_LISTED))
     .group_by(OpinionRow.listing_id, OpinionRow.opinion)
 )
-_OPEN_SUBJECTS = select(ReportRow.subject_id).where(ReportRow.status.in_(_OPEN)).distinct()
 _EVENTS_AFTER = (
     select(EventRow.seq, EventRow.kind, EventRow.subject_id, EventRow.listing_id, EventRow.report_id, EventRow.detail)
     .where(EventRow.seq > bindparam("after"))
@@ -99,67 +99,6 @@ _EVENTS_AFTER = (
 _SUBJECT_OF_LISTINGS = select(ListingRow.subject_id).where(ListingRow.id.in_(bindparam("ids", expanding=True)))
 _SUBJECT_OF_REPORTS = select(ReportRow.subject_id).where(ReportRow.report_id.in_(bindparam("ids", expanding=True)))
 _MEMBERS = select(MemberRow.name, MemberRow.status)
-
-
-@dataclass(frozen=True)
-class _Listing:
-    id: int
-    listed_from: datetime
-    listed_until: datetime
-    appealed: bool
-    confirmations: int
-    disputes: int
-    quarantined: bool = False
-
-
-@dataclass(frozen=True)
-class _Report:
-    report_id: str
-    listing_id: int | None
-    accepted: bool
-    member_id: int
-    role: Role
-    category: Category
-    severity: Severity
-
-
-@dataclass(frozen=True)
-class SubjectEntry:
-    """One subject with open reports: never changed, replaced whole when the subject changes."""
-
-    subject: int
-    hits: dict[bytes, frozenset[Hit]]
-    listings: tuple[_Listing, ...]
-    reports: tuple[_Report, ...]
-
-    def state(self, now: datetime) -> SubjectState:
-        active = [listing for listing in self.listings if listing.listed_until > now]
-        active_ids = {listing.id for listing in active}
-        listed = [r for r in self.reports if r.accepted and r.listing_id in active_ids]
-        pending = [r for r in self.reports if not r.accepted]
-        return SubjectState(
-            subject_id=subject_ref(self.subject),
-            listed=_allegation(listed) if active and listed else None,
-            active_listings=frozenset(active_ids),
-            appeal_pending=any(listing.appealed for listing in active),
-            quarantined=frozenset(listing.id for listing in active if listing.quarantined),
-            in_notice=bool(active) and all(listing.listed_from > now for listing in active),
-            listed_from=min((listing.listed_from for listing in active), default=None),
-            listed_until=max((listing.listed_until for listing in active), default=None),
-            under_review=_allegation(pending) if pending else None,
-            listing_ref=listing_ref(max(active, key=lambda l: (l.listed_until, l.id)).id) if active else "",
-            confirmations=sum(listing.confirmations for listing in active),
-            disputes=sum(listing.disputes for listing in active),
-        )
-
-
-def _allegation(reports: list[_Report]) -> Allegation:
-    return Allegation(
-        roles=frozenset(r.role for r in reports),
-        categories=frozenset(r.category for r in reports),
-        severity=max((r.severity for r in reports), key=lambda s: s.rank),
-        platforms=len({r.member_id for r in reports}),
-    )
 
 
 class EventCursor:
@@ -218,9 +157,7 @@ class ReadView:
         self._max_lag = max_lag
         self._clock = clock
         self._lock = threading.Lock()  # one catch-up at a time; readers never take it
-        self._subjects_of: dict[bytes, frozenset[int]] = {}  # may name more subjects than hold the token
-        self._entries: dict[int, SubjectEntry] = {}
-        self._subject_of_report: dict[str, int] = {}
+        self._index = LookupIndex()
         self._members: dict[str, MemberStatus] = {}
         self._revoked: frozenset[str] = frozenset()  # SHA-256 of revoked client certificates
         self._registered: frozenset[str] = frozenset()  # SHA-256 of registered client certificates
@@ -303,19 +240,10 @@ class ReadView:
     def certificate_revoked(self, sha256: str) -> bool:
         return sha256 in self._revoked
 
-    def find(self, tokens: Sequence[bytes], now: datetime) -> tuple[dict[bytes, set[Hit]], dict[int, SubjectState]]:
+    def find(self, tokens: Sequence[bytes], now: datetime) -> Found:
         """Which subjects each token was reported against (and how), and the state of each subject hit."""
         self._check_fresh()
-        hits: dict[bytes, set[Hit]] = {}
-        entries: dict[int, SubjectEntry] = {}
-        for token in tokens:
-            for subject in self._subjects_of.get(token, ()):
-                entry = self._entries.get(subject)
-                found = entry.hits.get(token) if entry is not None else None
-                if found:
-                    hits.setdefault(token, set()).update(found)
-                    entries[subject] = entry  # type: ignore[assignment]
-        return hits, {subject: entry.state(now) for subject, entry in entries.items()}
+        return self._index.find(tokens, now)
 
     @property
     def floor(self) -> int:
@@ -333,11 +261,11 @@ class ReadView:
 
     @property
     def subjects_indexed(self) -> int:
-        return len(self._entries)
+        return self._index.subjects
 
     @property
     def tokens_indexed(self) -> int:
-        return len(self._subjects_of)
+        return self._index.tokens
 
     # -- writers (one at a time) --
 
@@ -350,9 +278,9 @@ class ReadView:
             self._cursor.take(recent)
             self._read_identities(conn)
             if self._lookups:
-                self._reload(conn, conn.execute(_OPEN_SUBJECTS).scalars().all())
+                self._index.replace(*read_index(conn))
             self._fresh_at = self._clock()
-        log.info("lookup index loaded: %d subjects, %d tokens", len(self._entries), len(self._subjects_of))
+        log.info("lookup index loaded: %d subjects, %d tokens", self._index.subjects, self._index.tokens)
 
     def catch_up(self) -> None:
         """Apply every event committed since the last catch-up.
@@ -385,53 +313,16 @@ class ReadView:
             log.exception("catching up after a write failed; the next poll retries")
 
     def _reload(self, conn: Connection, subjects: Iterable[int]) -> None:
-        pending = set(subjects)
+        pending, seen = set(subjects), set()
         while pending:  # a report that moved (a merge) leaves its old subject to reload too
             batch, pending = sorted(pending), set()
+            seen.update(batch)
             for chunk in _chunks(batch):
                 entries = _read_entries(conn, chunk)
-                for subject, entry in entries.items():
-                    for report in entry.reports if entry is not None else ():
-                        before = self._subject_of_report.get(report.report_id)
-                        if before is not None and before != subject and before not in batch:
-                            pending.add(before)
-                self._apply(entries)
-
-    def _apply(self, entries: dict[int, SubjectEntry | None]) -> None:
-        """Swap in new entries so that a concurrent reader never misses a token.
-
-        Three passes over the whole batch (a merge or a split changes two
-        subjects at once): every new token holder is added, then the entries
-        are swapped, then holders that no longer hold a token are removed.
-        """
-        olds = {subject: self._entries.get(subject) for subject in entries}
-        for subject, entry in entries.items():
-            for token in entry.hits if entry is not None else ():
-                holders = self._subjects_of.get(token, frozenset())
-                if subject not in holders:
-                    self._subjects_of[token] = holders | {subject}
-        for subject, entry in entries.items():
-            if entry is None:
-                self._entries.pop(subject, None)
-            else:
-                self._entries[subject] = entry
-        for subject, entry in entries.items():
-            old = olds[subject]
-            if old is None:
-                continue
-            for token in old.hits:
-                if entry is None or token not in entry.hits:
-                    holders = self._subjects_of.get(token, frozenset()) - {subject}
-                    if holders:
-                        self._subjects_of[token] = holders
-                    else:
-                        self._subjects_of.pop(token, None)
-            for report in old.reports:
-                if self._subject_of_report.get(report.report_id) == subject:
-                    del self._subject_of_report[report.report_id]
-        for subject, entry in entries.items():
-            for report in entry.reports if entry is not None else ():
-                self._subject_of_report[report.report_id] = subject
+                for entry in entries.values():
+                    if entry is not None:
+                        pending.update(self._index.other_holders(entry) - seen)
+                self._index.apply(entries)
 
     def _snapshot(self) -> Any:
         return self._db.read(repeatable=True)
@@ -463,12 +354,11 @@ def _subjects_touched(conn: Connection, events: Sequence[Any]) -> set[int]:
 def _read_entries(conn: Connection, subjects: list[int]) -> dict[int, SubjectEntry | None]:
     """Each subject's entry, None for a subject without open reports (it answers nothing)."""
     params = {"subjects": subjects}
-    reports: dict[int, list[_Report]] = defaultdict(list)
+    reports: dict[int, list[Report]] = defaultdict(list)
     for row in conn.execute(_REPORTS, params):
         if row.status in _OPEN:
             reports[row.subject_id].append(
-                _Report(
-                    report_id=row.report_id,
+                Report(
                     listing_id=row.listing_id,
                     accepted=row.status == ReportStatus.ACCEPTED.value,
                     member_id=row.member_id,
@@ -485,10 +375,10 @@ def _read_entries(conn: Connection, subjects: list[int]) -> dict[int, SubjectEnt
             hits[subject].setdefault(bytes(token), set()).add(hit)
     appealed = set(conn.execute(_APPEALED, params).scalars())
     opinions: dict[tuple[int, str], int] = {(listing, opinion): n for listing, opinion, n in conn.execute(_OPINIONS, params)}
-    listings: dict[int, list[_Listing]] = defaultdict(list)
+    listings: dict[int, list[Listing]] = defaultdict(list)
     for found in conn.execute(_LISTINGS, params):
         listings[found.subject_id].append(
-            _Listing(
+            Listing(
                 found.id, found.listed_from, found.listed_until, found.id in appealed,
                 confirmations=opinions.get((found.id, Opinion.CONFIRMED.value), 0),
                 disputes=opinions.get((found.id, Opinion.DISPUTED.value), 0),

@@ -1,0 +1,105 @@
+"""The lookup index's token table against a dictionary model: collisions, shared tokens, removal, growth."""
+
+from __future__ import annotations
+
+import builtins
+import os
+
+import pytest
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from jpr_client.model import IdentifierType
+from registry.domain.verdict import Hit
+from registry.store import token_table
+from registry.store.token_table import TokenTable
+
+TOKENS = [bytes([n]) * 64 for n in range(12)]  # few tokens, so that operations meet each other often
+hits = st.builds(
+    Hit,
+    subject=st.integers(1, 4),
+    type=st.sampled_from([IdentifierType.CN_RIC, IdentifierType.PHONE]),
+    listing=st.one_of(st.none(), st.integers(1, 3)),
+)
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("add"), st.sampled_from(TOKENS), hits),
+        st.tuples(st.just("remove"), st.sampled_from(TOKENS), st.integers(1, 4)),
+    ),
+    max_size=120,
+)
+
+
+def model_remove(model: dict[bytes, frozenset[Hit]], token: bytes, subject: int) -> None:
+    left = frozenset(h for h in model.get(token, ()) if h.subject != subject)
+    if left:
+        model[token] = left
+    else:
+        model.pop(token, None)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(operations)
+def test_the_table_answers_like_a_dictionary_of_hit_sets(ops: list[tuple[str, bytes, object]]) -> None:
+    table, model = TokenTable(), {}
+    for op, token, arg in ops:
+        if op == "add":
+            assert isinstance(arg, Hit)
+            table.add(token, arg)
+            model[token] = model.get(token, frozenset()) | {arg}
+        elif (row := table.row(token)) >= 0:
+            assert isinstance(arg, int)
+            table.remove_subject(row, arg)
+            model_remove(model, token, arg)
+    assert len(table) == len(model)
+    for token in TOKENS:
+        row = table.row(token)
+        assert (table.hits(row) if row >= 0 else frozenset()) == model.get(token, frozenset())
+
+
+def test_tokens_whose_hashes_collide_are_told_apart_by_their_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    table = TokenTable()
+    a, b, c = (bytes([1] * 63 + [n]) for n in (1, 2, 3))
+    slots = len(table._slots)
+    # Hashes equal modulo the table size: all three probe the same run of slots.
+    same = {a: 5, b: 5 + slots, c: 5 + 2 * slots}
+    monkeypatch.setattr(token_table, "hash", lambda value: same.get(value, builtins.hash(value)), raising=False)
+    for n, token in enumerate((a, b, c), start=1):
+        table.add(token, Hit(n, IdentifierType.CN_RIC, None))
+    assert [table.hits(table.row(t)) for t in (a, b, c)] == [frozenset({Hit(n, IdentifierType.CN_RIC, None)}) for n in (1, 2, 3)]
+    table.remove_subject(table.row(b), 2)  # a deleted slot in the middle of the run must not end the search
+    assert table.row(b) == -1 and table.row(c) >= 0 and table.row(a) >= 0
+
+
+def test_a_token_on_two_subjects_keeps_both_until_each_lets_go() -> None:
+    table, phone = TokenTable(), os.urandom(64)
+    first, second = Hit(1, IdentifierType.PHONE, 7), Hit(2, IdentifierType.PHONE, None)
+    table.add(phone, first)
+    row = table.add(phone, second)
+    assert table.hits(row) == {first, second} and table.subjects(row) == {1, 2}
+    table.remove_subject(row, 1)
+    assert table.hits(table.row(phone)) == {second}
+    table.remove_subject(table.row(phone), 2)
+    assert table.row(phone) == -1 and len(table) == 0
+
+
+def test_removed_rows_are_reused_and_the_table_grows_without_losing_a_token() -> None:
+    table = TokenTable()
+    tokens = [os.urandom(64) for _ in range(5000)]
+    for n, token in enumerate(tokens):
+        table.add(token, Hit(n + 1, IdentifierType.CN_RIC, None))
+    for n, token in enumerate(tokens[:2500]):
+        table.remove_subject(table.row(token), n + 1)
+    rows_before = len(table._subject)
+    for n, token in enumerate(tokens[:2500]):
+        table.add(token, Hit(n + 1, IdentifierType.CN_RIC, n))
+    assert len(table._subject) == rows_before  # the freed rows, not new ones
+    assert all(table.hits(table.row(t)) == {Hit(n + 1, IdentifierType.CN_RIC, n or None)} for n, t in enumerate(tokens[:2500]))
+    assert all(table.row(t) >= 0 for t in tokens) and table.row(os.urandom(64)) == -1
+    assert len(table._slots) >= len(table) / 0.6
+
+
+def test_a_token_of_the_wrong_width_is_refused() -> None:
+    with pytest.raises(ValueError, match="64 bytes, not 5"):
+        TokenTable().add(b"short", Hit(1, IdentifierType.CN_RIC, None))
