@@ -12,9 +12,10 @@ when the chunk is spent and gives what is left back when it stops.
 Worst case: a chunk a process holds is not in the shared bucket, which refills
 up to the burst meanwhile, so with P processes in all a member can spend at
 most `burst + (P - 1) * lease_size` at once, and over any T seconds at most
-that plus `T * per_second`. A process counts what it held after its last lease
-against the burst when it refills the bucket, so one process alone never passes
-the burst (as before the buckets were shared). A process that dies without
+that plus `T * per_second`. A process counts what it held against the burst when
+it refills the bucket, so one process alone never passes the burst (as before the
+buckets were shared; it may find up to one lease less after idling with part of
+one, which it counts as held until it last spent). A process that dies without
 stopping loses what it held (less than one chunk), which the bucket refills at
 its rate.
 """
@@ -136,11 +137,11 @@ class RateLimiter:
                     self._give_back(member, kind, self._rates[kind], lease)
 
     def _lease(self, member: str, kind: str) -> _Lease:
-        with self._lock:
-            found = self._leases.get((member, kind))
-            if found is None:
-                found = self._leases[(member, kind)] = _Lease()
-            return found
+        found = self._leases.get((member, kind))  # a dict read is atomic: no lock on the hot path
+        if found is None:
+            with self._lock:
+                found = self._leases.setdefault((member, kind), _Lease())
+        return found
 
     def _lease_more(self, member: str, kind: str, rate: Rate, lease: _Lease, amount: int, now: float) -> None:
         """Lease at least what `amount` lacks from the shared bucket, or refuse. A refused member's calls
