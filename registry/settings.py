@@ -48,9 +48,9 @@ class Settings:
     lookup_database_url: str = ""  # optional read replica for Lookup/LookupBatch (same password file)
     registry_name: str = ""
     workers: int = 4
-    tokenize_per_second: float = 500.0  # per member and replica, in elements; 0: unlimited
+    tokenize_per_second: float = 500.0  # per member, shared by all replicas, in elements; 0: unlimited
     tokenize_burst: int = 20_000
-    lookups_per_second: float = 500.0  # per member and replica, in applicants; 0: unlimited
+    lookups_per_second: float = 500.0  # per member, shared by all replicas, in applicants; 0: unlimited
     lookups_burst: int = 5_000
     max_concurrent_calls: int = 1000  # calls in progress at once (streams included); beyond: RESOURCE_EXHAUSTED
     max_streams: int = 16  # long-lived calls (health watches, reflection, change watches) open at once, a thread each

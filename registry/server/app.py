@@ -40,6 +40,7 @@ from registry.settings import Settings
 from registry.store import schema
 from registry.store.access import AccessStore
 from registry.store.appeals import AppealStore
+from registry.store.buckets import BucketStore
 from registry.store.certificates import CertificateStore
 from registry.store.changes import ChangeStore
 from registry.store.corrections import CorrectionStore
@@ -83,6 +84,14 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def shared_seconds(clock: Callable[[], datetime], ticks: Callable[[], float]) -> Callable[[], float]:
+    """Seconds that every replica's processes agree on (Unix time, as far as their clocks do), for the
+    shared rate-limit buckets: wall time once, at start, then advanced by the monotonic `ticks`, so a
+    clock stepped later (NTP) never refills a bucket early or stalls it."""
+    offset = clock().timestamp() - ticks()
+    return lambda: offset + ticks()
+
+
 @dataclass
 class RunningRegistry:
     server: grpc.Server
@@ -99,6 +108,7 @@ class RunningRegistry:
     lookup_health: LookupHealth
     interceptor: AuthInterceptor
     metrics: Metrics
+    limits: RateLimiter
     metrics_port: int | None = None  # the port serving metrics (None: `metrics_listen` is empty)
 
     def stop(self, grace: float | None = 2.0) -> None:
@@ -107,6 +117,7 @@ class RunningRegistry:
         self.lookup_health.close()
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
+        self.limits.close()  # after the last call: what is left of the leases goes back to the shared buckets
         self.metrics.close()
         self.interceptor.close()
         self.matches.close()
@@ -206,8 +217,9 @@ def _serve(
             TOKENIZE: Rate(settings.tokenize_per_second, settings.tokenize_burst),
             LOOKUPS: Rate(settings.lookups_per_second, settings.lookups_burst),
         },
-        ticks,
+        shared_seconds(clock, ticks),
         refused=metrics.rate_limited,
+        buckets=BucketStore(database),
     )
     interceptor = AuthInterceptor(
         members_view.member_status, members_view.certificate_revoked, members_view.certificate_admitted, access_log,
@@ -259,7 +271,7 @@ def _serve(
     return RunningRegistry(
         server=server, port=port, database=database, lookup_database=lookup_database, access_log=access_log, expiry=expiry,
         view=view, followers=followers, matches=matches, flood=flood, health=health_servicer, lookup_health=lookup_health,
-        interceptor=interceptor, metrics=metrics, metrics_port=metrics_port,
+        interceptor=interceptor, metrics=metrics, limits=limits, metrics_port=metrics_port,
     )
 
 

@@ -151,6 +151,20 @@ class Database:
             return result
         raise AssertionError("unreachable")
 
+    def write_locked(self, work: Callable[[Connection], T]) -> T:
+        """Run `work` in one short write transaction (Core) that orders itself by row locks
+        (SELECT ... FOR UPDATE) under PostgreSQL's READ COMMITTED, so it waits instead of
+        failing as conflicting; SQLite takes its write lock at BEGIN. For counters other
+        processes change too (rate-limit buckets): views are not told, they follow none of it.
+        """
+        timeout = _remaining_ms()
+        with self.engine.connect() as conn, _translating_timeouts():
+            if self.is_sqlite:
+                conn.execution_options(jpr_begin="BEGIN IMMEDIATE")
+            with conn.begin():
+                _limit_statements(conn, timeout, self.is_sqlite)
+                return work(conn)
+
     def _write_once(self, work: Callable[[Session], T], timeout: int | None) -> T:
         with self.engine.connect() as conn:
             if self.is_sqlite:

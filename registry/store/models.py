@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -296,3 +297,16 @@ class EventRow(Base):
     subject_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     listing_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class RateBucketRow(Base):
+    """A member's shared rate-limit bucket of one kind (registry/domain/limits.py): every replica and
+    process leases from it. Seconds on the replicas' clocks (Unix time), not a timestamp column:
+    the limiter's arithmetic is in seconds, and fractions of one matter."""
+
+    __tablename__ = "rate_buckets"
+
+    member: Mapped[str] = mapped_column(String(63), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    level: Mapped[float] = mapped_column(Double)
+    updated_at: Mapped[float] = mapped_column(Double)
