@@ -132,3 +132,13 @@ def test_a_second_jpr_serve_on_the_port_of_one_with_processes_is_refused_not_sha
     assert main(["init", "--data-dir", str(tmp_path / "second")]) == 0
     assert_refused(serve_on(tmp_path / "second", two.port), two.port)
     assert checks_over_new_connections(data_dir, two.endpoint, 4) == [health_pb2.HealthCheckResponse.SERVING] * 4
+
+
+def test_a_process_that_keeps_exiting_stops_the_registry_with_a_log_line_saying_so(two: ServeProcess, data_dir: Path) -> None:
+    (data_dir / "registry.db").rename(data_dir.parent / "moved.db")  # the processes serving keep theirs open; a new one finds none
+    subprocess.run(["kill", "-KILL", str(pids(two)[1])], check=True)
+    assert two.process.wait(timeout=90) == 1  # restarts after 1, 2, 4 and 8 s, each failing at once
+    log = two.log.read_text()
+    assert log.count("process 1 could not start again: ") == 4
+    assert "process 1 exited 5 times within 60 s (last: exit code 1): stopping the registry" in log
+    assert not any(running(pid) for pid in pids(two).values()) and "Traceback" not in log

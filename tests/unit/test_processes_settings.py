@@ -9,6 +9,7 @@ import pytest
 
 from registry.cli.main import main
 from registry.settings import SettingsError, load_settings, metrics_address
+from tests.unit.test_docker_files import services
 
 
 def test_processes_default_to_one_per_core_this_process_may_run_on() -> None:
@@ -47,3 +48,12 @@ def test_metrics_ports_of_several_processes_may_not_reach_the_grpc_port() -> Non
 def test_metrics_ports_of_several_processes_may_not_pass_65535() -> None:
     with pytest.raises(SettingsError, match="with 2 processes"):
         load_settings({"data_dir": Path("absent"), "metrics_listen": "127.0.0.1:65535", "processes": 2}, environ={})
+
+
+@pytest.mark.parametrize("compose", ["compose.yaml", "compose.sqlite.yaml"])
+def test_each_compose_service_serving_starts_as_many_processes_as_its_cpus_limit(compose: str) -> None:
+    """In a container `os.sched_getaffinity` sees the host's cores, not the quota: the files say it."""
+    serving = {name: service for name, service in services(compose).items() if service.get("command") == ["serve"]}
+    assert serving
+    for name, service in serving.items():
+        assert service["environment"]["JPR_PROCESSES"] == service["deploy"]["resources"]["limits"]["cpus"], name
