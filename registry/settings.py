@@ -48,6 +48,7 @@ class Settings:
     lookup_database_url: str = ""  # optional read replica for Lookup/LookupBatch (same password file)
     registry_name: str = ""
     workers: int = 4
+    processes: int = 0  # `jpr serve` processes sharing the address, each with its own index; 0: one per core
     tokenize_per_second: float = 500.0  # per member, shared by all replicas, in elements; 0: unlimited
     tokenize_burst: int = 20_000
     lookups_per_second: float = 500.0  # per member, shared by all replicas, in applicants; 0: unlimited
@@ -94,6 +95,11 @@ class Settings:
 
         password = Path(self.database_password_file).read_text(encoding="utf-8").strip()
         return make_url(url).set(password=password).render_as_string(hide_password=False)
+
+    @property
+    def effective_processes(self) -> int:
+        """How many processes `jpr serve` starts: `processes`, or one per core this process may run on."""
+        return self.processes or min(len(os.sched_getaffinity(0)), MAX_PROCESSES)
 
     def path(self, name: str) -> Path:
         return self.data_dir / name
@@ -188,7 +194,8 @@ _WILDCARDS = frozenset({"", "0.0.0.0", "[::]", "::"})
 
 class MetricsAddress(Address):
     """Empty (no metrics), or HOST:PORT other than the gRPC address: the plain-HTTP metrics must never
-    share the port that speaks TLS to members (port 0 on both picks two free ports)."""
+    share the port that speaks TLS to members (port 0 on both picks two free ports). With several
+    processes, process i serves its own metrics at PORT+i: none of those may be the gRPC port either."""
 
     refusal = "is not allowed"
 
@@ -197,10 +204,29 @@ class MetricsAddress(Address):
         return True
 
     def allows(self, value: Any, settings: Settings) -> bool:
-        return value == "" or (super().allows(value, settings) and not _same_port(str(value), settings.listen))
+        if value == "":
+            return True
+        return super().allows(value, settings) and all(
+            port <= 65535 and not _same_port(address, settings.listen) for address, port in _metrics_ports(str(value), settings)
+        )
 
     def describe(self, settings: Settings) -> str:
-        return f"empty (no metrics) or {super().describe(settings)}, not the gRPC address listen ({settings.listen})"
+        text = f"empty (no metrics) or {super().describe(settings)}, not the gRPC address listen ({settings.listen})"
+        given, count = settings.metrics_listen, settings.effective_processes
+        if not super().allows(given, settings) or _same_port(given, settings.listen):
+            return text
+        return f"{text}; with {count} processes, ports PORT to PORT+{count - 1} serve metrics, one a process"
+
+
+def metrics_address(address: str, process: int) -> str:
+    """Where process `process` (0, 1, ...) of `jpr serve` serves its metrics: PORT+process (port 0: a free one each)."""
+    host, _, port = address.rpartition(":")
+    return f"{host}:{int(port) + process if int(port) else 0}"
+
+
+def _metrics_ports(address: str, settings: Settings) -> list[tuple[str, int]]:
+    each = (metrics_address(address, process) for process in range(settings.effective_processes))
+    return [(every, int(every.rpartition(":")[2])) for every in each]
 
 
 def _same_port(address: str, other: str) -> bool:
@@ -231,6 +257,7 @@ def _shown(end: float | str | None, settings: Settings) -> str:
     return f"{end} ({getattr(settings, end)})" if isinstance(end, str) else str(end)
 
 
+MAX_PROCESSES = 64  # each holds its own lookup index: memory, not cores, is what runs out first
 A_DAY = 86_400  # caps periods in seconds: gRPC holds them as 32-bit milliseconds (under 25 days)
 # What every setting may be, one entry per field (tests/unit/test_settings.py checks none is missing).
 # Day spans are capped by the longest term, so no date computed from them can overflow.
@@ -243,6 +270,7 @@ ALLOWED: dict[str, Rule] = {
     "lookup_database_url": Anything("any SQLAlchemy URL; empty: the database"),
     "registry_name": Anything("any name; empty: the one in registry.toml"),
     "workers": Range(1, 256),  # each also holds a database connection
+    "processes": Range(0, MAX_PROCESSES),  # 0: one per core
     "tokenize_per_second": Range(0, unit="per second"),  # 0: unlimited
     "tokenize_burst": Range(1),
     "lookups_per_second": Range(0, unit="per second"),  # 0: unlimited

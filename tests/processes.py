@@ -30,6 +30,8 @@ class ServeProcess:
     `port`: the port an earlier process got from port 0, to restart in its place.
     `environ`: variables to set for the process on top of this one's.
     `user`: (uid, gid) to run as, as a container's user does (needs root).
+    `processes`: `--processes`, 1 unless said: what a test says of one process (its streams, its crash)
+    holds for it alone; None leaves the default, one per core, as an operator's `jpr serve` has it.
     """
 
     def __init__(
@@ -41,11 +43,14 @@ class ServeProcess:
         port: int = 0,
         environ: Mapping[str, str] | None = None,
         user: tuple[int, int] | None = None,
+        processes: int | None = 1,
     ) -> None:
         self.log = log or data_dir.parent / f"serve-{time.monotonic_ns()}.log"
         command = [str(BIN / "jpr"), "serve", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}"]
         if database_url:
             command += ["--database-url", database_url]
+        if processes is not None:
+            command += ["--processes", str(processes)]
         command += extra
         env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **(environ or {})}
         with self.log.open("w") as sink:
@@ -94,5 +99,5 @@ def cli_environ(**extra: str) -> dict[str, str]:
 def served_from_scratch(workdir: Path) -> Iterator[ServeProcess]:
     """`jpr init` then `jpr serve` of `workdir/jpr-data`, as separate processes, as `make run` does."""
     subprocess.run([BIN / "jpr", "init", "--data-dir", "jpr-data"], cwd=workdir, env=cli_environ(), check=True, capture_output=True)
-    with ServeProcess(workdir / "jpr-data") as server:
+    with ServeProcess(workdir / "jpr-data", processes=None) as server:
         yield server

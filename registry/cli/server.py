@@ -51,6 +51,8 @@ def _serve_flags(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--database-url", help="SQLAlchemy URL (env JPR_DATABASE_URL; default: SQLite in the data directory)")
     serve.add_argument("--lookup-database-url", help="read replica for lookups (env JPR_LOOKUP_DATABASE_URL; default: the database)")
     serve.add_argument("--workers", type=int, help="request threads (env JPR_WORKERS; default 4)")
+    serve.add_argument("--processes", type=int,
+                       help="processes serving the address, each with its own lookup index (env JPR_PROCESSES; default 0: one per core)")
     serve.add_argument("--max-streams", type=int, help="health watches, reflection and change watches open at once (env JPR_MAX_STREAMS; default 16)")
     serve.add_argument("--max-streams-per-caller", type=int, help="of those, what one caller may hold (env JPR_MAX_STREAMS_PER_CALLER; default 4)")
     serve.add_argument("--log-format", help="text or json: one JSON object a line (env JPR_LOG_FORMAT; default text)")
@@ -59,7 +61,7 @@ def _serve_flags(serve: argparse.ArgumentParser) -> None:
 
 def _settings(args: argparse.Namespace) -> Settings:
     return load_settings({k: getattr(args, k, None) for k in (
-        "data_dir", "listen", "database_url", "lookup_database_url", "metrics_listen", "workers", "max_streams", "max_streams_per_caller", "log_format",
+        "data_dir", "listen", "database_url", "lookup_database_url", "metrics_listen", "workers", "processes", "max_streams", "max_streams_per_caller", "log_format",
     )})
 
 
@@ -114,16 +116,55 @@ def run_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     log_format.configure(settings.log_level, settings.log_format)
+    if settings.effective_processes > 1:
+        return _serve_processes(settings)
     running = start(settings)
-    print(f"serving on {settings.listen.rsplit(':', 1)[0]}:{running.port}", flush=True)
-    stopped = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopped.set())
-    stopped.wait()
+    print(f"serving on {_host(settings)}:{running.port}", flush=True)
+    _signalled().wait()
     print("stopping: finishing calls in flight (5 s at most)", flush=True)
     running.stop(grace=5.0)
     print("stopped", flush=True)
     return 0
+
+
+def _serve_processes(settings: Settings) -> int:
+    from registry.server.processes import Supervisor
+
+    _check_startable(settings)  # once, here, rather than N times in the processes' logs
+    supervisor = Supervisor(settings)
+    port = supervisor.start()
+    print(f"serving on {_host(settings)}:{port} with {settings.effective_processes} processes", flush=True)
+    code = supervisor.supervise(_signalled())
+    print("stopping: finishing calls in flight (5 s at most)", flush=True)
+    supervisor.stop()
+    print("stopped", flush=True)
+    return code
+
+
+def _check_startable(settings: Settings) -> None:
+    """The data directory and the database schema, as each process's start would check them."""
+    from registry.datadir import DataDir
+    from registry.store import schema
+    from registry.store.database import Database
+
+    DataDir(settings.data_dir).require()
+    database = Database(settings.effective_database_url, pool_size=1)
+    try:
+        schema.require_current(database)
+    finally:
+        database.dispose()
+
+
+def _host(settings: Settings) -> str:
+    return settings.listen.rsplit(":", 1)[0]
+
+
+def _signalled() -> threading.Event:
+    """Set by the first SIGINT or SIGTERM."""
+    stopped = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopped.set())
+    return stopped
 
 
 def run_health(args: argparse.Namespace) -> int:

@@ -131,22 +131,28 @@ class RunningRegistry:
 
 
 def start(
-    settings: Settings, *, clock: Callable[[], datetime] = utc_now, ticks: Callable[[], float] = time.monotonic
+    settings: Settings, *, clock: Callable[[], datetime] = utc_now, ticks: Callable[[], float] = time.monotonic,
+    share_port: bool = False,
 ) -> RunningRegistry:
-    """Start serving on `settings.listen` (port 0 picks a free port) and return at once."""
+    """Start serving on `settings.listen` (port 0 picks a free port) and return at once.
+
+    `share_port`: bind with SO_REUSEPORT, as one of the processes of `jpr serve --processes N`
+    (registry/server/processes.py), whose parent has checked that no other process holds the port.
+    Otherwise a port another process holds is an error."""
     data = DataDir(settings.data_dir)
     data.require()
     database = Database(settings.effective_database_url, pool_size=settings.workers + 2)
     try:
         schema.require_current(database)
-        return _serve(settings, data, database, clock, ticks)
+        return _serve(settings, data, database, clock, ticks, share_port)
     except BaseException:
         database.dispose()
         raise
 
 
 def _serve(
-    settings: Settings, data: DataDir, database: Database, clock: Callable[[], datetime], ticks: Callable[[], float]
+    settings: Settings, data: DataDir, database: Database, clock: Callable[[], datetime], ticks: Callable[[], float],
+    share_port: bool,
 ) -> RunningRegistry:
     metrics = Metrics()
     database.on_conflict(metrics.write_conflict_retried)
@@ -234,7 +240,8 @@ def _serve(
         options=[
             ("grpc.max_receive_message_length", MESSAGE_LIMIT),
             ("grpc.max_send_message_length", MESSAGE_LIMIT),
-            ("grpc.so_reuseport", 0),  # a second registry on a taken port fails to start instead of sharing it
+            # Alone, a second registry on a taken port fails to start instead of sharing it.
+            ("grpc.so_reuseport", int(share_port)),
             *keepalive_options(settings),
         ],
     )
