@@ -26,7 +26,10 @@ ifneq ($(shell cat $(INSTALLED) 2>/dev/null),$(INSTALL))
 .PHONY: $(INSTALLED)
 endif
 
-$(INSTALLED): pyproject.toml clients/python/pyproject.toml
+# Wheels are copies: any change to the packages' files builds and installs them again.
+PACKAGED := $(if $(filter wheels,$(INSTALL)),$(shell find registry clients/python/jpr_client -type f ! -path '*/__pycache__/*'))
+
+$(INSTALLED): pyproject.toml clients/python/pyproject.toml $(PACKAGED)
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "JPR needs Python 3.11 or newer")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
