@@ -49,10 +49,13 @@ class ReportService:
         envelope = _open(envelope_bytes, dsse.REPORT_PAYLOAD_TYPE, "a report")
         payload_sha256 = hashlib.sha256(envelope.payload).digest()
         # The same signed bytes again: the stored receipt, whatever happened to the key since.
-        stored = self._reports.receipt_for(caller.name, payload_sha256)
-        if stored is not None:
-            return stored
-        return self._reports.submit(self._checked(caller, envelope, envelope_bytes, payload_sha256), now=self._clock())
+        # Else the key the envelope names, read with it (one read transaction for both).
+        found = self._reports.receipt_or_key(caller.name, payload_sha256, envelope.signatures[0].keyid)
+        if isinstance(found, Receipt):
+            return found
+        key = found
+        checked = self._checked(caller, envelope, envelope_bytes, payload_sha256, lambda _key_id: key)
+        return self._reports.submit(checked, now=self._clock())
 
     def check_batch(self, caller: Caller, envelopes: Sequence[bytes]) -> list[Submission | RegistryError]:
         """Every check `submit` makes of a new report, in the same order, for each envelope of

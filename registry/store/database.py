@@ -66,6 +66,11 @@ def deadline(seconds: float | None) -> Iterator[None]:
         reset_deadline(token)
 
 
+def current_deadline() -> float | None:
+    """When the work of this context must be done (time.monotonic()), or None: see `set_deadline`."""
+    return _deadline.get()
+
+
 def _remaining_ms() -> int | None:
     end = _deadline.get()
     if end is None:
@@ -85,13 +90,21 @@ class Database:
         self.engine = _create_engine(url, pool_size)
         self._after_write: list[Callable[[], None]] = []
         self._on_conflict: list[Callable[[], None]] = []
+        self._on_dispose: list[Callable[[], None]] = []
 
     def describe(self) -> str:
         """The URL without its password, for logs and messages."""
         return make_url(self.url).render_as_string(hide_password=True)
 
     def dispose(self) -> None:
+        for listener in self._on_dispose:
+            listener()
+        self._on_dispose.clear()
         self.engine.dispose()
+
+    def on_dispose(self, listener: Callable[[], None]) -> None:
+        """Call `listener` when the database is disposed of, before its connections close."""
+        self._on_dispose.append(listener)
 
     @contextmanager
     def read(self, *, repeatable: bool = False) -> Iterator[Connection]:

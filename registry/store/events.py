@@ -33,11 +33,12 @@ def record(
     held: list[dict[str, Any]] | None = session.info.get(_HELD)
     if held is not None:
         held.append(row)
-    else:
-        session.add(EventRow(**row))
+    else:  # a prebuilt statement at once: no ORM object to build and flush, and seq follows the order recorded
+        session.connection().execute(_INSERT, row)
 
 
 _HELD = "jpr.events.held"
+_INSERT = insert(EventRow)
 
 
 @contextmanager

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -104,18 +104,24 @@ class MemberStore:
     def signing_key(self, name: str, key_id: str) -> tuple[int, SigningKey] | None:
         """The member's id and its key `key_id`, or None when it is not theirs."""
         with self._db.read() as conn:
-            row = conn.execute(
-                select(
-                    MemberRow.id, MemberKeyRow.key_id, MemberKeyRow.public_key, MemberKeyRow.valid_from, MemberKeyRow.revoked_at,
-                    MemberKeyRow.valid_until,
-                )
-                .join(MemberKeyRow, MemberKeyRow.member_id == MemberRow.id)
-                .where(MemberRow.name == name, MemberKeyRow.key_id == key_id)
-            ).first()
-        if row is None:
-            return None
-        member_id, key_id, public_key, valid_from, revoked_at, valid_until = row
-        return member_id, SigningKey(key_id, public_key, valid_from, revoked_at, valid_until)
+            return signing_key(conn, name, key_id)
+
+
+def signing_key(conn: Connection, name: str, key_id: str) -> tuple[int, SigningKey] | None:
+    """`MemberStore.signing_key` inside a read transaction the caller holds."""
+    row = conn.execute(_SIGNING_KEY, {"name": name, "key_id": key_id}).first()
+    if row is None:
+        return None
+    member_id, key_id, public_key, valid_from, revoked_at, valid_until = row
+    return member_id, SigningKey(key_id, public_key, valid_from, revoked_at, valid_until)
+
+
+# Prebuilt: every SubmitReport reads it.
+_SIGNING_KEY = (
+    select(MemberRow.id, MemberKeyRow.key_id, MemberKeyRow.public_key, MemberKeyRow.valid_from, MemberKeyRow.revoked_at, MemberKeyRow.valid_until)
+    .join(MemberKeyRow, MemberKeyRow.member_id == MemberRow.id)
+    .where(MemberRow.name == bindparam("name"), MemberKeyRow.key_id == bindparam("key_id"))
+)
 
 
 def _get(session: Session, name: str) -> MemberRow:

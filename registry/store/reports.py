@@ -7,15 +7,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from jpr_client.model import Category, Receipt, Report, ReportStatus, Role, Severity, Token
 from jpr_client.quoting import quoted
 from registry.domain.errors import AlreadyExists, InvalidArgument, NotFound
-from registry.domain.model import Page, ReportPayload
-from registry.store import events
+from registry.domain.model import Page, ReportPayload, SigningKey
+from registry.store import events, members
 from registry.store.database import Database
+from registry.store.grouping import GroupWriter
 from registry.store.models import (
     ListingRow,
     MemberRow,
@@ -44,24 +45,23 @@ class Submission:
 class ReportStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._writer = GroupWriter(db)
 
     def submit(self, submission: Submission, *, now: datetime) -> Receipt:
-        """Store a report and link its tokens to one subject, in one transaction.
+        """Store a report and link its tokens to one subject, in one transaction (shared with the
+        reports submitted at the same moment: grouping.py; each is answered after the commit).
 
         Re-sending the same payload returns the stored receipt; other bytes under
         the same report id are refused.
         """
-        return self._db.write(lambda session: file_report(session, submission, now))
+        return self._writer.write(lambda session: file_report(session, submission, now))
 
-    def receipt_for(self, reporter: str, payload_sha256: bytes) -> Receipt | None:
-        """The stored receipt of this member's report with exactly these payload bytes, if any."""
-        with self._db.session() as session:
-            row = session.scalar(
-                select(ReportRow)
-                .join(MemberRow, MemberRow.id == ReportRow.member_id)
-                .where(ReportRow.payload_sha256 == payload_sha256, MemberRow.name == reporter)
-            )
-            return None if row is None else _receipt(row)
+    def receipt_or_key(self, reporter: str, payload_sha256: bytes, key_id: str) -> Receipt | tuple[int, SigningKey] | None:
+        """In one read: the stored receipt of this member's report with exactly these payload bytes,
+        else the member's id and its signing key `key_id` (`MemberStore.signing_key`), else None."""
+        with self._db.read() as conn:
+            row = conn.execute(_RECEIPT_OF, {"payload_sha256": payload_sha256, "reporter": reporter}).first()
+            return _receipt(row) if row is not None else members.signing_key(conn, reporter, key_id)
 
     def get(self, report_id: str) -> Report:
         with self._db.session() as session:
@@ -109,7 +109,8 @@ def report_view(session: Session, row: ReportRow) -> Report:
     )
 
 
-def _receipt(row: ReportRow) -> Receipt:
+def _receipt(row: Any) -> Receipt:
+    """From a ReportRow or a row of its columns."""
     return Receipt(
         report_id=row.report_id,
         subject_id=subject_ref(row.subject_id),
@@ -122,10 +123,14 @@ def _receipt(row: ReportRow) -> Receipt:
 def file_report(session: Session, submission: Submission, now: datetime, *, unused_id: bool = False) -> Receipt:
     """Store a checked report in the session's transaction (`ReportStore.submit`).
 
+    Prebuilt Core statements on the session's connection: the fewest statements a new
+    report needs (one read of its id, one of its tokens' subjects, then the inserts).
     `unused_id`: the caller has just seen that no report holds this id (ImportReports reads a batch's at once).
     """
+    session.flush()  # ORM changes made earlier in this transaction reach the database before these statements
+    conn = session.connection()
     payload = submission.payload
-    existing = None if unused_id else session.get(ReportRow, payload.report_id)
+    existing = None if unused_id else conn.execute(_FILED_UNDER, {"report_id": payload.report_id}).first()
     if existing is not None:
         if existing.payload_sha256 == submission.payload_sha256 and existing.member_id == submission.member_id:
             return _receipt(existing)
@@ -134,34 +139,20 @@ def file_report(session: Session, submission: Submission, now: datetime, *, unus
             "choose a new report id (re-sending the same signed payload is safe)"
         )
     # One read of every subject the report's tokens are attached to serves the three steps.
-    attached = session.execute(
-        select(SubjectTokenRow.token, SubjectTokenRow.id_type, SubjectTokenRow.subject_id, SubjectTokenRow.strong)
-        .where(SubjectTokenRow.token.in_([t.value for t in payload.tokens]))
-    ).all()
+    attached = conn.execute(_ATTACHED, {"tokens": [t.value for t in payload.tokens]}).all()
     _check_declared_types(attached, payload.tokens)
     subject_id, merged = _resolve_subject(session, payload, attached, now)
-    _attach_tokens(session, subject_id, payload.tokens, now, None if merged else {bytes(a.token) for a in attached if a.subject_id == subject_id})
-    row = ReportRow(
-        report_id=payload.report_id,
-        member_id=submission.member_id,
-        subject_id=subject_id,
-        status=ReportStatus.SUBMITTED.value,
-        role=payload.role.value,
-        category=payload.category.value,
-        severity=payload.severity.value,
-        created_at=payload.created_at,
-        received_at=now,
-        key_id=submission.key_id,
-        envelope=submission.envelope,
-        envelope_sha256=submission.envelope_sha256,
-        payload_sha256=submission.payload_sha256,
-    )
-    session.add(row)
-    session.flush()
-    session.add_all(
-        ReportTokenRow(report_id=payload.report_id, token=t.value, id_type=t.type.value, strong=t.type.strong)
-        for t in payload.tokens
-    )
+    _attach_tokens(conn, subject_id, payload.tokens, now, None if merged else {bytes(a.token) for a in attached if a.subject_id == subject_id})
+    conn.execute(_INSERT_REPORT, {
+        "report_id": payload.report_id, "member_id": submission.member_id, "subject_id": subject_id,
+        "status": ReportStatus.SUBMITTED.value, "role": payload.role.value, "category": payload.category.value,
+        "severity": payload.severity.value, "created_at": payload.created_at, "received_at": now,
+        "key_id": submission.key_id, "envelope": submission.envelope, "envelope_sha256": submission.envelope_sha256,
+        "payload_sha256": submission.payload_sha256,
+    })
+    conn.execute(_INSERT_REPORT_TOKENS, [
+        {"report_id": payload.report_id, "token": t.value, "id_type": t.type.value, "strong": t.type.strong} for t in payload.tokens
+    ])
     events.record(
         session,
         at=now,
@@ -170,7 +161,32 @@ def file_report(session: Session, submission: Submission, now: datetime, *, unus
         report_id=payload.report_id,
         subject_id=subject_id,
     )
-    return _receipt(row)
+    return Receipt(
+        report_id=payload.report_id, subject_id=subject_ref(subject_id), status=ReportStatus.SUBMITTED,
+        received_at=now, envelope_sha256=submission.envelope_sha256,
+    )
+
+
+_FILED_UNDER = select(
+    ReportRow.report_id, ReportRow.payload_sha256, ReportRow.member_id, ReportRow.subject_id, ReportRow.status,
+    ReportRow.received_at, ReportRow.envelope_sha256,
+).where(ReportRow.report_id == bindparam("report_id"))
+_ATTACHED = select(SubjectTokenRow.token, SubjectTokenRow.id_type, SubjectTokenRow.subject_id, SubjectTokenRow.strong).where(
+    SubjectTokenRow.token.in_(bindparam("tokens", expanding=True))
+)
+_HELD_BY_SUBJECT = select(SubjectTokenRow.token).where(
+    SubjectTokenRow.subject_id == bindparam("subject_id"), SubjectTokenRow.token.in_(bindparam("tokens", expanding=True))
+)
+_INSERT_REPORT = insert(ReportRow)
+_INSERT_REPORT_TOKENS = insert(ReportTokenRow)
+_INSERT_SUBJECT = insert(SubjectRow).returning(SubjectRow.id)
+_INSERT_SUBJECT_TOKENS = insert(SubjectTokenRow)
+_INSERT_MERGE = insert(SubjectMergeRow)
+_RECEIPT_OF = (
+    select(ReportRow.report_id, ReportRow.subject_id, ReportRow.status, ReportRow.received_at, ReportRow.envelope_sha256)
+    .join(MemberRow, MemberRow.id == ReportRow.member_id)
+    .where(ReportRow.payload_sha256 == bindparam("payload_sha256"), MemberRow.name == bindparam("reporter"))
+)
 
 
 def _check_declared_types(attached: Sequence[Any], tokens: tuple[Token, ...]) -> None:
@@ -189,11 +205,9 @@ def _resolve_subject(session: Session, payload: ReportPayload, attached: Sequenc
     strong = {t.value for t in payload.tokens if t.type.strong}
     found = sorted({a.subject_id for a in attached if a.strong and bytes(a.token) in strong})
     if not found:
-        subject = SubjectRow(created_at=now)
-        session.add(subject)
-        session.flush()
-        events.record(session, at=now, actor="registry", kind="subject.created", subject_id=subject.id, report_id=payload.report_id)
-        return subject.id, False
+        subject_id: int = session.connection().execute(_INSERT_SUBJECT, {"created_at": now}).scalar_one()
+        events.record(session, at=now, actor="registry", kind="subject.created", subject_id=subject_id, report_id=payload.report_id)
+        return subject_id, False
     survivor, *merged = found  # the oldest subject id survives
     for other in merged:
         _merge(session, survivor, other, payload.report_id, now)
@@ -211,7 +225,7 @@ def _merge(session: Session, survivor: int, merged: int, report_id: str, now: da
     session.execute(update(ListingRow).where(ListingRow.subject_id == merged).values(subject_id=survivor))
     session.execute(update(SubjectRow).where(SubjectRow.merged_into == merged).values(merged_into=survivor))
     session.execute(update(SubjectRow).where(SubjectRow.id == merged).values(merged_into=survivor, merged_at=now))
-    session.add(SubjectMergeRow(survivor_id=survivor, merged_id=merged, report_id=report_id, merged_at=now))
+    session.execute(_INSERT_MERGE, {"survivor_id": survivor, "merged_id": merged, "report_id": report_id, "merged_at": now})
     events.record(
         session,
         at=now,
@@ -223,25 +237,15 @@ def _merge(session: Session, survivor: int, merged: int, report_id: str, now: da
     )
 
 
-def _attach_tokens(session: Session, subject_id: int, tokens: tuple[Token, ...], now: datetime, present: set[bytes] | None) -> None:
+def _attach_tokens(conn: Connection, subject_id: int, tokens: tuple[Token, ...], now: datetime, present: set[bytes] | None) -> None:
     """Attach the tokens the subject does not hold yet; `present`: those it holds, unless a merge just moved some."""
     if present is None:
-        values = [t.value for t in tokens]
-        present = {
-            bytes(token) for token in session.scalars(
-                select(SubjectTokenRow.token).where(SubjectTokenRow.subject_id == subject_id, SubjectTokenRow.token.in_(values))
-            )
-        }
+        present = {bytes(t) for t in conn.execute(_HELD_BY_SUBJECT, {"subject_id": subject_id, "tokens": [t.value for t in tokens]}).scalars()}
+    rows = []
     for token in tokens:
         if token.value in present:
             continue
         present.add(token.value)
-        session.add(
-            SubjectTokenRow(
-                token=token.value,
-                id_type=token.type.value,
-                strong=token.type.strong,
-                subject_id=subject_id,
-                attached_at=now,
-            )
-        )
+        rows.append({"token": token.value, "id_type": token.type.value, "strong": token.type.strong, "subject_id": subject_id, "attached_at": now})
+    if rows:
+        conn.execute(_INSERT_SUBJECT_TOKENS, rows)
