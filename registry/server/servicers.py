@@ -10,7 +10,7 @@ from typing import Literal
 import grpc
 
 from jpr_client.api.jpr.v1 import admin_pb2, admin_pb2_grpc, registry_pb2, registry_pb2_grpc, types_pb2
-from jpr_client.model import ListingStatus, Match, MatchReason, Opinion, ReportStatus, Token
+from jpr_client.model import ListingStatus, Match, MatchReason, Opinion, ReportStatus
 from jpr_client.protocol import datetime_to_timestamp
 from registry.convert import enum_from_proto, timestamp_to_datetime
 from registry.crypto import pki
@@ -24,7 +24,7 @@ from registry.domain.imports import ImportItem, ImportService
 from registry.domain.limits import RateLimiter
 from registry.domain.lookups import LookupService
 from registry.domain.model import AppealStatus, EventFilter, LiftGrounds
-from registry.domain.payload import decode_tokens
+from registry.domain.payload import token_values
 from registry.domain.reports import ReportService
 from registry.domain.tokens import Tokenizer
 from registry.server import messages
@@ -109,8 +109,8 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
             context.abort(grpc.StatusCode.UNAVAILABLE, "the changes feed failed; the registry logged the cause; resume from your cursor")
 
 
-def _applicant(applicant: registry_pb2.Applicant, field: str) -> tuple[Token, ...]:
-    return decode_tokens(applicant.identifiers, f"{field}.identifiers")
+def _applicant(applicant: registry_pb2.Applicant, field: str) -> list[bytes]:
+    return token_values(applicant.identifiers, f"{field}.identifiers")
 
 
 class AdminServicer(admin_pb2_grpc.AdminServicer):
