@@ -51,7 +51,7 @@ from jpr_client.model import IdentifierType, ListingStatus, ReportStatus
 from registry.crypto import pki
 from registry.datadir import DataDir
 from registry.server.app import MESSAGE_LIMIT, start
-from registry.server.log_format import formatter
+from registry.server.log_format import handler
 from registry.settings import Settings, load_settings
 from registry.store import schema
 from registry.store.certificates import CertificateStore
@@ -504,9 +504,10 @@ def _resident_mib() -> float:
 
 @contextmanager
 def logging_like_serve(path: Path, level: str, log_format: str) -> Iterator[None]:
-    """Every call logged as `jpr serve` does (one record per call, formatted off the request threads), to a file."""
-    writer = logging.FileHandler(path)
-    writer.setFormatter(formatter(log_format))
+    """Every call logged as `jpr serve` does (one record per call, formatted off the request threads, written
+    a batch at a time by the handler `jpr serve` uses), to a file instead of standard error."""
+    stream = open(path, "a", encoding="utf-8")
+    writer = handler(log_format, stream)
     root = logging.getLogger()
     root.addHandler(writer)
     root.setLevel(level)
@@ -516,6 +517,7 @@ def logging_like_serve(path: Path, level: str, log_format: str) -> Iterator[None
     finally:
         root.removeHandler(writer)
         writer.close()
+        stream.close()
 
 
 def median(runs: list[Result]) -> Result:
