@@ -72,7 +72,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
 
     def Lookup(self, request: registry_pb2.LookupRequest, context: grpc.ServicerContext) -> registry_pb2.LookupResult:
         self._limits.take(current_caller().name, LOOKUPS, 1)
-        applicant = _applicant(request.applicant, "applicant")
+        (applicant,) = token_values([request.applicant.identifiers], lambda _: "applicant.identifiers")
         result = self._lookups.lookup(applicant)
         if result.matches:
             self._matches.note(current_caller().name, [m.subject_id for m in result.matches])
@@ -81,7 +81,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
 
     def LookupBatch(self, request: registry_pb2.LookupBatchRequest, context: grpc.ServicerContext) -> registry_pb2.LookupBatchResponse:
         self._limits.take(current_caller().name, LOOKUPS, len(request.applicants))
-        applicants = [_applicant(a, f"applicants[{i}]") for i, a in enumerate(request.applicants)]
+        applicants = token_values([a.identifiers for a in request.applicants], lambda i: f"applicants[{i}].identifiers")
         results = self._lookups.lookup_batch(applicants)
         matched = [m for r in results for m in r.matches]
         if matched:
@@ -107,10 +107,6 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
         except Exception:  # the database went away mid-stream: the member resumes from its cursor
             log.exception("WatchChanges failed for %s", member)
             context.abort(grpc.StatusCode.UNAVAILABLE, "the changes feed failed; the registry logged the cause; resume from your cursor")
-
-
-def _applicant(applicant: registry_pb2.Applicant, field: str) -> list[bytes]:
-    return token_values(applicant.identifiers, f"{field}.identifiers")
 
 
 class AdminServicer(admin_pb2_grpc.AdminServicer):
