@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from jpr_client.model import Category, IdentifierType, LookupResult, Match, MatchReason, Role, Severity, Token, Verdict
+from jpr_client.model import Category, IdentifierType, LookupResult, Match, MatchReason, Role, Severity, Verdict
 
 
 @dataclass(frozen=True)
@@ -57,18 +57,18 @@ CLEAR = LookupResult(verdict=Verdict.CLEAR, matches=())
 
 
 def decide(
-    applicant: Sequence[Token],
+    applicant: Sequence[bytes],
     hits: Mapping[bytes, Iterable[Hit]],
     states: Mapping[int, SubjectState],
 ) -> LookupResult:
-    """The verdict for one applicant, given the reports its tokens were found in.
+    """The verdict for one applicant (its token values), given the reports its tokens were found in.
 
     Types and strength come from the signed reports, never from the caller's
     label; only tokens of reports accepted into a listing tie an applicant to it.
     """
     found: dict[int, list[Hit]] = {}
     for token in applicant:
-        for hit in hits.get(token.value, ()):
+        for hit in hits.get(token, ()):
             found.setdefault(hit.subject, []).append(hit)
     if not found:
         return CLEAR  # most applicants of a batch

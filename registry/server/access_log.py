@@ -112,8 +112,10 @@ class AccessLog:
                 entries.append(self._entries.popleft())
             if entries:
                 if log.isEnabledFor(logging.INFO):
+                    records = RecordMaker()
                     for entry in entries:
-                        log.handle(_log_record(entry))
+                        log.handle(records.of(entry))
+                    _flush_handlers(log)
                 self._fold(entries)
 
     def write_counts(self) -> None:
@@ -164,16 +166,41 @@ class AccessLog:
                 log.exception("the access log's %s failed", work.__name__)
 
 
-def _log_record(entry: Entry) -> logging.LogRecord:
-    """One call's record, dated when the call completed (not when this thread got to it)."""
-    when, method, role, name, sha256, status, milliseconds, items, matched, request_id, event = entry
-    fields = {
-        "event": event, "method": method, "role": role or None, "caller": name or None, "certificate_sha256": sha256 or None,
-        "status": status, "duration_ms": round(milliseconds, 3), "items": items, "matched": matched, "request_id": request_id or None,
-    }
-    # A caller without a JPR certificate has no role, name or fingerprint: "-" in the text, null in JSON.
-    args = (method, _EVENT_WORDS[event], role or "-", name or "-", sha256 or "-", status, milliseconds, items, matched, request_id)
-    record = log.makeRecord(log.name, logging.INFO, __file__, 0, MESSAGE, args, None, extra=fields)
-    record.created = when.timestamp()
-    record.msecs = (record.created - int(record.created)) * 1000
-    return record
+class RecordMaker:
+    """Calls' records, each a copy of one made the usual way with the call's own values put in.
+
+    `Logger.makeRecord` works out the same dozen attributes (thread, process, source file,
+    level name...) for every record; here they are worked out once per batch, in the thread
+    that logs it."""
+
+    def __init__(self) -> None:
+        template = log.makeRecord(log.name, logging.INFO, __file__, 0, MESSAGE, (), None)
+        self._kind = type(template)
+        self._template = template.__dict__
+        self._relative_ms = template.relativeCreated - template.created * 1000
+
+    def of(self, entry: Entry) -> logging.LogRecord:
+        """One call's record, dated when the call completed (not when this thread got to it)."""
+        when, method, role, name, sha256, status, milliseconds, items, matched, request_id, event = entry
+        record = self._kind.__new__(self._kind)
+        fields = record.__dict__
+        fields.update(self._template)
+        created = when.timestamp()
+        fields.update(
+            # A caller without a JPR certificate has no role, name or fingerprint: "-" in the text, null in JSON.
+            args=(method, _EVENT_WORDS[event], role or "-", name or "-", sha256 or "-", status, milliseconds, items, matched, request_id),
+            created=created, msecs=(created - int(created)) * 1000, relativeCreated=self._relative_ms + created * 1000,
+            event=event, method=method, role=role or None, caller=name or None, certificate_sha256=sha256 or None,
+            status=status, duration_ms=round(milliseconds, 3), items=items, matched=matched, request_id=request_id or None,
+        )
+        return record
+
+
+def _flush_handlers(logger: logging.Logger) -> None:
+    """Flush every handler a record of `logger` goes to (as `Logger.callHandlers` walks them): a batching
+    handler (registry/server/log_format.py) writes the batch now."""
+    current: logging.Logger | None = logger
+    while current is not None:
+        for handler in current.handlers:
+            handler.flush()
+        current = current.parent if current.propagate else None

@@ -28,7 +28,7 @@ from registry.domain.model import Caller, MemberStatus
 from registry.server.access_log import CALL, END, OPEN, AccessLog, element_counts
 from registry.server.capacity import never
 from registry.server.metrics import Metrics
-from registry.server.request_ids import new_request_id, send_request_id
+from registry.server.request_ids import RequestIds, send_request_id
 from registry.server.streams import OpenStreams, Refusal, Stream, StreamLimits, caller_key, unexplained_end
 from registry.store.database import reset_deadline, set_deadline
 
@@ -98,13 +98,14 @@ def allowed_roles(method: str) -> frozenset[str]:
 
 
 @functools.lru_cache(maxsize=4096)
-def _identity(cert_pem: bytes) -> tuple[str, str, str, datetime, datetime] | None:
-    """(role, name, SHA-256, when it was signed, when it expires) of a client certificate, or None."""
+def _identity(cert_pem: bytes) -> tuple[Caller, datetime, datetime] | None:
+    """The caller a client certificate names (one object per certificate, not one per call), when it was
+    signed and when it expires; None for a certificate without a JPR identity."""
     try:
         role, name = pki.identity_from_cert(cert_pem)
     except pki.PkiError:
         return None
-    return role, name, pki.fingerprint(cert_pem), pki.issued_at(cert_pem), pki.not_after(cert_pem)
+    return Caller(role=role, name=name, certificate_sha256=pki.fingerprint(cert_pem)), pki.issued_at(cert_pem), pki.not_after(cert_pem)
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,7 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         self.streams = OpenStreams(stream_limits, self._standing, refused=self._metrics.stream_refused)
         self._malformed = MalformedLog(ticks)
         self._handlers: dict[str, tuple[Any, Any]] = {}
+        self._request_ids = RequestIds()
         self.saturated: Callable[[], bool] = never  # set once the server exists (registry/server/capacity.py)
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
@@ -182,7 +184,7 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
     def _guard(self, method: str, behavior: Callable[[Any, grpc.ServicerContext], Any]) -> Callable[..., Any]:
         def guarded(request: Any, context: grpc.ServicerContext) -> Any:
             started = time.perf_counter()
-            request_id = new_request_id(context)
+            request_id = self._request_ids.new(context)
             caller = self._admit(method, request, context, started, request_id, CALL)
             token = _caller.set(caller)
             deadline = set_deadline(context.time_remaining())  # carried down to the database's statement timeouts
@@ -209,7 +211,7 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
 
         def guarded(request: Any, context: grpc.ServicerContext) -> Any:
             started = time.perf_counter()
-            request_id = new_request_id(context)
+            request_id = self._request_ids.new(context)
 
             def opened(status: str) -> None:
                 self._record(method, caller, status, started, 0, 0, request_id=request_id, event=OPEN)
@@ -333,14 +335,13 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         if identity is None:
             log.warning("%s refused: no client certificate with a JPR identity", method)
             return None, (grpc.StatusCode.UNAUTHENTICATED, "a client certificate issued by this registry's CA is required")
-        role, name, sha256, issued_at, expires_at = identity
-        caller = Caller(role=role, name=name, certificate_sha256=sha256)
+        caller, issued_at, expires_at = identity
         refusal = (
             self._revoked(caller) or self._unregistered(caller, issued_at, expires_at) or self._role_refusal(method, caller)
             or self._membership(caller)
         )
         if refusal is not None and refusal[0] is not grpc.StatusCode.UNAVAILABLE:
-            log.warning("%s refused for %s:%s: %s", method, role, name, refusal[1])
+            log.warning("%s refused for %s:%s: %s", method, caller.role, caller.name, refusal[1])
         return caller, refusal
 
     def _standing(self, caller: Caller) -> Refusal | None:

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from jpr_client.api.jpr.v1 import admin_pb2, registry_pb2, types_pb2
-from jpr_client.model import Listing, ListingChange, LookupResult, Match, OpinionReceipt, Receipt, Report
+from jpr_client.model import Listing, ListingChange, LookupResult, Match, OpinionReceipt, Receipt, Report, Verdict
 from jpr_client.protocol import datetime_to_timestamp
 from registry.convert import enum_to_proto
 from registry.domain.audit import AccessAudit
@@ -86,14 +86,13 @@ def listing_report(value: ListingReport) -> admin_pb2.ListingReport:
     )
 
 
+# Most applicants of a batch: one message, copied into the response, instead of one built per applicant.
+_CLEAR = registry_pb2.LookupResult(verdict=enum_to_proto(Verdict.CLEAR))
+
+
 def lookup_batch_response(values: list[LookupResult]) -> registry_pb2.LookupBatchResponse:
     response = registry_pb2.LookupBatchResponse()
-    results = response.results
-    for value in values:
-        if value.matches:
-            results.append(lookup_result(value))
-        else:  # most of a batch: no message to build and copy
-            results.add(verdict=enum_to_proto(value.verdict))
+    response.results.extend([lookup_result(value) if value.matches else _CLEAR for value in values])
     return response
 
 

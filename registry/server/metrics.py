@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
@@ -30,6 +31,17 @@ COUNTED_METHODS = frozenset({TOKENIZE_METHOD, *LOOKUP_METHODS})  # the calls who
 DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 # Up to the largest burst a member may spend at once (tokenize_burst, 20000 by default).
 ITEM_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000)
+
+
+@dataclass(frozen=True)
+class _CallChildren:
+    """The labelled children one (method, status, member) of call bumps."""
+
+    calls: Counter
+    duration: Histogram
+    items: Histogram | None
+    member_items: Counter | None
+    matched: Counter | None
 
 
 class Metrics:
@@ -68,20 +80,35 @@ class Metrics:
         self._passes = Counter("jpr_housekeeping_passes", "Expiry and retention passes run", ["task"], registry=r)
         self._done = Counter("jpr_housekeeping_records", "Listings recorded EXPIRED (expiry), subjects unlinked (retention)", ["task"], registry=r)
         self._housekeeping_errors = Counter("jpr_housekeeping_errors", "Background expiry or retention rounds that failed", registry=r)
+        self._children: dict[tuple[str, str, str | None], _CallChildren] = {}
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
 
     def call(self, method: str, member: str | None, status: str, seconds: float, items: int, matched: int) -> None:
         """One call ended; `member` is the calling member's name (None for admins, probes and unknown callers)."""
-        self._calls.labels(method, status).inc()
-        self._duration.labels(method).observe(seconds)
-        if status != "OK" or method not in COUNTED_METHODS:
-            return  # a refused call's elements were not served
-        self._items.labels(method).observe(items)
-        if member is not None:
-            self._member_items.labels(member, method).inc(items)
-        if method in LOOKUP_METHODS:
-            self._matched.labels(method).inc(matched)
+        children = self._children.get((method, status, member)) or self._label(method, status, member)
+        children.calls.inc()
+        children.duration.observe(seconds)
+        if children.items is not None:  # a served call whose elements are counted
+            children.items.observe(items)
+        if children.member_items is not None:
+            children.member_items.inc(items)
+        if children.matched is not None:
+            children.matched.inc(matched)
+
+    def _label(self, method: str, status: str, member: str | None) -> _CallChildren:
+        """The children one kind of call bumps, looked up once: `.labels()` costs more than the bump itself.
+        A refused call's elements were not served, so it gets no item children (nor their zero samples)."""
+        counted = status == "OK" and method in COUNTED_METHODS
+        children = _CallChildren(
+            calls=self._calls.labels(method, status),
+            duration=self._duration.labels(method),
+            items=self._items.labels(method) if counted else None,
+            member_items=self._member_items.labels(member, method) if counted and member is not None else None,
+            matched=self._matched.labels(method) if counted and method in LOOKUP_METHODS else None,
+        )
+        self._children[(method, status, member)] = children  # bounded: methods served x statuses x members
+        return children
 
     def rate_limited(self, member: str, kind: str) -> None:
         self._rate_refusals.labels(member, kind).inc()

@@ -10,7 +10,7 @@ from typing import Literal
 import grpc
 
 from jpr_client.api.jpr.v1 import admin_pb2, admin_pb2_grpc, registry_pb2, registry_pb2_grpc, types_pb2
-from jpr_client.model import ListingStatus, Match, MatchReason, Opinion, ReportStatus, Token
+from jpr_client.model import ListingStatus, Match, MatchReason, Opinion, ReportStatus
 from jpr_client.protocol import datetime_to_timestamp
 from registry.convert import enum_from_proto, timestamp_to_datetime
 from registry.crypto import pki
@@ -24,7 +24,7 @@ from registry.domain.imports import ImportItem, ImportService
 from registry.domain.limits import RateLimiter
 from registry.domain.lookups import LookupService
 from registry.domain.model import AppealStatus, EventFilter, LiftGrounds
-from registry.domain.payload import decode_tokens
+from registry.domain.payload import token_values
 from registry.domain.reports import ReportService
 from registry.domain.tokens import Tokenizer
 from registry.server import messages
@@ -72,7 +72,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
 
     def Lookup(self, request: registry_pb2.LookupRequest, context: grpc.ServicerContext) -> registry_pb2.LookupResult:
         self._limits.take(current_caller().name, LOOKUPS, 1)
-        applicant = _applicant(request.applicant, "applicant")
+        (applicant,) = token_values([request.applicant.identifiers], lambda _: "applicant.identifiers")
         result = self._lookups.lookup(applicant)
         if result.matches:
             self._matches.note(current_caller().name, [m.subject_id for m in result.matches])
@@ -81,7 +81,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
 
     def LookupBatch(self, request: registry_pb2.LookupBatchRequest, context: grpc.ServicerContext) -> registry_pb2.LookupBatchResponse:
         self._limits.take(current_caller().name, LOOKUPS, len(request.applicants))
-        applicants = [_applicant(a, f"applicants[{i}]") for i, a in enumerate(request.applicants)]
+        applicants = token_values([a.identifiers for a in request.applicants], lambda i: f"applicants[{i}].identifiers")
         results = self._lookups.lookup_batch(applicants)
         matched = [m for r in results for m in r.matches]
         if matched:
@@ -107,10 +107,6 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
         except Exception:  # the database went away mid-stream: the member resumes from its cursor
             log.exception("WatchChanges failed for %s", member)
             context.abort(grpc.StatusCode.UNAVAILABLE, "the changes feed failed; the registry logged the cause; resume from your cursor")
-
-
-def _applicant(applicant: registry_pb2.Applicant, field: str) -> tuple[Token, ...]:
-    return decode_tokens(applicant.identifiers, f"{field}.identifiers")
 
 
 class AdminServicer(admin_pb2_grpc.AdminServicer):

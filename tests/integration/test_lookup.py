@@ -155,6 +155,26 @@ def test_bad_applicants_are_invalid_argument(platforms: tuple[RegistryClient, ..
     assert words in (caught.value.details() or "")
 
 
+@pytest.mark.parametrize(
+    ("second", "words"),
+    [
+        (types_pb2.IdentifierToken(type=types_pb2.IDENTIFIER_TYPE_PHONE, token=b"13800138000"), "applicants[2].identifiers[1].token: 11 bytes"),
+        (types_pb2.IdentifierToken(type=types_pb2.IDENTIFIER_TYPE_PHONE, token=bytes(64)), "applicants[2].identifiers[1].token: the same token"),
+        (types_pb2.IdentifierToken(type=0, token=bytes(range(64))), "applicants[2].identifiers[1].type"),
+    ],
+)
+def test_a_bad_token_in_a_batch_is_invalid_argument_naming_its_applicant_and_place(
+    platforms: tuple[RegistryClient, ...], second: types_pb2.IdentifierToken, words: str
+) -> None:
+    first = types_pb2.IdentifierToken(type=types_pb2.IDENTIFIER_TYPE_CN_RIC, token=bytes(64))
+    good = registry_pb2.Applicant(identifiers=[first])
+    bad = registry_pb2.Applicant(identifiers=[first, second])
+    with pytest.raises(grpc.RpcError) as caught:
+        platforms[0]._stub.LookupBatch(registry_pb2.LookupBatchRequest(applicants=[good, good, bad, good]), timeout=10)
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert words in (caught.value.details() or "")
+
+
 def test_tokenize_refuses_invalid_elements_with_their_index(platforms: tuple[RegistryClient, ...]) -> None:
     with pytest.raises(grpc.RpcError) as caught:
         platforms[0]._stub.Tokenize(registry_pb2.TokenizeRequest(blinded_elements=[b"\x01" * 32, bytes(32)]), timeout=10)
