@@ -278,7 +278,7 @@ def test_a_strong_match_on_a_listing_in_its_notice_window_is_review_with_reason_
     token = Token(type=IdentifierType.CN_RIC, value=bytes(64))
     allegation = Allegation(roles=frozenset({Role.MERCHANT}), categories=frozenset({Category.FRAUD}), severity=Severity.SEVERE, platforms=1)
     state = SubjectState(subject_id="S1", listed=allegation, active_listings=frozenset({1}), in_notice=True, listing_ref="L1")
-    result = decide([token], {token.value: [Hit(subject=1, type=IdentifierType.CN_RIC, listing=1)]}, {1: state})
+    result = decide([token.value], {token.value: [Hit(subject=1, type=IdentifierType.CN_RIC, listing=1)]}, {1: state})
     assert result.verdict is Verdict.REVIEW and result.matches[0].reason is MatchReason.NOTICE_PERIOD
     assert result.matches[0].strong_match and result.matches[0].listing_id == "L1"
 
