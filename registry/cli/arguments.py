@@ -10,16 +10,27 @@ import argparse
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
+
+
+class UsageError(Exception):
+    """A command line that does not parse, raised instead of argparse's exit so that --json can report it."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
 
 
 class CommandParser(argparse.ArgumentParser):
-    """A parser that refuses what it does not know itself, with its own usage line.
+    """A parser that refuses what it does not know itself, with its own usage line, by raising UsageError.
 
     argparse hands a subcommand's unknown flags up to the top parser, which then prints
     `usage: jpr COMMAND ...`: no help to someone who mistyped a flag of `jpr admin reports list`.
     Subparsers are made with the parent's class, so every level of `jpr` refuses its own.
     """
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(self, message)
 
     # typeshed spells the overloads of parse_known_args out; this one keeps their arguments and results.
     def parse_known_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]

@@ -7,10 +7,9 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
 
 from jpr_client import __version__
-from registry.cli.arguments import CommandParser
+from registry.cli.arguments import CommandParser, UsageError
 
 # Every command, the module under registry.cli that defines its flags, and its one-line help.
 # `jpr COMMAND` imports that one module and `jpr --help` none, so a platform's lookup starts
@@ -34,22 +33,9 @@ EXIT_UNREACHABLE = 3  # no answer from the registry: try again later
 _UNREACHABLE = ("UNAVAILABLE", "DEADLINE_EXCEEDED")
 
 
-class UsageError(Exception):
-    """A command line that does not parse, raised instead of argparse's exit so that --json can report it."""
-
-    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
-        super().__init__(message)
-        self.parser = parser
-
-
-class _Parser(CommandParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(self, message)
-
-
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser for `jpr ARGV`: every command's flags when ARGV is None, else only the chosen one's."""
-    parser = _Parser(prog="jpr", description="The Joint Punishment Registry.")
+    parser = CommandParser(prog="jpr", description="The Joint Punishment Registry.")
     parser.add_argument("--version", action="version", version=f"jpr {__version__} (protocol jpr.v1)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # The top level has flags without values only (-h, --version): the first other word is the command.
