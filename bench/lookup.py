@@ -43,7 +43,7 @@ import tempfile
 import time
 import tracemalloc
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -316,9 +316,9 @@ class Result:
         return statistics.quantiles(self.latencies, n=100)[p - 1] * 1000 if len(self.latencies) > 1 else float("nan")
 
 
-def generate_load(load: Load, pipe: Connection) -> None:
-    """Child process: keep `in_flight` calls going; report calls completed inside the window."""
-    pipe.send(asyncio.run(_drive(load, pipe)))
+def generate_load(drive: Callable[[Any, Connection], Awaitable[Any]], load: Any, pipe: Connection) -> None:
+    """Child process: run `drive(load, pipe)`, which says "begin" and "end" around its window; send its result."""
+    pipe.send(asyncio.run(drive(load, pipe)))
     pipe.close()
 
 
@@ -360,25 +360,31 @@ async def _drive(load: Load, pipe: Connection) -> Result:
 
 
 def measure(load: Load) -> Result:
-    """Run `load` from a fresh process; this process (the server's) measures its own CPU in the window."""
+    """Keep `load.in_flight` calls going from a fresh process; calls completed in the window."""
+    result, server_cpu, load_average = in_child(_drive, load, 60 + load.warmup + load.seconds)
+    return replace(result, server_cpu=server_cpu, load=load_average)
+
+
+def in_child(drive: Callable[[Any, Connection], Awaitable[Any]], load: Any, timeout: float) -> tuple[Any, float, float]:
+    """`drive(load, pipe)` run in a fresh process, while this process (the server's) measures its own CPU
+    between the child's "begin" and "end": (the child's result, server CPU seconds, 1-minute load average)."""
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
-    child = context.Process(target=generate_load, args=(load, theirs), daemon=True)
+    child = context.Process(target=generate_load, args=(drive, load, theirs), daemon=True)
     child.start()
     try:
-        deadline = 60 + load.warmup + load.seconds
-        _expect(ours, "begin", deadline)
+        _expect(ours, "begin", timeout)
         cpu = time.process_time()
-        _expect(ours, "end", deadline)
+        _expect(ours, "end", timeout)
         server_cpu = time.process_time() - cpu
         load_average = os.getloadavg()[0]
-        result: Result = _receive(ours, deadline)
+        result = _receive(ours, timeout)
         child.join(10)
     finally:
         if child.is_alive():
             child.terminate()
             child.join(5)
-    return replace(result, server_cpu=server_cpu, load=load_average)
+    return result, server_cpu, load_average
 
 
 def _receive(pipe: Connection, timeout: float) -> Any:

@@ -52,7 +52,7 @@ from registry.store import schema
 from registry.store.database import Database
 from registry.store.models import ReportRow
 
-from lookup import Tls, _expect, _receive, logging_like_serve, postgres_database  # bench/lookup.py
+from lookup import Tls, in_child, logging_like_serve, postgres_database  # bench/lookup.py
 
 RATE_TARGET = 1000.0  # reports/s on SQLite
 P99_TARGET_MS = 50.0
@@ -157,11 +157,6 @@ class Result:
         return statistics.quantiles(self.latencies, n=100)[p - 1] * 1000 if len(self.latencies) > 1 else float("nan")
 
 
-def generate_load(load: Load, pipe: Connection) -> None:
-    pipe.send(asyncio.run(_drive(load, pipe)))
-    pipe.close()
-
-
 async def _drive(load: Load, pipe: Connection) -> Result:
     begin = time.perf_counter() + load.warmup
     end = begin + load.seconds
@@ -198,22 +193,8 @@ async def _drive(load: Load, pipe: Connection) -> Result:
 
 
 def measure(load: Load) -> Result:
-    context = multiprocessing.get_context("spawn")
-    ours, theirs = context.Pipe()
-    child = context.Process(target=generate_load, args=(load, theirs), daemon=True)
-    child.start()
-    try:
-        deadline = 120 + load.warmup + load.seconds
-        _expect(ours, "begin", deadline)
-        cpu = time.process_time()
-        _expect(ours, "end", deadline)
-        server_cpu = time.process_time() - cpu
-        result: Result = _receive(ours, deadline)
-        child.join(10)
-    finally:
-        if child.is_alive():
-            child.terminate()
-            child.join(5)
+    """Submit `load`'s envelopes from a fresh process; this process (the server's) measures its CPU in the window."""
+    result, server_cpu, _ = in_child(_drive, load, 120 + load.warmup + load.seconds)
     return replace(result, server_cpu=server_cpu)
 
 
