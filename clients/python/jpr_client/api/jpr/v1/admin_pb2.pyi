@@ -459,6 +459,7 @@ class CreateMemberResponse(_message.Message):
     KEY_ID_FIELD_NUMBER: _builtins.int
     CERTIFICATE_SHA256_FIELD_NUMBER: _builtins.int
     OPRF_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    LOG_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
     certificate_pem: _builtins.str
     ca_certificate_pem: _builtins.str
     registry_name: _builtins.str
@@ -467,6 +468,8 @@ class CreateMemberResponse(_message.Message):
     """hex SHA-256 of the certificate's DER: what RevokeCertificate takes"""
     oprf_public_key: _builtins.bytes
     """the registry's OPRF public key (32-byte ristretto255 element) members pin"""
+    log_public_key: _builtins.str
+    """the transparency log's note verifier key (C2SP signed-note) members pin"""
     @_builtins.property
     def member(self) -> Global___Member: ...
     def __init__(
@@ -479,10 +482,11 @@ class CreateMemberResponse(_message.Message):
         key_id: _builtins.str = ...,
         certificate_sha256: _builtins.str = ...,
         oprf_public_key: _builtins.bytes = ...,
+        log_public_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["member", b"member"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ca_certificate_pem", b"ca_certificate_pem", "certificate_pem", b"certificate_pem", "certificate_sha256", b"certificate_sha256", "key_id", b"key_id", "member", b"member", "oprf_public_key", b"oprf_public_key", "registry_name", b"registry_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ca_certificate_pem", b"ca_certificate_pem", "certificate_pem", b"certificate_pem", "certificate_sha256", b"certificate_sha256", "key_id", b"key_id", "log_public_key", b"log_public_key", "member", b"member", "oprf_public_key", b"oprf_public_key", "registry_name", b"registry_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1825,3 +1829,118 @@ class ImportReportsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ImportReportsResponse: _TypeAlias = ImportReportsResponse  # noqa: Y015
+
+@_typing.final
+class Witness(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    VERIFIER_KEY_FIELD_NUMBER: _builtins.int
+    ADDED_AT_FIELD_NUMBER: _builtins.int
+    REMOVED_AT_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """the key name of its verifier key"""
+    verifier_key: _builtins.str
+    """C2SP signed-note verifier key, algorithm 0x04 (cosignature/v1)"""
+    @_builtins.property
+    def added_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def removed_at(self) -> _timestamp_pb2.Timestamp:
+        """unset while it is a witness"""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        verifier_key: _builtins.str = ...,
+        added_at: _timestamp_pb2.Timestamp | None = ...,
+        removed_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["added_at", b"added_at", "removed_at", b"removed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["added_at", b"added_at", "name", b"name", "removed_at", b"removed_at", "verifier_key", b"verifier_key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Witness: _TypeAlias = Witness  # noqa: Y015
+
+@_typing.final
+class AddWitnessRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERIFIER_KEY_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    verifier_key: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        verifier_key: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "verifier_key", b"verifier_key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddWitnessRequest: _TypeAlias = AddWitnessRequest  # noqa: Y015
+
+@_typing.final
+class RemoveWitnessRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveWitnessRequest: _TypeAlias = RemoveWitnessRequest  # noqa: Y015
+
+@_typing.final
+class ListWitnessesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWitnessesRequest: _TypeAlias = ListWitnessesRequest  # noqa: Y015
+
+@_typing.final
+class ListWitnessesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WITNESSES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def witnesses(self) -> _containers.RepeatedCompositeFieldContainer[Global___Witness]:
+        """current and removed, by name"""
+
+    def __init__(
+        self,
+        *,
+        witnesses: _abc.Iterable[Global___Witness] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["witnesses", b"witnesses"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWitnessesResponse: _TypeAlias = ListWitnessesResponse  # noqa: Y015

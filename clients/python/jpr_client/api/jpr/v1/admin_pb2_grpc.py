@@ -170,6 +170,21 @@ class AdminStub:
                 request_serializer=jpr_dot_v1_dot_admin__pb2.ImportReportsRequest.SerializeToString,
                 response_deserializer=jpr_dot_v1_dot_admin__pb2.ImportReportsResponse.FromString,
                 _registered_method=True)
+        self.AddWitness = channel.unary_unary(
+                '/jpr.v1.Admin/AddWitness',
+                request_serializer=jpr_dot_v1_dot_admin__pb2.AddWitnessRequest.SerializeToString,
+                response_deserializer=jpr_dot_v1_dot_admin__pb2.Witness.FromString,
+                _registered_method=True)
+        self.RemoveWitness = channel.unary_unary(
+                '/jpr.v1.Admin/RemoveWitness',
+                request_serializer=jpr_dot_v1_dot_admin__pb2.RemoveWitnessRequest.SerializeToString,
+                response_deserializer=jpr_dot_v1_dot_admin__pb2.Witness.FromString,
+                _registered_method=True)
+        self.ListWitnesses = channel.unary_unary(
+                '/jpr.v1.Admin/ListWitnesses',
+                request_serializer=jpr_dot_v1_dot_admin__pb2.ListWitnessesRequest.SerializeToString,
+                response_deserializer=jpr_dot_v1_dot_admin__pb2.ListWitnessesResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -364,6 +379,25 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AddWitness(self, request, context):
+        """Transparency-log witnesses whose cosignatures the registry accepts and serves.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveWitness(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWitnesses(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -501,6 +535,21 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.ImportReports,
                     request_deserializer=jpr_dot_v1_dot_admin__pb2.ImportReportsRequest.FromString,
                     response_serializer=jpr_dot_v1_dot_admin__pb2.ImportReportsResponse.SerializeToString,
+            ),
+            'AddWitness': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddWitness,
+                    request_deserializer=jpr_dot_v1_dot_admin__pb2.AddWitnessRequest.FromString,
+                    response_serializer=jpr_dot_v1_dot_admin__pb2.Witness.SerializeToString,
+            ),
+            'RemoveWitness': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveWitness,
+                    request_deserializer=jpr_dot_v1_dot_admin__pb2.RemoveWitnessRequest.FromString,
+                    response_serializer=jpr_dot_v1_dot_admin__pb2.Witness.SerializeToString,
+            ),
+            'ListWitnesses': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWitnesses,
+                    request_deserializer=jpr_dot_v1_dot_admin__pb2.ListWitnessesRequest.FromString,
+                    response_serializer=jpr_dot_v1_dot_admin__pb2.ListWitnessesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1232,6 +1281,87 @@ class Admin:
             '/jpr.v1.Admin/ImportReports',
             jpr_dot_v1_dot_admin__pb2.ImportReportsRequest.SerializeToString,
             jpr_dot_v1_dot_admin__pb2.ImportReportsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddWitness(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jpr.v1.Admin/AddWitness',
+            jpr_dot_v1_dot_admin__pb2.AddWitnessRequest.SerializeToString,
+            jpr_dot_v1_dot_admin__pb2.Witness.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveWitness(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jpr.v1.Admin/RemoveWitness',
+            jpr_dot_v1_dot_admin__pb2.RemoveWitnessRequest.SerializeToString,
+            jpr_dot_v1_dot_admin__pb2.Witness.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWitnesses(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jpr.v1.Admin/ListWitnesses',
+            jpr_dot_v1_dot_admin__pb2.ListWitnessesRequest.SerializeToString,
+            jpr_dot_v1_dot_admin__pb2.ListWitnessesResponse.FromString,
             options,
             channel_credentials,
             insecure,

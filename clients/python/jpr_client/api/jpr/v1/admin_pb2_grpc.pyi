@@ -92,6 +92,10 @@ class AdminStub:
     each envelope is checked as SubmitReport checks it, then accepted with its own dates.
     Idempotent per report id; one result per item.
     """
+    AddWitness: _grpc.UnaryUnaryMultiCallable[_admin_pb2.AddWitnessRequest, _admin_pb2.Witness]
+    """Transparency-log witnesses whose cosignatures the registry accepts and serves."""
+    RemoveWitness: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RemoveWitnessRequest, _admin_pb2.Witness]
+    ListWitnesses: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListWitnessesRequest, _admin_pb2.ListWitnessesResponse]
 
 @_typing.type_check_only
 class AdminAsyncStub(AdminStub):
@@ -156,6 +160,10 @@ class AdminAsyncStub(AdminStub):
     each envelope is checked as SubmitReport checks it, then accepted with its own dates.
     Idempotent per report id; one result per item.
     """
+    AddWitness: _aio.UnaryUnaryMultiCallable[_admin_pb2.AddWitnessRequest, _admin_pb2.Witness]  # type: ignore[assignment]
+    """Transparency-log witnesses whose cosignatures the registry accepts and serves."""
+    RemoveWitness: _aio.UnaryUnaryMultiCallable[_admin_pb2.RemoveWitnessRequest, _admin_pb2.Witness]  # type: ignore[assignment]
+    ListWitnesses: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListWitnessesRequest, _admin_pb2.ListWitnessesResponse]  # type: ignore[assignment]
 
 class AdminServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -379,5 +387,27 @@ class AdminServicer(metaclass=_abc_1.ABCMeta):
         each envelope is checked as SubmitReport checks it, then accepted with its own dates.
         Idempotent per report id; one result per item.
         """
+
+    @_abc_1.abstractmethod
+    def AddWitness(
+        self,
+        request: _admin_pb2.AddWitnessRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.Witness, _abc.Awaitable[_admin_pb2.Witness]]:
+        """Transparency-log witnesses whose cosignatures the registry accepts and serves."""
+
+    @_abc_1.abstractmethod
+    def RemoveWitness(
+        self,
+        request: _admin_pb2.RemoveWitnessRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.Witness, _abc.Awaitable[_admin_pb2.Witness]]: ...
+
+    @_abc_1.abstractmethod
+    def ListWitnesses(
+        self,
+        request: _admin_pb2.ListWitnessesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ListWitnessesResponse, _abc.Awaitable[_admin_pb2.ListWitnessesResponse]]: ...
 
 def add_AdminServicer_to_server(servicer: AdminServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

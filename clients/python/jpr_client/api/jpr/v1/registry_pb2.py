@@ -26,19 +26,19 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from jpr_client.api.jpr.v1 import types_pb2 as jpr_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15jpr/v1/registry.proto\x12\x06jpr.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12jpr/v1/types.proto\"+\n\x0fTokenizeRequest\x12\x18\n\x10\x62linded_elements\x18\x01 \x03(\x0c\"=\n\x10TokenizeResponse\x12\x1a\n\x12\x65valuated_elements\x18\x01 \x03(\x0c\x12\r\n\x05proof\x18\x02 \x01(\x0c\"\'\n\x13SubmitReportRequest\x12\x10\n\x08\x65nvelope\x18\x01 \x01(\x0c\"\xa6\x01\n\rReportReceipt\x12\x11\n\treport_id\x18\x01 \x01(\t\x12\x12\n\nsubject_id\x18\x02 \x01(\t\x12$\n\x06status\x18\x03 \x01(\x0e\x32\x14.jpr.v1.ReportStatus\x12/\n\x0breceived_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x65nvelope_sha256\x18\x05 \x01(\x0c\"(\n\x14RetractReportRequest\x12\x10\n\x08\x65nvelope\x18\x01 \x01(\x0c\"%\n\x10GetReportRequest\x12\x11\n\treport_id\x18\x01 \x01(\t\"U\n\tApplicant\x12\x1a\n\x04role\x18\x01 \x01(\x0e\x32\x0c.jpr.v1.Role\x12,\n\x0bidentifiers\x18\x02 \x03(\x0b\x32\x17.jpr.v1.IdentifierToken\"5\n\rLookupRequest\x12$\n\tapplicant\x18\x01 \x01(\x0b\x32\x11.jpr.v1.Applicant\";\n\x12LookupBatchRequest\x12%\n\napplicants\x18\x01 \x03(\x0b\x32\x11.jpr.v1.Applicant\"\xc1\x03\n\x05Match\x12\x12\n\nsubject_id\x18\x01 \x01(\t\x12#\n\x06reason\x18\x02 \x01(\x0e\x32\x13.jpr.v1.MatchReason\x12\x14\n\x0cstrong_match\x18\x03 \x01(\x08\x12-\n\rmatched_types\x18\x04 \x03(\x0e\x32\x16.jpr.v1.IdentifierType\x12\x1b\n\x05roles\x18\x05 \x03(\x0e\x32\x0c.jpr.v1.Role\x12$\n\ncategories\x18\x06 \x03(\x0e\x32\x10.jpr.v1.Category\x12\"\n\x08severity\x18\x07 \x01(\x0e\x32\x10.jpr.v1.Severity\x12/\n\x0blisted_from\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clisted_until\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x13reporting_platforms\x18\n \x01(\r\x12\x16\n\x0e\x61ppeal_pending\x18\x0b \x01(\x08\x12\x12\n\nlisting_id\x18\x0c \x01(\t\x12\x15\n\rconfirmations\x18\r \x01(\r\x12\x10\n\x08\x64isputes\x18\x0e \x01(\r\"P\n\x0cLookupResult\x12 \n\x07verdict\x18\x01 \x01(\x0e\x32\x0f.jpr.v1.Verdict\x12\x1e\n\x07matches\x18\x02 \x03(\x0b\x32\r.jpr.v1.Match\"<\n\x13LookupBatchResponse\x12%\n\x07results\x18\x01 \x03(\x0b\x32\x14.jpr.v1.LookupResult\"%\n\x13WatchChangesRequest\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\t\"\xd1\x03\n\rListingChange\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\t\x12 \n\x04kind\x18\x02 \x01(\x0e\x32\x12.jpr.v1.ChangeKind\x12/\n\x0boccurred_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nlisting_id\x18\x04 \x01(\t\x12\x12\n\nsubject_id\x18\x05 \x01(\t\x12%\n\x06status\x18\x06 \x01(\x0e\x32\x15.jpr.v1.ListingStatus\x12\x1b\n\x05roles\x18\x07 \x03(\x0e\x32\x0c.jpr.v1.Role\x12$\n\ncategories\x18\x08 \x03(\x0e\x32\x10.jpr.v1.Category\x12\"\n\x08severity\x18\t \x01(\x0e\x32\x10.jpr.v1.Severity\x12/\n\x0blisted_from\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clisted_until\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x06tokens\x18\x0c \x03(\x0b\x32\x17.jpr.v1.IdentifierToken\x12\x1b\n\x13reporting_platforms\x18\r \x01(\r\"\\\n\x14RecordOpinionRequest\x12\x12\n\nlisting_id\x18\x01 \x01(\t\x12 \n\x07opinion\x18\x02 \x01(\x0e\x32\x0f.jpr.v1.Opinion\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xa0\x01\n\x0eOpinionReceipt\x12\x12\n\nlisting_id\x18\x01 \x01(\t\x12 \n\x07opinion\x18\x02 \x01(\x0e\x32\x0f.jpr.v1.Opinion\x12/\n\x0brecorded_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rconfirmations\x18\x04 \x01(\r\x12\x10\n\x08\x64isputes\x18\x05 \x01(\r*[\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x11\n\rVERDICT_CLEAR\x10\x01\x12\x12\n\x0eVERDICT_REVIEW\x10\x02\x12\x10\n\x0cVERDICT_DENY\x10\x03*\xb0\x01\n\x0bMatchReason\x12\x1c\n\x18MATCH_REASON_UNSPECIFIED\x10\x00\x12\x1f\n\x1bMATCH_REASON_ACTIVE_LISTING\x10\x01\x12$\n MATCH_REASON_REPORT_UNDER_REVIEW\x10\x02\x12\x1e\n\x1aMATCH_REASON_NOTICE_PERIOD\x10\x03\x12\x1c\n\x18MATCH_REASON_QUARANTINED\x10\x04*\x95\x02\n\nChangeKind\x12\x1b\n\x17\x43HANGE_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13\x43HANGE_KIND_CREATED\x10\x01\x12\x18\n\x14\x43HANGE_KIND_EXTENDED\x10\x02\x12\x19\n\x15\x43HANGE_KIND_ACTIVATED\x10\x03\x12\x16\n\x12\x43HANGE_KIND_LIFTED\x10\x04\x12\x17\n\x13\x43HANGE_KIND_EXPIRED\x10\x05\x12\x19\n\x15\x43HANGE_KIND_CORRECTED\x10\x06\x12\x19\n\x15\x43HANGE_KIND_SHORTENED\x10\x07\x12\x1b\n\x17\x43HANGE_KIND_QUARANTINED\x10\x08\x12\x18\n\x14\x43HANGE_KIND_RELEASED\x10\t2\x8f\x04\n\x08Registry\x12=\n\x08Tokenize\x12\x17.jpr.v1.TokenizeRequest\x1a\x18.jpr.v1.TokenizeResponse\x12\x42\n\x0cSubmitReport\x12\x1b.jpr.v1.SubmitReportRequest\x1a\x15.jpr.v1.ReportReceipt\x12\x35\n\tGetReport\x12\x18.jpr.v1.GetReportRequest\x1a\x0e.jpr.v1.Report\x12=\n\rRetractReport\x12\x1c.jpr.v1.RetractReportRequest\x1a\x0e.jpr.v1.Report\x12\x35\n\x06Lookup\x12\x15.jpr.v1.LookupRequest\x1a\x14.jpr.v1.LookupResult\x12\x46\n\x0bLookupBatch\x12\x1a.jpr.v1.LookupBatchRequest\x1a\x1b.jpr.v1.LookupBatchResponse\x12\x44\n\x0cWatchChanges\x12\x1b.jpr.v1.WatchChangesRequest\x1a\x15.jpr.v1.ListingChange0\x01\x12\x45\n\rRecordOpinion\x12\x1c.jpr.v1.RecordOpinionRequest\x1a\x16.jpr.v1.OpinionReceiptb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15jpr/v1/registry.proto\x12\x06jpr.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12jpr/v1/types.proto\"+\n\x0fTokenizeRequest\x12\x18\n\x10\x62linded_elements\x18\x01 \x03(\x0c\"=\n\x10TokenizeResponse\x12\x1a\n\x12\x65valuated_elements\x18\x01 \x03(\x0c\x12\r\n\x05proof\x18\x02 \x01(\x0c\"\'\n\x13SubmitReportRequest\x12\x10\n\x08\x65nvelope\x18\x01 \x01(\x0c\"\xb9\x01\n\rReportReceipt\x12\x11\n\treport_id\x18\x01 \x01(\t\x12\x12\n\nsubject_id\x18\x02 \x01(\t\x12$\n\x06status\x18\x03 \x01(\x0e\x32\x14.jpr.v1.ReportStatus\x12/\n\x0breceived_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x65nvelope_sha256\x18\x05 \x01(\x0c\x12\x11\n\tevent_seq\x18\x06 \x01(\x04\"(\n\x14RetractReportRequest\x12\x10\n\x08\x65nvelope\x18\x01 \x01(\x0c\"%\n\x10GetReportRequest\x12\x11\n\treport_id\x18\x01 \x01(\t\"U\n\tApplicant\x12\x1a\n\x04role\x18\x01 \x01(\x0e\x32\x0c.jpr.v1.Role\x12,\n\x0bidentifiers\x18\x02 \x03(\x0b\x32\x17.jpr.v1.IdentifierToken\"5\n\rLookupRequest\x12$\n\tapplicant\x18\x01 \x01(\x0b\x32\x11.jpr.v1.Applicant\";\n\x12LookupBatchRequest\x12%\n\napplicants\x18\x01 \x03(\x0b\x32\x11.jpr.v1.Applicant\"\xc1\x03\n\x05Match\x12\x12\n\nsubject_id\x18\x01 \x01(\t\x12#\n\x06reason\x18\x02 \x01(\x0e\x32\x13.jpr.v1.MatchReason\x12\x14\n\x0cstrong_match\x18\x03 \x01(\x08\x12-\n\rmatched_types\x18\x04 \x03(\x0e\x32\x16.jpr.v1.IdentifierType\x12\x1b\n\x05roles\x18\x05 \x03(\x0e\x32\x0c.jpr.v1.Role\x12$\n\ncategories\x18\x06 \x03(\x0e\x32\x10.jpr.v1.Category\x12\"\n\x08severity\x18\x07 \x01(\x0e\x32\x10.jpr.v1.Severity\x12/\n\x0blisted_from\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clisted_until\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x13reporting_platforms\x18\n \x01(\r\x12\x16\n\x0e\x61ppeal_pending\x18\x0b \x01(\x08\x12\x12\n\nlisting_id\x18\x0c \x01(\t\x12\x15\n\rconfirmations\x18\r \x01(\r\x12\x10\n\x08\x64isputes\x18\x0e \x01(\r\"P\n\x0cLookupResult\x12 \n\x07verdict\x18\x01 \x01(\x0e\x32\x0f.jpr.v1.Verdict\x12\x1e\n\x07matches\x18\x02 \x03(\x0b\x32\r.jpr.v1.Match\"<\n\x13LookupBatchResponse\x12%\n\x07results\x18\x01 \x03(\x0b\x32\x14.jpr.v1.LookupResult\"%\n\x13WatchChangesRequest\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\t\"\xd1\x03\n\rListingChange\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\t\x12 \n\x04kind\x18\x02 \x01(\x0e\x32\x12.jpr.v1.ChangeKind\x12/\n\x0boccurred_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nlisting_id\x18\x04 \x01(\t\x12\x12\n\nsubject_id\x18\x05 \x01(\t\x12%\n\x06status\x18\x06 \x01(\x0e\x32\x15.jpr.v1.ListingStatus\x12\x1b\n\x05roles\x18\x07 \x03(\x0e\x32\x0c.jpr.v1.Role\x12$\n\ncategories\x18\x08 \x03(\x0e\x32\x10.jpr.v1.Category\x12\"\n\x08severity\x18\t \x01(\x0e\x32\x10.jpr.v1.Severity\x12/\n\x0blisted_from\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clisted_until\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x06tokens\x18\x0c \x03(\x0b\x32\x17.jpr.v1.IdentifierToken\x12\x1b\n\x13reporting_platforms\x18\r \x01(\r\"\\\n\x14RecordOpinionRequest\x12\x12\n\nlisting_id\x18\x01 \x01(\t\x12 \n\x07opinion\x18\x02 \x01(\x0e\x32\x0f.jpr.v1.Opinion\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xa0\x01\n\x0eOpinionReceipt\x12\x12\n\nlisting_id\x18\x01 \x01(\t\x12 \n\x07opinion\x18\x02 \x01(\x0e\x32\x0f.jpr.v1.Opinion\x12/\n\x0brecorded_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rconfirmations\x18\x04 \x01(\r\x12\x10\n\x08\x64isputes\x18\x05 \x01(\r*[\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x11\n\rVERDICT_CLEAR\x10\x01\x12\x12\n\x0eVERDICT_REVIEW\x10\x02\x12\x10\n\x0cVERDICT_DENY\x10\x03*\xb0\x01\n\x0bMatchReason\x12\x1c\n\x18MATCH_REASON_UNSPECIFIED\x10\x00\x12\x1f\n\x1bMATCH_REASON_ACTIVE_LISTING\x10\x01\x12$\n MATCH_REASON_REPORT_UNDER_REVIEW\x10\x02\x12\x1e\n\x1aMATCH_REASON_NOTICE_PERIOD\x10\x03\x12\x1c\n\x18MATCH_REASON_QUARANTINED\x10\x04*\x95\x02\n\nChangeKind\x12\x1b\n\x17\x43HANGE_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13\x43HANGE_KIND_CREATED\x10\x01\x12\x18\n\x14\x43HANGE_KIND_EXTENDED\x10\x02\x12\x19\n\x15\x43HANGE_KIND_ACTIVATED\x10\x03\x12\x16\n\x12\x43HANGE_KIND_LIFTED\x10\x04\x12\x17\n\x13\x43HANGE_KIND_EXPIRED\x10\x05\x12\x19\n\x15\x43HANGE_KIND_CORRECTED\x10\x06\x12\x19\n\x15\x43HANGE_KIND_SHORTENED\x10\x07\x12\x1b\n\x17\x43HANGE_KIND_QUARANTINED\x10\x08\x12\x18\n\x14\x43HANGE_KIND_RELEASED\x10\t2\x8f\x04\n\x08Registry\x12=\n\x08Tokenize\x12\x17.jpr.v1.TokenizeRequest\x1a\x18.jpr.v1.TokenizeResponse\x12\x42\n\x0cSubmitReport\x12\x1b.jpr.v1.SubmitReportRequest\x1a\x15.jpr.v1.ReportReceipt\x12\x35\n\tGetReport\x12\x18.jpr.v1.GetReportRequest\x1a\x0e.jpr.v1.Report\x12=\n\rRetractReport\x12\x1c.jpr.v1.RetractReportRequest\x1a\x0e.jpr.v1.Report\x12\x35\n\x06Lookup\x12\x15.jpr.v1.LookupRequest\x1a\x14.jpr.v1.LookupResult\x12\x46\n\x0bLookupBatch\x12\x1a.jpr.v1.LookupBatchRequest\x1a\x1b.jpr.v1.LookupBatchResponse\x12\x44\n\x0cWatchChanges\x12\x1b.jpr.v1.WatchChangesRequest\x1a\x15.jpr.v1.ListingChange0\x01\x12\x45\n\rRecordOpinion\x12\x1c.jpr.v1.RecordOpinionRequest\x1a\x16.jpr.v1.OpinionReceiptb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'jpr.v1.registry_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_VERDICT']._serialized_start=2048
-  _globals['_VERDICT']._serialized_end=2139
-  _globals['_MATCHREASON']._serialized_start=2142
-  _globals['_MATCHREASON']._serialized_end=2318
-  _globals['_CHANGEKIND']._serialized_start=2321
-  _globals['_CHANGEKIND']._serialized_end=2598
+  _globals['_VERDICT']._serialized_start=2067
+  _globals['_VERDICT']._serialized_end=2158
+  _globals['_MATCHREASON']._serialized_start=2161
+  _globals['_MATCHREASON']._serialized_end=2337
+  _globals['_CHANGEKIND']._serialized_start=2340
+  _globals['_CHANGEKIND']._serialized_end=2617
   _globals['_TOKENIZEREQUEST']._serialized_start=86
   _globals['_TOKENIZEREQUEST']._serialized_end=129
   _globals['_TOKENIZERESPONSE']._serialized_start=131
@@ -46,31 +46,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUBMITREPORTREQUEST']._serialized_start=194
   _globals['_SUBMITREPORTREQUEST']._serialized_end=233
   _globals['_REPORTRECEIPT']._serialized_start=236
-  _globals['_REPORTRECEIPT']._serialized_end=402
-  _globals['_RETRACTREPORTREQUEST']._serialized_start=404
-  _globals['_RETRACTREPORTREQUEST']._serialized_end=444
-  _globals['_GETREPORTREQUEST']._serialized_start=446
-  _globals['_GETREPORTREQUEST']._serialized_end=483
-  _globals['_APPLICANT']._serialized_start=485
-  _globals['_APPLICANT']._serialized_end=570
-  _globals['_LOOKUPREQUEST']._serialized_start=572
-  _globals['_LOOKUPREQUEST']._serialized_end=625
-  _globals['_LOOKUPBATCHREQUEST']._serialized_start=627
-  _globals['_LOOKUPBATCHREQUEST']._serialized_end=686
-  _globals['_MATCH']._serialized_start=689
-  _globals['_MATCH']._serialized_end=1138
-  _globals['_LOOKUPRESULT']._serialized_start=1140
-  _globals['_LOOKUPRESULT']._serialized_end=1220
-  _globals['_LOOKUPBATCHRESPONSE']._serialized_start=1222
-  _globals['_LOOKUPBATCHRESPONSE']._serialized_end=1282
-  _globals['_WATCHCHANGESREQUEST']._serialized_start=1284
-  _globals['_WATCHCHANGESREQUEST']._serialized_end=1321
-  _globals['_LISTINGCHANGE']._serialized_start=1324
-  _globals['_LISTINGCHANGE']._serialized_end=1789
-  _globals['_RECORDOPINIONREQUEST']._serialized_start=1791
-  _globals['_RECORDOPINIONREQUEST']._serialized_end=1883
-  _globals['_OPINIONRECEIPT']._serialized_start=1886
-  _globals['_OPINIONRECEIPT']._serialized_end=2046
-  _globals['_REGISTRY']._serialized_start=2601
-  _globals['_REGISTRY']._serialized_end=3128
+  _globals['_REPORTRECEIPT']._serialized_end=421
+  _globals['_RETRACTREPORTREQUEST']._serialized_start=423
+  _globals['_RETRACTREPORTREQUEST']._serialized_end=463
+  _globals['_GETREPORTREQUEST']._serialized_start=465
+  _globals['_GETREPORTREQUEST']._serialized_end=502
+  _globals['_APPLICANT']._serialized_start=504
+  _globals['_APPLICANT']._serialized_end=589
+  _globals['_LOOKUPREQUEST']._serialized_start=591
+  _globals['_LOOKUPREQUEST']._serialized_end=644
+  _globals['_LOOKUPBATCHREQUEST']._serialized_start=646
+  _globals['_LOOKUPBATCHREQUEST']._serialized_end=705
+  _globals['_MATCH']._serialized_start=708
+  _globals['_MATCH']._serialized_end=1157
+  _globals['_LOOKUPRESULT']._serialized_start=1159
+  _globals['_LOOKUPRESULT']._serialized_end=1239
+  _globals['_LOOKUPBATCHRESPONSE']._serialized_start=1241
+  _globals['_LOOKUPBATCHRESPONSE']._serialized_end=1301
+  _globals['_WATCHCHANGESREQUEST']._serialized_start=1303
+  _globals['_WATCHCHANGESREQUEST']._serialized_end=1340
+  _globals['_LISTINGCHANGE']._serialized_start=1343
+  _globals['_LISTINGCHANGE']._serialized_end=1808
+  _globals['_RECORDOPINIONREQUEST']._serialized_start=1810
+  _globals['_RECORDOPINIONREQUEST']._serialized_end=1902
+  _globals['_OPINIONRECEIPT']._serialized_start=1905
+  _globals['_OPINIONRECEIPT']._serialized_end=2065
+  _globals['_REGISTRY']._serialized_start=2620
+  _globals['_REGISTRY']._serialized_end=3147
 # @@protoc_insertion_point(module_scope)

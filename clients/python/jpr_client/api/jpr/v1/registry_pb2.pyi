@@ -197,10 +197,15 @@ class ReportReceipt(_message.Message):
     STATUS_FIELD_NUMBER: _builtins.int
     RECEIVED_AT_FIELD_NUMBER: _builtins.int
     ENVELOPE_SHA256_FIELD_NUMBER: _builtins.int
+    EVENT_SEQ_FIELD_NUMBER: _builtins.int
     report_id: _builtins.str
     subject_id: _builtins.str
     status: _types_pb2.ReportStatus.ValueType
     envelope_sha256: _builtins.bytes
+    event_seq: _builtins.int
+    """The report.submitted event in the transparency log: GetLogEntry(event_seq)
+    proves it once a checkpoint covers it (docs/protocol.md, "Transparency log").
+    """
     @_builtins.property
     def received_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -211,10 +216,11 @@ class ReportReceipt(_message.Message):
         status: _types_pb2.ReportStatus.ValueType = ...,
         received_at: _timestamp_pb2.Timestamp | None = ...,
         envelope_sha256: _builtins.bytes = ...,
+        event_seq: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["received_at", b"received_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["envelope_sha256", b"envelope_sha256", "received_at", b"received_at", "report_id", b"report_id", "status", b"status", "subject_id", b"subject_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["envelope_sha256", b"envelope_sha256", "event_seq", b"event_seq", "received_at", b"received_at", "report_id", b"report_id", "status", b"status", "subject_id", b"subject_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
