@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lookup": ("audit", "entry audit: is this applicant under joint punishment?"),
     "report": ("audit", "sign and submit a report of a serious violation"),
     "retract": ("audit", "withdraw one of your reports with a signed retraction"),
+    "audit": ("log_audit", "check the transparency log against a registry database or a backup"),
 }
 
 # Exit codes (README, "Scripting with --json"): a script tells these apart without reading the message.
