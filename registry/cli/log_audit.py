@@ -103,4 +103,6 @@ def _log_key(args: argparse.Namespace) -> Any:
     settings = load_settings({"data_dir": args.data_dir})
     data_dir = DataDir(settings.data_dir)
     data_dir.require()
-    return data_dir.log_verifier()
+    from jpr_client.transparency.note import Verifier as LogKey
+
+    return LogKey.from_key_string(data_dir.log_public_key())

@@ -60,14 +60,14 @@ def history(registry: Registry, admin: AdminClient, member: Callable[[str], Cred
         accepted = a.submit_report(report(("cn_ric", "11010519491231002X"), ("phone", "13800138000"))).report_id
         also = b.submit_report(report(("cn_ric", "11010519491231002X"))).report_id
         rejected = b.submit_report(report(("cn_ric", "110101199003070978"))).report_id
-        lifted = a.submit_report(report(("passport", "E12345678"))).report_id
-        retracted = a.submit_report(report(("phone", "13900139000"))).report_id
+        lifted = a.submit_report(report(("passport", "CHN-E12345678"))).report_id
+        retracted = a.submit_report(report(("cn_ric", "110101199003070978"), ("phone", "13900139000"))).report_id
         a.retract_report(retracted, "filed in error")
     admin.call("AcceptReport", admin_pb2.AcceptReportRequest(report_id=accepted))
     admin.call("AcceptReport", admin_pb2.AcceptReportRequest(report_id=also))
     admin.call("RejectReport", admin_pb2.RejectReportRequest(report_id=rejected, reason="not serious enough"))
     listing = admin.call("AcceptReport", admin_pb2.AcceptReportRequest(report_id=lifted))
-    admin.call("LiftListing", admin_pb2.LiftListingRequest(listing_id=listing.listing.listing_id, reason="appeal upheld"))  # type: ignore[attr-defined]
+    admin.call("LiftListing", admin_pb2.LiftListingRequest(listing_id=listing.listing.listing_id, reason="record corrected", grounds=admin_pb2.LIFT_GROUNDS_ADMIN_CORRECTION))  # type: ignore[attr-defined]
     _wait_for_checkpoint(registry.database)
     registry.running.stop(grace=None)
     yield History(registry.data_dir, registry.database, accepted, rejected)
