@@ -34,6 +34,7 @@ def receipt(message: registry_pb2.ReportReceipt) -> Receipt:
         status=PROTOCOL_ENUMS.from_proto(ReportStatus, message.status, "status"),
         received_at=timestamp_to_datetime(message.received_at),
         envelope_sha256=message.envelope_sha256,
+        event_seq=message.event_seq,
     )
 
 

@@ -101,6 +101,7 @@ class Receipt:
     status: ReportStatus
     received_at: datetime
     envelope_sha256: bytes
+    event_seq: int = 0  # the report.submitted event in the transparency log (RegistryClient.prove_receipt)
 
 
 @dataclass(frozen=True)
