@@ -34,6 +34,7 @@ def receipt(value: Receipt) -> registry_pb2.ReportReceipt:
         status=enum_to_proto(value.status),
         received_at=datetime_to_timestamp(value.received_at),
         envelope_sha256=value.envelope_sha256,
+        event_seq=value.event_seq,
     )
 
 

@@ -1,18 +1,23 @@
-"""The append-only event log. Every state change adds its row in its own transaction."""
+"""The append-only event log. Every state change adds its row in its own transaction, and each
+row becomes a leaf of the transparency log as that transaction commits (registry/store/log.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import os
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, event, insert, select, text
 from sqlalchemy.orm import Session
+
+from jpr_client.transparency.entry import SALT_SIZE, LogEvent, commitment
 
 from registry.domain.model import EventFilter, HistoryEntry, Page
 from registry.store.database import Database
-from registry.store.models import EventRow
+from registry.store.models import EventRow, LogLeafRow
 from registry.store.pages import decode_id_page_token, id_page
 from registry.store.refs import listing_ref, subject_ref
 
@@ -27,18 +32,32 @@ def record(
     subject_id: int | None = None,
     listing_id: int | None = None,
     **detail: Any,
-) -> None:
+) -> int | None:
+    """Add the event to the session's transaction; its seq (None inside `held_until_the_end`).
+
+    The event gets a random salt and, when its transaction commits, a leaf of the
+    transparency log (`_assign_leaves`).
+    """
+    # The detail as the JSON column will give it back: what the leaf commits to is what an auditor reads.
     row = {"occurred_at": at, "actor": actor, "kind": kind, "report_id": report_id, "subject_id": subject_id,
-           "listing_id": listing_id, "detail": detail}
+           "listing_id": listing_id, "detail": json.loads(json.dumps(detail)), "salt": os.urandom(SALT_SIZE)}
     held: list[dict[str, Any]] | None = session.info.get(_HELD)
     if held is not None:
         held.append(row)
-    else:  # a prebuilt statement at once: no ORM object to build and flush, and seq follows the order recorded
-        session.connection().execute(_INSERT, row)
+        return None
+    # A prebuilt statement at once: no ORM object to build and flush, and seq follows the order recorded
+    seq: int = session.connection().execute(_INSERT, row).scalar_one()
+    _awaiting_leaves(session).append((seq, row))
+    return seq
 
 
 _HELD = "jpr.events.held"
-_INSERT = insert(EventRow)
+_AWAITING = "jpr.events.awaiting_leaves"
+_INSERT = insert(EventRow).returning(EventRow.seq)
+_INSERT_MANY = insert(EventRow).returning(EventRow.seq, sort_by_parameter_order=True)
+_STILL_THERE = select(EventRow.seq).where(EventRow.seq.between(bindparam("first"), bindparam("last")))
+_ASSIGN = text("UPDATE log_state SET size = size + :n WHERE name = 'assigned' RETURNING size")
+_INSERT_LEAVES = insert(LogLeafRow)
 
 
 @contextmanager
@@ -56,7 +75,52 @@ def held_until_the_end(session: Session) -> Iterator[None]:
     finally:
         del session.info[_HELD]
     if held:
-        session.execute(insert(EventRow), held)
+        seqs = session.connection().execute(_INSERT_MANY, held).scalars().all()
+        _awaiting_leaves(session).extend(zip(seqs, held, strict=True))
+
+
+def _awaiting_leaves(session: Session) -> list[tuple[int, dict[str, Any]]]:
+    awaiting: list[tuple[int, dict[str, Any]]] | None = session.info.get(_AWAITING)
+    if awaiting is None:
+        awaiting = session.info[_AWAITING] = []
+        event.listen(session, "before_commit", _assign_leaves)
+    return awaiting
+
+
+def _assign_leaves(session: Session) -> None:
+    """As the transaction commits: a leaf for each of its events, at the next indexes of the log.
+
+    The counter's row lock is held until the commit, so transactions take their indexes one
+    after the other, in the order they commit: the committed leaves are always 0..n-1, on
+    several PostgreSQL replicas too (a concurrent one waits, or fails as conflicting and is
+    retried). Events of a savepoint rolled back are gone by now and get no leaf.
+    """
+    if session.in_nested_transaction():
+        return  # a savepoint's commit; the transaction's own comes later
+    awaiting = session.info.pop(_AWAITING, None)
+    if not awaiting:
+        return
+    conn = session.connection()
+    seqs = [seq for seq, _ in awaiting]
+    there = set(conn.execute(_STILL_THERE, {"first": min(seqs), "last": max(seqs)}).scalars())
+    kept = sorted((seq, row) for seq, row in awaiting if seq in there)
+    if not kept:
+        return
+    size: int = conn.execute(_ASSIGN, {"n": len(kept)}).scalar_one()
+    first = size - len(kept)
+    conn.execute(_INSERT_LEAVES, [
+        {"leaf_index": first + i, "seq": seq, "commitment": commitment(log_event(seq, row))} for i, (seq, row) in enumerate(kept)
+    ])
+
+
+def log_event(seq: int, row: Mapping[str, Any]) -> LogEvent:
+    """The event as the log commits to it, from its row (an EventRow's columns by name)."""
+    subject_id = row["subject_id"]
+    return LogEvent(
+        seq=seq, kind=row["kind"], occurred_at=row["occurred_at"], actor=row["actor"], report_id=row["report_id"] or "",
+        subject_id="" if subject_id is None else subject_ref(subject_id), listing_id=listing_ref(row["listing_id"]),
+        detail=row["detail"] or {}, salt=row["salt"],
+    )
 
 
 class EventStore:

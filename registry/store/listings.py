@@ -65,7 +65,7 @@ class ListingStore:
             report.listing_id = listing.id
             report.term_ends_at = ends
             session.flush()
-            events.record(session, at=now, actor=actor, kind="report.accepted", report_id=report_id,
+            events.record(session, at=now, actor=actor, kind="report.accepted", report_id=report_id, status=ReportStatus.ACCEPTED.value,
                           subject_id=report.subject_id, listing_id=listing.id, reason=reason, term_days=term_days,
                           term_ends_at=ends.isoformat())
             view = record_change(session, listing, kind, at=now, actor=actor, reason=reason, report_id=report_id)
@@ -77,7 +77,7 @@ class ListingStore:
         def work(session: Session) -> Report:
             report = _submitted(session, report_id, "rejected")
             _decide(report, ReportStatus.REJECTED, actor, reason, now)
-            events.record(session, at=now, actor=actor, kind="report.rejected", report_id=report_id,
+            events.record(session, at=now, actor=actor, kind="report.rejected", report_id=report_id, status=ReportStatus.REJECTED.value,
                           subject_id=report.subject_id, reason=reason)
             return report_view(session, report)
 
@@ -100,7 +100,7 @@ class ListingStore:
             report.status = ReportStatus.RETRACTED.value
             session.add(RetractionRow(report_id=report_id, envelope=envelope, reason=reason, received_at=now))
             session.flush()
-            events.record(session, at=now, actor=f"member:{reporter}", kind="report.retracted", report_id=report_id,
+            events.record(session, at=now, actor=f"member:{reporter}", kind="report.retracted", report_id=report_id, status=ReportStatus.RETRACTED.value,
                           subject_id=report.subject_id, listing_id=report.listing_id, reason=reason)
             if listing is not None and before is not None:
                 _without_report(session, listing, before, report_id, reason, now)
@@ -398,7 +398,7 @@ def accept_with_dates(
     _decide(report, ReportStatus.ACCEPTED, actor, reason, now)
     report.listing_id = listing.id
     report.term_ends_at = listed_until  # the end this report gives its listing, as `accept` records it
-    events.record(session, at=now, actor=actor, kind="report.accepted", report_id=report_id, subject_id=report.subject_id,
+    events.record(session, at=now, actor=actor, kind="report.accepted", report_id=report_id, status=ReportStatus.ACCEPTED.value, subject_id=report.subject_id,
                   listing_id=listing.id, reason=reason, imported=True, listed_from=listed_from.isoformat(),
                   term_ends_at=listed_until.isoformat())
     # Most imported rows are people listed once: their listing is this report alone, no query needed.

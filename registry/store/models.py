@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Double,
@@ -293,10 +294,12 @@ class EventRow(Base):
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     actor: Mapped[str] = mapped_column(String(80))
     kind: Mapped[str] = mapped_column(String(40), index=True)
-    report_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    report_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     subject_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     listing_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The transparency log's leaf commits to SHA-256(salt || canonical event): whoever lacks the salt learns nothing.
+    salt: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 
 class RateBucketRow(Base):
@@ -310,3 +313,68 @@ class RateBucketRow(Base):
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     level: Mapped[float] = mapped_column(Double)
     updated_at: Mapped[float] = mapped_column(Double)
+
+
+class LogStateRow(Base):
+    """Two counters of the transparency log (registry/store/log.py). "assigned": leaves given an
+    index, by the transactions that committed them; "integrated": leaves in the tree, whose root
+    it holds. Separate rows, so that writers and the sequencer never wait for each other."""
+
+    __tablename__ = "log_state"
+
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    root_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
+
+
+class LogLeafRow(Base):
+    """One leaf per event, its index assigned as its transaction commits: indexes have no gaps."""
+
+    __tablename__ = "log_leaves"
+
+    leaf_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    commitment: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class LogNodeRow(Base):
+    """Every complete subtree's hash (level 0: the leaf hashes): any proof is O(log n) of these."""
+
+    __tablename__ = "log_nodes"
+
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class LogCheckpointRow(Base):
+    """A signed checkpoint (C2SP tlog-checkpoint note), one per tree size, signed once its leaves were durable."""
+
+    __tablename__ = "log_checkpoints"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    note: Mapped[str] = mapped_column(Text)
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LogCosignatureRow(Base):
+    """A witness's tlog-cosignature/v1 line over the checkpoint of `size`, verified when stored."""
+
+    __tablename__ = "log_cosignatures"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    witness: Mapped[str] = mapped_column(String(255), primary_key=True)
+    line: Mapped[str] = mapped_column(Text)
+    cosigned_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WitnessRow(Base):
+    """A witness whose cosignatures the registry accepts while it is current (removed_at unset)."""
+
+    __tablename__ = "witnesses"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    verifier_key: Mapped[str] = mapped_column(Text)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -18,6 +18,7 @@ from registry.store import events, members
 from registry.store.database import Database
 from registry.store.grouping import GroupWriter
 from registry.store.models import (
+    EventRow,
     ListingRow,
     MemberRow,
     ReportRow,
@@ -117,6 +118,7 @@ def _receipt(row: Any) -> Receipt:
         status=ReportStatus(row.status),
         received_at=row.received_at,
         envelope_sha256=row.envelope_sha256,
+        event_seq=row.event_seq or 0,
     )
 
 
@@ -153,23 +155,30 @@ def file_report(session: Session, submission: Submission, now: datetime, *, unus
     conn.execute(_INSERT_REPORT_TOKENS, [
         {"report_id": payload.report_id, "token": t.value, "id_type": t.type.value, "strong": t.type.strong} for t in payload.tokens
     ])
-    events.record(
+    seq = events.record(
         session,
         at=now,
         actor=f"member:{payload.reporter}",
         kind="report.submitted",
         report_id=payload.report_id,
         subject_id=subject_id,
+        envelope_sha256=submission.envelope_sha256.hex(),  # the leaf commits to the envelope stored
+        status=ReportStatus.SUBMITTED.value,
     )
     return Receipt(
         report_id=payload.report_id, subject_id=subject_ref(subject_id), status=ReportStatus.SUBMITTED,
-        received_at=now, envelope_sha256=submission.envelope_sha256,
+        received_at=now, envelope_sha256=submission.envelope_sha256, event_seq=seq or 0,
     )
 
 
+# The report.submitted event of a report: its receipt's event_seq, also when the report is sent again.
+_SUBMITTED_EVENT = (
+    select(EventRow.seq).where(EventRow.report_id == ReportRow.report_id, EventRow.kind == "report.submitted")
+    .correlate(ReportRow).scalar_subquery().label("event_seq")
+)
 _FILED_UNDER = select(
     ReportRow.report_id, ReportRow.payload_sha256, ReportRow.member_id, ReportRow.subject_id, ReportRow.status,
-    ReportRow.received_at, ReportRow.envelope_sha256,
+    ReportRow.received_at, ReportRow.envelope_sha256, _SUBMITTED_EVENT,
 ).where(ReportRow.report_id == bindparam("report_id"))
 _ATTACHED = select(SubjectTokenRow.token, SubjectTokenRow.id_type, SubjectTokenRow.subject_id, SubjectTokenRow.strong).where(
     SubjectTokenRow.token.in_(bindparam("tokens", expanding=True))
@@ -183,7 +192,8 @@ _INSERT_SUBJECT = insert(SubjectRow).returning(SubjectRow.id)
 _INSERT_SUBJECT_TOKENS = insert(SubjectTokenRow)
 _INSERT_MERGE = insert(SubjectMergeRow)
 _RECEIPT_OF = (
-    select(ReportRow.report_id, ReportRow.subject_id, ReportRow.status, ReportRow.received_at, ReportRow.envelope_sha256)
+    select(ReportRow.report_id, ReportRow.subject_id, ReportRow.status, ReportRow.received_at, ReportRow.envelope_sha256,
+           _SUBMITTED_EVENT)
     .join(MemberRow, MemberRow.id == ReportRow.member_id)
     .where(ReportRow.payload_sha256 == bindparam("payload_sha256"), MemberRow.name == bindparam("reporter"))
 )

@@ -70,7 +70,7 @@ def test_a_commit_that_lands_behind_a_later_one_is_still_applied(registry: Regis
     with registry.database.engine.connect() as slow:
         transaction = slow.begin()
         slow.execute(update(MemberRow).where(MemberRow.name == "platform-a").values(status=MemberStatus.SUSPENDED.value))
-        slow.execute(insert(EventRow).values(occurred_at=datetime.now(UTC), actor="admin:admin", kind="member.suspended", detail={}))
+        slow.execute(insert(EventRow).values(occurred_at=datetime.now(UTC), actor="admin:admin", kind="member.suspended", detail={}, salt=bytes(32)))
         admin.add_member("platform-b")  # commits a later event first; the view catches up past it
         assert view.member_status("platform-b") is MemberStatus.ACTIVE
         assert view.member_status("platform-a") is MemberStatus.ACTIVE

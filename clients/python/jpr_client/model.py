@@ -101,7 +101,7 @@ class Receipt:
     status: ReportStatus
     received_at: datetime
     envelope_sha256: bytes
-    event_seq: int = 0  # the report.submitted event in the transparency log (RegistryClient.prove_receipt)
+    event_seq: int = 0  # the report.submitted event: GetLogEntry(event_seq) proves it (0: a registry without a log)
 
 
 @dataclass(frozen=True)
