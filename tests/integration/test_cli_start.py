@@ -60,7 +60,7 @@ def test_jpr_help_loads_no_command_and_no_grpc() -> None:
                                 "registry.cli.server", *NOT_FOR_PLATFORM_COMMANDS))
 
 
-@pytest.mark.parametrize("command", ["init", "health", "serve", "db", "admin", "member", "lookup", "report", "retract"])
+@pytest.mark.parametrize("command", ["init", "health", "serve", "db", "admin", "member", "lookup", "report", "retract", "witness"])
 def test_each_command_loads_its_own_module_and_still_has_its_flags(command: str) -> None:
     from registry.cli.main import COMMANDS
 
@@ -71,7 +71,7 @@ def test_each_command_loads_its_own_module_and_still_has_its_flags(command: str)
     assert own in modules and not loaded(modules, tuple(others))
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["lookup", "--help"], ["report", "--help"], ["health", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"], ["lookup", "--help"], ["report", "--help"], ["health", "--help"], ["witness", "run", "--help"]])
 def test_help_of_the_platform_commands_imports_no_storage_package(argv: list[str]) -> None:
     run, modules = imported(*argv)
     assert run.returncode == 0, run.stderr[-2000:]

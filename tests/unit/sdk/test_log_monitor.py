@@ -101,7 +101,7 @@ def test_an_older_checkpoint_than_the_one_kept_is_a_rollback_across_restarts(log
 
 
 def test_a_checkpoint_not_signed_by_the_pinned_log_key_is_refused(log: SignedLog, tmp_path: Path) -> None:
-    impostor = SignedLog.generate(log.origin).grow(5)
+    impostor = SignedLog.generate(log.origin).grow(5, "impostor")
     monitor = LogMonitor(tmp_path / "state", log.verifier)
     with pytest.raises(LogSignatureError, match=log.verifier.name):
         monitor.update(impostor.note(), impostor.consistency)
@@ -138,7 +138,7 @@ def test_two_monitors_sharing_a_file_check_against_the_newest_either_saw(log: Si
 
 
 def test_k_of_n_witnesses_are_required(log: SignedLog, tmp_path: Path) -> None:
-    (a, a_key), (b, b_key), (c, c_key) = witness("witness-a"), witness("witness-b"), witness("witness-c")
+    (a, a_key), (_, b_key), (c, c_key) = witness("witness-a"), witness("witness-b"), witness("witness-c")
     monitor = LogMonitor(tmp_path / "state", log.verifier, [a_key, b_key, c_key], min_witnesses=2)
     with pytest.raises(WitnessQuorumError, match="1 of the witnesses required") as caught:
         monitor.update(cosigned(log, 5, a), log.consistency)
@@ -152,7 +152,7 @@ def test_k_of_n_witnesses_are_required(log: SignedLog, tmp_path: Path) -> None:
 
 def test_a_forged_cosignature_costs_that_witness_its_vote_not_the_note(log: SignedLog, tmp_path: Path) -> None:
     (a, a_key), (b, b_key) = witness("witness-a"), witness("witness-b")
-    other = SignedLog.generate(log.origin).grow(5)
+    other = SignedLog.generate(log.origin).grow(5, "other")
     forged = b.cosign(other.checkpoint().body(), 1_700_000_000)  # b's cosignature of another tree
     note = add_signature_lines(cosigned(log, 5, a), [forged])
     monitor = LogMonitor(None, log.verifier, [a_key, b_key], min_witnesses=1)

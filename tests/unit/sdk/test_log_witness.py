@@ -105,7 +105,7 @@ def test_the_checkpoint_is_on_disk_before_the_cosignature_is_returned(
 
 def test_a_checkpoint_the_log_key_did_not_sign_is_not_cosigned(log: SignedLog, keys: tuple[Cosigner, Verifier], tmp_path: Path) -> None:
     cosigner, _ = keys
-    impostor = SignedLog.generate(log.origin).grow(4)
+    impostor = SignedLog.generate(log.origin).grow(4, "impostor")
     with pytest.raises(LogSignatureError):
         cosign(log, impostor.note(), cosigner, tmp_path / "state.json")
     assert not (tmp_path / "state.json").exists()
