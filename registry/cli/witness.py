@@ -45,7 +45,11 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
 def _keygen(args: argparse.Namespace) -> int:
     secret, verifier_key = generate_witness_key(args.name)
     out = Path(args.out or f"{args.name}.witness.key")
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never overwrite a witness key
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise ValueError(f"{out} exists: a witness key is never overwritten (its cosignatures would no longer verify); "
+                         "choose another --out") from None
     with os.fdopen(fd, "w", encoding="ascii") as handle:
         handle.write(secret + "\n")
     if args.json:
