@@ -18,7 +18,7 @@ class SignedLog:
         self.origin = origin
         self.leaves: list[bytes] = []
         self._appender = Appender()
-        self._nodes: dict[tuple[int, int], bytes] = {}
+        self.nodes: dict[tuple[int, int], bytes] = {}
         self._roots: list[bytes] = [self._appender.root()]
 
     @classmethod
@@ -37,7 +37,7 @@ class SignedLog:
     def append(self, *data: bytes) -> SignedLog:
         for item in data:
             self.leaves.append(item)
-            self._nodes.update({(level, index): h for level, index, h in self._appender.append(leaf_hash(item))})
+            self.nodes.update({(level, index): h for level, index, h in self._appender.append(leaf_hash(item))})
             self._roots.append(self._appender.root())
         return self
 
@@ -52,7 +52,7 @@ class SignedLog:
         return sign_note(self.checkpoint(size).body(), [signer or self.signer])
 
     def consistency(self, first: int, second: int) -> list[bytes]:
-        return build_proof(consistency_ranges(first, second), lambda level, index: self._nodes[level, index])
+        return build_proof(consistency_ranges(first, second), lambda level, index: self.nodes[level, index])
 
     def fork(self, at: int, tag: str = "rewritten") -> SignedLog:
         """The same log up to `at` leaves, then other leaves: what a registry rewriting history serves."""
