@@ -24,7 +24,7 @@ from jpr_client.protocol import timestamp_to_datetime
 from jpr_client.transparency.checkpoint import Checkpoint
 from jpr_client.transparency.cosignature import Cosigner
 from jpr_client.transparency.entry import LogEvent
-from jpr_client.transparency.monitor import LogMonitor, SignedCheckpoint, open_checkpoint
+from jpr_client.transparency.monitor import LogMonitor, SignedCheckpoint, check_quorum, open_checkpoint
 from jpr_client.transparency.note import Verifier, add_signature_lines
 from jpr_client.transparency.proofs import LogEntry, LogProof, prove_entry
 from jpr_client.transparency.witness import WitnessState, cosign_checkpoint
@@ -56,8 +56,7 @@ class MonitorConfig:
     proof_wait: float = 10.0
 
     def __post_init__(self) -> None:
-        if not 0 <= self.min_witnesses <= len(self.witnesses):
-            raise ValueError(f"MonitorConfig.min_witnesses is {self.min_witnesses}; give 0 to {len(self.witnesses)} (the witnesses named)")
+        check_quorum(self.min_witnesses, len(self.witnesses))
         if self.proof_wait < 0:
             raise ValueError("MonitorConfig.proof_wait is negative")
 

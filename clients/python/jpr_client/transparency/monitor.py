@@ -95,6 +95,16 @@ def check_extends(stored: Checkpoint, received: Checkpoint, proofs: ConsistencyP
         raise LogForkError(_fork(received, seen, f"is not consistent with it ({error})")) from None
 
 
+def check_quorum(min_witnesses: int, named: int) -> None:
+    """ValueError unless `min_witnesses` of `named` witnesses is a quorum that can be met.
+
+    Example:
+        >>> check_quorum(2, 3)
+    """
+    if not 0 <= min_witnesses <= named:
+        raise ValueError(f"min_witnesses is {min_witnesses}; give 0 to {named} (the number of witnesses named)")
+
+
 def _fork(received: Checkpoint, seen: str, how: str) -> str:
     return (
         f"the registry's log forked: its checkpoint ({describe(received)}) {how}: {seen}. The registry rewrote its "
@@ -120,8 +130,7 @@ class LogMonitor:
     def __init__(
         self, state_file: Path | None, log_verifier: Verifier, witnesses: Sequence[Verifier] = (), min_witnesses: int = 0
     ) -> None:
-        if not 0 <= min_witnesses <= len(witnesses):
-            raise ValueError(f"min_witnesses is {min_witnesses}; give 0 to {len(witnesses)} (the number of witnesses named)")
+        check_quorum(min_witnesses, len(witnesses))
         if len({w.name for w in witnesses}) != len(witnesses):
             raise ValueError("witnesses: two verifier keys have the same name; name each witness once")
         self.state_file = Path(state_file) if state_file is not None else None
