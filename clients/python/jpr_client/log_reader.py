@@ -29,8 +29,6 @@ from jpr_client.transparency.note import Verifier, add_signature_lines
 from jpr_client.transparency.proofs import LogEntry, LogProof, prove_entry
 from jpr_client.transparency.witness import WitnessState, cosign_checkpoint
 
-# What the registry answers while an event is recorded but no checkpoint covers it yet.
-_NOT_YET_COVERED = (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.NOT_FOUND)
 # method name, stub method, request -> response, with the client's deadline; errors as RPCError
 Call = Callable[[str, Callable[..., Any], Any], Any]
 _POLL = 0.5  # seconds between checkpoints asked for while waiting; the registry signs one every ~2 s
@@ -98,22 +96,32 @@ class LogReader:
     def prove(self, what: str, **entry: Any) -> LogProof:
         """The log entry `entry` names (event_seq=, listing_id=), proven against a verified checkpoint.
 
-        A new event is in no checkpoint yet: then a newer checkpoint is fetched (and verified) until
-        one covers it, for at most `MonitorConfig.proof_wait` seconds.
+        The registry proves an entry against its newest checkpoint; the monitor verifies that checkpoint
+        first (or, when witnesses are required, the entry is proven against the newest one they cosigned).
+        An event just recorded is in no checkpoint yet: this waits for one, at most `MonitorConfig.proof_wait`.
         """
         deadline = time.monotonic() + self._config.proof_wait
-        signed = self.monitor.latest or self.checkpoint()
         while True:
-            request = log_pb2.GetLogEntryRequest(tree_size=signed.checkpoint.size, **entry)
             try:
-                response = self._call("GetLogEntry", self._stub.GetLogEntry, request)
+                newest = self._call("GetLogEntry", self._stub.GetLogEntry, log_pb2.GetLogEntryRequest(**entry))
             except RPCError as error:
-                if error.status not in _NOT_YET_COVERED or time.monotonic() >= deadline:
+                if error.status is not grpc.StatusCode.FAILED_PRECONDITION or time.monotonic() >= deadline:
                     raise
             else:
-                return prove_entry(log_entry(response), signed.checkpoint, what)
+                signed = self.monitor.latest
+                if signed is None or signed.checkpoint.size != newest.tree_size:
+                    signed = self.checkpoint()
+                size = signed.checkpoint.size
+                if newest.leaf_index < size:
+                    request = log_pb2.GetLogEntryRequest(tree_size=size, **entry)
+                    response = newest if newest.tree_size == size else self._call("GetLogEntry", self._stub.GetLogEntry, request)
+                    return prove_entry(log_entry(response), signed.checkpoint, what)
+                if time.monotonic() >= deadline:
+                    raise LogProofError(
+                        f"{what}: leaf {newest.leaf_index} is in no checkpoint the monitor accepts yet (the newest verified has size "
+                        f"{size}) after {self._config.proof_wait:g} s: the required witnesses have not cosigned one covering it; retry later"
+                    )
             time.sleep(_POLL)
-            signed = self.checkpoint()
 
     def witness(self, cosigner: Cosigner, state_file: str | os.PathLike[str]) -> Checkpoint:
         """Cosign the registry's newest checkpoint once it extends the last one this witness cosigned; send it."""
