@@ -1,10 +1,10 @@
-"""The registry's data directory: name, OPRF key, CA certificate, server certificate, database.
+"""The registry's data directory: name, OPRF key, log key, CA certificate, server certificate, database.
 
 Secrets live in files here (mode 0600), never in the database, so that a
 database backup alone cannot tokenize or issue certificates. The directory
 itself is owner-only (0700), and so are the database and its -wal/-shm files.
 
-What a serving replica needs is at the top: oprf.key, server.key, server.pem, ca.pem.
+What a serving replica needs is at the top: oprf.key, log.key, server.key, server.pem, ca.pem.
 The CA key is not: `jpr init` writes it to issuer/ (ca.key and a copy of ca.pem),
 which belongs offline on the admin's machine, where certificates are signed.
 """
@@ -21,10 +21,12 @@ import grpc
 
 from jpr_client.credentials import Credentials
 from jpr_client.crypto import oprf
+from jpr_client.transparency import note
 from registry.crypto import pki
 from registry.settings import CONFIG_FILE, DATABASE_FILE
 
 OPRF_KEY = "oprf.key"
+LOG_KEY = "log.key"  # the transparency log's note signer key (Ed25519), not the TLS key
 CA_KEY, CA_CERT = "ca.key", "ca.pem"
 ISSUER_DIR = "issuer"  # the CA key: offline, never on a replica
 SERVER_KEY, SERVER_CERT = "server.key", "server.pem"
@@ -37,7 +39,7 @@ SERVER_HOSTS = ("localhost", "127.0.0.1")
 # What a serving replica reads, and nothing else: `jpr init --owner` hands exactly these (and the
 # SQLite database, when there is one) to the replicas' user, and docker/compose.yaml mounts exactly
 # these. Never the CA key, nor the admin's credentials. The probe's are for the container health check.
-REPLICA_FILES = (CONFIG_FILE, OPRF_KEY, CA_CERT, SERVER_KEY, SERVER_CERT, PROBE_CREDENTIALS, INITIAL_CERTIFICATES)
+REPLICA_FILES = (CONFIG_FILE, OPRF_KEY, LOG_KEY, CA_CERT, SERVER_KEY, SERVER_CERT, PROBE_CREDENTIALS, INITIAL_CERTIFICATES)
 
 
 class DataDirError(RuntimeError):
@@ -77,6 +79,33 @@ class DataDir:
     def oprf_public_key(self) -> bytes:
         """The public half of the OPRF key: what members pin and every Tokenize proof is checked against."""
         return oprf.public_key(self.oprf_key())
+
+    def log_signer(self) -> note.Signer:
+        """The key that signs the transparency log's checkpoints; its name is the checkpoints' origin."""
+        if not self.file(LOG_KEY).exists():
+            raise DataDirError(
+                f"{self.file(LOG_KEY)} is missing: {self.path} was made before the transparency log; "
+                f"`jpr init --data-dir {self.path} --add-log-key` creates the log key (then copy it to every replica)"
+            )
+        try:
+            return note.Signer.from_key_string(self._read(LOG_KEY).decode().strip())
+        except (UnicodeDecodeError, ValueError) as error:
+            raise DataDirError(f"{self.file(LOG_KEY)} is not a signed-note signer key: {error}") from None
+
+    def log_public_key(self) -> str:
+        """The log key's verifier key string: what members pin (credentials' log_public_key)."""
+        return self.log_signer().verifier().key_string()
+
+    def add_log_key(self) -> str:
+        """Create the log key of a data directory made before the transparency log; its verifier key."""
+        if not self.file(CONFIG_FILE).exists():
+            raise DataDirError(f"{self.path} holds no registry; `jpr init --data-dir {self.path}` creates one")
+        self._write_log_key(self.registry_name())
+        return self.log_public_key()
+
+    def _write_log_key(self, name: str) -> None:
+        signer_key, _ = note.generate_signer_key(name)
+        self._write(LOG_KEY, signer_key.encode() + b"\n", secret=True)
 
     def ca_certificate(self) -> bytes:
         return self._read(CA_CERT)
@@ -121,9 +150,10 @@ class DataDir:
         self._write(CA_CERT, ca.cert_pem)
         self._write(SERVER_KEY, server.key_pem, secret=True)
         self._write(SERVER_CERT, server.cert_pem)
+        self._write_log_key(registry_name)
         pinned = oprf.public_key(oprf_key).hex()
-        admin = self._client_credentials(ca, registry_name, endpoint, admin_name, pki.ROLE_ADMIN, pinned)
-        probe = self._client_credentials(ca, registry_name, endpoint, "probe", pki.ROLE_PROBE, pinned)
+        admin = self._client_credentials(ca, registry_name, endpoint, admin_name, pki.ROLE_ADMIN, pinned, self.log_public_key())
+        probe = self._client_credentials(ca, registry_name, endpoint, "probe", pki.ROLE_PROBE, pinned, self.log_public_key())
         admin.save(self.file(ADMIN_CREDENTIALS))
         probe.save(self.file(PROBE_CREDENTIALS))
         self._write(INITIAL_CERTIFICATES, (admin.certificate + probe.certificate).encode())
@@ -144,7 +174,7 @@ class DataDir:
 
     @staticmethod
     def _client_credentials(
-        ca: pki.KeyAndCert, registry_name: str, endpoint: str, name: str, role: str, oprf_public_key: str
+        ca: pki.KeyAndCert, registry_name: str, endpoint: str, name: str, role: str, oprf_public_key: str, log_public_key: str
     ) -> Credentials:
         key_pem, csr_pem = pki.make_csr(name, role)
         return Credentials(
@@ -156,6 +186,7 @@ class DataDir:
             certificate=pki.issue_client_cert(ca, csr_pem, name, role).decode(),
             private_key=key_pem.decode(),
             oprf_public_key=oprf_public_key,
+            log_public_key=log_public_key,
         )
 
     def _write(self, name: str, data: bytes, *, secret: bool = False) -> None:

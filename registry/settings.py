@@ -65,6 +65,7 @@ class Settings:
     notice_days: int = 0  # between acceptance and ACTIVE; lookups answer REVIEW meanwhile
     max_clock_skew_seconds: int = 300
     expiry_interval_seconds: int = 60
+    checkpoint_interval_seconds: float = 1.0  # how often the transparency log integrates new leaves and signs a checkpoint
     follow_interval_seconds: float = 0.2  # how often a replica reads other replicas' changes
     max_lag_seconds: float = 30.0  # lookups refuse (UNAVAILABLE) when the view is older than this
     # The flood guard (registry/domain/flood.py): a listing matched this far out of line is quarantined.
@@ -290,6 +291,8 @@ ALLOWED: dict[str, Rule] = {
     "notice_days": Range(0, 365, "days"),
     "max_clock_skew_seconds": Range(0, A_DAY, "seconds"),
     "expiry_interval_seconds": Range(1, A_DAY, "seconds"),
+    # Members wait this long at most for a checkpoint covering their receipt; the issue promises one every few seconds.
+    "checkpoint_interval_seconds": Range(0, 10, "seconds", above=True),
     # Polling no more often than the lag allowed would let the view go stale between two polls.
     "follow_interval_seconds": Range(0, "max_lag_seconds", "seconds", above=True, below=True),
     "max_lag_seconds": Range(0, A_DAY, "seconds", above=True),

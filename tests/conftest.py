@@ -97,6 +97,7 @@ class AdminClient:
             certificate=response.certificate_pem,
             key_id=response.key_id,
             oprf_public_key=response.oprf_public_key.hex(),
+            log_public_key=response.log_public_key,
         )
         return keys.credentials(issued)
 

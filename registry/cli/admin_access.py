@@ -41,6 +41,7 @@ def members_add(args: argparse.Namespace) -> int:
             certificate=response.certificate_pem,
             key_id=response.key_id,
             oprf_public_key=response.oprf_public_key.hex(),
+            log_public_key=response.log_public_key,
         )
         out.write(keys.credentials(issued).to_json() if args.generate else issued.to_json())
     if args.json:
@@ -75,6 +76,7 @@ def members_reissue(args: argparse.Namespace) -> int:
         out.write(enrollment.Issued(
             name=args.name, registry=credentials.registry, endpoint=credentials.endpoint, ca_certificate=credentials.ca_certificate,
             certificate=certificate.decode(), key_id=key_id, oprf_public_key=credentials.oprf_public_key,
+            log_public_key=credentials.log_public_key,
         ).to_json())
     row = _certificate_row(registered)
     if args.json:

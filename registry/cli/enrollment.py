@@ -87,6 +87,7 @@ class Issued:
     certificate: str
     key_id: str
     oprf_public_key: str = ""  # hex; files issued before tokens were verified have none
+    log_public_key: str = ""  # the transparency log's note verifier key; files issued before the log have none
 
     def save(self, path: Path) -> None:
         _write_new(path, {"kind": "issued", **asdict(self)}, secret=False)
@@ -127,6 +128,7 @@ class PlatformKeys:
             signing_key=self.signing_key.hex(),
             key_id=issued.key_id,
             oprf_public_key=issued.oprf_public_key,
+            log_public_key=issued.log_public_key,
         )
 
     def save(self, path: Path) -> None:

@@ -6,6 +6,7 @@ import argparse
 import os
 import signal
 import threading
+from typing import TYPE_CHECKING
 
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -13,6 +14,9 @@ from jpr_client.client import call, secure_channel
 from jpr_client.credentials import Credentials
 from registry.cli.output import add_json_flag, emit_json
 from registry.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from registry.datadir import DataDir
 
 # The server, its storage (SQLAlchemy, Alembic) and its keys are imported by `init` and `serve`
 # when they run: `jpr health` starts without them.
@@ -32,6 +36,8 @@ def _init_flags(init: argparse.ArgumentParser) -> None:
     init.add_argument("--host", action="append", default=[], help="another DNS name or IP the server certificate is valid for (repeatable)")
     init.add_argument("--owner", type=owner, metavar="UID[:GID]",
                       help="hand what a replica reads to this user (the image's is 10001), modes unchanged; needs root")
+    init.add_argument("--add-log-key", action="store_true",
+                      help="only create the transparency log's key (log.key) in an existing data directory made before the log")
     add_json_flag(init)
     init.set_defaults(run=run_init)
 
@@ -55,6 +61,8 @@ def _serve_flags(serve: argparse.ArgumentParser) -> None:
                        help="processes serving the address, each with its own lookup index (env JPR_PROCESSES; default 0: one per core)")
     serve.add_argument("--max-streams", type=int, help="health watches, reflection and change watches open at once (env JPR_MAX_STREAMS; default 16)")
     serve.add_argument("--max-streams-per-caller", type=int, help="of those, what one caller may hold (env JPR_MAX_STREAMS_PER_CALLER; default 4)")
+    serve.add_argument("--checkpoint-interval-seconds", type=float,
+                       help="how often the transparency log signs a checkpoint while it grows (env JPR_CHECKPOINT_INTERVAL_SECONDS; default 1)")
     serve.add_argument("--log-format", help="text or json: one JSON object a line (env JPR_LOG_FORMAT; default text)")
     serve.set_defaults(run=run_serve)
 
@@ -62,6 +70,7 @@ def _serve_flags(serve: argparse.ArgumentParser) -> None:
 def _settings(args: argparse.Namespace) -> Settings:
     return load_settings({k: getattr(args, k, None) for k in (
         "data_dir", "listen", "database_url", "lookup_database_url", "metrics_listen", "workers", "processes", "max_streams", "max_streams_per_caller", "log_format",
+        "checkpoint_interval_seconds",
     )})
 
 
@@ -85,6 +94,8 @@ def run_init(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     data = DataDir(settings.data_dir)
+    if args.add_log_key:
+        return _add_log_key(data, args)
     _check_can_hand_over(args.owner)
     data.initialize(registry_name=args.name or new_registry_name(), admin_name=args.admin, endpoint=args.endpoint, hosts=args.host)
     if not args.no_database:
@@ -98,7 +109,8 @@ def run_init(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"registry_name": data.registry_name(), "data_dir": str(settings.data_dir), "admin_credentials": str(data.file(ADMIN_CREDENTIALS)),
                    "issuer_dir": str(data.file(ISSUER_DIR)), "database_migrated": not args.no_database,
-                   "owner": f"{args.owner[0]}:{args.owner[1]}" if args.owner else None, "oprf_public_key": data.oprf_public_key()})
+                   "owner": f"{args.owner[0]}:{args.owner[1]}" if args.owner else None, "oprf_public_key": data.oprf_public_key(),
+                   "log_public_key": data.log_public_key()})
         return 0
     if args.owner:
         print(f"handed what a replica reads to {args.owner[0]}:{args.owner[1]}; the CA key and the admin credentials stay yours")
@@ -107,6 +119,22 @@ def run_init(args: argparse.Namespace) -> int:
     print(f"for the replicas: {settings.data_dir} without {ISSUER_DIR}/ (oprf.key, server.key, server.pem, ca.pem, registry.toml)")
     print(f"for the issuer only: {data.file(ISSUER_DIR)} (ca.key): move it offline to the admin's machine; no replica needs it")
     print(f"OPRF public key (members pin it; publish it with the endpoint): {data.oprf_public_key().hex()}")
+    print(f"log public key (members pin it; publish it with the endpoint): {data.log_public_key()}")
+    return 0
+
+
+def _add_log_key(data: DataDir, args: argparse.Namespace) -> int:
+    from registry.datadir import LOG_KEY
+
+    data.require()
+    public_key = data.add_log_key()
+    if args.owner:
+        os.chown(data.file(LOG_KEY), *args.owner)
+    if args.json:
+        emit_json({"data_dir": str(data.path), "log_key": str(data.file(LOG_KEY)), "log_public_key": public_key})
+        return 0
+    print(f"created {data.file(LOG_KEY)}: copy it to every replica's data directory")
+    print(f"log public key (members pin it; publish it with the endpoint): {public_key}")
     return 0
 
 

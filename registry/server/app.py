@@ -14,7 +14,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from jpr_client.api.jpr.v1 import admin_pb2, admin_pb2_grpc, registry_pb2, registry_pb2_grpc
+from jpr_client.api.jpr.v1 import admin_pb2, admin_pb2_grpc, log_pb2, log_pb2_grpc, registry_pb2, registry_pb2_grpc
 from registry.crypto import pki
 from registry.datadir import DataDir
 from registry.domain.admin import AdminService
@@ -27,15 +27,18 @@ from registry.domain.limits import Rate, RateLimiter
 from registry.domain.lookups import LookupService
 from registry.domain.reports import ReportService
 from registry.domain.terms import Terms
+from registry.domain.transparency import TransparencyService
 from registry.domain.tokens import Tokenizer
 from registry.server.access_log import AccessLog
 from registry.server.auth import AuthInterceptor
 from registry.server.capacity import saturation
+from registry.server.checkpoints import Checkpointer
 from registry.server.expiry import ExpiryRecorder
 from registry.server.health import Health, LookupHealth
 from registry.server.metrics import Metrics, state_gauges
 from registry.server.servicers import AdminServicer, LOOKUPS, RegistryServicer, TOKENIZE
 from registry.server.streams import StreamLimits
+from registry.server.transparency import TransparencyLogServicer
 from registry.settings import Settings
 from registry.store import schema
 from registry.store.access import AccessStore
@@ -48,17 +51,20 @@ from registry.store.database import Database
 from registry.store.events import EventStore
 from registry.store.imports import ImportStore
 from registry.store.listings import ListingStore
+from registry.store.log import LogStore
 from registry.store.members import MemberStore
 from registry.store.opinions import OpinionStore
 from registry.store.reports import ReportStore
 from registry.store.subjects import SubjectStore
 from registry.store.view import Follower, ReadView
+from registry.store.witnesses import WitnessStore
 
 log = logging.getLogger("jpr.server")
 
 SERVICE_NAMES = (
     registry_pb2.DESCRIPTOR.services_by_name["Registry"].full_name,
     admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name,
+    log_pb2.DESCRIPTOR.services_by_name["TransparencyLog"].full_name,
     health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
     reflection.SERVICE_NAME,
 )
@@ -100,6 +106,7 @@ class RunningRegistry:
     lookup_database: Database
     access_log: AccessLog
     expiry: ExpiryRecorder
+    checkpoints: Checkpointer
     view: ReadView
     followers: list[Follower]
     matches: MatchRecorder
@@ -125,6 +132,7 @@ class RunningRegistry:
         for follower in self.followers:
             follower.close()
         self.expiry.close()
+        self.checkpoints.close()
         self.access_log.close()
         self.database.dispose()
         self.lookup_database.dispose()
@@ -163,6 +171,7 @@ def _serve(
         # Lookups may read a replica: a few seconds behind the primary at worst.
         lookup_database = Database(settings.effective_lookup_database_url, pool_size=settings.workers + 2)
     registry_name = settings.registry_name or data.registry_name()
+    transparency = TransparencyService(LogStore(database), WitnessStore(database), data.log_signer(), clock=clock)
     listings = ListingStore(database)
     report_service = ReportService(
         reports,
@@ -255,8 +264,9 @@ def _serve(
     )
     admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(
         admin_service, registry_name, data.ca_certificate(), data.server_certificate(), tokenizer.public_key, access_log.flush,
-        imports,
+        imports, transparency,
     ), server)
+    log_pb2_grpc.add_TransparencyLogServicer_to_server(TransparencyLogServicer(transparency), server)
     health_servicer = Health(SERVICE_NAMES[:2])
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(SERVICE_NAMES, server)
@@ -275,8 +285,10 @@ def _serve(
         listings, clock, settings.expiry_interval_seconds, corrections=corrections, retention_days=settings.retention_days,
         metrics=metrics,
     )
+    checkpoints = Checkpointer(transparency, settings.checkpoint_interval_seconds, metrics=metrics)
     return RunningRegistry(
         server=server, port=port, database=database, lookup_database=lookup_database, access_log=access_log, expiry=expiry,
+        checkpoints=checkpoints,
         view=view, followers=followers, matches=matches, flood=flood, health=health_servicer, lookup_health=lookup_health,
         interceptor=interceptor, metrics=metrics, limits=limits, metrics_port=metrics_port,
     )

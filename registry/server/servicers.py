@@ -27,7 +27,8 @@ from registry.domain.model import AppealStatus, EventFilter, LiftGrounds
 from registry.domain.payload import token_values
 from registry.domain.reports import ReportService
 from registry.domain.tokens import Tokenizer
-from registry.server import messages
+from registry.domain.transparency import TransparencyService
+from registry.server import messages, transparency
 from registry.server.auth import current_caller
 from registry.store.changes import parse_cursor
 
@@ -112,9 +113,10 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
 class AdminServicer(admin_pb2_grpc.AdminServicer):
     def __init__(
         self, admin: AdminService, registry_name: str, ca_pem: bytes, server_pem: bytes, oprf_public_key: bytes,
-        flush_access_log: Callable[[], None], imports: ImportService,
+        flush_access_log: Callable[[], None], imports: ImportService, transparency: TransparencyService,
     ) -> None:
         self._admin = admin
+        self._transparency = transparency
         self._server_pem = server_pem
         self._imports = imports
         self._oprf_public_key = oprf_public_key
@@ -134,6 +136,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
             key_id=enrollment.key_id,
             certificate_sha256=enrollment.certificate_sha256,
             oprf_public_key=self._oprf_public_key,
+            log_public_key=self._transparency.public_key,
         )
 
     def ListMembers(self, request: admin_pb2.ListMembersRequest, context: grpc.ServicerContext) -> admin_pb2.ListMembersResponse:
@@ -257,6 +260,19 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
         items = [_import_item(item, f"items[{index}]") for index, item in enumerate(request.items)]
         results = self._imports.import_reports(current_caller(), request.member, items)
         return admin_pb2.ImportReportsResponse(results=[messages.import_result(r) for r in results])
+
+    def AddWitness(self, request: admin_pb2.AddWitnessRequest, context: grpc.ServicerContext) -> admin_pb2.Witness:
+        return transparency.witness(self._transparency.add_witness(request.verifier_key, request.reason, _admin_actor()))
+
+    def RemoveWitness(self, request: admin_pb2.RemoveWitnessRequest, context: grpc.ServicerContext) -> admin_pb2.Witness:
+        return transparency.witness(self._transparency.remove_witness(request.name, request.reason, _admin_actor()))
+
+    def ListWitnesses(self, request: admin_pb2.ListWitnessesRequest, context: grpc.ServicerContext) -> admin_pb2.ListWitnessesResponse:
+        return admin_pb2.ListWitnessesResponse(witnesses=[transparency.witness(w) for w in self._transparency.witnesses()])
+
+
+def _admin_actor() -> str:
+    return f"admin:{current_caller().name}"
 
 
 def _import_item(item: admin_pb2.ImportItem, field: str) -> ImportItem:

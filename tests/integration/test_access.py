@@ -12,7 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from jpr_client import Credentials, RPCError, RegistryClient
-from jpr_client.api.jpr.v1 import admin_pb2, admin_pb2_grpc, registry_pb2, registry_pb2_grpc
+from jpr_client.api.jpr.v1 import admin_pb2, admin_pb2_grpc, log_pb2, registry_pb2, registry_pb2_grpc
 from jpr_client.client import secure_channel
 from registry.crypto import pki
 from registry.datadir import DataDir, PROBE_CREDENTIALS
@@ -22,6 +22,7 @@ from tests.conftest import AdminClient, Registry
 SERVICES = [
     registry_pb2.DESCRIPTOR.services_by_name["Registry"],
     admin_pb2.DESCRIPTOR.services_by_name["Admin"],
+    log_pb2.DESCRIPTOR.services_by_name["TransparencyLog"],
     health_pb2.DESCRIPTOR.services_by_name["Health"],
     reflection_pb2.DESCRIPTOR.services_by_name["ServerReflection"],
 ]

@@ -2,7 +2,10 @@
 
 After every kill: every acknowledged report is stored, nothing is half
 written (each report has its tokens, subject links and event row), SQLite's
-integrity check passes, and every stored envelope still verifies.
+integrity check passes, and every stored envelope still verifies. The
+transparency log too: every event has its one leaf, and every checkpoint signed
+before the kill is the root of leaves still there (log_checks.py); after the last
+restart a checkpoint covers them all.
 """
 
 from __future__ import annotations
@@ -14,17 +17,20 @@ import time
 from pathlib import Path
 
 import grpc
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from jpr_client import Credentials
 from jpr_client.api.jpr.v1 import registry_pb2, registry_pb2_grpc, types_pb2
 from jpr_client.crypto import dsse, oprf
+from jpr_client.transparency.note import Verifier
 from registry.datadir import ADMIN_CREDENTIALS, DataDir
 from registry.store.database import Database
-from registry.store.models import EventRow, MemberKeyRow, ReportRow, ReportTokenRow, SubjectRow, SubjectTokenRow
+from registry.store.models import EventRow, LogCheckpointRow, MemberKeyRow, ReportRow, ReportTokenRow, SubjectRow, SubjectTokenRow
 from tests.conftest import AdminClient, REGISTRY_NAME
+from tests.integration.log_checks import check_log
 from tests.integration.reporting import payload_message
 from tests.integration.test_replicas import valid_ric
+from tests.integration.test_streams import wait_until
 from tests.processes import ServeProcess
 
 KILLS = 50
@@ -69,6 +75,7 @@ def test_sigkill_at_random_moments_loses_nothing_acknowledged(tmp_path: Path, da
         platform = admin.add_member("platform-a")
         admin.close()
     queue = envelopes(platform, DataDir(data_dir).oprf_key(), 3000)
+    verifier = DataDir(data_dir).log_signer().verifier()
     acknowledged: dict[str, bytes] = {}
     rng = random.Random(11)
     for _ in range(KILLS):
@@ -81,7 +88,22 @@ def test_sigkill_at_random_moments_loses_nothing_acknowledged(tmp_path: Path, da
         stop.set()
         sender.join(timeout=30)
         check_whole(database_url, acknowledged)
+        check_log(database_url, verifier)
     assert len(acknowledged) > KILLS, "the stream hardly ran: the kills proved little"
+    with ServeProcess(data_dir, database_url):
+        wait_until(lambda: _covered(database_url, verifier), timeout=30)
+
+
+def _covered(database_url: str, verifier: Verifier) -> bool:
+    """Whether the newest checkpoint covers every leaf (the log checks holding)."""
+    leaves, _ = check_log(database_url, verifier)
+    db = Database(database_url)
+    try:
+        with db.read() as conn:
+            newest = conn.execute(select(func.max(LogCheckpointRow.size))).scalar()
+    finally:
+        db.dispose()
+    return newest == leaves
 
 
 def check_whole(database_url: str, acknowledged: dict[str, bytes]) -> None:

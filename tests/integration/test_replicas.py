@@ -28,6 +28,7 @@ from registry.store import schema
 from registry.store.database import Database
 from registry.store.models import EventRow, ListingRow, ReportRow, ReportTokenRow, SubjectRow, SubjectTokenRow
 from tests.conftest import AdminClient, REGISTRY_NAME
+from tests.integration.log_checks import check_log
 from tests.integration.test_lookup import RIC, applicant
 from tests.integration.test_streams import new_data_dir, serving
 from tests.processes import ServeProcess
@@ -110,6 +111,8 @@ def test_two_replicas_under_concurrent_load_end_like_one_by_one(tmp_path: Path, 
             admin.close()
 
     assert_end_state(Database(database_url), reports, names)
+    # One linear transparency log from both replicas' commits: no gap, no event twice or left out.
+    check_log(database_url, DataDir(data_dir).log_signer().verifier())
 
 
 def new_report(rics: list[str], phones: list[str]) -> NewReport:

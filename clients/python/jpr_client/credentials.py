@@ -14,6 +14,10 @@ import os
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from jpr_client.transparency.note import Verifier
 
 FORMAT_VERSION = 1
 _OPRF_PUBLIC_KEY_SIZE = 32
@@ -51,6 +55,7 @@ class Credentials:
     signing_key: str = ""  # hex of the 32-byte Ed25519 seed (members only)
     key_id: str = ""
     oprf_public_key: str = ""  # hex of the registry's 32-byte OPRF public key (ristretto255 element)
+    log_public_key: str = ""  # the transparency log's note verifier key (C2SP signed-note): checkpoints must verify under it
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Credentials:
@@ -70,6 +75,8 @@ class Credentials:
             raise CredentialsError(f"credentials file {path} has unexpected or missing fields: {error}") from error
         if credentials.oprf_public_key:
             _ = credentials.pinned_oprf_public_key  # refuse a malformed key now, not at the first lookup
+        if credentials.log_public_key:
+            _ = credentials.log_verifier
         return credentials
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -129,6 +136,26 @@ class Credentials:
         if len(key) != _OPRF_PUBLIC_KEY_SIZE:
             raise CredentialsError(f"oprf_public_key in the credentials of {self.name!r} is not {_OPRF_PUBLIC_KEY_SIZE} bytes of hex")
         return key
+
+    @property
+    def log_verifier(self) -> Verifier:
+        """The verifier of the registry's transparency-log checkpoints these credentials pin.
+
+        Example:
+            >>> Credentials.load("platform-a.credentials.json").log_verifier.name  # doctest: +SKIP
+            'jpr-1a2b3c4d'
+        """
+        if not self.log_public_key:
+            raise CredentialsError(
+                f"the credentials of {self.role} {self.name!r} pin no transparency-log key (log_public_key), so checkpoints "
+                "cannot be verified; ask the association for new credentials (`jpr admin member add`)"
+            )
+        from jpr_client.transparency.note import Verifier  # here: loading credentials does not load Ed25519
+
+        try:
+            return Verifier.from_key_string(self.log_public_key)
+        except ValueError as error:  # NoteError is one
+            raise CredentialsError(f"log_public_key in the credentials of {self.name!r} is not a signed-note verifier key: {error}") from None
 
     @property
     def signing_seed(self) -> bytes:
