@@ -4,7 +4,6 @@ registry's own log key, or serves an older state of the log."""
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import time
 from collections.abc import Callable
@@ -128,9 +127,8 @@ def test_a_registry_restored_from_an_older_backup_is_refused_as_a_rollback(
         a.prove_receipt(a.submit_report(report(("cn_ric", "110101199003070978"))))
         assert grown(a, old.size).size > old.size
     registry.running.stop(grace=None)
-    shutil.copyfile(backup, database_file)
-    for suffix in ("-wal", "-shm"):
-        Path(f"{database_file}{suffix}").unlink(missing_ok=True)
+    with sqlite3.connect(backup) as saved, sqlite3.connect(database_file) as live:  # the restore, through SQLite (WAL and all)
+        saved.backup(live)
     settings = load_settings({"data_dir": registry.data_dir, "listen": "127.0.0.1:0", "database_url": database_url}, environ={})
     restored = start(settings, clock=registry.clock)
     try:
