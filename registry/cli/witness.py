@@ -19,6 +19,7 @@ from jpr_client.client import RegistryClient
 from jpr_client.errors import RPCError
 from jpr_client.transparency.checkpoint import Checkpoint
 from jpr_client.transparency.cosignature import Cosigner, generate_witness_key
+from jpr_client.transparency.note import NoteError
 from registry.cli.connect import add_credentials_flag, load_credentials, reaching
 from registry.cli.output import add_json_flag, emit_json
 
@@ -66,14 +67,17 @@ def _load_cosigner(path: str) -> Cosigner:
         text = Path(path).read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError) as error:
         raise ValueError(f"cannot read the witness key file {path}: {error}") from None
-    return Cosigner.from_key_string(text)
+    try:
+        return Cosigner.from_key_string(text)
+    except NoteError as error:
+        raise ValueError(f"the witness key file {path} holds no witness key (`jpr witness keygen` writes one): {error}") from None
 
 
 def _run(args: argparse.Namespace) -> int:
-    cosigner = _load_cosigner(args.key)
-    credentials = load_credentials(args)
     if args.interval <= 0:
         raise ValueError(f"--interval is {args.interval:g}; give a number of seconds above 0")
+    cosigner = _load_cosigner(args.key)
+    credentials = load_credentials(args)
     with reaching(credentials.endpoint), RegistryClient(credentials) as client:
         client.connect()
         while True:

@@ -53,7 +53,7 @@ def rewrite_history(registry: Registry, leaf_index: int) -> None:
         conn.execute(update(LogLeafRow).where(LogLeafRow.leaf_index == leaf_index).values(commitment=bytes(32)))
         size = conn.execute(select(LogStateRow.size).where(LogStateRow.name == "integrated")).scalar_one()
         leaves = conn.execute(select(LogLeafRow.commitment).where(LogLeafRow.leaf_index < size).order_by(LogLeafRow.leaf_index)).scalars()
-        appender, nodes = Appender(), []
+        appender, nodes = Appender(), list[dict[str, Any]]()
         for commitment in leaves:
             nodes.extend({"level": level, "idx": index, "hash": hashed} for level, index, hashed in appender.append(leaf_hash(commitment)))
         conn.execute(delete(LogNodeRow))

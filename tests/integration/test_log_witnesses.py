@@ -14,9 +14,14 @@ import pytest
 
 from jpr_client import Cosigner, Credentials, LogForkError, MonitorConfig, RPCError, RegistryClient
 from tests.conftest import Registry
-from tests.integration.test_cli import Jpr, jpr  # noqa: F401 - the fixture
+from tests.integration.test_cli import Jpr
 from tests.integration.test_log_monitor import grown, rewrite_history
 from tests.integration.test_lookup import RIC, report
+
+
+@pytest.fixture
+def jpr(registry: Registry, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Jpr:
+    return Jpr(registry, capsys, tmp_path)
 
 
 def keygen(jpr: Jpr, name: str) -> tuple[Path, str]:
