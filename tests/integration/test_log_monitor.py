@@ -19,6 +19,7 @@ from jpr_client import (
     LogProofError,
     LogRollbackError,
     MonitorConfig,
+    Opinion,
     RegistryClient,
 )
 from jpr_client.transparency.checkpoint import Checkpoint
@@ -85,6 +86,8 @@ def test_the_monitor_follows_the_growing_log_and_proves_receipts_matches_and_cha
         (match,) = b.lookup(applicant(("cn_ric", RIC))).matches
         listing = b.prove_match(match)
         assert listing.event.listing_id == match.listing_id and listing.event.kind == "listing.created"
+        b.record_opinion(match.listing_id, Opinion.CONFIRMED)  # a listing.opinion event: no state of the listing in it
+        assert b.prove_match(match).event.seq == listing.event.seq
         (change,) = take(b.watch_changes(tmp_path / "changes.cursor"), 1)
         assert b.prove_change(change).event.seq == int(change.cursor)
         later = grown(a, first.size)
