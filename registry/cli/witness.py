@@ -9,7 +9,6 @@ file is what makes the promise hold across restarts: keep it with the key, and n
 from __future__ import annotations
 
 import argparse
-import base64
 import os
 import sys
 import time
@@ -19,6 +18,7 @@ from jpr_client.client import RegistryClient
 from jpr_client.errors import RPCError
 from jpr_client.transparency.checkpoint import Checkpoint
 from jpr_client.transparency.cosignature import Cosigner, generate_witness_key
+from jpr_client.transparency.monitor import describe
 from jpr_client.transparency.note import NoteError
 from registry.cli.connect import add_credentials_flag, load_credentials, reaching
 from registry.cli.output import add_json_flag, emit_json
@@ -93,8 +93,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace, checkpoint: Checkpoint) -> None:
-    root = base64.b64encode(checkpoint.root_hash).decode()
-    if args.json:
-        emit_json({"origin": checkpoint.origin, "size": checkpoint.size, "root_hash": root})
-    else:
-        print(f"cosigned {checkpoint.origin}: size {checkpoint.size}, root {root}", flush=True)
+    if args.json:  # bytes in hex, as every --json answer has them
+        emit_json({"origin": checkpoint.origin, "size": checkpoint.size, "root_hash": checkpoint.root_hash.hex()})
+    else:  # the root as the note writes it, to compare by eye
+        print(f"cosigned {checkpoint.origin}: {describe(checkpoint)}", flush=True)
