@@ -21,9 +21,9 @@ _DEFINED_IN = (
     "jpr_client.cursor",
     "jpr_client.identifiers",
     "jpr_client.errors",
+    "jpr_client.transparency.config",
     "jpr_client.transparency.cosignature",
     "jpr_client.transparency.proofs",
-    "jpr_client.log_reader",
     "jpr_client.client",
 )
 
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
         TransparencyError,
         WitnessQuorumError,
     )
-    from jpr_client.log_reader import MonitorConfig
+    from jpr_client.transparency.config import MonitorConfig
     from jpr_client.transparency.cosignature import Cosigner
     from jpr_client.transparency.proofs import LogProof
     from jpr_client.identifiers import Identifier, InvalidIdentifier, normalize

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 
@@ -25,7 +25,6 @@ from jpr_client.crypto import dsse, oprf
 from jpr_client.cursor import CursorFile
 from jpr_client.errors import LogProofError, RPCError, TokenProofError
 from jpr_client.identifiers import Identifier
-from jpr_client.log_reader import LogReader, MonitorConfig
 from jpr_client.model import (
     Category,
     ListingChange,
@@ -40,9 +39,13 @@ from jpr_client.model import (
     Token,
 )
 from jpr_client.protocol import PROTOCOL_ENUMS, datetime_to_timestamp
-from jpr_client.transparency.checkpoint import Checkpoint
-from jpr_client.transparency.cosignature import Cosigner
-from jpr_client.transparency.proofs import LogProof, check_change, check_match, check_receipt
+from jpr_client.transparency.config import MonitorConfig
+
+if TYPE_CHECKING:  # the log's code is loaded by the first log call: a lookup needs none of it
+    from jpr_client.log_reader import LogReader
+    from jpr_client.transparency.checkpoint import Checkpoint
+    from jpr_client.transparency.cosignature import Cosigner
+    from jpr_client.transparency.proofs import LogProof
 
 R = TypeVar("R")
 LOOKUP_BATCH_LIMIT = 1000
@@ -164,7 +167,8 @@ class RegistryClient:
         warn_if_expiring(credentials)
         self._channel = secure_channel(credentials, retry)
         self._stub = registry_pb2_grpc.RegistryStub(self._channel)
-        self._log = LogReader(self._channel, credentials, monitor, self._call)
+        self._monitor_config = monitor
+        self._log_reader: LogReader | None = None
 
     def __enter__(self) -> RegistryClient:
         return self
@@ -363,6 +367,14 @@ class RegistryClient:
                     time.sleep(backoff * random.uniform(0.5, 1.0))
                     backoff = min(backoff * 2, self._retry.max_backoff)
 
+    @property
+    def _log(self) -> LogReader:
+        if self._log_reader is None:
+            from jpr_client.log_reader import LogReader
+
+            self._log_reader = LogReader(self._channel, self.credentials, self._monitor_config, self._call)
+        return self._log_reader
+
     def checkpoint(self) -> Checkpoint:
         """The registry's newest checkpoint, once verified: signed by the log key the credentials pin, cosigned
         by the witnesses `MonitorConfig` requires, and consistent with every checkpoint this client (and its
@@ -391,6 +403,8 @@ class RegistryClient:
         """
         if receipt.event_seq == 0:
             raise LogProofError(f"the receipt of report {receipt.report_id} names no log event (a registry without a transparency log?)")
+        from jpr_client.transparency.proofs import check_receipt
+
         proof = self._log.prove(f"the receipt of report {receipt.report_id}", event_seq=receipt.event_seq)
         check_receipt(proof, receipt)
         return proof
@@ -405,6 +419,8 @@ class RegistryClient:
         """
         if not change.cursor.isdigit():
             raise LogProofError(f"change cursor {change.cursor!r} is not an event sequence number")
+        from jpr_client.transparency.proofs import check_change
+
         proof = self._log.prove(f"change {change.cursor}", event_seq=int(change.cursor))
         check_change(proof, change)
         return proof
@@ -419,6 +435,8 @@ class RegistryClient:
         """
         if not match.listing_id:
             raise LogProofError(f"the match on subject {match.subject_id} ({match.reason.name}) names no listing to prove")
+        from jpr_client.transparency.proofs import check_match
+
         proof = self._log.prove(f"the match on listing {match.listing_id}", listing_id=match.listing_id)
         check_match(proof, match)
         return proof

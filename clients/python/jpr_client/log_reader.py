@@ -11,7 +11,6 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,8 @@ from jpr_client.protocol import timestamp_to_datetime
 from jpr_client.transparency.checkpoint import Checkpoint
 from jpr_client.transparency.cosignature import Cosigner
 from jpr_client.transparency.entry import LogEvent
-from jpr_client.transparency.monitor import LogMonitor, SignedCheckpoint, check_quorum, open_checkpoint
+from jpr_client.transparency.config import MonitorConfig
+from jpr_client.transparency.monitor import LogMonitor, SignedCheckpoint, open_checkpoint
 from jpr_client.transparency.note import Verifier, add_signature_lines
 from jpr_client.transparency.proofs import LogEntry, LogProof, prove_entry
 from jpr_client.transparency.witness import WitnessState, cosign_checkpoint
@@ -32,31 +32,6 @@ from jpr_client.transparency.witness import WitnessState, cosign_checkpoint
 # method name, stub method, request -> response, with the client's deadline; errors as RPCError
 Call = Callable[[str, Callable[..., Any], Any], Any]
 _POLL = 0.5  # seconds between checkpoints asked for while waiting; the registry signs one every ~2 s
-
-
-@dataclass(frozen=True)
-class MonitorConfig:
-    """How `RegistryClient` follows the registry's transparency log.
-
-    `state_file`: where the newest verified checkpoint is kept across runs (None: in memory, for this
-    client's life only; a member should keep one). `witnesses`: verifier keys (C2SP note verifier key
-    strings) of the witnesses the member trusts; every checkpoint must be cosigned by `min_witnesses` of
-    them. `proof_wait`: how long a proof waits for a checkpoint covering a new event (the registry signs
-    one every few seconds).
-
-    Example:
-        >>> MonitorConfig(state_file="jpr-log.state", witnesses=(key_a, key_b, key_c), min_witnesses=2)  # doctest: +SKIP
-    """
-
-    state_file: str | os.PathLike[str] | None = None
-    witnesses: tuple[str, ...] = ()
-    min_witnesses: int = 0
-    proof_wait: float = 10.0
-
-    def __post_init__(self) -> None:
-        check_quorum(self.min_witnesses, len(self.witnesses))
-        if self.proof_wait < 0:
-            raise ValueError("MonitorConfig.proof_wait is negative")
 
 
 class LogReader:

@@ -21,6 +21,7 @@ from pathlib import Path
 from jpr_client.durable import locked, replace_file
 from jpr_client.errors import LogForkError, LogRollbackError, LogSignatureError, LogStateError, WitnessQuorumError
 from jpr_client.transparency.checkpoint import Checkpoint, CheckpointError
+from jpr_client.transparency.config import check_quorum
 from jpr_client.transparency.merkle import ProofError, verify_consistency
 from jpr_client.transparency.note import NoteError, OpenedNote, Verifier, open_note
 
@@ -93,16 +94,6 @@ def check_extends(stored: Checkpoint, received: Checkpoint, proofs: ConsistencyP
         verify_consistency(stored.size, received.size, proofs(stored.size, received.size), stored.root_hash, received.root_hash)
     except ProofError as error:
         raise LogForkError(_fork(received, seen, f"is not consistent with it ({error})")) from None
-
-
-def check_quorum(min_witnesses: int, named: int) -> None:
-    """ValueError unless `min_witnesses` of `named` witnesses is a quorum that can be met.
-
-    Example:
-        >>> check_quorum(2, 3)
-    """
-    if not 0 <= min_witnesses <= named:
-        raise ValueError(f"min_witnesses is {min_witnesses}; give 0 to {named} (the number of witnesses named)")
 
 
 def _fork(received: Checkpoint, seen: str, how: str) -> str:
