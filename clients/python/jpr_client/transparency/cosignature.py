@@ -10,8 +10,6 @@ could never be mistaken for a plain note signer.
 
 from __future__ import annotations
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from jpr_client.quoting import quoted
 from jpr_client.transparency.note import (
     ALG_COSIGNATURE_V1,
@@ -29,6 +27,7 @@ __all__ = ["Cosigner", "cosignature_v1_message", "generate_witness_key", "verify
 class Cosigner(_NamedKey):
     """A witness key (signature type 0x04): signs cosignature/v1 lines for checkpoints it has verified.
 
+    >>> from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     >>> witness = Cosigner("witness.example/w1", Ed25519PrivateKey.generate())
     >>> body = "log.example/jpr\\n0\\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\\n"
     >>> verify_cosignature(witness.verifier(), body, witness.cosign(body, 1700000000))
