@@ -15,7 +15,7 @@ from registry.cli import export, import_lists, output
 from registry.cli.arguments import count, hex_bytes, hex_prefix, positive, utc_time
 from registry.cli.connect import add_credentials_flag
 from registry.crypto import pki
-from registry.cli import admin_access, admin_cases
+from registry.cli import admin_access, admin_cases, admin_witnesses
 
 DEFAULT_CREDENTIALS = "jpr-data/admin.credentials.json"
 
@@ -113,6 +113,8 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
     _issuer_flags(renew_ca, days=pki.CA_DAYS)
     output.add_json_flag(renew_ca)
     renew_ca.set_defaults(run=admin_access.ca_renew)
+
+    admin_witnesses.configure(admin, _command)
 
     certs = admin.add_parser("cert", aliases=["certs"], help="client certificates").add_subparsers(dest="action", required=True, metavar="ACTION")
     register = _command(certs, "register", "admit a client certificate signed by the registry's CA (one issued before registration, or signed by hand)",

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("audit", "sign and submit a report of a serious violation"),
     "retract": ("audit", "withdraw one of your reports with a signed retraction"),
     "audit": ("log_audit", "check the transparency log against a registry database or a backup"),
+    "witness": ("witness", "witness the registry's transparency log: cosign checkpoints that extend the last one"),
 }
 
 # Exit codes (README, "Scripting with --json"): a script tells these apart without reading the message.
@@ -103,14 +104,14 @@ def _one_line(error: Exception) -> str | None:
     when it raises one, and `jpr lookup` need not load the data directory's (keys, certificates).
     """
     from jpr_client.credentials import CredentialsError
-    from jpr_client.errors import RPCError
+    from jpr_client.errors import RPCError, TransparencyError
     from jpr_client.identifiers import InvalidIdentifier
     from registry.datadir import DataDirError
     from registry.store.errors import SchemaError
 
     if isinstance(error, RPCError):
         return f"{error.status.name}: {error.message}"
-    if isinstance(error, (CredentialsError, InvalidIdentifier, DataDirError, SchemaError, ValueError, OSError)):
+    if isinstance(error, (CredentialsError, InvalidIdentifier, DataDirError, SchemaError, TransparencyError, ValueError, OSError)):
         return str(error)
     return None
 

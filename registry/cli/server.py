@@ -116,7 +116,7 @@ def run_init(args: argparse.Namespace) -> int:
         print(f"handed what a replica reads to {args.owner[0]}:{args.owner[1]}; the CA key and the admin credentials stay yours")
     print(f"initialized registry {data.registry_name()!r} in {settings.data_dir}")
     print(f"admin credentials: {data.file(ADMIN_CREDENTIALS)}")
-    print(f"for the replicas: {settings.data_dir} without {ISSUER_DIR}/ (oprf.key, server.key, server.pem, ca.pem, registry.toml)")
+    print(f"for the replicas: {settings.data_dir} without {ISSUER_DIR}/ (oprf.key, log.key, server.key, server.pem, ca.pem, registry.toml)")
     print(f"for the issuer only: {data.file(ISSUER_DIR)} (ca.key): move it offline to the admin's machine; no replica needs it")
     print(f"OPRF public key (members pin it; publish it with the endpoint): {data.oprf_public_key().hex()}")
     print(f"log public key (members pin it; publish it with the endpoint): {data.log_public_key()}")

@@ -185,5 +185,5 @@ class TransparencyService:
         return self._witnesses.remove(name, reason=reason, actor=actor, now=self._clock())
 
     def witnesses(self) -> list[Witness]:
-        return self._witnesses.list()
+        return self._witnesses.every()
 

@@ -50,7 +50,6 @@ def log_event(event: LogEvent) -> log_pb2.LogEvent:
 
 
 def witness(value: Witness) -> admin_pb2.Witness:
-    message = admin_pb2.Witness(name=value.name, verifier_key=value.verifier_key, added_at=datetime_to_timestamp(value.added_at))
-    if value.removed_at is not None:
-        message.removed_at.CopyFrom(datetime_to_timestamp(value.removed_at))
-    return message
+    removed_at = None if value.removed_at is None else datetime_to_timestamp(value.removed_at)
+    return admin_pb2.Witness(name=value.name, verifier_key=value.verifier_key, added_at=datetime_to_timestamp(value.added_at),
+                             removed_at=removed_at)

@@ -101,9 +101,10 @@ def _assign_leaves(session: Session) -> None:
     if not awaiting:
         return
     conn = session.connection()
-    seqs = [seq for seq, _ in awaiting]
-    there = set(conn.execute(_STILL_THERE, {"first": min(seqs), "last": max(seqs)}).scalars())
-    kept = sorted((seq, row) for seq, row in awaiting if seq in there)
+    # SQLite gives a rolled-back savepoint's seq to the next event: the one recorded last under a seq is its row.
+    latest = dict(awaiting)
+    there = set(conn.execute(_STILL_THERE, {"first": min(latest), "last": max(latest)}).scalars())
+    kept = sorted(((seq, row) for seq, row in latest.items() if seq in there), key=lambda item: item[0])
     if not kept:
         return
     size: int = conn.execute(_ASSIGN, {"n": len(kept)}).scalar_one()

@@ -23,6 +23,7 @@ from jpr_client.quoting import quoted
 from jpr_client.transparency.entry import LogEvent
 from jpr_client.transparency.merkle import EMPTY_ROOT, Appender, build_proof, consistency_ranges, inclusion_ranges, leaf_hash, range_nodes
 from registry.domain.errors import NotFound
+from registry.store.changes import KINDS as CHANGE_KINDS
 from registry.store.database import Database
 from registry.store.events import log_event
 from registry.store.models import EventRow, LogCheckpointRow, LogLeafRow, LogNodeRow, LogStateRow, MemberRow, ReportRow
@@ -126,8 +127,9 @@ class LogStore:
         return _entry(row)
 
     def entry_by_listing(self, listing_id: int, ref: str) -> StoredEntry:
-        """The newest listing.* event of the listing."""
-        newest = select(func.max(EventRow.seq)).where(EventRow.listing_id == listing_id, EventRow.kind.startswith("listing."))
+        """The newest event that changed the listing (a changes-feed kind): what a match's state rests on.
+        Opinions and objections name the listing but record none of its state, so they are skipped."""
+        newest = select(func.max(EventRow.seq)).where(EventRow.listing_id == listing_id, EventRow.kind.in_(list(CHANGE_KINDS)))
         with self._db.read() as conn:
             seq = conn.execute(newest).scalar()
             row = None if seq is None else conn.execute(_ENTRY.where(EventRow.seq == seq)).first()

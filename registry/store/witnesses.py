@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -66,7 +67,7 @@ class WitnessStore:
 
         return self._db.write(work)
 
-    def list(self) -> list[Witness]:
+    def every(self) -> list[Witness]:
         """Current and removed, by name."""
         with self._db.read() as conn:
             return [_witness(row) for row in conn.execute(select(WitnessRow).order_by(WitnessRow.name))]
@@ -99,5 +100,6 @@ class WitnessStore:
         return size
 
 
-def _witness(row: WitnessRow) -> Witness:
+def _witness(row: Any) -> Witness:
+    """From a WitnessRow or a row of its columns."""
     return Witness(row.name, row.verifier_key, row.added_at, row.removed_at)

@@ -109,10 +109,10 @@ def test_init_creates_every_part_of_a_registry(jpr: Jpr, tmp_path: Path) -> None
     assert "assoc-test" in out
     assert "issuer" in out and "ca.key" in out  # says what to move offline
     files = {str(p.relative_to(tmp_path / "fresh")): p.stat().st_mode & 0o777 for p in (tmp_path / "fresh").rglob("*")}
-    assert set(files) >= {"registry.toml", "registry.db", "oprf.key", "ca.pem", "server.key", "server.pem", ADMIN_CREDENTIALS,
+    assert set(files) >= {"registry.toml", "registry.db", "oprf.key", "log.key", "ca.pem", "server.key", "server.pem", ADMIN_CREDENTIALS,
                           "issuer", "issuer/ca.key", "issuer/ca.pem"}
     assert "ca.key" not in files  # a replica's data directory (everything but issuer/) holds no CA key
-    for secret in ("oprf.key", "issuer/ca.key", "server.key", ADMIN_CREDENTIALS):
+    for secret in ("oprf.key", "log.key", "issuer/ca.key", "server.key", ADMIN_CREDENTIALS):
         assert files[secret] == 0o600, secret
     assert files["issuer"] == 0o700
 

@@ -194,6 +194,7 @@ def test_every_command_speaks_one_json_dialect(jpr: Jpr, registry: Registry, tmp
     subject_id, listing_id = report_and_review(jpr, members)
     correct_and_appeal(jpr, registry, members, subject_id, listing_id)
     certificates(jpr, registry, work, members)
+    witnesses(jpr, registry, work, members)
     jpr("admin", "import", str(import_file(work)), "--member-credentials", str(members["platform-a"]))
     jpr("admin", "events")
     jpr("admin", "audit", "access")
@@ -286,6 +287,16 @@ def certificates(jpr: Jpr, registry: Registry, work: Path, members: dict[str, Pa
     jpr("admin", "server-cert", "renew", "--out-dir", str(work / "server"))
     jpr("admin", "ca", "renew", "--out", str(work / "ca.pem"))
     jpr("member", "trust-ca", "--credentials", str(members["platform-b"]), "--ca", str(work / "ca.pem"))
+
+
+def witnesses(jpr: Jpr, registry: Registry, work: Path, members: dict[str, Path]) -> None:
+    made = jpr("witness", "keygen", "witness.json-test", "--out", str(work / "witness.key"))
+    assert jpr("admin", "witnesses", "add", made["verifier_key"], "--reason", "trial")["name"] == "witness.json-test"
+    cosigned = jpr("witness", "run", "--credentials", str(members["platform-a"]), "--endpoint", registry.endpoint,
+                   "--key", made["key_file"], "--state", str(work / "witness.state.json"), "--once")
+    assert cosigned["size"] > 0
+    assert [w["name"] for w in jpr("admin", "witnesses", "list")] == ["witness.json-test"]
+    assert jpr("admin", "witnesses", "remove", "witness.json-test", "--reason", "trial over")["removed_at"]
 
 
 def import_file(work: Path) -> Path:

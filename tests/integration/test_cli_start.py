@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from jpr_client import Credentials
+from jpr_client.api.jpr.v1 import admin_pb2
+from jpr_client.transparency.cosignature import generate_witness_key
 from registry.datadir import PROBE_CREDENTIALS
-from tests.conftest import Registry
+from tests.conftest import AdminClient, Registry
 from tests.integration.test_lookup import RIC
 
 SERVER_ONLY = ("sqlalchemy", "alembic", "psycopg")
@@ -60,7 +62,7 @@ def test_jpr_help_loads_no_command_and_no_grpc() -> None:
                                 "registry.cli.server", *NOT_FOR_PLATFORM_COMMANDS))
 
 
-@pytest.mark.parametrize("command", ["init", "health", "serve", "db", "admin", "member", "lookup", "report", "retract"])
+@pytest.mark.parametrize("command", ["init", "health", "serve", "db", "admin", "member", "lookup", "report", "retract", "witness"])
 def test_each_command_loads_its_own_module_and_still_has_its_flags(command: str) -> None:
     from registry.cli.main import COMMANDS
 
@@ -71,7 +73,7 @@ def test_each_command_loads_its_own_module_and_still_has_its_flags(command: str)
     assert own in modules and not loaded(modules, tuple(others))
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["lookup", "--help"], ["report", "--help"], ["health", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"], ["lookup", "--help"], ["report", "--help"], ["health", "--help"], ["witness", "run", "--help"]])
 def test_help_of_the_platform_commands_imports_no_storage_package(argv: list[str]) -> None:
     run, modules = imported(*argv)
     assert run.returncode == 0, run.stderr[-2000:]
@@ -79,16 +81,21 @@ def test_help_of_the_platform_commands_imports_no_storage_package(argv: list[str
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_lookup_and_health_against_a_registry_import_no_storage_package(
-    registry: Registry, member: Callable[[str], Credentials], tmp_path: Path
+def test_lookup_health_and_witness_against_a_registry_import_no_storage_package(
+    registry: Registry, admin: AdminClient, member: Callable[[str], Credentials], tmp_path: Path
 ) -> None:
     platform = tmp_path / "platform-b.credentials.json"
     member("platform-b").with_endpoint(registry.endpoint).save(platform)
     probe = Credentials.load(registry.data_dir / PROBE_CREDENTIALS).with_endpoint(registry.endpoint)
     probe_file = tmp_path / "probe.credentials.json"
     probe.save(probe_file)
+    witness_key, witness_verifier = tmp_path / "witness.key", generate_witness_key("witness.test")
+    witness_key.write_text(witness_verifier[0] + "\n", encoding="ascii")
+    admin.call("AddWitness", admin_pb2.AddWitnessRequest(verifier_key=witness_verifier[1], reason="cold start"))
+    witness = ["--key", str(witness_key), "--state", str(tmp_path / "witness.state.json"), "--once"]
     for argv, says in ((["lookup", "--credentials", str(platform), "--role", "merchant", "--cn-ric", RIC], "verdict: CLEAR"),
-                       (["health", "--credentials", str(probe_file)], "SERVING")):
+                       (["health", "--credentials", str(probe_file)], "SERVING"),
+                       (["witness", "run", "--credentials", str(platform), *witness], "cosigned")):
         run, modules = imported_modules(*argv)
         assert run.returncode == 0 and says in run.stdout, run.stderr[-2000:]
         assert not loaded(modules, (*SERVER_ONLY, *NOT_FOR_PLATFORM_COMMANDS)), f"jpr {argv[0]}"

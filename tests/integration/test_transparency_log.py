@@ -255,7 +255,7 @@ def test_witness_cosignatures_are_verified_stored_and_served(
 def test_an_event_of_a_rolled_back_savepoint_gets_no_leaf(registry: Registry, database_url: str) -> None:
     at = registry.clock()
 
-    def work(session: Session) -> tuple[int | None, int | None]:
+    def work(session: Session) -> tuple[int | None, int | None, int | None]:
         kept = events.record(session, at=at, actor="registry", kind="test.kept")
         try:
             with session.begin_nested():
@@ -263,12 +263,16 @@ def test_an_event_of_a_rolled_back_savepoint_gets_no_leaf(registry: Registry, da
                 raise RuntimeError("undo it")
         except RuntimeError:
             pass
-        return kept, undone
+        # SQLite hands the undone seq to the next event: its leaf must commit to this one
+        after = events.record(session, at=at, actor="registry", kind="test.after")
+        return kept, undone, after
 
-    kept, undone = registry.database.write(work)
+    kept, undone, after = registry.database.write(work)
     with registry.database.read() as conn:
         leaves = dict(conn.execute(select(LogLeafRow.seq, LogLeafRow.leaf_index)).all())
-    assert kept in leaves and undone not in leaves
+        kinds = dict(conn.execute(select(EventRow.seq, EventRow.kind)).all())
+    assert kept in leaves and after in leaves and "test.undone" not in kinds.values()
+    assert undone == after or undone not in leaves
     check_log(database_url, registry.admin_credentials().log_verifier)
 
 

@@ -21,6 +21,9 @@ _DEFINED_IN = (
     "jpr_client.cursor",
     "jpr_client.identifiers",
     "jpr_client.errors",
+    "jpr_client.transparency.config",
+    "jpr_client.transparency.cosignature",
+    "jpr_client.transparency.proofs",
     "jpr_client.client",
 )
 
@@ -28,7 +31,20 @@ if TYPE_CHECKING:
     from jpr_client.client import Applicant, NewReport, RegistryClient, RetryConfig
     from jpr_client.credentials import CertificateExpiryWarning, Credentials, CredentialsError
     from jpr_client.cursor import CursorFile
-    from jpr_client.errors import RPCError, TokenProofError
+    from jpr_client.errors import (
+        LogForkError,
+        LogProofError,
+        LogRollbackError,
+        LogSignatureError,
+        LogStateError,
+        RPCError,
+        TokenProofError,
+        TransparencyError,
+        WitnessQuorumError,
+    )
+    from jpr_client.transparency.config import MonitorConfig
+    from jpr_client.transparency.cosignature import Cosigner
+    from jpr_client.transparency.proofs import LogProof
     from jpr_client.identifiers import Identifier, InvalidIdentifier, normalize
     from jpr_client.model import (
         Category,
@@ -74,6 +90,7 @@ __all__ = [
     "Category",
     "CertificateExpiryWarning",
     "ChangeKind",
+    "Cosigner",
     "Credentials",
     "CredentialsError",
     "CursorFile",
@@ -82,9 +99,16 @@ __all__ = [
     "InvalidIdentifier",
     "ListingChange",
     "ListingStatus",
+    "LogForkError",
+    "LogProof",
+    "LogProofError",
+    "LogRollbackError",
+    "LogSignatureError",
+    "LogStateError",
     "LookupResult",
     "Match",
     "MatchReason",
+    "MonitorConfig",
     "NewReport",
     "Opinion",
     "OpinionReceipt",
@@ -98,6 +122,8 @@ __all__ = [
     "Severity",
     "Token",
     "TokenProofError",
+    "TransparencyError",
     "Verdict",
+    "WitnessQuorumError",
     "normalize",
 ]

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 
@@ -23,12 +23,13 @@ from jpr_client.api.jpr.v1 import registry_pb2, registry_pb2_grpc, types_pb2
 from jpr_client.credentials import CertificateExpiryWarning, Credentials
 from jpr_client.crypto import dsse, oprf
 from jpr_client.cursor import CursorFile
-from jpr_client.errors import RPCError, TokenProofError
+from jpr_client.errors import LogProofError, RPCError, TokenProofError
 from jpr_client.identifiers import Identifier
 from jpr_client.model import (
     Category,
     ListingChange,
     LookupResult,
+    Match,
     Opinion,
     OpinionReceipt,
     Receipt,
@@ -38,6 +39,13 @@ from jpr_client.model import (
     Token,
 )
 from jpr_client.protocol import PROTOCOL_ENUMS, datetime_to_timestamp
+from jpr_client.transparency.config import MonitorConfig
+
+if TYPE_CHECKING:  # the log's code is loaded by the first log call: a lookup needs none of it
+    from jpr_client.log_reader import LogReader
+    from jpr_client.transparency.checkpoint import Checkpoint
+    from jpr_client.transparency.cosignature import Cosigner
+    from jpr_client.transparency.proofs import LogProof
 
 R = TypeVar("R")
 LOOKUP_BATCH_LIMIT = 1000
@@ -76,6 +84,7 @@ SAFE_TO_REPEAT: dict[str, tuple[str, ...]] = {
         "ListMembers", "ListReports", "ListListings", "ListAppeals", "ListReviewQueue", "GetSubject", "ListEvents", "AuditAccess",
         "ListCertificates", "ImportReports",
     ),
+    "jpr.v1.TransparencyLog": ("GetCheckpoint", "GetLogEntry", "GetConsistencyProof", "AddCosignature"),
     "grpc.health.v1.Health": ("Check",),
 }
 MAX_ATTEMPTS = 5  # gRPC's own cap on retryPolicy.maxAttempts
@@ -149,13 +158,17 @@ class RegistryClient:
         <Verdict.DENY: 3>
     """
 
-    def __init__(self, credentials: Credentials, *, timeout: float = 10.0, retry: RetryConfig = RetryConfig()) -> None:
+    def __init__(
+        self, credentials: Credentials, *, timeout: float = 10.0, retry: RetryConfig = RetryConfig(), monitor: MonitorConfig = MonitorConfig()
+    ) -> None:
         self.credentials = credentials
         self._timeout = timeout
         self._retry = retry
         warn_if_expiring(credentials)
         self._channel = secure_channel(credentials, retry)
         self._stub = registry_pb2_grpc.RegistryStub(self._channel)
+        self._monitor_config = monitor
+        self._log_reader: LogReader | None = None
 
     def __enter__(self) -> RegistryClient:
         return self
@@ -353,6 +366,94 @@ class RegistryClient:
                 if status is not grpc.StatusCode.DEADLINE_EXCEEDED:
                     time.sleep(backoff * random.uniform(0.5, 1.0))
                     backoff = min(backoff * 2, self._retry.max_backoff)
+
+    @property
+    def _log(self) -> LogReader:
+        if self._log_reader is None:
+            from jpr_client.log_reader import LogReader
+
+            self._log_reader = LogReader(self._channel, self.credentials, self._monitor_config, self._call)
+        return self._log_reader
+
+    def checkpoint(self) -> Checkpoint:
+        """The registry's newest checkpoint, once verified: signed by the log key the credentials pin, cosigned
+        by the witnesses `MonitorConfig` requires, and consistent with every checkpoint this client (and its
+        state file) verified before. Raises LogForkError, LogRollbackError, LogSignatureError or
+        WitnessQuorumError (all TransparencyError) otherwise, and keeps the state as it was.
+
+        Call it regularly (every few minutes): a member that follows the log sees a rewrite of it.
+
+        Example:
+            >>> with RegistryClient(credentials, monitor=MonitorConfig(state_file="jpr-log.state")) as client:  # doctest: +SKIP
+            ...     client.checkpoint().size
+            1042
+        """
+        return self._log.checkpoint().checkpoint
+
+    def prove_receipt(self, receipt: Receipt) -> LogProof:
+        """Prove that the log recorded this submission (its report id and envelope SHA-256) in a verified checkpoint.
+
+        Waits up to `MonitorConfig.proof_wait` seconds for a checkpoint covering a report just submitted.
+        Raises LogProofError when the registry's event, commitment or inclusion proof disagrees.
+
+        Example:
+            >>> proof = client.prove_receipt(client.submit_report(report))  # doctest: +SKIP
+            >>> proof.leaf_index < proof.checkpoint.size  # doctest: +SKIP
+            True
+        """
+        if receipt.event_seq == 0:
+            raise LogProofError(f"the receipt of report {receipt.report_id} names no log event (a registry without a transparency log?)")
+        from jpr_client.transparency.proofs import check_receipt
+
+        proof = self._log.prove(f"the receipt of report {receipt.report_id}", event_seq=receipt.event_seq)
+        check_receipt(proof, receipt)
+        return proof
+
+    def prove_change(self, change: ListingChange) -> LogProof:
+        """Prove that the log recorded this changes-feed entry, with the listing's status, end and severity it shows.
+
+        Example:
+            >>> for change in client.watch_changes("jpr-changes.cursor"):  # doctest: +SKIP
+            ...     client.prove_change(change)
+            ...     rescreen(change)
+        """
+        if not change.cursor.isdigit():
+            raise LogProofError(f"change cursor {change.cursor!r} is not an event sequence number")
+        from jpr_client.transparency.proofs import check_change
+
+        proof = self._log.prove(f"change {change.cursor}", event_seq=int(change.cursor))
+        check_change(proof, change)
+        return proof
+
+    def prove_match(self, match: Match) -> LogProof:
+        """Prove that a DENY or REVIEW rests on the listing's newest state in the log: the status its reason
+        implies, its end and its severity. A listing changed since the lookup fails: look up again.
+
+        Example:
+            >>> result = client.lookup(applicant)  # doctest: +SKIP
+            >>> proofs = [client.prove_match(m) for m in result.matches if m.listing_id]  # doctest: +SKIP
+        """
+        if not match.listing_id:
+            raise LogProofError(f"the match on subject {match.subject_id} ({match.reason.name}) names no listing to prove")
+        from jpr_client.transparency.proofs import check_match
+
+        proof = self._log.prove(f"the match on listing {match.listing_id}", listing_id=match.listing_id)
+        check_match(proof, match)
+        return proof
+
+    def witness(self, cosigner: Cosigner, state_file: str | os.PathLike[str]) -> Checkpoint:
+        """As a witness: cosign the registry's newest checkpoint and send the cosignature (AddCosignature).
+
+        The checkpoint must be signed by the log key and consistent with the last one this witness cosigned,
+        kept in `state_file` (written before the cosignature is sent); otherwise LogForkError or LogRollbackError,
+        and this witness never cosigns it. Returns the checkpoint cosigned.
+
+        Example:
+            >>> cosigner = Cosigner.from_key_string(Path("witness.key").read_text().strip())  # doctest: +SKIP
+            >>> client.witness(cosigner, "witness.state.json").size  # doctest: +SKIP
+            1042
+        """
+        return self._log.witness(cosigner, state_file)
 
     @staticmethod
     def _applicant(applicant: Applicant, tokens: Sequence[Token]) -> registry_pb2.Applicant:

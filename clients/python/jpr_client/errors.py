@@ -91,3 +91,47 @@ class TokenProofError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(f"Tokenize: {message}")
         self.message = message
+
+
+class TransparencyError(Exception):
+    """The registry's transparency log does not prove what it should: the root of the log errors.
+
+    Every subclass means the registry (or someone between it and you) showed a history that does not
+    hold up; none is a transient failure to retry. Keep the message and the state file, and tell the
+    association and the other members: the two checkpoints in a fork are the evidence.
+
+    Example:
+        >>> try:  # doctest: +SKIP
+        ...     client.checkpoint()
+        ... except TransparencyError as error:
+        ...     page_security_team(error)
+    """
+
+
+class LogSignatureError(TransparencyError):
+    """A checkpoint that the registry's log key (pinned in the credentials) did not sign, or that does not parse."""
+
+
+class WitnessQuorumError(TransparencyError):
+    """A checkpoint cosigned by fewer of the required witnesses than the client was told to require."""
+
+
+class LogForkError(TransparencyError):
+    """Two checkpoints that cannot both be true: the same size with different roots, or a newer one that
+    no consistency proof links to the one verified before. The registry rewrote its history, or shows
+    different histories to different members."""
+
+
+class LogRollbackError(TransparencyError):
+    """A checkpoint older than the one verified before: the registry (or a replica restored from a backup)
+    is serving a past state of the log."""
+
+
+class LogStateError(TransparencyError):
+    """A monitor's or witness's state file that cannot be read, or that holds another log's checkpoint.
+    It is never replaced silently: the checkpoint in it is what later ones are checked against."""
+
+
+class LogProofError(TransparencyError):
+    """A log entry that does not prove what the registry answered: the commitment, the inclusion proof,
+    or the event itself disagrees with a receipt, a change or a match."""

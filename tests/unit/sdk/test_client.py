@@ -65,7 +65,7 @@ def test_the_deadline_covers_every_attempt_of_the_channels_retry_policy(closed_p
 def test_the_service_config_retries_only_unavailable_and_only_calls_safe_to_repeat() -> None:
     from grpc_health.v1 import health_pb2
 
-    from jpr_client.api.jpr.v1 import admin_pb2, registry_pb2
+    from jpr_client.api.jpr.v1 import admin_pb2, log_pb2, registry_pb2
 
     config = service_config(RetryConfig(attempts=3, initial_backoff=0.25, max_backoff=4.0))
     [method_config] = config["methodConfig"]
@@ -74,7 +74,7 @@ def test_the_service_config_retries_only_unavailable_and_only_calls_safe_to_repe
         "retryableStatusCodes": ["UNAVAILABLE"],
     }
     named = {(n["service"], n["method"]) for n in method_config["name"]}
-    served = {(s.full_name, m.name) for f in (registry_pb2, admin_pb2, health_pb2) for s in f.DESCRIPTOR.services_by_name.values()
+    served = {(s.full_name, m.name) for f in (registry_pb2, admin_pb2, log_pb2, health_pb2) for s in f.DESCRIPTOR.services_by_name.values()
               for m in s.methods}
     assert named <= served  # every name is a real method
     assert ("jpr.v1.Admin", "ListReports") in named and ("jpr.v1.Registry", "LookupBatch") in named
