@@ -47,7 +47,7 @@ def record(
         return None
     # A prebuilt statement at once: no ORM object to build and flush, and seq follows the order recorded
     seq: int = session.connection().execute(_INSERT, row).scalar_one()
-    _awaiting_leaves(session).append((seq, row))
+    _awaiting_leaves(session).append((seq, row, session.in_nested_transaction()))
     return seq
 
 
@@ -55,7 +55,7 @@ _HELD = "jpr.events.held"
 _AWAITING = "jpr.events.awaiting_leaves"
 _INSERT = insert(EventRow).returning(EventRow.seq)
 _INSERT_MANY = insert(EventRow).returning(EventRow.seq, sort_by_parameter_order=True)
-_STILL_THERE = select(EventRow.seq).where(EventRow.seq.between(bindparam("first"), bindparam("last")))
+_STILL_THERE = select(EventRow.seq).where(EventRow.seq.in_(bindparam("seqs", expanding=True)))
 _ASSIGN = text("UPDATE log_state SET size = size + :n WHERE name = 'assigned' RETURNING size")
 _INSERT_LEAVES = insert(LogLeafRow)
 
@@ -76,11 +76,15 @@ def held_until_the_end(session: Session) -> Iterator[None]:
         del session.info[_HELD]
     if held:
         seqs = session.connection().execute(_INSERT_MANY, held).scalars().all()
-        _awaiting_leaves(session).extend(zip(seqs, held, strict=True))
+        _awaiting_leaves(session).extend((seq, row, False) for seq, row in zip(seqs, held, strict=True))
 
 
-def _awaiting_leaves(session: Session) -> list[tuple[int, dict[str, Any]]]:
-    awaiting: list[tuple[int, dict[str, Any]]] | None = session.info.get(_AWAITING)
+# (seq, row, recorded in a savepoint): only a savepoint's events can be undone while the transaction commits.
+_Awaiting = list[tuple[int, dict[str, Any], bool]]
+
+
+def _awaiting_leaves(session: Session) -> _Awaiting:
+    awaiting: _Awaiting | None = session.info.get(_AWAITING)
     if awaiting is None:
         awaiting = session.info[_AWAITING] = []
         event.listen(session, "before_commit", _assign_leaves)
@@ -102,9 +106,10 @@ def _assign_leaves(session: Session) -> None:
         return
     conn = session.connection()
     # SQLite gives a rolled-back savepoint's seq to the next event: the one recorded last under a seq is its row.
-    latest = dict(awaiting)
-    there = set(conn.execute(_STILL_THERE, {"first": min(latest), "last": max(latest)}).scalars())
-    kept = sorted(((seq, row) for seq, row in latest.items() if seq in there), key=lambda item: item[0])
+    latest = {seq: (row, nested) for seq, row, nested in awaiting}
+    undoable = [seq for seq, (_, nested) in latest.items() if nested]
+    gone = set(undoable) - set(conn.execute(_STILL_THERE, {"seqs": undoable}).scalars()) if undoable else set()
+    kept = sorted(((seq, row) for seq, (row, _) in latest.items() if seq not in gone), key=lambda item: item[0])
     if not kept:
         return
     size: int = conn.execute(_ASSIGN, {"n": len(kept)}).scalar_one()

@@ -88,3 +88,30 @@ def test_reports_accepted_before_0007_keep_their_listings_end(empty_database: Da
         ends = dict(conn.execute(text("SELECT report_id, term_ends_at FROM reports")).all())
     assert ends["r-submitted"] is None
     assert ends["r-accepted"] in (until, until.isoformat(sep=" "), str(until))
+
+
+def test_events_before_0011_get_salts_and_leaves_in_seq_order_and_the_tree_follows(empty_database: Database, database_url: str) -> None:
+    """Every event written before the transparency log becomes a leaf, in seq order, committing to its
+    row as stored; the sequencer then builds the tree and signs the first checkpoint."""
+    from datetime import UTC, datetime
+
+    from jpr_client.transparency.note import Signer, generate_signer_key
+    from registry.domain.transparency import TransparencyService
+    from registry.store.log import LogStore
+    from registry.store.witnesses import WitnessStore
+    from tests.integration.log_checks import check_log
+
+    schema.upgrade(empty_database, "0010")
+    with empty_database.engine.begin() as conn:
+        for n in range(7):
+            conn.execute(text("INSERT INTO events (occurred_at, actor, kind, report_id, subject_id, listing_id, detail) "
+                              "VALUES (:at, 'admin:admin', 'member.created', NULL, :subject, NULL, :detail)"),
+                         {"at": datetime(2026, 1, 5, 9, 30, n), "subject": n or None, "detail": '{"member": "platform-%d", "n": 1.5}' % n})
+    schema.upgrade(empty_database)
+    signer = Signer.from_key_string(generate_signer_key("jpr-test")[0])
+    assert check_log(database_url, signer.verifier()) == (7, 0)
+    service = TransparencyService(LogStore(empty_database), WitnessStore(empty_database), signer, clock=lambda: datetime.now(UTC))
+    signed = service.advance()
+    assert signed is not None and signed.size == 7
+    assert check_log(database_url, signer.verifier()) == (7, 1)
+    assert service.advance() is None, "nothing new: no second checkpoint of the same size"

@@ -21,7 +21,7 @@ from jpr_client.api.jpr.v1 import admin_pb2
 from tests.conftest import AdminClient
 
 ROOT = Path(__file__).resolve().parents[2]
-SDK_DEPENDENCIES = {"grpcio", "protobuf", "cryptography", "rbcl", "python-stdnum", "phonenumbers", "idna"}
+SDK_DEPENDENCIES = {"grpcio", "protobuf", "cryptography", "rbcl", "python-stdnum", "phonenumbers", "idna", "rfc8785"}
 
 # The README quickstart's lookup, as platform code writes it against the SDK alone.
 QUICKSTART_LOOKUP = """

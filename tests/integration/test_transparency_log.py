@@ -299,3 +299,16 @@ def test_credentials_refuse_a_malformed_log_key(tmp_path: Path, registry: Regist
     with pytest.raises(CredentialsError, match="log_public_key"):
         Credentials.load(path)
 
+
+
+def test_a_new_event_is_covered_by_a_signed_checkpoint_within_two_seconds(
+    registry: Registry, member: Callable[[str], Credentials], logs: Callable[[Credentials], Log],
+) -> None:
+    platform = member("platform-a")
+    log = logs(platform)
+    with RegistryClient(platform.with_endpoint(registry.endpoint)) as client:
+        receipt = client.submit_report(new_report([valid_ric(3)], []))
+    covered = log.covering(event_count(registry), timeout=2.0)
+    entry = log.entry(event_seq=receipt.event_seq)
+    merkle.verify_inclusion(merkle.leaf_hash(entry.commitment), entry.leaf_index, covered.tree_size, list(entry.inclusion_proof),
+                            verified_root(log, covered).root_hash)
