@@ -16,6 +16,7 @@ but the log's public key: it trusts neither the stored tree nor the stored leave
    status is the one its last report.* event recorded.
 5. Listings: a listing's status is the one its last listing.* event recorded.
 
+Everything is read in one snapshot, so a live database can be audited while it serves.
 The tree is rebuilt in O(log n) memory; the per-report and per-listing expectations
 are held in memory, one small entry each.
 """
@@ -107,7 +108,8 @@ class _Expected:
 def verify(db: Database, log_key: Verifier, *, progress: Callable[[int], None] | None = None) -> AuditReport:
     """Rebuild the log from `db` and check it against every checkpoint signed with `log_key`."""
     findings: list[Finding] = []
-    with db.engine.connect() as conn:
+    # One snapshot for every query: a live registry's writes after it began are not half seen.
+    with db.read(repeatable=True) as conn:
         checkpoints = _checkpoints(conn, log_key, findings)
         expected = _Expected()
         tree = merkle.Appender()
@@ -233,5 +235,5 @@ def _check_listings(conn: Connection, expected: _Expected, findings: list[Findin
 
 def leaf_count(db: Database) -> int:
     """How many leaves the log holds: the auditor's progress total."""
-    with db.engine.connect() as conn:
+    with db.read() as conn:
         return int(conn.execute(select(func.count()).select_from(LogLeafRow)).scalar_one())
