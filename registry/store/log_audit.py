@@ -194,7 +194,7 @@ def _leaves(conn: Connection) -> Iterator[tuple[int, int, bytes, Any]]:
         .order_by(LogLeafRow.leaf_index)
     )
     for row in conn.execution_options(yield_per=_STREAM).execute(query):
-        event = None if row.seq is None else log_event(row.seq, row._mapping)
+        event = None if row.seq is None else log_event(row.seq, row._asdict())
         yield row.leaf_index, row.leaf_seq, bytes(row.commitment), event
 
 
