@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import grpc
-import rfc8785
 
 from jpr_client.api.jpr.v1 import admin_pb2, log_pb2, log_pb2_grpc
 from jpr_client.protocol import datetime_to_timestamp
-from jpr_client.transparency.entry import LogEvent
+from jpr_client.transparency.entry import LogEvent, canonical_json
 from registry.domain.transparency import EntrySelector, SignedCheckpoint, TransparencyService
 from registry.server.auth import current_caller
 from registry.store.witnesses import Witness
@@ -45,7 +44,7 @@ def log_event(event: LogEvent) -> log_pb2.LogEvent:
     return log_pb2.LogEvent(
         seq=event.seq, kind=event.kind, occurred_at=datetime_to_timestamp(event.occurred_at), actor=event.actor,
         report_id=event.report_id, subject_id=event.subject_id, listing_id=event.listing_id,
-        detail_json=rfc8785.dumps(dict(event.detail)).decode(), salt=event.salt,
+        detail_json=canonical_json(dict(event.detail)).decode(), salt=event.salt,
     )
 
 

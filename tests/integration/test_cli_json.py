@@ -209,6 +209,7 @@ def local_commands(jpr: Jpr, tmp_path: Path) -> None:
     assert made["registry_name"] == "assoc-json" and len(made["oprf_public_key"]) == 64
     assert jpr("db", "upgrade", "--data-dir", str(fresh))["revision_before"] == jpr("db", "current", "--data-dir", str(fresh))["code_revision"]
     assert jpr("db", "backup", str(tmp_path / "backup.db"), "--data-dir", str(fresh))["integrity"] == "ok"
+    assert jpr("audit", "verify", "--data-dir", str(fresh), "--backup", str(tmp_path / "backup.db"))["ok"] is True
 
 
 def enroll_members(jpr: Jpr, registry: Registry, work: Path) -> dict[str, Path]:

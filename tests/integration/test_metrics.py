@@ -64,7 +64,7 @@ def metered(tmp_path: Path, database_url: str, **settings: object) -> Iterator[t
     """A registry serving metrics on a free loopback port, its clock of ticks frozen (rate limits never refill)."""
     data_dir = new_data_dir(tmp_path)
     flags = {"data_dir": data_dir, "listen": "127.0.0.1:0", "metrics_listen": "127.0.0.1:0", "database_url": database_url,
-             "expiry_interval_seconds": 86_400, **settings}
+             "expiry_interval_seconds": 86_400, "checkpoint_interval_seconds": 10, **settings}
     running = start(load_settings(flags, environ={}), ticks=Ticks())
     admin = AdminClient(Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(f"127.0.0.1:{running.port}"), DataDir(data_dir).issuer())
     try:
@@ -102,6 +102,7 @@ def listed(tmp_path: Path, database_url: str) -> Iterator[tuple[RunningRegistry,
         platform = admin.add_member("platform-a")
         with RegistryClient(platform) as client:
             accept(admin, client.submit_report(report(("cn_ric", RIC), ("phone", PHONE))).report_id)
+        running.checkpoints.sign_now()  # the listing's events signed now, not by a pass in the middle of a scenario
         yield running, admin, platform
 
 
