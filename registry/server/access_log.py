@@ -31,6 +31,7 @@ from typing import Any
 from registry.crypto import pki
 from registry.domain.audit import LOOKUP_METHODS, TOKENIZE_METHOD
 from registry.store.access import Count
+from registry.store.database import log_background_failure
 
 log = logging.getLogger("jpr.access")
 
@@ -141,7 +142,7 @@ class AccessLog:
         try:
             self.flush()
         except Exception:  # shutting down: the lines are logged; only this replica's last second of counts is lost
-            log.exception("adding the last access counts failed")
+            log_background_failure(log, "adding the last access counts failed")
 
     def _fold(self, entries: list[Entry]) -> None:
         """Members' calls only; a refused call counts as a call and a refusal, never its elements;
@@ -163,7 +164,7 @@ class AccessLog:
             try:
                 work()
             except Exception:  # counts are kept and added by the next round; the cause is in the log
-                log.exception("the access log's %s failed", work.__name__)
+                log_background_failure(log, "the access log's %s failed", work.__name__)
 
 
 class RecordMaker:

@@ -7,6 +7,7 @@ import threading
 
 from registry.domain.transparency import TransparencyService
 from registry.server.metrics import Metrics
+from registry.store.database import log_background_failure
 
 log = logging.getLogger("jpr.log")
 
@@ -46,6 +47,6 @@ class Checkpointer:
                 self.sign_now()
             except Exception:  # the next pass tries again; the cause is in the log
                 self._metrics.housekeeping_failed()
-                log.exception("integrating the transparency log or signing its checkpoint failed")
+                log_background_failure(log, "integrating the transparency log or signing its checkpoint failed")
             if self._stopped.wait(self._interval):
                 return

@@ -11,6 +11,7 @@ from datetime import datetime
 from registry.server.metrics import Metrics
 from registry.store.corrections import CorrectionStore
 from registry.store.listings import ListingStore
+from registry.store.database import log_background_failure
 
 log = logging.getLogger("jpr.expiry")
 
@@ -73,4 +74,4 @@ class ExpiryRecorder:
                     self._retention_due = time.monotonic() + self._retention_every
             except Exception:  # the next round tries again; the cause is in the log
                 self._metrics.housekeeping_failed()
-                log.exception("recording expired listings or unlinking past retention failed")
+                log_background_failure(log, "recording expired listings or unlinking past retention failed")

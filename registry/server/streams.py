@@ -21,6 +21,7 @@ import grpc
 
 from registry.domain.errors import ResourceExhausted
 from registry.domain.model import Caller
+from registry.store.database import log_background_failure
 
 log = logging.getLogger("jpr.access")
 
@@ -156,7 +157,7 @@ class OpenStreams:
             try:
                 self.sweep()
             except Exception:  # never let the sweeper die: the next round tries again
-                log.exception("checking open streams failed")
+                log_background_failure(log, "checking open streams failed")
 
     def close_all(self) -> None:
         self._stop.set()

@@ -7,6 +7,7 @@ import logging
 import math
 import os
 import random
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -325,3 +326,16 @@ def _begin_sqlite(conn: Connection) -> None:
         raw.execute(f"PRAGMA busy_timeout={wait}")
         raw.set_progress_handler(lambda: time.monotonic() >= end, _PROGRESS_STEPS)
     conn.exec_driver_sql(conn.get_execution_options().get("jpr_begin", "BEGIN"))
+
+
+def log_background_failure(logger: logging.Logger, message: str, *args: object) -> None:
+    """Log the exception being handled by a background pass (the view's follower, expiry, checkpoints,
+    the access log's writer): when the database refused (gone, locked, a table missing), one line with
+    its reason, which is what an operator acts on; a traceback only for anything else, which is a bug.
+    Only the first line of the driver's message: the lines after it may quote values."""
+    error = sys.exc_info()[1]
+    if isinstance(error, DBAPIError):
+        reason = str(error.orig).strip().splitlines()[0] if error.orig is not None and str(error.orig).strip() else type(error).__name__
+        logger.error(f"{message}: the database refused: %s", *args, reason)
+    else:
+        logger.exception(message, *args)

@@ -37,7 +37,7 @@ from registry.crypto.pki import CLIENT_DAYS
 from registry.domain.errors import Unavailable
 from registry.domain.model import AppealStatus, MemberStatus
 from registry.domain.verdict import Hit
-from registry.store.database import Database
+from registry.store.database import Database, log_background_failure
 from registry.store.models import (
     AppealRow,
     CertificatePolicyRow,
@@ -310,7 +310,7 @@ class ReadView:
         try:
             self.catch_up()
         except Exception:
-            log.exception("catching up after a write failed; the next poll retries")
+            log_background_failure(log, "catching up after a write failed; the next poll retries")
 
     def _reload(self, conn: Connection, subjects: Iterable[int]) -> None:
         pending, seen = set(subjects), set()
@@ -422,7 +422,7 @@ class Follower:
             except Exception:  # the database is away; lookups refuse once the view is too old
                 self._failed()
                 if not self._failing:
-                    log.exception("cannot follow the event log; retrying every %.1f s", self._interval)
+                    log_background_failure(log, "cannot follow the event log; retrying every %.1f s", self._interval)
                 self._failing = True
             else:
                 if self._failing:

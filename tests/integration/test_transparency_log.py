@@ -50,12 +50,20 @@ class Log:
         return self.stub.GetLogEntry(log_pb2.GetLogEntryRequest(**fields), timeout=10)  # type: ignore[arg-type]
 
     def covering(self, size: int, timeout: float = 15.0) -> log_pb2.Checkpoint:
-        """The newest checkpoint once it covers `size` leaves (the registry signs one a second)."""
+        """The newest checkpoint once it covers `size` leaves (the registry signs one a second; a registry
+        just started answers NOT_FOUND until its first pass has signed one)."""
         deadline = time.monotonic() + timeout
-        while (newest := self.checkpoint()).tree_size < size:
+        while True:
+            try:
+                newest = self.checkpoint()
+            except grpc.RpcError as error:
+                if error.code() is not grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
+                    raise
+                newest = log_pb2.Checkpoint()
+            if newest.tree_size >= size:
+                return newest
             assert time.monotonic() < deadline, f"no checkpoint of {size} leaves in {timeout} s (newest: {newest.tree_size})"
             time.sleep(0.05)
-        return newest
 
 
 @pytest.fixture
