@@ -10,14 +10,14 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, event, insert, select, text
+from sqlalchemy import bindparam, event, insert, select
 from sqlalchemy.orm import Session
 
 from jpr_client.transparency.entry import SALT_SIZE, LogEvent, commitment
 
 from registry.domain.model import EventFilter, HistoryEntry, Page
 from registry.store.database import Database
-from registry.store.models import EventRow, LogLeafRow
+from registry.store.models import EventRow, LogPendingRow
 from registry.store.pages import decode_id_page_token, id_page
 from registry.store.refs import listing_ref, subject_ref
 
@@ -56,8 +56,7 @@ _AWAITING = "jpr.events.awaiting_leaves"
 _INSERT = insert(EventRow).returning(EventRow.seq)
 _INSERT_MANY = insert(EventRow).returning(EventRow.seq, sort_by_parameter_order=True)
 _STILL_THERE = select(EventRow.seq).where(EventRow.seq.in_(bindparam("seqs", expanding=True)))
-_ASSIGN = text("UPDATE log_state SET size = size + :n WHERE name = 'assigned' RETURNING size")
-_INSERT_LEAVES = insert(LogLeafRow)
+_INSERT_PENDING = insert(LogPendingRow)
 
 
 @contextmanager
@@ -92,12 +91,13 @@ def _awaiting_leaves(session: Session) -> _Awaiting:
 
 
 def _assign_leaves(session: Session) -> None:
-    """As the transaction commits: a leaf for each of its events, at the next indexes of the log.
+    """As the transaction commits: each of its events' commitments, pending a leaf index.
 
-    The counter's row lock is held until the commit, so transactions take their indexes one
-    after the other, in the order they commit: the committed leaves are always 0..n-1, on
-    several PostgreSQL replicas too (a concurrent one waits, or fails as conflicting and is
-    retried). Events of a savepoint rolled back are gone by now and get no leaf.
+    Only inserts, of rows no other transaction writes: concurrent writers, on several
+    PostgreSQL replicas too, never wait for or conflict with one another here. The
+    sequencer (registry/store/log.py) numbers pending events in the order it finds them
+    committed, so the leaves are always 0..n-1. Events of a savepoint rolled back are gone
+    by now and get no leaf.
     """
     if session.in_nested_transaction():
         return  # a savepoint's commit; the transaction's own comes later
@@ -112,11 +112,7 @@ def _assign_leaves(session: Session) -> None:
     kept = sorted(((seq, row) for seq, (row, _) in latest.items() if seq not in gone), key=lambda item: item[0])
     if not kept:
         return
-    size: int = conn.execute(_ASSIGN, {"n": len(kept)}).scalar_one()
-    first = size - len(kept)
-    conn.execute(_INSERT_LEAVES, [
-        {"leaf_index": first + i, "seq": seq, "commitment": commitment(log_event(seq, row))} for i, (seq, row) in enumerate(kept)
-    ])
+    conn.execute(_INSERT_PENDING, [{"seq": seq, "commitment": commitment(log_event(seq, row))} for seq, row in kept])
 
 
 def log_event(seq: int, row: Mapping[str, Any]) -> LogEvent:

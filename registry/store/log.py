@@ -1,7 +1,9 @@
 """The transparency log's tree: integrating leaves, signed checkpoints, proofs.
 
-Leaves get their indexes as their events' transactions commit (registry/store/events.py).
-The sequencer here puts them in the RFC 9162 tree: it stores the hash of every complete
+Each event's transaction leaves its commitment pending (log_pending, registry/store/events.py).
+The sequencer here numbers the pending events in the order it finds them committed (leaf
+indexes 0..n-1, one linear order for every replica, since one sequencer works at a time
+under the tree's row lock) and puts them in the RFC 9162 tree: it stores the hash of every complete
 subtree `Appender` finishes (log_nodes) and the new size and root ("integrated" in
 log_state), and commits; only then is a checkpoint signed for that size, so that no
 signed checkpoint ever covers a leaf that a crash could lose. Every proof is the fold
@@ -15,18 +17,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select, tuple_, update
+from sqlalchemy import Connection, Row, delete, func, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from jpr_client.quoting import quoted
 from jpr_client.transparency.entry import LogEvent
 from jpr_client.transparency.merkle import EMPTY_ROOT, Appender, build_proof, consistency_ranges, inclusion_ranges, leaf_hash, range_nodes
-from registry.domain.errors import NotFound
+from registry.domain.errors import FailedPrecondition, NotFound
 from registry.store.changes import KINDS as CHANGE_KINDS
 from registry.store.database import Database
 from registry.store.events import log_event
-from registry.store.models import EventRow, LogCheckpointRow, LogLeafRow, LogNodeRow, LogStateRow, MemberRow, ReportRow
+from registry.store.models import EventRow, LogCheckpointRow, LogLeafRow, LogNodeRow, LogPendingRow, LogStateRow, MemberRow, ReportRow
 
 INTEGRATE_BATCH = 5000  # leaves per transaction of the sequencer: bounds how long it holds the tree's lock
 
@@ -115,6 +117,10 @@ class LogStore:
     def entry_by_seq(self, seq: int) -> StoredEntry:
         with self._db.read() as conn:
             row = conn.execute(_ENTRY.where(EventRow.seq == seq)).first()
+            pending = row is None and conn.execute(select(LogPendingRow.seq).where(LogPendingRow.seq == seq)).first() is not None
+        if pending:
+            raise FailedPrecondition(f"event seq {seq} is not in the log yet; the registry adds new events and signs a checkpoint "
+                                     "every few seconds: retry shortly")
         if row is None:
             raise NotFound(f"the registry has no event seq {seq}; event seqs come from receipts (event_seq) and change cursors")
         return _entry(row)
@@ -133,6 +139,9 @@ class LogStore:
         with self._db.read() as conn:
             seq = conn.execute(newest).scalar()
             row = None if seq is None else conn.execute(_ENTRY.where(EventRow.seq == seq)).first()
+            pending = row is None and seq is not None
+        if pending:
+            raise FailedPrecondition(f"listing {quoted(ref)} changed a moment ago and its event is not in the log yet: retry shortly")
         if row is None:
             raise NotFound(f"no listing {quoted(ref)}")
         return _entry(row)
@@ -154,6 +163,7 @@ class LogStore:
 def _integrate_batch(conn: Connection) -> tuple[TreeHead, int]:
     """One transaction of the sequencer: the next leaves into the tree; the new head and how many leaves it took."""
     size = conn.execute(select(LogStateRow.size).where(LogStateRow.name == "integrated").with_for_update()).scalar_one()
+    _number_pending(conn)
     leaves = conn.execute(
         select(LogLeafRow.leaf_index, LogLeafRow.commitment).where(LogLeafRow.leaf_index >= size)
         .order_by(LogLeafRow.leaf_index).limit(INTEGRATE_BATCH)
@@ -170,6 +180,23 @@ def _integrate_batch(conn: Connection) -> tuple[TreeHead, int]:
         conn.execute(insert(LogNodeRow), completed)
         conn.execute(update(LogStateRow).where(LogStateRow.name == "integrated").values(size=head.size, root_hash=head.root_hash))
     return head, appender.size - size
+
+
+def _number_pending(conn: Connection) -> None:
+    """Give the next leaf indexes to events committed since, in seq order: the log's one linear order.
+
+    A transaction that took a seq early and committed late gets a later index than events
+    numbered before it committed: leaf order is the order the sequencer saw commits in.
+    """
+    pending = conn.execute(select(LogPendingRow.seq, LogPendingRow.commitment).order_by(LogPendingRow.seq).limit(INTEGRATE_BATCH)).all()
+    if not pending:
+        return
+    assigned = conn.execute(select(LogStateRow.size).where(LogStateRow.name == "assigned")).scalar_one()
+    conn.execute(insert(LogLeafRow), [
+        {"leaf_index": assigned + i, "seq": row.seq, "commitment": row.commitment} for i, row in enumerate(pending)
+    ])
+    conn.execute(delete(LogPendingRow).where(LogPendingRow.seq.in_([row.seq for row in pending])))
+    conn.execute(update(LogStateRow).where(LogStateRow.name == "assigned").values(size=assigned + len(pending)))
 
 
 def _tree(conn: Connection) -> TreeHead:

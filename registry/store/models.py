@@ -337,6 +337,17 @@ class LogLeafRow(Base):
     commitment: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 
+class LogPendingRow(Base):
+    """An event committed but not yet given its leaf index: written by the event's own transaction (an
+    insert, so concurrent writers never wait for one another), numbered and moved to log_leaves by the
+    sequencer, in the order it finds them committed (registry/store/log.py)."""
+
+    __tablename__ = "log_pending"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    commitment: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
 class LogNodeRow(Base):
     """Every complete subtree's hash (level 0: the leaf hashes): any proof is O(log n) of these."""
 

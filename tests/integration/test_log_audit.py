@@ -28,7 +28,7 @@ from registry.cli.main import main
 from registry.datadir import ADMIN_CREDENTIALS
 from registry.store.database import Database
 from registry.store.events import log_event
-from registry.store.models import EventRow, ListingRow, LogCheckpointRow, LogLeafRow, ReportRow
+from registry.store.models import EventRow, ListingRow, LogCheckpointRow, LogLeafRow, LogPendingRow, ReportRow
 from tests.conftest import AdminClient, Registry
 from tests.integration.test_lookup import report
 
@@ -48,7 +48,8 @@ def _wait_for_checkpoint(database: Database) -> None:
         with database.read() as conn:
             leaves = conn.execute(select(func.count()).select_from(LogLeafRow)).scalar_one()
             signed = conn.execute(select(func.max(LogCheckpointRow.size))).scalar_one()
-        if leaves and signed == leaves:
+            pending = conn.execute(select(func.count()).select_from(LogPendingRow)).scalar_one()
+        if leaves and signed == leaves and not pending:
             return
         time.sleep(0.1)
     raise AssertionError(f"no checkpoint of all {leaves} leaves within 20 s (newest: {signed})")

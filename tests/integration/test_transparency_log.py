@@ -276,6 +276,7 @@ def test_an_event_of_a_rolled_back_savepoint_gets_no_leaf(registry: Registry, da
         return kept, undone, after
 
     kept, undone, after = registry.database.write(work)
+    registry.running.checkpoints.sign_now()  # the sequencer numbers what committed
     with registry.database.read() as conn:
         leaves = dict(conn.execute(select(LogLeafRow.seq, LogLeafRow.leaf_index)).all())
         kinds = dict(conn.execute(select(EventRow.seq, EventRow.kind)).all())

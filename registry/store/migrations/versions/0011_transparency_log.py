@@ -47,6 +47,12 @@ def upgrade() -> None:
         sa.UniqueConstraint('seq'),
     )
     op.create_table(
+        'log_pending',
+        sa.Column('seq', sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column('commitment', sa.LargeBinary(length=32), nullable=False),
+        sa.PrimaryKeyConstraint('seq'),
+    )
+    op.create_table(
         'log_nodes',
         sa.Column('level', sa.Integer(), autoincrement=False, nullable=False),
         sa.Column('idx', sa.BigInteger(), autoincrement=False, nullable=False),
@@ -118,7 +124,7 @@ def _backfill(conn: sa.Connection) -> int:
 
 
 def downgrade() -> None:
-    for name in ('witnesses', 'log_cosignatures', 'log_checkpoints', 'log_nodes', 'log_leaves', 'log_state'):
+    for name in ('witnesses', 'log_cosignatures', 'log_checkpoints', 'log_nodes', 'log_pending', 'log_leaves', 'log_state'):
         op.drop_table(name)
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.drop_index('ix_events_report_id')
