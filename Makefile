@@ -47,10 +47,11 @@ run: $(INSTALLED)
 	@test -e $(DATA_DIR)/registry.toml || $(BIN)/jpr init --data-dir $(DATA_DIR)
 	$(BIN)/jpr serve --data-dir $(DATA_DIR)
 
-# Two workers: most of the suite waits on servers, subprocesses and PostgreSQL, not on the CPU.
+# Two workers: most of the suite waits on servers, subprocesses and PostgreSQL, not on the CPU. The long tests
+# come first (tests/conftest.py) and an idle worker takes tests queued for the busy one (worksteal).
 # On the wheels, pytest appends the repository to sys.path instead of prepending it (tests/__init__.py says why).
 test: $(INSTALLED)
-	JPR_TEST_INSTALL=$(INSTALL) $(BIN)/python -m pytest -n 2 $(if $(filter wheels,$(INSTALL)),--import-mode=append)
+	JPR_TEST_INSTALL=$(INSTALL) $(BIN)/python -m pytest -n 2 --dist worksteal $(if $(filter wheels,$(INSTALL)),--import-mode=append)
 
 protos: $(INSTALLED)
 	$(BIN)/python scripts/gen_protos.py

@@ -54,7 +54,7 @@ def _verify(args: argparse.Namespace) -> int:
         database.dispose()
     if args.json:
         emit_json({
-            "ok": report.ok, "leaves": report.leaves, "root_hash": report.root_hash.hex(), "checkpoints": report.checkpoints,
+            "ok": report.ok, "leaves": report.leaves, "pending": report.pending, "root_hash": report.root_hash.hex(), "checkpoints": report.checkpoints,
             "newest_checkpoint": report.newest_checkpoint, "reports": report.reports, "listings": report.listings,
             "findings": [{"check": f.check, "where": f.where, "problem": f.problem} for f in report.findings],
         })
@@ -63,7 +63,8 @@ def _verify(args: argparse.Namespace) -> int:
             print(finding)
         unsigned = report.leaves - report.newest_checkpoint
         verdict = "OK" if report.ok else f"{len(report.findings)} disagreement(s)"
-        print(f"{verdict}: {report.leaves} leaves ({unsigned} after the newest checkpoint, not signed yet), "
+        waiting = f", {report.pending} committed and not yet in the log" if report.pending else ""
+        print(f"{verdict}: {report.leaves} leaves ({unsigned} after the newest checkpoint, not signed yet{waiting}), "
               f"{report.checkpoints} checkpoints, {report.reports} reports, {report.listings} listings; root {report.root_hash.hex()}")
     return 0 if report.ok else 1
 

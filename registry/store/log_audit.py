@@ -143,7 +143,7 @@ def verify(db: Database, log_key: Verifier, *, progress: Callable[[int], None] |
             if size:
                 findings.append(Finding("checkpoints", f"checkpoint {size}",
                                         f"signed for {size} leaves, but only {tree.size} remain: leaves were deleted"))
-        pending = 0
+        in_flight = 0
         without_leaf = (
             select(EventRow.seq, LogPendingRow.commitment).outerjoin(LogPendingRow, LogPendingRow.seq == EventRow.seq)
             .where(~select(LogLeafRow.seq).where(LogLeafRow.seq == EventRow.seq).exists()).order_by(EventRow.seq)
@@ -152,14 +152,14 @@ def verify(db: Database, log_key: Verifier, *, progress: Callable[[int], None] |
             if waiting is None:
                 findings.append(Finding("events", f"event {seq}", "has no leaf in the log: written behind the API, or its leaf was deleted"))
             else:
-                pending += 1  # committed a moment ago: the sequencer gives it its leaf within a second
+                in_flight += 1  # committed a moment ago: the sequencer gives it its leaf within a second
         # Reports and listings an event in flight changed are judged once the sequencer has logged it.
         for report_id, listing_id in conn.execute(select(EventRow.report_id, EventRow.listing_id).join(LogPendingRow, LogPendingRow.seq == EventRow.seq)):
-            expected.in_flight.update({report_id, listing_ref(listing_id)} - {None, ""})
+            expected.in_flight.update(ref for ref in (report_id, listing_ref(listing_id)) if ref)
         reports = _check_reports(conn, expected, findings)
         listings = _check_listings(conn, expected, findings)
     return AuditReport(
-        leaves=tree.size, checkpoints=len(checkpoints), newest_checkpoint=max(checkpoints, default=0), reports=reports,
+        leaves=tree.size, pending=in_flight, checkpoints=len(checkpoints), newest_checkpoint=max(checkpoints, default=0), reports=reports,
         listings=listings, findings=tuple(findings), root_hash=tree.root(),
     )
 

@@ -126,6 +126,7 @@ def test_watches_beyond_the_limit_are_resource_exhausted(tmp_path: Path, databas
     assert "serves at most 1 open streams at once and all are in use" in (refused.value.details() or "")
 
 
+@pytest.mark.long
 def test_a_watch_survives_a_server_restart_with_no_change_missed_or_repeated(tmp_path: Path, database_url: str) -> None:
     data_dir = tmp_path / "jpr-data"
     DataDir(data_dir).initialize(registry_name=REGISTRY_NAME, admin_name="admin", endpoint="127.0.0.1:0")

@@ -186,6 +186,7 @@ def closed_port() -> int:
         return int(held.getsockname()[1])
 
 
+@pytest.mark.long
 def test_every_command_speaks_one_json_dialect(jpr: Jpr, registry: Registry, tmp_path: Path) -> None:
     local_commands(jpr, tmp_path)
     work = tmp_path / "work"

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import grpc
+import pytest
 from sqlalchemy import func, select
 
 from jpr_client import Credentials
@@ -67,6 +68,7 @@ def stream(endpoint: str, credentials: Credentials, queue: list[bytes], acknowle
         channel.close()
 
 
+@pytest.mark.long
 def test_sigkill_at_random_moments_loses_nothing_acknowledged(tmp_path: Path, database_url: str) -> None:
     data_dir = tmp_path / "jpr-data"
     DataDir(data_dir).initialize(registry_name=REGISTRY_NAME, admin_name="admin", endpoint="127.0.0.1:0")

@@ -15,6 +15,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,7 @@ from jpr_client.transparency.entry import commitment
 from registry.cli.main import main
 from registry.datadir import ADMIN_CREDENTIALS
 from registry.store.database import Database
+from registry.store import events
 from registry.store.events import log_event
 from registry.store.models import EventRow, ListingRow, LogCheckpointRow, LogLeafRow, LogPendingRow, ReportRow
 from tests.conftest import AdminClient, Registry
@@ -89,6 +91,15 @@ def test_an_untouched_history_passes(history: History, capsys: pytest.CaptureFix
     assert (code, problems(result)) == (0, [])
     assert result["leaves"] == result["newest_checkpoint"] and result["checkpoints"] >= 1
     assert result["reports"] == 5 and result["listings"] == 2
+
+
+def test_an_event_committed_but_not_yet_sequenced_is_counted_as_pending_not_a_finding(history: History, capsys: pytest.CaptureFixture[str]) -> None:
+    """The registry is stopped, so no sequencer gives this event its leaf: the live database's last second."""
+    history.database.write(lambda session: events.record(session, at=datetime.now(UTC), actor="admin", kind="member.created", member="platform-c"))
+    code, result = audit(history, capsys)
+    assert (code, problems(result), result["pending"]) == (0, [], 1)
+    main(["audit", "verify", "--data-dir", str(history.data_dir), "--database-url", history.database.url])
+    assert "1 committed and not yet in the log" in capsys.readouterr().out
 
 
 def test_the_log_key_from_a_credentials_file_or_the_command_line(history: History, capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.documents import ROOT, fenced_blocks
 from tests.processes import cli_environ, served_from_scratch
 
@@ -18,6 +20,7 @@ OPERATIONS = ROOT / "docs" / "operations.md"
 RUN, SHOWN = "sh", "shell"
 
 
+@pytest.mark.long
 def test_every_sh_block_of_the_operations_guide_runs_as_written_in_order(tmp_path: Path) -> None:
     blocks = [block for block in fenced_blocks(OPERATIONS) if block.language == RUN]
     assert blocks, f"docs/operations.md has no `{RUN}` block"

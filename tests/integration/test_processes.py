@@ -134,6 +134,7 @@ def test_a_second_jpr_serve_on_the_port_of_one_with_processes_is_refused_not_sha
     assert checks_over_new_connections(data_dir, two.endpoint, 4) == [health_pb2.HealthCheckResponse.SERVING] * 4
 
 
+@pytest.mark.long
 def test_a_process_that_keeps_exiting_stops_the_registry_with_a_log_line_saying_so(two: ServeProcess, data_dir: Path) -> None:
     (data_dir / "registry.db").rename(data_dir.parent / "moved.db")  # the processes serving keep theirs open; a new one finds none
     subprocess.run(["kill", "-KILL", str(pids(two)[1])], check=True)

@@ -18,6 +18,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from stdnum.cn import ric
 
@@ -71,6 +72,7 @@ def expected_clusters(reports: list[tuple[str, list[str], list[str]]]) -> set[tu
     return {(frozenset(s), frozenset(w)) for s, w in groups.values()}
 
 
+@pytest.mark.long
 def test_two_replicas_under_concurrent_load_end_like_one_by_one(tmp_path: Path, database_url: str) -> None:
     data_dir = tmp_path / "jpr-data"
     DataDir(data_dir).initialize(registry_name=REGISTRY_NAME, admin_name="admin", endpoint="127.0.0.1:0")

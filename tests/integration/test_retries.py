@@ -36,6 +36,7 @@ def test_an_unavailable_registry_sees_every_attempt_of_the_policy_and_the_sdk_ra
     assert len(lines) == 3 and all(" UNAVAILABLE " in line for line in lines), lines
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_lookup_batch_beyond_the_members_burst_waits_the_pushback_and_completes(tmp_path: Path, database_url: str) -> None:
     limits = {"lookups_per_second": 2000, "lookups_burst": 2000}

@@ -99,6 +99,7 @@ def accepted_report(admin: AdminClient, platform: RegistryClient) -> None:
     admin.call("AcceptReport", admin_pb2.AcceptReportRequest(report_id=receipt.report_id, reason="counterfeits confirmed"))
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_sdk_wheel_alone_installs_without_the_server_and_looks_up_a_listed_merchant(
     tmp_path: Path, admin: AdminClient, member: Callable[[str], Credentials]

@@ -11,6 +11,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from registry.datadir import ADMIN_CREDENTIALS, PROBE_CREDENTIALS
 from tests.processes import BIN, ServeProcess
 
@@ -47,6 +49,7 @@ class Jpr:
         return {label: sorted(os.listdir(path)) for label, path in self.tmpdirs.items() if os.listdir(path)}
 
 
+@pytest.mark.long
 def test_twenty_commands_and_a_serve_start_and_stop_leave_tmpdir_as_it_was(tmp_path: Path) -> None:
     jpr, data, work = Jpr(tmp_path / "tmpdirs"), tmp_path / "jpr-data", tmp_path / "work"
     work.mkdir()
