@@ -200,8 +200,8 @@ def _insert(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
     binds = [(name, _bind(table.c[name].type, conn.dialect)) for name in order]
     for start_at in range(0, len(rows), 50_000):
         block = rows[start_at : start_at + 50_000]
-        values = [[row[name] if bind is None else bind(row[name]) for name, bind in binds] for row in block]
-        params: Any = [tuple(v) for v in values] if compiled.positional else [dict(zip(order, v)) for v in values]
+        values = [tuple(row[name] if bind is None else bind(row[name]) for name, bind in binds) for row in block]
+        params: Any = values if compiled.positional else [dict(zip(order, v)) for v in values]
         conn.exec_driver_sql(str(compiled), params)
 
 

@@ -145,16 +145,16 @@ def verify(db: Database, log_key: Verifier, *, progress: Callable[[int], None] |
                                         f"signed for {size} leaves, but only {tree.size} remain: leaves were deleted"))
         in_flight = 0
         without_leaf = (
-            select(EventRow.seq, LogPendingRow.commitment).outerjoin(LogPendingRow, LogPendingRow.seq == EventRow.seq)
+            select(EventRow.seq, EventRow.report_id, EventRow.listing_id, LogPendingRow.commitment)
+            .outerjoin(LogPendingRow, LogPendingRow.seq == EventRow.seq)
             .where(~select(LogLeafRow.seq).where(LogLeafRow.seq == EventRow.seq).exists()).order_by(EventRow.seq)
         )
-        for seq, waiting in conn.execute(without_leaf):
+        for seq, report_id, listing_id, waiting in conn.execute(without_leaf):
             if waiting is None:
                 findings.append(Finding("events", f"event {seq}", "has no leaf in the log: written behind the API, or its leaf was deleted"))
-            else:
-                in_flight += 1  # committed a moment ago: the sequencer gives it its leaf within a second
-        # Reports and listings an event in flight changed are judged once the sequencer has logged it.
-        for report_id, listing_id in conn.execute(select(EventRow.report_id, EventRow.listing_id).join(LogPendingRow, LogPendingRow.seq == EventRow.seq)):
+                continue
+            in_flight += 1  # committed a moment ago: the sequencer gives it its leaf within a second
+            # The report and listing it changed are judged once the sequencer has logged it.
             expected.in_flight.update(ref for ref in (report_id, listing_ref(listing_id)) if ref)
         reports = _check_reports(conn, expected, findings)
         listings = _check_listings(conn, expected, findings)
