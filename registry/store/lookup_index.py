@@ -35,6 +35,7 @@ SEVERITY_CODE = {s.value: code for code, s in enumerate(SEVERITIES)}
 _HEADER = struct.Struct("<HHH")  # rows, reports, listings
 REPORT = struct.Struct("<iiBBBB")  # listing (0: under review), member, accepted, role, category, severity
 LISTING = struct.Struct("<iqqiiBB")  # id, from and until (µs since the epoch), confirmations, disputes, appealed, quarantined
+_ROWS: dict[int, struct.Struct] = {}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -90,12 +91,25 @@ def pack_listing(listing: Listing) -> bytes:
 
 def encode(rows: Sequence[int], reports: Sequence[bytes], listings: Sequence[bytes]) -> bytes:
     """A subject's record from its token rows and its packed reports and listings."""
-    return b"".join((_HEADER.pack(len(rows), len(reports), len(listings)), struct.pack(f"<{len(rows)}i", *rows), *reports, *listings))
+    return encode_packed(rows, b"".join(reports), b"".join(listings))
+
+
+def encode_packed(rows: Sequence[int], reports: bytes, listings: bytes) -> bytes:
+    """`encode` of reports and listings already packed end to end (REPORT and LISTING records)."""
+    header = _HEADER.pack(len(rows), len(reports) // REPORT.size, len(listings) // LISTING.size)
+    return b"".join((header, _rows_struct(len(rows)).pack(*rows), reports, listings))
+
+
+def _rows_struct(count: int) -> struct.Struct:
+    """The record's row numbers, `count` little-endian int32 (compiled once per count)."""
+    if (compiled := _ROWS.get(count)) is None:
+        compiled = _ROWS[count] = struct.Struct(f"<{count}i")
+    return compiled
 
 
 def rows_of(record: bytes) -> tuple[int, ...]:
-    count = _HEADER.unpack_from(record)[0]
-    return struct.unpack_from(f"<{count}i", record, _HEADER.size)
+    count: int = _HEADER.unpack_from(record)[0]
+    return _rows_struct(count).unpack_from(record, _HEADER.size)
 
 
 def decode(record: bytes) -> tuple[list[Report], list[Listing]]:

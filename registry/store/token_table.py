@@ -25,7 +25,8 @@ reader can meet stays within its arrays.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable, Mapping
+from typing import TypeVar
 
 from jpr_client.model import IdentifierType
 from registry.domain.verdict import Hit
@@ -34,11 +35,14 @@ TOKEN_SIZE = 64
 TYPES = tuple(IdentifierType)
 CODE = {t: code for code, t in enumerate(TYPES)}
 MULTI = 255
+LISTING_BITS = 32  # `add_reported`'s report places: subject << LISTING_BITS | listing
 _EMPTY, _DELETED = -1, -2
 _MAX_LOAD = 0.6  # of slots in use or deleted; past it the slots are rebuilt
 _GROWN_LOAD = 0.3  # after a rebuild: room to grow before the next one
 _LOADED_LOAD = 0.5  # sized for a known count (the load at start, whose count of report tokens is an upper bound)
 _MIN_SLOTS = 16
+
+Report = TypeVar("Report", bound=Hashable)
 
 
 class TokenTable:
@@ -118,12 +122,45 @@ class TokenTable:
 
     # -- the writer's internals --
 
-    def add_coded(self, token: bytes, subject: int, kind: int, listing: int) -> int:
-        """`add` without building a Hit for the common case, a token not seen before (the load at start)."""
-        row = self.row(token)
-        if row < 0:
-            return self._insert(token, subject, kind, listing)
-        return self.add(token, Hit(subject=subject, type=TYPES[kind], listing=listing or None))
+    def add_reported(
+        self, tokens: Iterable[tuple[Report, bytes, str]], reports: Mapping[Report, int], codes: Mapping[str, int]
+    ) -> tuple[array[int], array[int]]:
+        """`add` for each (report, token, identifier type) whose report is in `reports`, in order.
+
+        `reports[report]` is `subject << LISTING_BITS | listing` (listing 0: under review),
+        `codes` gives the type code of each identifier type name. Returns the row and the
+        subject of each token added. This is the load at start: millions of tokens, nearly all
+        seen once, so finding the report, probing and inserting a new token are written out in
+        one loop (a call per step cost more than the steps); a token already present, or any
+        table with deleted slots, takes `add`.
+        """
+        rows, subjects_added = array("i"), array("i")
+        keys, subjects, listings, kinds, slots = self._keys, self._subject, self._listing, self._kind, self._slots
+        mask, size, limit = len(slots) - 1, TOKEN_SIZE, len(slots) * _MAX_LOAD
+        find, low = reports.get, (1 << LISTING_BITS) - 1
+        for report, token, id_type in tokens:
+            if (where := find(report)) is None:
+                continue  # a token of a report that is not open
+            subject, listing, kind = where >> LISTING_BITS, where & low, codes[id_type]
+            subjects_added.append(subject)
+            if len(token) == size and not (self._used + 1 > limit or self._deleted or self._free):
+                i = hash(token) & mask
+                while (r := slots[i]) >= 0 and not keys.startswith(token, r * size, r * size + size):
+                    i = (i + 1) & mask
+                if r < 0:  # the probe ended on an empty slot and no slot is deleted: a new token
+                    row = len(subjects)
+                    keys += token
+                    subjects.append(subject)
+                    listings.append(listing)
+                    kinds.append(kind)
+                    slots[i] = row
+                    self._used += 1
+                    rows.append(row)
+                    continue
+            rows.append(self.add(token, Hit(subject=subject, type=TYPES[kind], listing=listing or None)))
+            slots = self._slots
+            mask, limit = len(slots) - 1, len(slots) * _MAX_LOAD
+        return rows, subjects_added
 
     def _insert(self, token: bytes, subject: int, kind: int, listing: int) -> int:
         if len(token) != TOKEN_SIZE:

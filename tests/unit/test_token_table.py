@@ -58,6 +58,52 @@ def test_the_table_answers_like_a_dictionary_of_hit_sets(ops: list[tuple[str, by
         assert (table.hits(row) if row >= 0 else frozenset()) == model.get(token, frozenset())
 
 
+reported = st.lists(
+    st.tuples(st.sampled_from(["r1", "r2", "r3", "closed"]), st.sampled_from(TOKENS), st.sampled_from(["cn_ric", "phone"])), max_size=60
+)
+PLACES = {"r1": 1 << token_table.LISTING_BITS | 3, "r2": 2 << token_table.LISTING_BITS, "r3": 4 << token_table.LISTING_BITS | 1}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(operations, reported, st.integers(0, 40))
+def test_adding_reported_tokens_in_one_loop_equals_adding_each(
+    ops: list[tuple[str, bytes, object]], tokens: list[tuple[str, bytes, str]], expected: int
+) -> None:
+    """The load's loop (`add_reported`) against `add`, after any history: deleted slots, freed rows, growth.
+
+    Hashes are made to collide (three values for twelve tokens), so that a token sits past
+    deleted slots in a long run of probes, where a loop that stopped early would add it twice.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(token_table, "hash", lambda value: value[0] % 3, raising=False)
+        check_reported(ops, tokens, expected)
+
+
+def check_reported(ops: list[tuple[str, bytes, object]], tokens: list[tuple[str, bytes, str]], expected: int) -> None:
+    one_loop, each = TokenTable(expected), TokenTable(expected)
+    for op, token, arg in ops:
+        for table in (one_loop, each):
+            if op == "add":
+                assert isinstance(arg, Hit)
+                table.add(token, arg)
+            elif (row := table.row(token)) >= 0:
+                assert isinstance(arg, int)
+                table.remove_subject(row, arg)
+    codes = {"cn_ric": token_table.CODE[IdentifierType.CN_RIC], "phone": token_table.CODE[IdentifierType.PHONE]}
+    rows, subjects = one_loop.add_reported(tokens, PLACES, codes)
+    kept = [(report, token, kind) for report, token, kind in tokens if report in PLACES]
+    assert list(subjects) == [PLACES[report] >> token_table.LISTING_BITS for report, _, _ in kept]
+    for (report, token, kind), row in zip(kept, rows, strict=True):
+        place = PLACES[report]
+        hit = Hit(place >> token_table.LISTING_BITS, IdentifierType(kind), (place & 0xFFFFFFFF) or None)
+        assert each.add(token, hit) == row  # both tables have the same history, so the same rows
+        assert hit in one_loop.hits(row)
+    assert len(one_loop) == len(each)
+    for token in TOKENS:
+        found, expected_row = one_loop.row(token), each.row(token)
+        assert (one_loop.hits(found) if found >= 0 else frozenset()) == (each.hits(expected_row) if expected_row >= 0 else frozenset())
+
+
 def test_tokens_whose_hashes_collide_are_told_apart_by_their_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
     table = TokenTable()
     a, b, c = (bytes([1] * 63 + [n]) for n in (1, 2, 3))
@@ -103,3 +149,19 @@ def test_removed_rows_are_reused_and_the_table_grows_without_losing_a_token() ->
 def test_a_token_of_the_wrong_width_is_refused() -> None:
     with pytest.raises(ValueError, match="64 bytes, not 5"):
         TokenTable().add(b"short", Hit(1, IdentifierType.CN_RIC, None))
+
+
+def test_the_loads_loop_finds_a_token_past_a_deleted_slot(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deleted slot with no freed row left (the row went to a token elsewhere) must not end the probe."""
+    table = TokenTable()
+    a, b, c, d = (bytes([1] * 63 + [n]) for n in (1, 2, 3, 4))
+    where = {a: 5, b: 5, c: 5, d: 9}  # a, b and c share one run of slots; d lands apart
+    monkeypatch.setattr(token_table, "hash", lambda value: where.get(value, builtins.hash(value)), raising=False)
+    for n, token in enumerate((a, b, c), start=1):
+        table.add(token, Hit(n, IdentifierType.CN_RIC, None))
+    table.remove_subject(table.row(a), 1)
+    table.add(d, Hit(4, IdentifierType.CN_RIC, None))  # takes a's freed row, in an empty slot: a's slot stays deleted
+    assert (table._deleted, list(table._free)) == (1, [])
+    rows, _ = table.add_reported([("r", c, "phone")], {"r": 7 << token_table.LISTING_BITS}, {"phone": token_table.CODE[IdentifierType.PHONE]})
+    assert list(rows) == [table.row(c)] and len(table) == 3
+    assert table.hits(table.row(c)) == {Hit(3, IdentifierType.CN_RIC, None), Hit(7, IdentifierType.PHONE, None)}
