@@ -35,6 +35,8 @@ PROBE_CREDENTIALS = "probe.credentials.json"
 # The first admin's and the probe's certificates (no keys): every replica registers them at start,
 # so they are admitted wherever the admin's credentials file has gone.
 INITIAL_CERTIFICATES = "initial-certificates.pem"
+# The lookup index kept between starts by the serving registry itself (registry/store/index_snapshot.py).
+INDEX_SNAPSHOT = "index.snapshot"
 SERVER_HOSTS = ("localhost", "127.0.0.1")
 # What a serving replica reads, and nothing else: `jpr init --owner` hands exactly these (and the
 # SQLite database, when there is one) to the replicas' user, and docker/compose.yaml mounts exactly

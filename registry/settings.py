@@ -67,6 +67,9 @@ class Settings:
     expiry_interval_seconds: int = 60
     checkpoint_interval_seconds: float = 1.0  # how often the transparency log integrates new leaves and signs a checkpoint
     follow_interval_seconds: float = 0.2  # how often a replica reads other replicas' changes
+    # How often the lookup index is kept in DATA_DIR/index.snapshot (and at stop), so that a restart reads it
+    # back instead of the whole database (registry/store/index_snapshot.py); 0: never written nor read.
+    index_snapshot_seconds: int = 600
     max_lag_seconds: float = 30.0  # lookups refuse (UNAVAILABLE) when the view is older than this
     # The flood guard (registry/domain/flood.py): a listing matched this far out of line is quarantined.
     flood_window_minutes: int = 60
@@ -295,6 +298,7 @@ ALLOWED: dict[str, Rule] = {
     "checkpoint_interval_seconds": Range(0, 10, "seconds", above=True),
     # Polling no more often than the lag allowed would let the view go stale between two polls.
     "follow_interval_seconds": Range(0, "max_lag_seconds", "seconds", above=True, below=True),
+    "index_snapshot_seconds": Range(0, A_DAY, "seconds"),
     "max_lag_seconds": Range(0, A_DAY, "seconds", above=True),
     "flood_window_minutes": Range(1, 24 * 60, "minutes"),
     "flood_min_matches": Range(0, 10**9),  # 0: no flood guard

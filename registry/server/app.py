@@ -16,7 +16,7 @@ from grpc_reflection.v1alpha import reflection
 
 from jpr_client.api.jpr.v1 import admin_pb2, admin_pb2_grpc, log_pb2, log_pb2_grpc, registry_pb2, registry_pb2_grpc
 from registry.crypto import pki
-from registry.datadir import DataDir
+from registry.datadir import INDEX_SNAPSHOT, DataDir
 from registry.domain.admin import AdminService
 from registry.domain.changes import ChangeFeed
 from registry.domain.errors import AlreadyExists
@@ -117,6 +117,7 @@ class RunningRegistry:
     metrics: Metrics
     limits: RateLimiter
     metrics_port: int | None = None  # the port serving metrics (None: `metrics_listen` is empty)
+    keeps_snapshot: bool = False  # writes the lookup index's snapshot file at stop (index_snapshot.py)
 
     def stop(self, grace: float | None = 2.0) -> None:
         """Health answers NOT_SERVING at once (load balancers move away), new calls are refused,
@@ -131,6 +132,8 @@ class RunningRegistry:
         self.flood.close()
         for follower in self.followers:
             follower.close()
+        if self.keeps_snapshot:  # every change is applied by now: the next start reads it back
+            self.view.write_snapshot_or_log()
         self.expiry.close()
         self.checkpoints.close()
         self.access_log.close()
@@ -140,19 +143,20 @@ class RunningRegistry:
 
 def start(
     settings: Settings, *, clock: Callable[[], datetime] = utc_now, ticks: Callable[[], float] = time.monotonic,
-    share_port: bool = False,
+    share_port: bool = False, keeps_snapshot: bool = True,
 ) -> RunningRegistry:
     """Start serving on `settings.listen` (port 0 picks a free port) and return at once.
 
     `share_port`: bind with SO_REUSEPORT, as one of the processes of `jpr serve --processes N`
     (registry/server/processes.py), whose parent has checked that no other process holds the port.
-    Otherwise a port another process holds is an error."""
+    Otherwise a port another process holds is an error. `keeps_snapshot`: this process writes the
+    lookup index's snapshot file (one process of several does; every one reads it at start)."""
     data = DataDir(settings.data_dir)
     data.require()
     database = Database(settings.effective_database_url, pool_size=settings.workers + 2)
     try:
         schema.require_current(database)
-        return _serve(settings, data, database, clock, ticks, share_port)
+        return _serve(settings, data, database, clock, ticks, share_port, keeps_snapshot)
     except BaseException:
         database.dispose()
         raise
@@ -160,7 +164,7 @@ def start(
 
 def _serve(
     settings: Settings, data: DataDir, database: Database, clock: Callable[[], datetime], ticks: Callable[[], float],
-    share_port: bool,
+    share_port: bool, keeps_snapshot: bool,
 ) -> RunningRegistry:
     metrics = Metrics()
     database.on_conflict(metrics.write_conflict_retried)
@@ -209,7 +213,9 @@ def _serve(
         ),
         clock=clock,
     )
-    view = members_view = ReadView(lookup_database, max_lag=settings.max_lag_seconds)
+    snapshot = data.file(INDEX_SNAPSHOT) if settings.index_snapshot_seconds else None
+    keeps_snapshot = keeps_snapshot and snapshot is not None
+    view = members_view = ReadView(lookup_database, max_lag=settings.max_lag_seconds, snapshot=snapshot)
     views = [view]
     if lookup_database is not database:
         members_view = ReadView(database, max_lag=settings.max_lag_seconds, lookups=False)  # never a replica's lag
@@ -220,7 +226,10 @@ def _serve(
         each.load()
         database.after_write(each.catch_up_after_write)  # a process sees its own changes at once
         # and other replicas' soon after
-        followers.append(Follower(each, settings.follow_interval_seconds, failed=functools.partial(metrics.follow_failed, name)))
+        followers.append(Follower(
+            each, settings.follow_interval_seconds, failed=functools.partial(metrics.follow_failed, name),
+            snapshot_every=settings.index_snapshot_seconds if keeps_snapshot and each is view else 0,
+        ))
     access_log = AccessLog(access.add, clock)
     matches = MatchRecorder(opinions, clock)
     flood = FloodGuard(listings, FloodLimits(
@@ -290,7 +299,7 @@ def _serve(
         server=server, port=port, database=database, lookup_database=lookup_database, access_log=access_log, expiry=expiry,
         checkpoints=checkpoints,
         view=view, followers=followers, matches=matches, flood=flood, health=health_servicer, lookup_health=lookup_health,
-        interceptor=interceptor, metrics=metrics, limits=limits, metrics_port=metrics_port,
+        interceptor=interceptor, metrics=metrics, limits=limits, metrics_port=metrics_port, keeps_snapshot=keeps_snapshot,
     )
 
 

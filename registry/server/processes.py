@@ -104,7 +104,7 @@ def serve_one(settings: Settings, number: int, pipe: Connection) -> None:
         signal.signal(signum, lambda *_: stopped.set())
     _exit_with_parent()
     try:
-        running = start(settings, share_port=True)
+        running = start(settings, share_port=True, keeps_snapshot=number == 0)  # one writer of the index snapshot
     except Exception as error:
         pipe.send((FAILED, _reason(number, error)))
         raise SystemExit(1) from None

@@ -244,6 +244,11 @@ class LookupIndex:
                 records[subject] = encode(rows, reports, [pack_listing(listing) for listing in entry.listings])
                 self._subjects += 1
 
+    def export(self) -> tuple[dict[str, bytes], list[bytes | None], int]:
+        """Copies of the index for a snapshot file: the table's sections, the records, the subject count.
+        The caller keeps every writer out meanwhile (ReadView's lock)."""
+        return self._table.sections(), list(self._records), self._subjects
+
     def replace(self, table: TokenTable, records: list[bytes | None], subjects: int) -> None:
         """Swap in an index read whole (the load at start)."""
         with self._applying:

@@ -24,6 +24,7 @@ reader can meet stays within its arrays.
 
 from __future__ import annotations
 
+import struct
 from array import array
 from collections.abc import Hashable, Iterable, Mapping
 from typing import TypeVar
@@ -41,6 +42,9 @@ _MAX_LOAD = 0.6  # of slots in use or deleted; past it the slots are rebuilt
 _GROWN_LOAD = 0.3  # after a rebuild: room to grow before the next one
 _LOADED_LOAD = 0.5  # sized for a known count (the load at start, whose count of report tokens is an upper bound)
 _MIN_SLOTS = 16
+_MULTI_HEAD = struct.Struct("<iH")  # a snapshot's shared token: its row, how many hits
+_MULTI_HIT = struct.Struct("<iBi")  # subject, type code, listing (0: under review)
+_COUNTS = struct.Struct("<qq")  # slots in use, slots deleted
 
 Report = TypeVar("Report", bound=Hashable)
 
@@ -119,6 +123,48 @@ class TokenTable:
         """Heap held by the arrays (the multi-hit dictionary not counted)."""
         arrays: Iterable[bytearray | array[int]] = (self._keys, self._subject, self._listing, self._kind, self._free, self._slots)
         return sum(len(a) * (a.itemsize if isinstance(a, array) else 1) for a in arrays)
+
+    def sections(self) -> dict[str, bytes]:
+        """The table as bytes, for a snapshot file (`from_sections` reads it back). The caller holds
+        the writer's side (no change runs meanwhile); the copies are its own."""
+        multi = bytearray()
+        for row, found in self._multi.items():
+            multi += _MULTI_HEAD.pack(row, len(found))
+            for hit in found:
+                multi += _MULTI_HIT.pack(hit.subject, CODE[hit.type], hit.listing or 0)
+        return {
+            "keys": bytes(self._keys), "subject": self._subject.tobytes(), "listing": self._listing.tobytes(),
+            "kind": bytes(self._kind), "free": self._free.tobytes(), "slots": self._slots.tobytes(), "multi": bytes(multi),
+            "counts": _COUNTS.pack(self._used, self._deleted),
+        }
+
+    @classmethod
+    def from_sections(cls, sections: Mapping[str, bytes | memoryview]) -> TokenTable:
+        """A table from `sections()`; ValueError when they do not fit together."""
+        table = cls()
+        table._keys = bytearray(sections["keys"])
+        table._subject.frombytes(sections["subject"])
+        table._listing.frombytes(sections["listing"])
+        table._free.frombytes(sections["free"])
+        table._slots = array("i")
+        table._slots.frombytes(sections["slots"])
+        table._kind = bytearray(sections["kind"])
+        table._used, table._deleted = _COUNTS.unpack(sections["counts"])
+        rows, slots = len(table._subject), len(table._slots)
+        if not (len(table._keys) == rows * TOKEN_SIZE and len(table._listing) == rows == len(table._kind)):
+            raise ValueError(f"the table's arrays disagree on its rows ({rows} subjects, {len(table._keys)} key bytes)")
+        if slots < _MIN_SLOTS or slots & (slots - 1) or table._used + table._deleted >= slots:
+            raise ValueError(f"{slots} slots for {table._used} tokens and {table._deleted} deleted")
+        multi, offset = sections["multi"], 0
+        while offset < len(multi):
+            row, count = _MULTI_HEAD.unpack_from(multi, offset)
+            offset += _MULTI_HEAD.size
+            hits = []
+            for subject, code, listing in _MULTI_HIT.iter_unpack(multi[offset : offset + count * _MULTI_HIT.size]):
+                hits.append(Hit(subject=subject, type=TYPES[code], listing=listing or None))
+            offset += count * _MULTI_HIT.size
+            table._multi[row] = frozenset(hits)
+        return table
 
     # -- the writer's internals --
 

@@ -30,7 +30,11 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, bindparam, func, select
+from pathlib import Path
+
+from sqlalchemy import Connection, bindparam, func, select, text
+
+from jpr_client import __version__
 
 from jpr_client.model import Category, IdentifierType, ListingStatus, Opinion, ReportStatus, Role, Severity
 from registry.crypto.pki import CLIENT_DAYS
@@ -50,7 +54,9 @@ from registry.store.models import (
     ReportTokenRow,
     RevokedCertificateRow,
 )
+from registry.store import index_snapshot
 from registry.store.index_load import read_index
+from registry.store.index_snapshot import Snapshot
 from registry.store.lookup_index import Found, Listing, LookupIndex, Report, SubjectEntry
 from registry.store.refs import parse_ref
 
@@ -62,6 +68,7 @@ _CHUNK = 500  # bound parameters per statement, well under every backend's limit
 _OPEN = (ReportStatus.ACCEPTED.value, ReportStatus.SUBMITTED.value)
 _LISTED = (ListingStatus.ACTIVE.value, ListingStatus.PENDING_NOTICE.value)
 _UNKNOWN_MEMBER_RECHECK = 0.1  # seconds between catch-ups for a member name the view does not know
+_SNAPSHOT_CATCH_UP = 100_000  # events after a snapshot, at most, for catching up to beat reading the database whole
 _RECENT_EVENTS = 1000  # at start, how far back an uncommitted event may hide (PostgreSQL)
 # What the server signed before certificates were registered lasted CLIENT_DAYS: a "legacy"
 # certificate valid for longer was not one of those (a backdated forgery with the CA key).
@@ -99,6 +106,7 @@ _EVENTS_AFTER = (
 _SUBJECT_OF_LISTINGS = select(ListingRow.subject_id).where(ListingRow.id.in_(bindparam("ids", expanding=True)))
 _SUBJECT_OF_REPORTS = select(ReportRow.subject_id).where(ReportRow.report_id.in_(bindparam("ids", expanding=True)))
 _MEMBERS = select(MemberRow.name, MemberRow.status)
+_REVISION = text("SELECT version_num FROM alembic_version")  # the schema's migration revision, as Alembic records it
 
 
 class EventCursor:
@@ -148,10 +156,14 @@ class ReadView:
         patience: float = 30.0,
         max_lag: float = 30.0,
         lookups: bool = True,
+        snapshot: Path | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """`lookups=False`: member statuses only (a view of the primary when lookups read a replica)."""
+        """`lookups=False`: member statuses only (a view of the primary when lookups read a replica).
+        `snapshot`: the file the lookup index is kept in between starts (index_snapshot.py)."""
         self._db = db
+        self._snapshot_file = snapshot if lookups else None
+        self._snapshot_floor = -1  # the floor of the snapshot file as this process last read or wrote it
         self._lookups = lookups
         self._patience = patience
         self._max_lag = max_lag
@@ -270,17 +282,79 @@ class ReadView:
     # -- writers (one at a time) --
 
     def load(self) -> None:
-        """Read everything the view holds, in one snapshot."""
+        """Read everything the view holds, in one snapshot; the lookup index from its snapshot file
+        when that file still belongs to this database's history, then the events after it."""
+        started = time.monotonic()
+        kept = self._read_snapshot_file()
         with self._lock, self._snapshot() as conn:
-            top = conn.execute(select(func.max(EventRow.seq))).scalar() or 0
-            recent = conn.execute(select(EventRow.seq).where(EventRow.seq > top - _RECENT_EVENTS)).scalars().all()
-            self._cursor = EventCursor(max(top - _RECENT_EVENTS, 0), patience=self._patience, clock=self._clock)
-            self._cursor.take(recent)
             self._read_identities(conn)
-            if self._lookups:
-                self._index.replace(*read_index(conn))
+            if kept is not None and (refused := _refusal(conn, kept.stamp)):
+                log.warning("lookup index snapshot %s not used: %s; reading the database instead", self._snapshot_file, refused)
+                kept = None
+            if kept is not None:
+                self._index.replace(kept.table, kept.records, kept.subjects)
+                self._cursor = EventCursor(kept.stamp.floor, patience=self._patience, clock=self._clock)
+                self._snapshot_floor = kept.stamp.floor
+            else:
+                top = conn.execute(select(func.max(EventRow.seq))).scalar() or 0
+                recent = conn.execute(select(EventRow.seq).where(EventRow.seq > top - _RECENT_EVENTS)).scalars().all()
+                self._cursor = EventCursor(max(top - _RECENT_EVENTS, 0), patience=self._patience, clock=self._clock)
+                self._cursor.take(recent)
+                if self._lookups:
+                    self._index.replace(*read_index(conn))
             self._fresh_at = self._clock()
-        log.info("lookup index loaded: %d subjects, %d tokens", self._index.subjects, self._index.tokens)
+        if kept is not None:
+            self.catch_up()  # every subject an event after the snapshot's floor touched, read again
+            log.info("lookup index restored from %s (event %d) and caught up to event %d: %d subjects, %d tokens in %.1f s",
+                     self._snapshot_file, kept.stamp.floor, self._cursor.floor, self._index.subjects, self._index.tokens,
+                     time.monotonic() - started)
+        elif self._lookups:
+            log.info("lookup index loaded: %d subjects, %d tokens in %.1f s", self._index.subjects, self._index.tokens,
+                     time.monotonic() - started)
+
+    def _read_snapshot_file(self) -> Snapshot | None:
+        if self._snapshot_file is None or not self._snapshot_file.exists():
+            return None
+        try:
+            return index_snapshot.read(self._snapshot_file)
+        except index_snapshot.SnapshotError as error:
+            log.warning("lookup index snapshot not used: %s; reading the database instead", error)
+            return None
+
+    def write_snapshot_or_log(self) -> None:
+        """`write_snapshot` from a background pass or at stop: a failure (a full disk, a read-only data
+        directory, the database away) is one log line; the next start reads the database."""
+        try:
+            self.write_snapshot()
+        except OSError as error:
+            log.warning("could not write the lookup index snapshot %s: %s", self._snapshot_file, error.strerror or error)
+        except Exception:
+            log_background_failure(log, "could not write the lookup index snapshot")
+
+    def write_snapshot(self) -> None:
+        """Keep the lookup index in its snapshot file, if the event log moved since the file was written.
+
+        The index is copied while catch-ups wait (a memory copy: about a second at ten
+        million tokens); the file is written after, while lookups and catch-ups go on.
+        """
+        if self._snapshot_file is None:
+            return
+        with self._lock:
+            floor = self._cursor.floor
+            if floor <= 0 or floor == self._snapshot_floor:
+                return
+            table, records, subjects = self._index.export()
+        started = time.monotonic()
+        with self._db.read() as conn:
+            salt = conn.execute(select(EventRow.salt).where(EventRow.seq == floor)).scalar()
+            revision = conn.execute(_REVISION).scalar()
+        if salt is None or revision is None:  # a floor past an event that was rolled back: the next one will do
+            return
+        stamp = index_snapshot.Stamp(floor=floor, salt=bytes(salt).hex(), revision=str(revision))
+        size = index_snapshot.write(self._snapshot_file, stamp, table, records, subjects)
+        self._snapshot_floor = floor
+        log.info("lookup index snapshot written to %s (event %d): %d tokens, %.0f MiB in %.1f s",
+                 self._snapshot_file, floor, self._index.tokens, size / 2**20, time.monotonic() - started)
 
     def catch_up(self) -> None:
         """Apply every event committed since the last catch-up.
@@ -333,6 +407,25 @@ class ReadView:
         self._revoked = frozenset(conn.execute(select(RevokedCertificateRow.sha256)).scalars())
         self._registered = frozenset(conn.execute(select(CertificateRow.sha256)).scalars())
         self._unregistered_before = conn.execute(select(CertificatePolicyRow.unregistered_issued_before)).scalar()
+
+
+def _refusal(conn: Connection, stamp: index_snapshot.Stamp) -> str:
+    """Why a snapshot does not belong to this database's history or this code ("" when it does)."""
+    if stamp.version != __version__:
+        return f"it was written by registry {stamp.version}, this is {__version__}"
+    revision = conn.execute(_REVISION).scalar()
+    if stamp.revision != revision:
+        return f"it was written at schema revision {stamp.revision}, the database is at {revision}"
+    salt = conn.execute(select(EventRow.salt).where(EventRow.seq == stamp.floor)).scalar()
+    if salt is None:
+        return f"the database has no event {stamp.floor}, the last the snapshot applied (restored from an older backup?)"
+    if bytes(salt).hex() != stamp.salt:
+        return (f"event {stamp.floor} in the database is not the one the snapshot applied "
+                "(another registry's database, or one restored from a backup and written to since)")
+    since = conn.execute(select(func.count()).select_from(EventRow).where(EventRow.seq > stamp.floor)).scalar_one()
+    if since > _SNAPSHOT_CATCH_UP:
+        return f"{since} events came after it, more than reading the database again costs"
+    return ""
 
 
 def _subjects_touched(conn: Connection, events: Sequence[Any]) -> set[int]:
@@ -406,10 +499,15 @@ def _chunks(items: Sequence[T]) -> Iterable[list[T]]:
 class Follower:
     """Polls the event log every `interval` seconds on a daemon thread (changes by other replicas)."""
 
-    def __init__(self, view: ReadView, interval: float, *, failed: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self, view: ReadView, interval: float, *, failed: Callable[[], None] = lambda: None, snapshot_every: float = 0.0,
+    ) -> None:
+        """`snapshot_every`: seconds between snapshot files of the lookup index (0: none)."""
         self._view = view
         self._interval = interval
         self._failed = failed  # told of each poll that failed (metrics)
+        self._snapshot_every = snapshot_every
+        self._next_snapshot = time.monotonic() + snapshot_every
         self._stop = threading.Event()
         self._failing = False
         self._thread = threading.Thread(target=self._run, name="jpr-follow", daemon=True)
@@ -428,6 +526,9 @@ class Follower:
                 if self._failing:
                     log.info("following the event log again")
                 self._failing = False
+                if self._snapshot_every and time.monotonic() >= self._next_snapshot:
+                    self._next_snapshot = time.monotonic() + self._snapshot_every
+                    self._view.write_snapshot_or_log()
 
     def close(self) -> None:
         self._stop.set()

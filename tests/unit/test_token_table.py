@@ -58,6 +58,18 @@ def test_the_table_answers_like_a_dictionary_of_hit_sets(ops: list[tuple[str, by
         assert (table.hits(row) if row >= 0 else frozenset()) == model.get(token, frozenset())
 
 
+def replay(ops: list[tuple[str, bytes, object]], table: TokenTable) -> TokenTable:
+    """`table` after `ops` (a removal of a token the table does not hold does nothing)."""
+    for op, token, arg in ops:
+        if op == "add":
+            assert isinstance(arg, Hit)
+            table.add(token, arg)
+        elif (row := table.row(token)) >= 0:
+            assert isinstance(arg, int)
+            table.remove_subject(row, arg)
+    return table
+
+
 reported = st.lists(
     st.tuples(st.sampled_from(["r1", "r2", "r3", "closed"]), st.sampled_from(TOKENS), st.sampled_from(["cn_ric", "phone"])), max_size=60
 )
@@ -80,15 +92,7 @@ def test_adding_reported_tokens_in_one_loop_equals_adding_each(
 
 
 def check_reported(ops: list[tuple[str, bytes, object]], tokens: list[tuple[str, bytes, str]], expected: int) -> None:
-    one_loop, each = TokenTable(expected), TokenTable(expected)
-    for op, token, arg in ops:
-        for table in (one_loop, each):
-            if op == "add":
-                assert isinstance(arg, Hit)
-                table.add(token, arg)
-            elif (row := table.row(token)) >= 0:
-                assert isinstance(arg, int)
-                table.remove_subject(row, arg)
+    one_loop, each = replay(ops, TokenTable(expected)), replay(ops, TokenTable(expected))
     codes = {"cn_ric": token_table.CODE[IdentifierType.CN_RIC], "phone": token_table.CODE[IdentifierType.PHONE]}
     rows, subjects = one_loop.add_reported(tokens, PLACES, codes)
     kept = [(report, token, kind) for report, token, kind in tokens if report in PLACES]
@@ -165,3 +169,28 @@ def test_the_loads_loop_finds_a_token_past_a_deleted_slot(monkeypatch: pytest.Mo
     rows, _ = table.add_reported([("r", c, "phone")], {"r": 7 << token_table.LISTING_BITS}, {"phone": token_table.CODE[IdentifierType.PHONE]})
     assert list(rows) == [table.row(c)] and len(table) == 3
     assert table.hits(table.row(c)) == {Hit(3, IdentifierType.CN_RIC, None), Hit(7, IdentifierType.PHONE, None)}
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(operations)
+def test_a_table_read_back_from_its_sections_is_the_same_table(ops: list[tuple[str, bytes, object]]) -> None:
+    """What a snapshot file keeps (index_snapshot.py): shared tokens, deleted slots and freed rows included."""
+    table = replay(ops, TokenTable())
+    back = TokenTable.from_sections({name: memoryview(data) for name, data in table.sections().items()})
+    assert {n: d for n, d in back.sections().items() if n != "multi"} == {n: d for n, d in table.sections().items() if n != "multi"}
+    assert back._multi == table._multi and len(back) == len(table)  # (a frozenset's order is its own)
+    for token in TOKENS:
+        row = table.row(token)
+        assert back.row(token) == row and (row < 0 or back.hits(row) == table.hits(row))
+    extra = os.urandom(64)  # and it goes on working: a new token takes a freed row or a new one
+    assert back.hits(back.add(extra, Hit(9, IdentifierType.PHONE, None))) == {Hit(9, IdentifierType.PHONE, None)}
+
+
+def test_sections_that_do_not_fit_together_are_refused() -> None:
+    table = TokenTable()
+    table.add(os.urandom(64), Hit(1, IdentifierType.CN_RIC, None))
+    sections = table.sections()
+    with pytest.raises(ValueError, match="disagree on its rows"):
+        TokenTable.from_sections(sections | {"keys": sections["keys"][:-1]})
+    with pytest.raises(ValueError, match="slots for"):
+        TokenTable.from_sections(sections | {"slots": sections["slots"][:-4]})
