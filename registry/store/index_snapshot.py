@@ -48,7 +48,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jpr_client import __version__
-from registry.store.token_table import TokenTable
+from registry.store.lookup_index import CATEGORIES, LISTING, REPORT, ROLES, SEVERITIES
+from registry.store.token_table import LISTING_BITS, MULTI, TOKEN_SIZE, TYPES, TokenTable
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,13 @@ MAGIC = b"JPRIDX\x00\x01"
 FORMAT = 1
 _LENGTH = struct.Struct("<I")
 _DIGEST = 32
-_TABLE_SECTIONS = ("keys", "subject", "listing", "kind", "free", "slots", "multi", "counts")
+# What the records and the table's codes mean to this code: a snapshot written by code that packs
+# them otherwise (another commit of the same version) is not read.
+LAYOUT = hashlib.sha256(repr((
+    [t.value for t in TYPES], [r.value for r in ROLES], [c.value for c in CATEGORIES], [s.value for s in SEVERITIES],
+    REPORT.format, LISTING.format, LISTING_BITS, TOKEN_SIZE, MULTI,
+)).encode()).hexdigest()[:16]
+_TABLE_SECTIONS = ("keys", "subject", "listing", "kind", "free", "multi")
 
 
 class SnapshotError(ValueError):
@@ -67,11 +74,13 @@ class SnapshotError(ValueError):
 class Stamp:
     """What ties a snapshot to one database's history and to the code that wrote it."""
 
-    floor: int  # every event up to this seq was applied
+    floor: int  # every event up to this seq was applied, and none after it
     salt: str  # hex of event `floor`'s salt
+    events: int  # how many events the database held up to `floor`
     revision: str  # the schema's migration revision
     version: str = __version__
     format: int = FORMAT
+    layout: str = ""  # LAYOUT of the code that wrote it
 
 
 @dataclass(frozen=True)
@@ -91,12 +100,15 @@ def write(path: Path, stamp: Stamp, table: dict[str, bytes], records: list[bytes
     lengths = array("I", [len(record) if record else 0 for record in records])
     sections = table | {"lengths": lengths.tobytes(), "records": b"".join(filter(None, records))}
     header = json.dumps({
-        "format": stamp.format, "version": stamp.version, "revision": stamp.revision,
-        "floor": stamp.floor, "salt": stamp.salt, "subjects": subjects,
+        "format": stamp.format, "layout": stamp.layout or LAYOUT, "version": stamp.version, "revision": stamp.revision,
+        "floor": stamp.floor, "salt": stamp.salt, "events": stamp.events, "subjects": subjects,
         "sections": [[name, len(data)] for name, data in sections.items()],
     }).encode()
     digest = hashlib.sha256()
     written = 0
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a writer killed mid-way
+        with contextlib.suppress(OSError):
+            stale.unlink()
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(descriptor, "wb") as out:
@@ -132,10 +144,15 @@ def read(path: Path) -> Snapshot:
     start = len(MAGIC) + _LENGTH.size
     try:
         header = json.loads(bytes(body[start : start + size]))
-        stamp = Stamp(floor=int(header["floor"]), salt=str(header["salt"]), revision=str(header["revision"]),
-                      version=str(header["version"]), format=int(header["format"]))
+        stamp = Stamp(floor=int(header["floor"]), salt=str(header["salt"]), events=int(header["events"]),
+                      revision=str(header["revision"]), version=str(header["version"]), format=int(header["format"]),
+                      layout=str(header["layout"]))
         if stamp.format != FORMAT:
             raise SnapshotError(f"{path} is of format {stamp.format}; this registry reads format {FORMAT}")
+        if stamp.layout != LAYOUT:
+            raise SnapshotError(f"{path} was written by code that packs records or codes types otherwise")
+        if not 0 < stamp.floor < 2**62:
+            raise ValueError(f"event {stamp.floor} is no event")
         places: dict[str, tuple[int, int]] = {}
         offset = start + size
         for name, length in header["sections"]:
@@ -148,7 +165,7 @@ def read(path: Path) -> Snapshot:
         subjects = int(header["subjects"])
     except SnapshotError:
         raise
-    except (ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError, IndexError, OverflowError, struct.error) as error:
         raise SnapshotError(f"{path} does not hold a lookup index: {error}") from None
     return Snapshot(stamp, table, records, subjects)
 

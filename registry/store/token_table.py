@@ -42,9 +42,8 @@ _MAX_LOAD = 0.6  # of slots in use or deleted; past it the slots are rebuilt
 _GROWN_LOAD = 0.3  # after a rebuild: room to grow before the next one
 _LOADED_LOAD = 0.5  # sized for a known count (the load at start, whose count of report tokens is an upper bound)
 _MIN_SLOTS = 16
-_MULTI_HEAD = struct.Struct("<iH")  # a snapshot's shared token: its row, how many hits
+_MULTI_HEAD = struct.Struct("<iI")  # a snapshot's shared token: its row, how many hits
 _MULTI_HIT = struct.Struct("<iBi")  # subject, type code, listing (0: under review)
-_COUNTS = struct.Struct("<qq")  # slots in use, slots deleted
 
 Report = TypeVar("Report", bound=Hashable)
 
@@ -126,7 +125,11 @@ class TokenTable:
 
     def sections(self) -> dict[str, bytes]:
         """The table as bytes, for a snapshot file (`from_sections` reads it back). The caller holds
-        the writer's side (no change runs meanwhile); the copies are its own."""
+        the writer's side (no change runs meanwhile); the copies are its own.
+
+        The slots are not kept: they follow the built-in `hash()`, whose key is new in every
+        process, so the process that reads the file places every row again.
+        """
         multi = bytearray()
         for row, found in self._multi.items():
             multi += _MULTI_HEAD.pack(row, len(found))
@@ -134,36 +137,47 @@ class TokenTable:
                 multi += _MULTI_HIT.pack(hit.subject, CODE[hit.type], hit.listing or 0)
         return {
             "keys": bytes(self._keys), "subject": self._subject.tobytes(), "listing": self._listing.tobytes(),
-            "kind": bytes(self._kind), "free": self._free.tobytes(), "slots": self._slots.tobytes(), "multi": bytes(multi),
-            "counts": _COUNTS.pack(self._used, self._deleted),
+            "kind": bytes(self._kind), "free": self._free.tobytes(), "multi": bytes(multi),
         }
 
     @classmethod
     def from_sections(cls, sections: Mapping[str, bytes | memoryview]) -> TokenTable:
-        """A table from `sections()`; ValueError when they do not fit together."""
+        """A table from `sections()`, its slots placed by this process's `hash()`; ValueError when the
+        sections do not fit together."""
         table = cls()
-        table._keys = bytearray(sections["keys"])
+        keys = bytes(sections["keys"])
+        table._keys = bytearray(keys)
         table._subject.frombytes(sections["subject"])
         table._listing.frombytes(sections["listing"])
         table._free.frombytes(sections["free"])
-        table._slots = array("i")
-        table._slots.frombytes(sections["slots"])
         table._kind = bytearray(sections["kind"])
-        table._used, table._deleted = _COUNTS.unpack(sections["counts"])
-        rows, slots = len(table._subject), len(table._slots)
-        if not (len(table._keys) == rows * TOKEN_SIZE and len(table._listing) == rows == len(table._kind)):
-            raise ValueError(f"the table's arrays disagree on its rows ({rows} subjects, {len(table._keys)} key bytes)")
-        if slots < _MIN_SLOTS or slots & (slots - 1) or table._used + table._deleted >= slots:
-            raise ValueError(f"{slots} slots for {table._used} tokens and {table._deleted} deleted")
-        multi, offset = sections["multi"], 0
+        rows = len(table._subject)
+        if not (len(keys) == rows * TOKEN_SIZE and len(table._listing) == rows == len(table._kind)):
+            raise ValueError(f"the table's arrays disagree on its rows ({rows} subjects, {len(keys)} key bytes)")
+        free = set(table._free)
+        if len(free) != len(table._free) or not all(0 <= row < rows for row in free):
+            raise ValueError(f"its free rows are not {len(table._free)} distinct rows of {rows}")
+        multi, offset = bytes(sections["multi"]), 0
         while offset < len(multi):
             row, count = _MULTI_HEAD.unpack_from(multi, offset)
             offset += _MULTI_HEAD.size
+            if not 0 <= row < rows or row in free or table._kind[row] != MULTI or offset + count * _MULTI_HIT.size > len(multi):
+                raise ValueError(f"its shared token at row {row} does not fit the table")
             hits = []
             for subject, code, listing in _MULTI_HIT.iter_unpack(multi[offset : offset + count * _MULTI_HIT.size]):
                 hits.append(Hit(subject=subject, type=TYPES[code], listing=listing or None))
             offset += count * _MULTI_HIT.size
             table._multi[row] = frozenset(hits)
+        table._used = rows - len(free)
+        table._slots = slots = _new_slots(_capacity_for(table._used, _LOADED_LOAD))
+        mask = len(slots) - 1
+        for row in range(rows):
+            if row in free:
+                continue
+            i = hash(keys[row * TOKEN_SIZE : (row + 1) * TOKEN_SIZE]) & mask
+            while slots[i] >= 0:
+                i = (i + 1) & mask
+            slots[i] = row
         return table
 
     # -- the writer's internals --

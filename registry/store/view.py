@@ -106,6 +106,7 @@ _EVENTS_AFTER = (
 _SUBJECT_OF_LISTINGS = select(ListingRow.subject_id).where(ListingRow.id.in_(bindparam("ids", expanding=True)))
 _SUBJECT_OF_REPORTS = select(ReportRow.subject_id).where(ReportRow.report_id.in_(bindparam("ids", expanding=True)))
 _MEMBERS = select(MemberRow.name, MemberRow.status)
+_EVENTS_UP_TO = select(func.count()).select_from(EventRow).where(EventRow.seq <= bindparam("floor"))
 _REVISION = text("SELECT version_num FROM alembic_version")  # the schema's migration revision, as Alembic records it
 
 
@@ -146,6 +147,11 @@ class EventCursor:
             self._gaps.pop(following, None)
             self.floor = following
         return new
+
+    @property
+    def settled(self) -> bool:
+        """No event above the floor was applied: the floor alone says what was."""
+        return not self._seen
 
 
 class ReadView:
@@ -319,7 +325,10 @@ class ReadView:
             return index_snapshot.read(self._snapshot_file)
         except index_snapshot.SnapshotError as error:
             log.warning("lookup index snapshot not used: %s; reading the database instead", error)
-            return None
+        except Exception as error:  # a file this code did not write: a shortcut is never worth a failed start
+            log.warning("lookup index snapshot %s not used: it does not hold a lookup index (%s); reading the database instead",
+                        self._snapshot_file, error.__class__.__name__)
+        return None
 
     def write_snapshot_or_log(self) -> None:
         """`write_snapshot` from a background pass or at stop: a failure (a full disk, a read-only data
@@ -343,14 +352,18 @@ class ReadView:
             floor = self._cursor.floor
             if floor <= 0 or floor == self._snapshot_floor:
                 return
+            if not self._cursor.settled:  # a later event was applied past a gap (PostgreSQL): the next pass will do
+                log.info("lookup index snapshot put off: events after %d are still being committed", floor)
+                return
             table, records, subjects = self._index.export()
         started = time.monotonic()
         with self._db.read() as conn:
             salt = conn.execute(select(EventRow.salt).where(EventRow.seq == floor)).scalar()
             revision = conn.execute(_REVISION).scalar()
+            events = conn.execute(_EVENTS_UP_TO, {"floor": floor}).scalar_one()
         if salt is None or revision is None:  # a floor past an event that was rolled back: the next one will do
             return
-        stamp = index_snapshot.Stamp(floor=floor, salt=bytes(salt).hex(), revision=str(revision))
+        stamp = index_snapshot.Stamp(floor=floor, salt=bytes(salt).hex(), events=int(events), revision=str(revision))
         size = index_snapshot.write(self._snapshot_file, stamp, table, records, subjects)
         self._snapshot_floor = floor
         log.info("lookup index snapshot written to %s (event %d): %d tokens, %.0f MiB in %.1f s",
@@ -417,11 +430,15 @@ def _refusal(conn: Connection, stamp: index_snapshot.Stamp) -> str:
     if stamp.revision != revision:
         return f"it was written at schema revision {stamp.revision}, the database is at {revision}"
     salt = conn.execute(select(EventRow.salt).where(EventRow.seq == stamp.floor)).scalar()
+    held = conn.execute(_EVENTS_UP_TO, {"floor": stamp.floor}).scalar_one()
     if salt is None:
         return f"the database has no event {stamp.floor}, the last the snapshot applied (restored from an older backup?)"
     if bytes(salt).hex() != stamp.salt:
         return (f"event {stamp.floor} in the database is not the one the snapshot applied "
                 "(another registry's database, or one restored from a backup and written to since)")
+    if held != stamp.events:
+        return (f"the database holds {held} events up to event {stamp.floor}, the snapshot was taken with {stamp.events} "
+                "(a backup taken while earlier events were still committing, or events committed late)")
     since = conn.execute(select(func.count()).select_from(EventRow).where(EventRow.seq > stamp.floor)).scalar_one()
     if since > _SNAPSHOT_CATCH_UP:
         return f"{since} events came after it, more than reading the database again costs"

@@ -11,8 +11,14 @@ several writes it; the follower writes it every `index_snapshot_seconds`.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
 import shutil
+import struct
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -20,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from stdnum.cn import ric
 
 from jpr_client import Credentials, RegistryClient, Verdict
@@ -146,6 +152,23 @@ def _export(old: index_snapshot.Snapshot) -> tuple[dict[str, bytes], list[bytes 
     return old.table.sections(), old.records, old.subjects
 
 
+def _header_of_wrong_types(kept: Kept) -> None:
+    """A file whose SHA-256 holds but whose header says what no writer wrote."""
+    data = kept.snapshot.read_bytes()[:-32]
+    (size,) = struct.unpack_from("<I", data, 8)
+    header = json.loads(data[12 : 12 + size])
+    header["events"] = float("inf")
+    text = json.dumps(header).encode()
+    body = data[:8] + struct.pack("<I", len(text)) + text + data[12 + size :]
+    kept.snapshot.write_bytes(body + hashlib.sha256(body).digest())
+
+
+def _an_event_missing_below(kept: Kept) -> None:
+    """The database lacks an event the snapshot counted: a backup taken while it was still committing."""
+    with kept.database.engine.begin() as conn:
+        conn.execute(delete(EventRow).where(EventRow.seq == 1))
+
+
 def _another_history(kept: Kept) -> None:
     floor = index_snapshot.read(kept.snapshot).stamp.floor
     with kept.database.engine.begin() as conn:
@@ -166,6 +189,9 @@ CASES = {
     "another history": (_another_history, "is not the one the snapshot applied"),
     "an older backup": (_older_backup, "the database has no event 1000000000"),
     "too far behind": (lambda kept: None, "events came after it, more than reading the database again costs"),
+    "another layout": (lambda kept: _rewritten(kept, layout="0" * 16), "was written by code that packs records or codes types otherwise"),
+    "a header of the wrong types": (_header_of_wrong_types, "does not hold a lookup index"),
+    "an event missing below it": (_an_event_missing_below, "events up to event"),
 }
 
 
@@ -241,3 +267,46 @@ def test_the_follower_writes_the_snapshot_every_interval(registry: Registry, adm
         assert snapshot.exists() and index_snapshot.read(snapshot).stamp.floor >= floor
     finally:
         running.stop(grace=None)
+
+
+READ_BACK = """
+import json, sys
+from datetime import UTC, datetime
+from pathlib import Path
+from registry.store.database import Database
+from registry.store.view import ReadView
+database = Database(sys.argv[1])
+view = ReadView(database, snapshot=Path(sys.argv[2]))
+view.load()
+found = view.find([bytes.fromhex(t) for t in json.loads(sys.argv[3])], datetime.now(UTC))[0]
+print(json.dumps({t.hex(): sorted(h.subject for h in hits) for t, hits in found.items()}))
+"""
+
+
+@pytest.mark.parametrize("seed", ["1", "random"])
+def test_a_snapshot_read_back_by_another_process_answers_alike(kept: Kept, registry: Registry, seed: str) -> None:
+    """The next start is another process, with its own hash() key: every token must still be found."""
+    tokens = tokens_of(kept.database)
+    result = subprocess.run(
+        [sys.executable, "-c", READ_BACK, kept.database.url, str(kept.snapshot), json.dumps([t.hex() for t in tokens])],
+        env={**os.environ, "PYTHONHASHSEED": seed}, check=True, capture_output=True, text=True,
+    )
+    whole = ReadView(kept.database)
+    whole.load()
+    expected = {t.hex(): sorted(h.subject for h in hits) for t, hits in whole.find(tokens, datetime.now(UTC))[0].items()}
+    assert json.loads(result.stdout) == expected and len(expected) > 5
+
+
+def test_a_snapshot_is_put_off_while_a_later_event_is_applied_past_a_gap(
+    registry: Registry, admin: AdminClient, member: Callable[[str], Credentials], caplog: pytest.LogCaptureFixture,
+) -> None:
+    """PostgreSQL commits out of sequence order: an event above the floor may be applied already, and a
+    snapshot stamped with the floor alone would not say so; the registry waits until the gap closes."""
+    with RegistryClient(member("platform-a")) as a:
+        a.submit_report(report(("cn_ric", ids(1)[0])))
+    running = registry.running
+    running.view._cursor.take([running.view.floor + 2])  # as if event floor + 2 had committed before floor + 1
+    caplog.set_level(logging.INFO, logger="registry.store.view")
+    running.view.write_snapshot()
+    assert not (registry.data_dir / INDEX_SNAPSHOT).exists()
+    assert any("snapshot put off" in r.getMessage() for r in caplog.records)

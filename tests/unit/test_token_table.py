@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import builtins
+import json
 import os
+import pickle
+import struct
+import subprocess
+import sys
+from array import array
+from pathlib import Path
 
 import pytest
 
@@ -192,5 +199,37 @@ def test_sections_that_do_not_fit_together_are_refused() -> None:
     sections = table.sections()
     with pytest.raises(ValueError, match="disagree on its rows"):
         TokenTable.from_sections(sections | {"keys": sections["keys"][:-1]})
-    with pytest.raises(ValueError, match="slots for"):
-        TokenTable.from_sections(sections | {"slots": sections["slots"][:-4]})
+    with pytest.raises(ValueError, match="free rows are not"):
+        TokenTable.from_sections(sections | {"free": array("i", [0, 0]).tobytes()})
+    with pytest.raises(ValueError, match="shared token at row 5"):
+        TokenTable.from_sections(sections | {"multi": struct.pack("<iI", 5, 1) + struct.pack("<iBi", 1, 0, 0)})
+
+
+READ_BACK = """
+import json, pickle, sys
+from registry.store.token_table import TokenTable
+sections, tokens = pickle.load(open(sys.argv[1], "rb"))
+table = TokenTable.from_sections(sections)
+print(json.dumps([sorted((h.subject, h.type.value, h.listing) for h in table.hits(r)) if (r := table.row(t)) >= 0 else None for t in tokens]))
+"""
+
+
+@pytest.mark.parametrize("seed", ["1", "2", "random"])
+def test_a_table_read_back_in_another_process_finds_every_token(tmp_path: Path, seed: str) -> None:
+    """Slots follow the built-in hash(), whose key is new in every process: the reader must place the rows
+    itself (a snapshot read at the next start, or by another of `--processes N`)."""
+    table = TokenTable()
+    tokens = [os.urandom(64) for _ in range(3000)]
+    for n, token in enumerate(tokens):
+        table.add(token, Hit(n % 700 + 1, IdentifierType.PHONE if n % 3 else IdentifierType.CN_RIC, n % 5 or None))
+    for n, token in enumerate(tokens[:300]):  # freed rows and deleted slots
+        table.remove_subject(table.row(token), n % 700 + 1)
+    table.add(tokens[400], Hit(9999, IdentifierType.PHONE, None))  # a shared token
+    (tmp_path / "table.pickle").write_bytes(pickle.dumps((table.sections(), tokens)))
+    environment = {**os.environ, "PYTHONHASHSEED": seed}
+    found = json.loads(subprocess.run(
+        [sys.executable, "-c", READ_BACK, str(tmp_path / "table.pickle")], env=environment, check=True, capture_output=True, text=True,
+    ).stdout)
+    expected = [sorted((h.subject, h.type.value, h.listing) for h in table.hits(r)) if (r := table.row(t)) >= 0 else None for t in tokens]
+    assert [list(map(tuple, f)) if f is not None else None for f in found] == [list(e) if e is not None else None for e in expected]
+    assert found[:300] == [None] * 300 and len(found[400]) == 2
