@@ -22,8 +22,8 @@ review), envelopes are 64 random bytes instead of about 900, and before the
 servers start the bench reads the index once under `tracemalloc` and prints its
 heap per token, then times `jpr serve`'s start (the index load is most of it).
 After the rounds the registry stops, which writes its lookup index snapshot
-(DATA_DIR/index.snapshot), and the bench times a second start, which reads it
-back, and checks every probe's verdict again.
+(DATA_DIR/index.snapshot), and the bench times a second start in a new process,
+which reads it back, and checks every probe's verdict again.
 Tokens are random 64-byte values, not OPRF outputs: the index only needs them
 uniformly random, which OPRF outputs are, and Lookup takes tokens as they are.
 
@@ -638,16 +638,37 @@ def _measure_all(options: argparse.Namespace, seeded: Seeded) -> dict[str, list[
     finally:
         echo.stop(None).wait()
         registry.stop(grace=None)  # writes the index snapshot
-    started = time.perf_counter()
-    registry = start(seeded.settings)
-    try:
-        print(f"restarted: {registry.view.tokens_indexed:,} tokens ready {time.perf_counter() - started:.1f} s after start "
-              f"(snapshot {seeded.data.file(INDEX_SNAPSHOT).stat().st_size / 2**20:,.0f} MiB)", flush=True)
-        assert check_verdicts(registry.port, seeded.tls, seeded.probes) == counts, "the restarted registry answered otherwise"
-        print("verdicts after the restart as before", flush=True)
-    finally:
-        registry.stop(grace=None)
+    restart(seeded, counts)
     return results
+
+
+def restart(seeded: Seeded, counts: dict[str, int]) -> None:
+    """The registry started again in a new process, as after a restart (another `hash()` key), from its
+    snapshot: how long until it serves, and every probe's verdict checked again."""
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    child = context.Process(target=serve_again, args=(seeded.settings, theirs), daemon=True)
+    child.start()
+    try:
+        ready, tokens, port = _receive(ours, 600)
+        print(f"restarted in a new process: {tokens:,} tokens ready {ready:.1f} s after start "
+              f"(snapshot {seeded.data.file(INDEX_SNAPSHOT).stat().st_size / 2**20:,.0f} MiB)", flush=True)
+        assert check_verdicts(port, seeded.tls, seeded.probes) == counts, "the restarted registry answered otherwise"
+        print("verdicts after the restart as before", flush=True)
+        ours.send("stop")
+        child.join(60)
+    finally:
+        if child.is_alive():
+            child.terminate()
+            child.join(5)
+
+
+def serve_again(settings: Settings, pipe: Connection) -> None:
+    started = time.perf_counter()
+    running = start(settings)
+    pipe.send((time.perf_counter() - started, running.view.tokens_indexed, running.port))
+    pipe.recv()
+    running.stop(grace=None)
 
 
 def _resident_mib() -> float:
