@@ -22,7 +22,7 @@ or the database is read.
 
 The token table's slots are not kept: they follow the built-in `hash()`, whose
 key is new in every process, so the reading process places every row again
-(about 0.2 s a million tokens).
+(the table is read back in about 0.6 s a million tokens, placing included).
 
 File layout (integers little-endian):
 
@@ -48,7 +48,6 @@ import contextlib
 import hashlib
 import itertools
 import json
-import logging
 import os
 import struct
 import tempfile
@@ -59,8 +58,6 @@ from pathlib import Path
 from jpr_client import __version__
 from registry.store.lookup_index import CATEGORIES, LISTING, REPORT, ROLES, SEVERITIES
 from registry.store.token_table import LISTING_BITS, MULTI, TOKEN_SIZE, TYPES, TokenTable
-
-log = logging.getLogger(__name__)
 
 MAGIC = b"JPRIDX\x00\x01"
 FORMAT = 1
@@ -89,7 +86,7 @@ class Stamp:
     revision: str  # the schema's migration revision
     version: str = __version__
     format: int = FORMAT
-    layout: str = ""  # LAYOUT of the code that wrote it
+    layout: str = LAYOUT  # of the code that wrote it
 
 
 @dataclass(frozen=True)
@@ -109,7 +106,7 @@ def write(path: Path, stamp: Stamp, table: dict[str, bytes], records: list[bytes
     lengths = array("I", [len(record) if record else 0 for record in records])
     sections = table | {"lengths": lengths.tobytes(), "records": b"".join(filter(None, records))}
     header = json.dumps({
-        "format": stamp.format, "layout": stamp.layout or LAYOUT, "version": stamp.version, "revision": stamp.revision,
+        "format": stamp.format, "layout": stamp.layout, "version": stamp.version, "revision": stamp.revision,
         "floor": stamp.floor, "salt": stamp.salt, "events": stamp.events, "subjects": subjects,
         "sections": [[name, len(data)] for name, data in sections.items()],
     }).encode()

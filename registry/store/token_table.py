@@ -170,14 +170,9 @@ class TokenTable:
             table._multi[row] = frozenset(hits)
         table._used = rows - len(free)
         table._slots = slots = _new_slots(_capacity_for(table._used, _LOADED_LOAD))
-        mask = len(slots) - 1
         for row in range(rows):
-            if row in free:
-                continue
-            i = hash(keys[row * TOKEN_SIZE : (row + 1) * TOKEN_SIZE]) & mask
-            while slots[i] >= 0:
-                i = (i + 1) & mask
-            slots[i] = row
+            if row not in free:
+                _place(slots, hash(keys[row * TOKEN_SIZE : (row + 1) * TOKEN_SIZE]), row)
         return table
 
     # -- the writer's internals --

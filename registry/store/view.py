@@ -358,12 +358,10 @@ class ReadView:
             table, records, subjects = self._index.export()
         started = time.monotonic()
         with self._db.read() as conn:
-            salt = conn.execute(select(EventRow.salt).where(EventRow.seq == floor)).scalar()
-            revision = conn.execute(_REVISION).scalar()
-            events = conn.execute(_EVENTS_UP_TO, {"floor": floor}).scalar_one()
+            salt, events, revision = _history_at(conn, floor)
         if salt is None or revision is None:  # a floor past an event that was rolled back: the next one will do
             return
-        stamp = index_snapshot.Stamp(floor=floor, salt=bytes(salt).hex(), events=int(events), revision=str(revision))
+        stamp = index_snapshot.Stamp(floor=floor, salt=salt, events=events, revision=revision)
         size = index_snapshot.write(self._snapshot_file, stamp, table, records, subjects)
         self._snapshot_floor = floor
         log.info("lookup index snapshot written to %s (event %d): %d tokens, %.0f MiB in %.1f s",
@@ -422,18 +420,25 @@ class ReadView:
         self._unregistered_before = conn.execute(select(CertificatePolicyRow.unregistered_issued_before)).scalar()
 
 
+def _history_at(conn: Connection, floor: int) -> tuple[str | None, int, str | None]:
+    """What ties a snapshot to this database at event `floor`: the event's salt (hex; None when the
+    database has no such event), how many events it holds up to there, and the schema's revision."""
+    salt = conn.execute(select(EventRow.salt).where(EventRow.seq == floor)).scalar()
+    events = conn.execute(_EVENTS_UP_TO, {"floor": floor}).scalar_one()
+    revision = conn.execute(_REVISION).scalar()
+    return (None if salt is None else bytes(salt).hex()), int(events), (None if revision is None else str(revision))
+
+
 def _refusal(conn: Connection, stamp: index_snapshot.Stamp) -> str:
     """Why a snapshot does not belong to this database's history or this code ("" when it does)."""
     if stamp.version != __version__:
         return f"it was written by registry {stamp.version}, this is {__version__}"
-    revision = conn.execute(_REVISION).scalar()
+    salt, held, revision = _history_at(conn, stamp.floor)
     if stamp.revision != revision:
         return f"it was written at schema revision {stamp.revision}, the database is at {revision}"
-    salt = conn.execute(select(EventRow.salt).where(EventRow.seq == stamp.floor)).scalar()
-    held = conn.execute(_EVENTS_UP_TO, {"floor": stamp.floor}).scalar_one()
     if salt is None:
         return f"the database has no event {stamp.floor}, the last the snapshot applied (restored from an older backup?)"
-    if bytes(salt).hex() != stamp.salt:
+    if salt != stamp.salt:
         return (f"event {stamp.floor} in the database is not the one the snapshot applied "
                 "(another registry's database, or one restored from a backup and written to since)")
     if held != stamp.events:
