@@ -27,7 +27,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, select, update
-from stdnum.cn import ric
 
 from jpr_client import Credentials, RegistryClient, Verdict
 from jpr_client.api.jpr.v1 import admin_pb2
@@ -39,13 +38,13 @@ from registry.store.database import Database
 from registry.store.models import EventRow, ReportTokenRow
 from registry.store.view import ReadView
 from tests.conftest import AdminClient, Registry
+from tests.integration.test_import import valid_ric
 from tests.integration.test_lookup import accept, applicant, report
 
 
-def ids(count: int, first: int = 1) -> list[str]:
-    """Valid mainland ID numbers (python-stdnum's check digit)."""
-    bases = [f"11010519800101{n:03d}" for n in range(first, first + count)]
-    return [base + ric.calc_check_digit(base + "0") for base in bases]  # it reads past the last digit
+def ids(count: int) -> list[str]:
+    """Valid mainland ID numbers."""
+    return [valid_ric(n) for n in range(1, count + 1)]
 
 
 def tokens_of(database: Database) -> list[bytes]:
