@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Integer, bindparam, select
 from sqlalchemy.orm import Session
 
 from jpr_client.model import Category, ChangeKind, IdentifierType, Listing, ListingChange, ListingStatus, ReportStatus, Role, Severity, Token
@@ -28,6 +28,13 @@ KINDS: dict[str, ChangeKind] = {
     "listing.quarantined": ChangeKind.QUARANTINED,
     "listing.released": ChangeKind.RELEASED,
 }
+# A page of the feed: seqs in order from the cursor, read until the page is full (not every change event after it).
+_CHANGES = (
+    select(EventRow)
+    .where(EventRow.seq > bindparam("after"), EventRow.seq <= bindparam("through"), EventRow.kind.in_(list(KINDS)))
+    .order_by(EventRow.seq)
+    .limit(bindparam("limit", type_=Integer))
+)
 # Events recorded before they carried the listing's snapshot: whatever the listing's status is
 # now, the change says what it was right after the event.
 _STATUS_AFTER = {
@@ -56,12 +63,7 @@ class ChangeStore:
     def read(self, after: int, through: int, limit: int) -> tuple[list[ListingChange], int]:
         """Listing changes with `after` < seq <= `through`, oldest first, and the last seq read."""
         with self._db.session() as session:
-            rows = session.execute(
-                select(EventRow)
-                .where(EventRow.seq > after, EventRow.seq <= through, EventRow.kind.in_(list(KINDS)))
-                .order_by(EventRow.seq)
-                .limit(limit)
-            ).scalars().all()
+            rows = session.execute(_CHANGES, {"after": after, "through": through, "limit": limit}).scalars().all()
             changes = [_change(session, row) for row in rows if row.listing_id is not None]
             last = rows[-1].seq if len(rows) == limit else through
         return changes, last

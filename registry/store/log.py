@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, insert, select, tuple_, update
+from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -135,9 +135,8 @@ class LogStore:
     def entry_by_listing(self, listing_id: int, ref: str) -> StoredEntry:
         """The newest event that changed the listing (a changes-feed kind): what a match's state rests on.
         Opinions and objections name the listing but record none of its state, so they are skipped."""
-        newest = select(func.max(EventRow.seq)).where(EventRow.listing_id == listing_id, EventRow.kind.in_(list(CHANGE_KINDS)))
         with self._db.read() as conn:
-            seq = conn.execute(newest).scalar()
+            seq = conn.execute(_NEWEST_CHANGE, {"listing_id": listing_id}).scalar()
             row = None if seq is None else conn.execute(_ENTRY.where(EventRow.seq == seq)).first()
             pending = row is None and seq is not None
         if pending:
@@ -212,6 +211,10 @@ def _nodes(conn: Connection, wanted: Sequence[Node]) -> dict[Node, bytes]:
     return {(row.level, row.idx): row.hash for row in rows}
 
 
+# The newest event that changed a listing: searched by the listing (events.kind has no index to stray to).
+_NEWEST_CHANGE = select(func.max(EventRow.seq)).where(
+    EventRow.listing_id == bindparam("listing_id"), EventRow.kind.in_(list(CHANGE_KINDS))
+)
 _EVENT_COLUMNS = ("kind", "occurred_at", "actor", "report_id", "subject_id", "listing_id", "detail", "salt")
 _ENTRY = (
     select(LogLeafRow.leaf_index, LogLeafRow.commitment, EventRow.seq, *(getattr(EventRow, name) for name in _EVENT_COLUMNS),

@@ -1,5 +1,6 @@
-"""The statements that keep the lookup view current probe indexes, whatever the number of subjects
-(SQLite plans without statistics: see docs/performance.md, "Pitfall")."""
+"""The statements that keep the lookup view current, and the reads of every SubmitReport, probe the index
+of the column they select by, whatever the number of rows (SQLite plans without statistics: see
+docs/performance.md, "Pitfall")."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Select
 
-from registry.store import view
+from registry.store import changes, log, members, reports, view
 from registry.store.database import Database
 
 BY_SUBJECT = {
@@ -46,3 +47,31 @@ def test_subject_statements_search_indexes(db: Database, name: str, size: int) -
 def test_following_the_event_log_reads_only_new_rows(db: Database) -> None:
     steps = plan(db, view._EVENTS_AFTER, after=41)
     assert any("events USING INTEGER PRIMARY KEY (rowid>?)" in s for s in steps), steps
+
+
+# Each read SubmitReport makes (and two reads of events), and the key it must search by: a search by another index of the same
+# table (the reporter's reports, every event of one kind) reads rows in proportion to the registry's size.
+BY_KEY = {
+    "_RECEIPT_OF": (reports._RECEIPT_OF, {"payload_sha256": b"p" * 32},
+                    ["SEARCH reports USING INDEX ix_reports_payload_sha256 (payload_sha256=?)",
+                     "SEARCH members USING INTEGER PRIMARY KEY (rowid=?)"]),
+    "_FILED_UNDER": (reports._FILED_UNDER, {"report_id": "r"}, ["SEARCH reports USING INDEX sqlite_autoindex_reports_1 (report_id=?)"]),
+    "_EVENTS_OF_REPORT": (reports._EVENTS_OF_REPORT, {"report_id": "r"}, ["SEARCH events USING INDEX ix_events_report_id (report_id=?)"]),
+    "_SIGNING_KEY": (members._SIGNING_KEY, {"name": "n", "key_id": "k"},
+                     ["SEARCH member_keys USING INDEX sqlite_autoindex_member_keys_1 (key_id=?)",
+                      "SEARCH members USING INTEGER PRIMARY KEY (rowid=?)"]),
+    "_ATTACHED": (reports._ATTACHED, {"tokens": [b"a" * 64, b"b" * 64]}, ["SEARCH subject_tokens USING INDEX sqlite_autoindex_subject_tokens_1 (token=?)"]),
+    "_HELD_BY_SUBJECT": (reports._HELD_BY_SUBJECT, {"subject_id": 1, "tokens": [b"a" * 64]},
+                         ["SEARCH subject_tokens USING COVERING INDEX sqlite_autoindex_subject_tokens_1 (token=? AND subject_id=?)"]),
+    # Not SubmitReport's, but of the same class: events searched by their kind read every event of it.
+    "changes._CHANGES": (changes._CHANGES, {"after": 3, "through": 900, "limit": 100}, ["SEARCH events USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"]),
+    "log._NEWEST_CHANGE": (log._NEWEST_CHANGE, {"listing_id": 5}, ["SEARCH events USING INDEX ix_events_listing_id (listing_id=?)"]),
+    "_SUBJECT_OF_REPORTS": (view._SUBJECT_OF_REPORTS, {"ids": ["r", "s"]}, ["SEARCH reports USING INDEX sqlite_autoindex_reports_1 (report_id=?)"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BY_KEY))
+def test_reads_search_their_key(db: Database, name: str) -> None:
+    statement, values, expected = BY_KEY[name]
+    steps = [s for s in plan(db, statement, **values) if s.startswith("SEARCH") or s.startswith("SCAN")]
+    assert steps == expected
