@@ -105,7 +105,10 @@ class TransparencyService:
         return SignedCheckpoint(add_signature_lines(stored.note, lines) if lines else stored.note, stored.size, stored.root_hash)
 
     def entry(self, caller: Caller, which: EntrySelector, tree_size: int = 0) -> ProvedEntry:
-        size = self._proof_size(tree_size, "tree_size")
+        try:
+            size = self._proof_size(tree_size, "tree_size")
+        except NotFound:  # no checkpoint signed yet (a new registry): every entry is newer than the newest, 0 (protocol 11)
+            size = 0
         if which.event_seq is not None:
             stored = self._log.entry_by_seq(which.event_seq)
         elif which.leaf_index is not None:

@@ -81,7 +81,7 @@ class SubjectRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # A merged subject redirects to the survivor; its links moved there.
-    merged_into: Mapped[int | None] = mapped_column(ForeignKey("subjects.id"), nullable=True)
+    merged_into: Mapped[int | None] = mapped_column(ForeignKey("subjects.id"), nullable=True, index=True)
     merged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import bindparam, case, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -132,14 +132,17 @@ def _quarantine(listing: ListingRow) -> Quarantine | None:
 
 def _matched(session: Session, member_id: int, subject_id: int) -> bool:
     """Did this member's lookups match the subject, or a subject since merged into it?"""
-    merged = select(SubjectRow.id).where(SubjectRow.merged_into == subject_id)
-    found = session.scalar(
-        select(SubjectMatchRow.subject_id)
-        .where(SubjectMatchRow.member_id == member_id,
-               or_(SubjectMatchRow.subject_id == subject_id, SubjectMatchRow.subject_id.in_(merged)))
-        .limit(1)
-    )
-    return found is not None
+    return session.scalar(_MATCHED, {"member_id": member_id, "subject_id": subject_id}) is not None
+
+
+_MATCHED = (
+    select(SubjectMatchRow.subject_id)
+    .where(SubjectMatchRow.member_id == bindparam("member_id"), or_(
+        SubjectMatchRow.subject_id == bindparam("subject_id"),
+        SubjectMatchRow.subject_id.in_(select(SubjectRow.id).where(SubjectRow.merged_into == bindparam("subject_id"))),
+    ))
+    .limit(1)
+)
 
 
 def _counts(session: Session, listing_id: int) -> tuple[int, int]:

@@ -199,6 +199,8 @@ _INSERT_REPORT_TOKENS = insert(ReportTokenRow)
 _INSERT_SUBJECT = insert(SubjectRow).returning(SubjectRow.id)
 _INSERT_SUBJECT_TOKENS = insert(SubjectTokenRow)
 _INSERT_MERGE = insert(SubjectMergeRow)
+# Subjects merged earlier into the one being merged now follow it to the survivor (ix_subjects_merged_into).
+_REDIRECT_MERGED = update(SubjectRow).where(SubjectRow.merged_into == bindparam("merged")).values(merged_into=bindparam("survivor"))
 
 
 def _check_declared_types(attached: Sequence[Any], tokens: tuple[Token, ...]) -> None:
@@ -235,7 +237,7 @@ def _merge(session: Session, survivor: int, merged: int, report_id: str, now: da
     session.execute(update(SubjectTokenRow).where(SubjectTokenRow.subject_id == merged).values(subject_id=survivor))
     session.execute(update(ReportRow).where(ReportRow.subject_id == merged).values(subject_id=survivor))
     session.execute(update(ListingRow).where(ListingRow.subject_id == merged).values(subject_id=survivor))
-    session.execute(update(SubjectRow).where(SubjectRow.merged_into == merged).values(merged_into=survivor))
+    session.execute(_REDIRECT_MERGED, {"merged": merged, "survivor": survivor})
     session.execute(update(SubjectRow).where(SubjectRow.id == merged).values(merged_into=survivor, merged_at=now))
     session.execute(_INSERT_MERGE, {"survivor_id": survivor, "merged_id": merged, "report_id": report_id, "merged_at": now})
     events.record(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 
 from jpr_client.model import IdentifierType, Opinion
 from registry.domain.errors import NotFound
@@ -29,6 +29,10 @@ from registry.store.refs import listing_ref, parse_ref, subject_ref
 from registry.store.reports import report_view
 
 
+# The subjects merged into one (searched through ix_subjects_merged_into, not a scan of every subject).
+_MERGED_INTO = select(SubjectRow.id).where(SubjectRow.merged_into == bindparam("subject_id")).order_by(SubjectRow.id)
+
+
 class SubjectStore:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -39,7 +43,7 @@ class SubjectStore:
             subject = session.get(SubjectRow, subject_id)
             if subject is None:
                 raise NotFound(f"no subject {ref}")
-            merged = session.scalars(select(SubjectRow.id).where(SubjectRow.merged_into == subject_id).order_by(SubjectRow.id)).all()
+            merged = session.scalars(_MERGED_INTO, {"subject_id": subject_id}).all()
             ids = [subject_id, *merged]
             tokens = session.scalars(
                 select(SubjectTokenRow).where(SubjectTokenRow.subject_id == subject_id).order_by(SubjectTokenRow.attached_at, SubjectTokenRow.id)

@@ -8,10 +8,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Select
+from sqlalchemy import Select, select
 
-from registry.store import changes, log, members, reports, view
+from registry.store import changes, log, members, opinions, reports, subjects, view
 from registry.store.database import Database
+from registry.store.models import SubjectRow
 
 BY_SUBJECT = {
     "_REPORTS": view._REPORTS,
@@ -66,6 +67,15 @@ BY_KEY = {
     # Not SubmitReport's, but of the same class: events searched by their kind read every event of it.
     "changes._CHANGES": (changes._CHANGES, {"after": 3, "through": 900, "limit": 100}, ["SEARCH events USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"]),
     "log._NEWEST_CHANGE": (log._NEWEST_CHANGE, {"listing_id": 5}, ["SEARCH events USING INDEX ix_events_listing_id (listing_id=?)"]),
+    # Subjects merged into one: a merge (SubmitReport), an opinion's match check, a subject shown.
+    "reports._REDIRECT_MERGED": (select(SubjectRow.id).where(reports._REDIRECT_MERGED.whereclause), {"merged": 3},  # the UPDATE's search
+                                 ["SEARCH subjects USING COVERING INDEX ix_subjects_merged_into (merged_into=?)"]),
+    "subjects._MERGED_INTO": (subjects._MERGED_INTO, {"subject_id": 3}, ["SEARCH subjects USING COVERING INDEX ix_subjects_merged_into (merged_into=?)"]),
+    "opinions._MATCHED": (opinions._MATCHED, {"member_id": 1, "subject_id": 3}, [
+        "SEARCH subject_matches USING COVERING INDEX sqlite_autoindex_subject_matches_1 (subject_id=? AND member_id=?)",
+        "SEARCH subjects USING COVERING INDEX ix_subjects_merged_into (merged_into=?)",
+        "SEARCH subject_matches USING COVERING INDEX sqlite_autoindex_subject_matches_1 (subject_id=? AND member_id=?)",
+    ]),
     "_SUBJECT_OF_REPORTS": (view._SUBJECT_OF_REPORTS, {"ids": ["r", "s"]}, ["SEARCH reports USING INDEX sqlite_autoindex_reports_1 (report_id=?)"]),
 }
 
