@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 from sqlalchemy import delete, insert, select, update
 
@@ -22,6 +23,8 @@ from jpr_client import (
     Opinion,
     RegistryClient,
 )
+from jpr_client.api.jpr.v1 import log_pb2, log_pb2_grpc
+from jpr_client.client import secure_channel
 from jpr_client.transparency.checkpoint import Checkpoint
 from jpr_client.transparency.merkle import Appender, leaf_hash
 from jpr_client.transparency.note import open_note, sign_note
@@ -171,3 +174,22 @@ def test_proofs_fail_when_an_event_row_was_altered_in_the_database(
         (change,) = take(b.watch_changes(tmp_path / "changes.cursor"), 1)  # the feed replays the altered snapshot
         with pytest.raises(LogProofError, match="not the one its log recorded"):
             b.prove_change(change)
+
+
+def test_an_entry_asked_for_before_the_first_checkpoint_is_retried_not_missing(
+    registry: Registry, member: Callable[[str], Credentials]
+) -> None:
+    """A new registry has signed no checkpoint: GetLogEntry says FAILED_PRECONDITION (retry, protocol 11),
+    so `prove_receipt` waits for the first one instead of failing at once with NOT_FOUND."""
+    registry.running.checkpoints.close()  # no pass signs behind the test's back
+    registry.database.write_locked(lambda conn: (conn.execute(delete(LogCosignatureRow)), conn.execute(delete(LogCheckpointRow))))
+    credentials = member("platform-a")
+    with RegistryClient(credentials, monitor=MonitorConfig()) as a:
+        receipt = a.submit_report(report(("cn_ric", RIC)))
+        with secure_channel(credentials) as channel:
+            with pytest.raises(grpc.RpcError) as refused:
+                log_pb2_grpc.TransparencyLogStub(channel).GetLogEntry(log_pb2.GetLogEntryRequest(event_seq=receipt.event_seq), timeout=10)
+        assert refused.value.code() is grpc.StatusCode.FAILED_PRECONDITION, refused.value.details()
+        assert registry.running.checkpoints.sign_now() is not None
+        proof = a.prove_receipt(receipt)
+        assert proof.leaf_index < proof.checkpoint.size
