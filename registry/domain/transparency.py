@@ -107,7 +107,9 @@ class TransparencyService:
     def entry(self, caller: Caller, which: EntrySelector, tree_size: int = 0) -> ProvedEntry:
         try:
             size = self._proof_size(tree_size, "tree_size")
-        except NotFound:  # no checkpoint signed yet (a new registry): every entry is newer than the newest, 0 (protocol 11)
+        except NotFound:  # no checkpoint signed yet (a new registry): every entry is newer than the newest (protocol 11: retry)
+            if tree_size:
+                raise
             size = 0
         if which.event_seq is not None:
             stored = self._log.entry_by_seq(which.event_seq)

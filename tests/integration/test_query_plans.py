@@ -1,6 +1,6 @@
-"""The statements that keep the lookup view current, and the reads of every SubmitReport, probe the index
-of the column they select by, whatever the number of rows (SQLite plans without statistics: see
-docs/performance.md, "Pitfall")."""
+"""The statements that keep the lookup view current, SubmitReport's reads, and other reads of events and of
+merged subjects search the index of the column they select by, whatever the number of rows (SQLite plans
+without statistics: see docs/performance.md, "Pitfall")."""
 
 from __future__ import annotations
 
@@ -50,8 +50,8 @@ def test_following_the_event_log_reads_only_new_rows(db: Database) -> None:
     assert any("events USING INTEGER PRIMARY KEY (rowid>?)" in s for s in steps), steps
 
 
-# Each read SubmitReport makes (and two reads of events), and the key it must search by: a search by another index of the same
-# table (the reporter's reports, every event of one kind) reads rows in proportion to the registry's size.
+# Each read SubmitReport makes, and others of the same class, with the search it must make: a search by another index of
+# the same table (the reporter's reports, every event of one kind), or a scan, reads rows in proportion to the registry's size.
 BY_KEY = {
     "_RECEIPT_OF": (reports._RECEIPT_OF, {"payload_sha256": b"p" * 32},
                     ["SEARCH reports USING INDEX ix_reports_payload_sha256 (payload_sha256=?)",
