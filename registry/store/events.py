@@ -86,10 +86,10 @@ def _awaiting_leaves(session: Session) -> _Awaiting:
     awaiting: _Awaiting | None = session.info.get(_AWAITING)
     if awaiting is None:
         awaiting = session.info[_AWAITING] = []
-        event.listen(session, "before_commit", _assign_leaves)
     return awaiting
 
 
+@event.listens_for(Session, "before_commit")  # every session's: one without events returns at once
 def _assign_leaves(session: Session) -> None:
     """As the transaction commits: each of its events' commitments, pending a leaf index.
 

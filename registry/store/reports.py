@@ -199,8 +199,21 @@ _INSERT_REPORT_TOKENS = insert(ReportTokenRow)
 _INSERT_SUBJECT = insert(SubjectRow).returning(SubjectRow.id)
 _INSERT_SUBJECT_TOKENS = insert(SubjectTokenRow)
 _INSERT_MERGE = insert(SubjectMergeRow)
-# Subjects merged earlier into the one being merged now follow it to the survivor (ix_subjects_merged_into).
-_REDIRECT_MERGED = update(SubjectRow).where(SubjectRow.merged_into == bindparam("merged")).values(merged_into=bindparam("survivor"))
+# A merge, in order: the merged subject's tokens the survivor holds too go, the rest move, then its reports
+# and listings; subjects merged earlier into it follow it to the survivor (ix_subjects_merged_into).
+_MERGE_STATEMENTS = (
+    delete(SubjectTokenRow).where(
+        SubjectTokenRow.subject_id == bindparam("merged"),
+        SubjectTokenRow.token.in_(select(SubjectTokenRow.token).where(SubjectTokenRow.subject_id == bindparam("survivor"))),
+    ),
+    update(SubjectTokenRow).where(SubjectTokenRow.subject_id == bindparam("merged")).values(subject_id=bindparam("survivor")),
+    update(ReportRow).where(ReportRow.subject_id == bindparam("merged")).values(subject_id=bindparam("survivor")),
+    update(ListingRow).where(ListingRow.subject_id == bindparam("merged")).values(subject_id=bindparam("survivor")),
+    update(SubjectRow).where(SubjectRow.merged_into == bindparam("merged")).values(merged_into=bindparam("survivor")),
+)
+_CLOSE_MERGED = update(SubjectRow).where(SubjectRow.id == bindparam("merged")).values(
+    merged_into=bindparam("survivor"), merged_at=bindparam("at")
+)
 
 
 def _check_declared_types(attached: Sequence[Any], tokens: tuple[Token, ...]) -> None:
@@ -230,16 +243,15 @@ def _resolve_subject(session: Session, payload: ReportPayload, attached: Sequenc
 
 def _merge(session: Session, survivor: int, merged: int, report_id: str, now: datetime) -> None:
     """Fold subject `merged` into `survivor`: its tokens, reports and listings move; it redirects."""
-    survivor_weak = select(SubjectTokenRow.token).where(SubjectTokenRow.subject_id == survivor)
-    session.execute(
-        delete(SubjectTokenRow).where(SubjectTokenRow.subject_id == merged, SubjectTokenRow.token.in_(survivor_weak))
-    )
-    session.execute(update(SubjectTokenRow).where(SubjectTokenRow.subject_id == merged).values(subject_id=survivor))
-    session.execute(update(ReportRow).where(ReportRow.subject_id == merged).values(subject_id=survivor))
-    session.execute(update(ListingRow).where(ListingRow.subject_id == merged).values(subject_id=survivor))
-    session.execute(_REDIRECT_MERGED, {"merged": merged, "survivor": survivor})
-    session.execute(update(SubjectRow).where(SubjectRow.id == merged).values(merged_into=survivor, merged_at=now))
-    session.execute(_INSERT_MERGE, {"survivor_id": survivor, "merged_id": merged, "report_id": report_id, "merged_at": now})
+    conn = session.connection()
+    moved = {"merged": merged, "survivor": survivor}
+    for statement in _MERGE_STATEMENTS:
+        conn.execute(statement, moved)
+    conn.execute(_CLOSE_MERGED, {"merged": merged, "survivor": survivor, "at": now})
+    conn.execute(_INSERT_MERGE, {"survivor_id": survivor, "merged_id": merged, "report_id": report_id, "merged_at": now})
+    # Core statements bypass the ORM: rows an earlier item of the same transaction loaded (ImportReports
+    # accepts through the ORM) are read again when next used, with their new subject.
+    session.expire_all()
     events.record(
         session,
         at=now,

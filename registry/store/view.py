@@ -488,10 +488,14 @@ def _read_entries(conn: Connection, subjects: list[int]) -> dict[int, SubjectEnt
             accepted = status == ReportStatus.ACCEPTED.value
             hit = Hit(subject=subject, type=IdentifierType(id_type), listing=listing if accepted else None)
             hits[subject].setdefault(bytes(token), set()).add(hit)
-    appealed = set(conn.execute(_APPEALED, params).scalars())
-    opinions: dict[tuple[int, str], int] = {(listing, opinion): n for listing, opinion, n in conn.execute(_OPINIONS, params)}
+    listed = conn.execute(_LISTINGS, params).all()
+    # Appeals and opinions only qualify listings: subjects without any (a new report's) need neither read.
+    appealed = set(conn.execute(_APPEALED, params).scalars()) if listed else set()
+    opinions: dict[tuple[int, str], int] = {
+        (listing, opinion): n for listing, opinion, n in conn.execute(_OPINIONS, params)
+    } if listed else {}
     listings: dict[int, list[Listing]] = defaultdict(list)
-    for found in conn.execute(_LISTINGS, params):
+    for found in listed:
         listings[found.subject_id].append(
             Listing(
                 found.id, found.listed_from, found.listed_until, found.id in appealed,

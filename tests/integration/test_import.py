@@ -281,3 +281,31 @@ def test_a_report_id_another_member_used_is_refused_and_its_report_left_alone(
     [result] = response.results
     assert (result.outcome, result.status) == (admin_pb2.IMPORT_OUTCOME_REFUSED, "ALREADY_EXISTS")
     assert [r.status for r in reports(admin)] == [types_pb2.REPORT_STATUS_SUBMITTED] and not listings(admin)
+
+
+def test_a_row_that_merges_two_subjects_listed_earlier_in_its_batch_names_the_survivor(
+    admin: AdminClient, association: Credentials
+) -> None:
+    """Rows 1 and 2 list two people; row 3 shows they are one (two strong tokens) and merges them. The merge
+    moves the second listing to the survivor while the batch's transaction holds that listing, loaded when
+    row 2 was accepted: row 3's answer and the stored rows must name the survivor, not the merged subject."""
+    now = datetime.now(UTC)
+    with RegistryClient(association) as client:
+        first = sign(association, payload(client, [("cn_ric", valid_ric(1))]))
+        second = sign(association, payload(client, [("cn_ric", valid_ric(2))]))
+        both = sign(association, payload(client, [("cn_ric", valid_ric(1)), ("cn_ric", valid_ric(2))]))
+    items = [
+        import_item(first, until=now + timedelta(days=100)),
+        import_item(second, until=now + timedelta(days=400)),  # the later end: row 3's current listing
+        import_item(both, until=now + timedelta(days=200)),
+    ]
+    response: admin_pb2.ImportReportsResponse = admin.call(  # type: ignore[assignment]
+        "ImportReports", admin_pb2.ImportReportsRequest(member="association", items=items)
+    )
+    assert [r.outcome for r in response.results] == [admin_pb2.IMPORT_OUTCOME_IMPORTED] * 3
+    stored = reports(admin)
+    survivor = {r.subject_id for r in stored}
+    assert len(survivor) == 1, stored  # all three reports on one subject
+    assert {l.subject_id for l in listings(admin)} == survivor
+    assert response.results[2].subject_id in survivor, response.results
+    assert response.results[2].listing_id == response.results[1].listing_id  # extended: the listing ending last

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Select, select
+from sqlalchemy import Select, literal_column, select
 
 from registry.store import changes, log, members, opinions, reports, subjects, view
 from registry.store.database import Database
@@ -68,8 +68,19 @@ BY_KEY = {
     "changes._CHANGES": (changes._CHANGES, {"after": 3, "through": 900, "limit": 100}, ["SEARCH events USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"]),
     "log._NEWEST_CHANGE": (log._NEWEST_CHANGE, {"listing_id": 5}, ["SEARCH events USING INDEX ix_events_listing_id (listing_id=?)"]),
     # Subjects merged into one: a merge (SubmitReport), an opinion's match check, a subject shown.
-    "reports._REDIRECT_MERGED": (select(SubjectRow.id).where(reports._REDIRECT_MERGED.whereclause), {"merged": 3},  # the UPDATE's search
-                                 ["SEARCH subjects USING COVERING INDEX ix_subjects_merged_into (merged_into=?)"]),
+    # A merge's statements, each searched by the subject it moves rows from (the UPDATE's or DELETE's own search).
+    **{f"reports._MERGE_STATEMENTS[{n}]": (select(literal_column("1")).select_from(statement.table).where(statement.whereclause),
+                                           {"merged": 3, "survivor": 1}, expected)
+       for n, (statement, expected) in enumerate(zip(reports._MERGE_STATEMENTS, [
+           ["SEARCH subject_tokens USING COVERING INDEX sqlite_autoindex_subject_tokens_1 (token=? AND subject_id=?)",  # per survivor token
+            "SEARCH subject_tokens USING INDEX ix_subject_tokens_subject_id (subject_id=?)"],
+           ["SEARCH subject_tokens USING COVERING INDEX ix_subject_tokens_subject_id (subject_id=?)"],
+           ["SEARCH reports USING COVERING INDEX ix_reports_subject_status (subject_id=?)"],
+           ["SEARCH listings USING COVERING INDEX ix_listings_subject_status (subject_id=?)"],
+           ["SEARCH subjects USING COVERING INDEX ix_subjects_merged_into (merged_into=?)"],
+       ], strict=True))},
+    "reports._CLOSE_MERGED": (select(literal_column("1")).select_from(SubjectRow).where(reports._CLOSE_MERGED.whereclause), {"merged": 3},
+                              ["SEARCH subjects USING INTEGER PRIMARY KEY (rowid=?)"]),
     "subjects._MERGED_INTO": (subjects._MERGED_INTO, {"subject_id": 3}, ["SEARCH subjects USING COVERING INDEX ix_subjects_merged_into (merged_into=?)"]),
     "opinions._MATCHED": (opinions._MATCHED, {"member_id": 1, "subject_id": 3}, [
         "SEARCH subject_matches USING COVERING INDEX sqlite_autoindex_subject_matches_1 (subject_id=? AND member_id=?)",
