@@ -131,12 +131,13 @@ class Database:
         """Call `listener` each time a write transaction is run again after a conflict."""
         self._on_conflict.append(listener)
 
-    def write(self, work: Callable[[Session], T]) -> T:
+    def write(self, work: Callable[[Session], T], *, tell: bool = True) -> T:
         """Run `work` in one write transaction; all of it commits or none.
 
         Lock conflicts are retried here with bounded backoff, until the call's
         deadline, so that they rarely reach a client (then as UNAVAILABLE, which
         clients retry); `work` must therefore be safe to run again.
+        `tell=False`: the caller calls `tell_written` itself (once for several writes).
         """
         for attempt in range(_RETRIES):
             timeout = _remaining_ms()  # no new attempt once the caller's deadline passed
@@ -156,14 +157,19 @@ class Database:
                     listener()
                 time.sleep(random.uniform(0.5, 1.0) * min(0.005 * 2**attempt, 0.5))
                 continue
-            token = set_deadline(None)  # the write committed: catching up must not be cut short
-            try:
-                for listener in self._after_write:
-                    listener()
-            finally:
-                reset_deadline(token)
+            if tell:
+                self.tell_written()
             return result
         raise AssertionError("unreachable")
+
+    def tell_written(self) -> None:
+        """Call the `after_write` listeners (after one or more committed writes)."""
+        token = set_deadline(None)  # the write committed: catching up must not be cut short
+        try:
+            for listener in self._after_write:
+                listener()
+        finally:
+            reset_deadline(token)
 
     def write_locked(self, work: Callable[[Connection], T]) -> T:
         """Run `work` in one short write transaction (Core) that orders itself by row locks

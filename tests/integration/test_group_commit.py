@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from registry.domain.errors import AlreadyExists, DeadlineExceeded
@@ -77,13 +77,42 @@ def queued_behind_a_commit(db: Database, writer: GroupWriter, calls: list[Callab
 
 
 def test_writes_queued_while_a_commit_is_under_way_share_the_next_transaction(db: Database) -> None:
-    commits = []
-    db.after_write(lambda: commits.append(1))
+    commits, told = [], []
+    event.listen(db.engine, "commit", lambda _conn: commits.append(1))
+    db.after_write(lambda: told.append(1))
     writer = GroupWriter(db)
     futures = queued_behind_a_commit(db, writer, [lambda k=k: writer.write(recording(k)) for k in ("a", "b", "c")])
     assert sorted(f.result(10) for f in futures) == ["a", "b", "c"]
     assert len(commits) == 2, "the first write alone, then the three that queued behind it in one transaction"
+    assert len(told) == 1, "the two commits, one after the other, are caught up with once"
     assert sorted(kinds(db)) == ["a", "b", "c", "first"]
+
+
+def test_each_caller_is_answered_only_after_its_commit_was_caught_up_with(db: Database) -> None:
+    """The read view's catch-up is an after-write listener: what a caller hears of, its process already shows."""
+    caught_up: list[set[str]] = []
+    db.after_write(lambda: caught_up.append(set(kinds(db))))
+    writer = GroupWriter(db)
+
+    def write_and_look(kind: str) -> bool:
+        writer.write(recording(kind))
+        return any(kind in seen for seen in caught_up)
+
+    futures = queued_behind_a_commit(db, writer, [lambda k=k: write_and_look(k) for k in ("a", "b", "c")])
+    assert [f.result(10) for f in futures] == [True, True, True]
+    assert "first" in caught_up[0]
+
+
+@pytest.mark.parametrize(("max_group", "events_when_told"), [(1, [1, 2, 3, 4, 5]), (2, [3, 5])])
+def test_catching_up_waits_for_at_most_max_group_writes(db: Database, max_group: int, events_when_told: list[int]) -> None:
+    """Under a load that never lets the queue empty, callers are still answered every `max_group` writes."""
+    told: list[int] = []
+    db.after_write(lambda: told.append(len(kinds(db))))
+    writer = GroupWriter(db, max_group=max_group)
+    futures = queued_behind_a_commit(db, writer, [lambda k=k: writer.write(recording(k)) for k in ("a", "b", "c", "d")])
+    assert sorted(f.result(10) for f in futures) == ["a", "b", "c", "d"]
+    # max_group 2: the first write alone, then a and b (3 writes: told), then c and d.
+    assert told == events_when_told
 
 
 def test_a_refused_write_in_a_group_is_refused_alone_and_the_others_commit(db: Database) -> None:
