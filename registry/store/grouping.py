@@ -83,36 +83,42 @@ class GroupWriter:
         `max_group` writes in all), then tell the database's after-write listeners once, then answer
         every caller of them. The read view's catch-up after a commit (about a third of a report's
         cost) is paid once for them all, and a caller is still answered only after its own commit
-        was caught up. False: the writer was closed meanwhile."""
+        was caught up with. No further group is committed once a committed caller's deadline would
+        pass during it (judged by the last commit's time). False: the writer was closed meanwhile."""
         answered: list[tuple[_Write[Any], tuple[bool, Any]]] = []
-        group, running = self._take(first)
-        while True:
-            answered.extend(self._commit(group))
-            if not running or len(answered) >= self._max_group:
-                break
-            try:
-                following = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if following is None:
-                running = False
-                break
-            group, running = self._take(following)
+        group, running = self._take(first, self._max_group)
         try:
-            self._db.tell_written()
+            while True:
+                began = time.monotonic()
+                answered.extend(self._commit(group))
+                took = time.monotonic() - began
+                ends = [w.ends for w, (ok, _) in answered if ok and w.ends is not None]
+                if not running or len(answered) >= self._max_group or (ends and time.monotonic() + took >= min(ends)):
+                    break
+                try:
+                    following = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if following is None:
+                    running = False
+                    break
+                group, running = self._take(following, self._max_group - len(answered))
+            if any(ok for _, (ok, _) in answered):
+                self._db.tell_written()
         except Exception:  # a listener's fault (the view's catch-up logs its own): the writes committed all the same
             log.exception("an after-write listener failed")
-        for w, (ok, value) in answered:
-            if ok:
-                w.done.set_result(value)
-            else:
-                w.done.set_exception(value)
+        finally:  # whatever happened, no caller is left waiting
+            for w, (ok, value) in answered:
+                if ok:
+                    w.done.set_result(value)
+                else:
+                    w.done.set_exception(value)
         return running
 
-    def _take(self, first: _Write[Any]) -> tuple[list[_Write[Any]], bool]:
-        """`first` and the writes queued behind it, up to `max_group`; and False if the writer was closed."""
+    def _take(self, first: _Write[Any], limit: int) -> tuple[list[_Write[Any]], bool]:
+        """`first` and the writes queued behind it, `limit` in all at most; and False if the writer was closed."""
         group = [first]
-        while len(group) < self._max_group:
+        while len(group) < limit:
             try:
                 queued = self._queue.get_nowait()
             except queue.Empty:

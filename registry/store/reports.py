@@ -250,7 +250,8 @@ def _merge(session: Session, survivor: int, merged: int, report_id: str, now: da
     conn.execute(_CLOSE_MERGED, {"merged": merged, "survivor": survivor, "at": now})
     conn.execute(_INSERT_MERGE, {"survivor_id": survivor, "merged_id": merged, "report_id": report_id, "merged_at": now})
     # Core statements bypass the ORM: rows an earlier item of the same transaction loaded (ImportReports
-    # accepts through the ORM) are read again when next used, with their new subject.
+    # accepts through the ORM) are read again when next used, with their new subject. Nothing unsaved is
+    # lost: file_report flushed before its first statement.
     session.expire_all()
     events.record(
         session,

@@ -91,7 +91,12 @@ def test_writes_queued_while_a_commit_is_under_way_share_the_next_transaction(db
 def test_each_caller_is_answered_only_after_its_commit_was_caught_up_with(db: Database) -> None:
     """The read view's catch-up is an after-write listener: what a caller hears of, its process already shows."""
     caught_up: list[set[str]] = []
-    db.after_write(lambda: caught_up.append(set(kinds(db))))
+
+    def catch_up() -> None:
+        time.sleep(0.2)  # a caller answered before this ends would look before the append
+        caught_up.append(set(kinds(db)))
+
+    db.after_write(catch_up)
     writer = GroupWriter(db)
 
     def write_and_look(kind: str) -> bool:
@@ -103,7 +108,23 @@ def test_each_caller_is_answered_only_after_its_commit_was_caught_up_with(db: Da
     assert "first" in caught_up[0]
 
 
-@pytest.mark.parametrize(("max_group", "events_when_told"), [(1, [1, 2, 3, 4, 5]), (2, [3, 5])])
+def test_a_committed_caller_is_not_kept_past_its_deadline_by_the_groups_behind_it(db: Database) -> None:
+    """The first write's deadline would pass during another commit: it is answered before that one starts."""
+    def held_then_done() -> str:
+        with deadline(0.6):  # committed after ~0.4 s: another ~0.4 s commit would take it past its deadline
+            return writer.write(recording("first", lambda: time.sleep(0.4)))
+
+    told: list[int] = []
+    db.after_write(lambda: told.append(len(kinds(db))))
+    writer = GroupWriter(db)
+    first = in_thread(held_then_done)
+    time.sleep(0.1)
+    second = in_thread(lambda: writer.write(recording("second")))
+    assert first.result(10) == "first" and second.result(10) == "second"
+    assert told == [1, 2], "the first commit was caught up with and answered alone"
+
+
+@pytest.mark.parametrize(("max_group", "events_when_told"), [(1, [1, 2, 3, 4, 5]), (2, [2, 4, 5]), (3, [3, 5])])
 def test_catching_up_waits_for_at_most_max_group_writes(db: Database, max_group: int, events_when_told: list[int]) -> None:
     """Under a load that never lets the queue empty, callers are still answered every `max_group` writes."""
     told: list[int] = []
@@ -111,7 +132,7 @@ def test_catching_up_waits_for_at_most_max_group_writes(db: Database, max_group:
     writer = GroupWriter(db, max_group=max_group)
     futures = queued_behind_a_commit(db, writer, [lambda k=k: writer.write(recording(k)) for k in ("a", "b", "c", "d")])
     assert sorted(f.result(10) for f in futures) == ["a", "b", "c", "d"]
-    # max_group 2: the first write alone, then a and b (3 writes: told), then c and d.
+    # max_group 2: the first write alone, then a (2 writes: told), then b and c, then d.
     assert told == events_when_told
 
 
