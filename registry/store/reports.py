@@ -200,7 +200,7 @@ _INSERT_SUBJECT = insert(SubjectRow).returning(SubjectRow.id)
 _INSERT_SUBJECT_TOKENS = insert(SubjectTokenRow)
 _INSERT_MERGE = insert(SubjectMergeRow)
 # A merge, in order: the merged subject's tokens the survivor holds too go, the rest move, then its reports
-# and listings; subjects merged earlier into it follow it to the survivor (ix_subjects_merged_into).
+# and listings; subjects merged earlier into it follow it to the survivor (ix_subjects_merged_into); it redirects.
 _MERGE_STATEMENTS = (
     delete(SubjectTokenRow).where(
         SubjectTokenRow.subject_id == bindparam("merged"),
@@ -210,9 +210,7 @@ _MERGE_STATEMENTS = (
     update(ReportRow).where(ReportRow.subject_id == bindparam("merged")).values(subject_id=bindparam("survivor")),
     update(ListingRow).where(ListingRow.subject_id == bindparam("merged")).values(subject_id=bindparam("survivor")),
     update(SubjectRow).where(SubjectRow.merged_into == bindparam("merged")).values(merged_into=bindparam("survivor")),
-)
-_CLOSE_MERGED = update(SubjectRow).where(SubjectRow.id == bindparam("merged")).values(
-    merged_into=bindparam("survivor"), merged_at=bindparam("at")
+    update(SubjectRow).where(SubjectRow.id == bindparam("merged")).values(merged_into=bindparam("survivor"), merged_at=bindparam("at")),
 )
 
 
@@ -244,10 +242,8 @@ def _resolve_subject(session: Session, payload: ReportPayload, attached: Sequenc
 def _merge(session: Session, survivor: int, merged: int, report_id: str, now: datetime) -> None:
     """Fold subject `merged` into `survivor`: its tokens, reports and listings move; it redirects."""
     conn = session.connection()
-    moved = {"merged": merged, "survivor": survivor}
     for statement in _MERGE_STATEMENTS:
-        conn.execute(statement, moved)
-    conn.execute(_CLOSE_MERGED, {"merged": merged, "survivor": survivor, "at": now})
+        conn.execute(statement, {"merged": merged, "survivor": survivor, "at": now})
     conn.execute(_INSERT_MERGE, {"survivor_id": survivor, "merged_id": merged, "report_id": report_id, "merged_at": now})
     # Core statements bypass the ORM: rows an earlier item of the same transaction loaded (ImportReports
     # accepts through the ORM) are read again when next used, with their new subject. Nothing unsaved is

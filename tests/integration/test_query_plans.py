@@ -78,9 +78,8 @@ BY_KEY = {
            ["SEARCH reports USING COVERING INDEX ix_reports_subject_status (subject_id=?)"],
            ["SEARCH listings USING COVERING INDEX ix_listings_subject_status (subject_id=?)"],
            ["SEARCH subjects USING COVERING INDEX ix_subjects_merged_into (merged_into=?)"],
+           ["SEARCH subjects USING INTEGER PRIMARY KEY (rowid=?)"],
        ], strict=True))},
-    "reports._CLOSE_MERGED": (select(literal_column("1")).select_from(SubjectRow).where(reports._CLOSE_MERGED.whereclause), {"merged": 3},
-                              ["SEARCH subjects USING INTEGER PRIMARY KEY (rowid=?)"]),
     "subjects._MERGED_INTO": (subjects._MERGED_INTO, {"subject_id": 3}, ["SEARCH subjects USING COVERING INDEX ix_subjects_merged_into (merged_into=?)"]),
     "opinions._MATCHED": (opinions._MATCHED, {"member_id": 1, "subject_id": 3}, [
         "SEARCH subject_matches USING COVERING INDEX sqlite_autoindex_subject_matches_1 (subject_id=? AND member_id=?)",
