@@ -12,7 +12,6 @@ from sqlalchemy import Select, literal_column, select
 
 from registry.store import changes, log, members, opinions, reports, subjects, view
 from registry.store.database import Database
-from registry.store.models import SubjectRow
 
 BY_SUBJECT = {
     "_REPORTS": view._REPORTS,
