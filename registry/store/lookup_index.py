@@ -112,52 +112,53 @@ def rows_of(record: bytes) -> tuple[int, ...]:
     return _rows_struct(count).unpack_from(record, _HEADER.size)
 
 
-def decode(record: bytes) -> tuple[list[Report], list[Listing]]:
-    rows, reports, listings = _HEADER.unpack_from(record)
-    offset = _HEADER.size + 4 * rows
-    decoded_reports = []
-    for listing_id, member, accepted, role, category, severity in REPORT.iter_unpack(record[offset : offset + REPORT.size * reports]):
-        decoded_reports.append(Report(listing_id or None, bool(accepted), member, ROLES[role], CATEGORIES[category], SEVERITIES[severity]))
-    offset += REPORT.size * reports
-    decoded_listings = [
-        Listing(id_, _EPOCH + since * _MICROSECOND, _EPOCH + until * _MICROSECOND, bool(appealed), confirmations, disputes, bool(held))
-        for id_, since, until, confirmations, disputes, appealed, held in LISTING.iter_unpack(record[offset : offset + LISTING.size * listings])
-    ]
-    return decoded_reports, decoded_listings
-
-
 def subject_state(subject: int, record: bytes, now: datetime) -> SubjectState:
-    reports, listings = decode(record)
-    active = [listing for listing in listings if listing.listed_until > now]
-    active_ids = {listing.id for listing in active}
-    listed = [r for r in reports if r.accepted and r.listing_id in active_ids]
-    pending = [r for r in reports if not r.accepted]
+    """The subject's state at `now`, from its record: read from the packed tuples, no object per report or listing."""
+    rows, report_count, listing_count = _HEADER.unpack_from(record)
+    offset = _HEADER.size + 4 * rows
+    end = offset + REPORT.size * report_count
+    at = micros(now)
+    # LISTING: id, from, until, confirmations, disputes, appealed, quarantined
+    active = [listing for listing in LISTING.iter_unpack(record[end : end + LISTING.size * listing_count]) if listing[2] > at]
+    active_ids = frozenset(listing[0] for listing in active)
+    # REPORT: listing (0: under review), member, accepted, role, category, severity
+    reports = list(REPORT.iter_unpack(record[offset:end]))
+    listed = [r for r in reports if r[2] and r[0] in active_ids]
+    pending = [r for r in reports if not r[2]]
     return SubjectState(
         subject_id=subject_ref(subject),
         listed=_allegation(listed) if active and listed else None,
-        active_listings=frozenset(active_ids),
-        appeal_pending=any(listing.appealed for listing in active),
-        quarantined=frozenset(listing.id for listing in active if listing.quarantined),
-        in_notice=bool(active) and all(listing.listed_from > now for listing in active),
-        listed_from=min((listing.listed_from for listing in active), default=None),
-        listed_until=max((listing.listed_until for listing in active), default=None),
+        active_listings=active_ids,
+        appeal_pending=any(listing[5] for listing in active),
+        quarantined=frozenset(listing[0] for listing in active if listing[6]),
+        in_notice=bool(active) and all(listing[1] > at for listing in active),
+        listed_from=_moment(min(listing[1] for listing in active)) if active else None,
+        listed_until=_moment(max(listing[2] for listing in active)) if active else None,
         under_review=_allegation(pending) if pending else None,
-        listing_ref=listing_ref(max(active, key=lambda l: (l.listed_until, l.id)).id) if active else "",
-        confirmations=sum(listing.confirmations for listing in active),
-        disputes=sum(listing.disputes for listing in active),
+        listing_ref=listing_ref(max(active, key=lambda l: (l[2], l[0]))[0]) if active else "",
+        confirmations=sum(listing[3] for listing in active),
+        disputes=sum(listing[4] for listing in active),
     )
 
 
-def _allegation(reports: list[Report]) -> Allegation:
+def _moment(microseconds: int) -> datetime:
+    return _EPOCH + microseconds * _MICROSECOND
+
+
+_SEVERITY_RANK = tuple(severity.rank for severity in SEVERITIES)
+
+
+def _allegation(reports: list[tuple[int, ...]]) -> Allegation:
+    """What packed REPORT tuples allege together."""
     return Allegation(
-        roles=frozenset(r.role for r in reports),
-        categories=frozenset(r.category for r in reports),
-        severity=max((r.severity for r in reports), key=lambda s: s.rank),
-        platforms=len({r.member_id for r in reports}),
+        roles=frozenset(ROLES[r[3]] for r in reports),
+        categories=frozenset(CATEGORIES[r[4]] for r in reports),
+        severity=SEVERITIES[max((r[5] for r in reports), key=_SEVERITY_RANK.__getitem__)],
+        platforms=len({r[1] for r in reports}),
     )
 
 
-Found = tuple[dict[bytes, set[Hit]], dict[int, SubjectState]]
+Found = tuple[dict[bytes, frozenset[Hit]], dict[int, SubjectState]]
 
 
 class LookupIndex:
@@ -193,12 +194,8 @@ class LookupIndex:
             return self._find(tokens, now)
 
     def _find(self, tokens: Sequence[bytes], now: datetime) -> Found:
-        table, records = self._table, self._records
-        hits: dict[bytes, set[Hit]] = {}
-        for token in tokens:
-            row = table.row(token)
-            if row >= 0:
-                hits.setdefault(token, set()).update(table.hits(row))
+        records = self._records
+        hits = self._table.found(tokens)
         if not hits:
             return {}, {}
         states: dict[int, SubjectState] = {}
@@ -206,7 +203,9 @@ class LookupIndex:
             record = records[subject] if subject < len(records) else None
             if record is not None:
                 states[subject] = subject_state(subject, record, now)
-        return {t: kept for t, found in hits.items() if (kept := {h for h in found if h.subject in states})}, states
+        if all(hit.subject in states for found in hits.values() for hit in found):
+            return hits, states  # nearly always: a subject a token is held for has a record
+        return {t: kept for t, found in hits.items() if (kept := frozenset(h for h in found if h.subject in states))}, states
 
     def other_holders(self, entry: SubjectEntry) -> set[int]:
         """Other subjects holding one of this entry's strong tokens: a report that moved (a merge) left them stale."""

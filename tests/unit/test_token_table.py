@@ -63,6 +63,8 @@ def test_the_table_answers_like_a_dictionary_of_hit_sets(ops: list[tuple[str, by
     for token in TOKENS:
         row = table.row(token)
         assert (table.hits(row) if row >= 0 else frozenset()) == model.get(token, frozenset())
+    # A batch's probe in one loop: the same hits, for the tokens held only, whatever the order and repeats.
+    assert table.found([bytes(64), *reversed(TOKENS), *TOKENS]) == model
 
 
 def replay(ops: list[tuple[str, bytes, object]], table: TokenTable) -> TokenTable:
@@ -127,6 +129,7 @@ def test_tokens_whose_hashes_collide_are_told_apart_by_their_bytes(monkeypatch: 
     assert [table.hits(table.row(t)) for t in (a, b, c)] == [frozenset({Hit(n, IdentifierType.CN_RIC, None)}) for n in (1, 2, 3)]
     table.remove_subject(table.row(b), 2)  # a deleted slot in the middle of the run must not end the search
     assert table.row(b) == -1 and table.row(c) >= 0 and table.row(a) >= 0
+    assert table.found([a, b, c]) == {a: {Hit(1, IdentifierType.CN_RIC, None)}, c: {Hit(3, IdentifierType.CN_RIC, None)}}
 
 
 def test_a_token_on_two_subjects_keeps_both_until_each_lets_go() -> None:

@@ -55,6 +55,10 @@ class ProtoEnums:
         self._enums = dict(enums)
         self._prefixes = {kind: prefix for kind, (prefix, _) in enums.items()}
         self._numbers = {kind: dict(proto.items()) for kind, (_, proto) in enums.items()}
+        # member -> number, the reverse: every match of a lookup answer converts a dozen members.
+        self._to_number: dict[enum.Enum, Any] = {
+            member: self._numbers[kind][self._prefixes[kind] + member.name] for kind in enums for member in kind
+        }
         # number -> member, built once: batches convert thousands of tokens per call.
         self._members: dict[type[enum.Enum], dict[int, Any]] = {
             kind: {n: kind.__members__[name.removeprefix(prefix)] for name, n in self._numbers[kind].items() if n != 0}
@@ -79,7 +83,7 @@ class ProtoEnums:
 
     def to_proto(self, value: enum.Enum) -> Any:
         """The proto enum number (typed Any: each proto enum has its own ValueType)."""
-        return self._numbers[type(value)][self._prefixes[type(value)] + value.name]
+        return self._to_number[value]
 
 
 PROTOCOL_ENUMS = ProtoEnums(
@@ -99,6 +103,7 @@ PROTOCOL_ENUMS = ProtoEnums(
 
 _MIN_SECONDS = -62135596800  # 0001-01-01T00:00:00Z
 _MAX_SECONDS = 253402300799  # 9999-12-31T23:59:59Z
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def timestamp_to_datetime(stamp: Timestamp, field: str = "timestamp") -> datetime:
@@ -112,6 +117,9 @@ def datetime_to_timestamp(value: datetime | None) -> Timestamp | None:
     """The Timestamp of a datetime, None for None."""
     if value is None:
         return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
+    # Timestamp.FromDatetime's arithmetic (a naive datetime is UTC), without its struct_time: a lookup answer holds two per match.
+    delta = (value if value.tzinfo is not None else value.replace(tzinfo=UTC)) - _EPOCH
+    seconds = delta.days * 86_400 + delta.seconds
+    if not _MIN_SECONDS <= seconds <= _MAX_SECONDS:
+        raise InvalidValue(f"{value.isoformat()} is not a valid timestamp (years 1-9999 in UTC)")
+    return Timestamp(seconds=seconds, nanos=delta.microseconds * 1000)
