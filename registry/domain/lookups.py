@@ -7,7 +7,7 @@ from datetime import datetime
 
 from jpr_client.model import LookupResult
 from registry.domain.errors import InvalidArgument
-from registry.domain.verdict import CLEAR, decide
+from registry.domain.verdict import decide
 from registry.store.view import ReadView
 
 MAX_BATCH = 1000
@@ -29,6 +29,4 @@ class LookupService:
             if not tokens:
                 raise InvalidArgument(f"applicants[{index}] has no identifiers; give at least one token")
         hits, states = self._store.find([value for tokens in applicants for value in tokens], self._clock())
-        if not hits:
-            return [CLEAR] * len(applicants)  # most batches of a re-screening: not one token known
-        return [CLEAR if hits.keys().isdisjoint(tokens) else decide(tokens, hits, states) for tokens in applicants]
+        return [decide(tokens, hits, states) for tokens in applicants]

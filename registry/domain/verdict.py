@@ -70,12 +70,14 @@ def decide(
     Types and strength come from the signed reports, never from the caller's
     label; only tokens of reports accepted into a listing tie an applicant to it.
     """
+    if hits.keys().isdisjoint(applicant):
+        return CLEAR  # most applicants of a batch: not one of their tokens was found
     found: dict[int, list[Hit]] = {}
     for token in applicant:
         for hit in hits.get(token, ()):
             found.setdefault(hit.subject, []).append(hit)
     if not found:
-        return CLEAR  # most applicants of a batch
+        return CLEAR  # the tokens found held no hit (a caller's mapping may hold empty ones)
     matches = [m for s, subject_hits in sorted(found.items()) if (m := _match(states.get(s), subject_hits)) is not None]
     verdict = max((_verdict_of(m) for m in matches), key=lambda v: v.value, default=Verdict.CLEAR)
     return LookupResult(verdict=verdict, matches=tuple(matches))

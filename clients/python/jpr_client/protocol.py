@@ -110,7 +110,7 @@ def timestamp_to_datetime(stamp: Timestamp, field: str = "timestamp") -> datetim
     """UTC datetime of a Timestamp; out of range (RFC 3339 years 1-9999) raises `InvalidValue`."""
     if not _MIN_SECONDS <= stamp.seconds <= _MAX_SECONDS or not 0 <= stamp.nanos <= 999_999_999:
         raise InvalidValue(f"{field}: seconds={stamp.seconds} nanos={stamp.nanos} is not a valid timestamp (years 1-9999)")
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=stamp.seconds, microseconds=stamp.nanos // 1000)
+    return _EPOCH + timedelta(seconds=stamp.seconds, microseconds=stamp.nanos // 1000)
 
 
 def datetime_to_timestamp(value: datetime | None) -> Timestamp | None:
