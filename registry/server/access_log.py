@@ -187,12 +187,13 @@ class RecordMaker:
         fields = record.__dict__
         fields.update(self._template)
         created = when.timestamp()
+        duration = round(milliseconds, 3)  # the text's figure is the JSON field's, rounded: the two never disagree
         fields.update(
             # A caller without a JPR certificate has no role, name or fingerprint: "-" in the text, null in JSON.
-            args=(method, _EVENT_WORDS[event], role or "-", name or "-", sha256 or "-", status, milliseconds, items, matched, request_id),
+            args=(method, _EVENT_WORDS[event], role or "-", name or "-", sha256 or "-", status, duration, items, matched, request_id),
             created=created, msecs=(created - int(created)) * 1000, relativeCreated=self._relative_ms + created * 1000,
             event=event, method=method, role=role or None, caller=name or None, certificate_sha256=sha256 or None,
-            status=status, duration_ms=round(milliseconds, 3), items=items, matched=matched, request_id=request_id or None,
+            status=status, duration_ms=duration, items=items, matched=matched, request_id=request_id or None,
         )
         return record
 

@@ -1,0 +1,96 @@
+"""The PostgreSQL databases tests share (tests/backends.py): one a test wrote to is handed to the next test
+exactly as the template is, and one whose schema a test changed is dropped, never handed on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from jpr_client.credentials import Credentials
+from registry.datadir import ADMIN_CREDENTIALS, DataDir
+from registry.server.app import start
+from registry.settings import load_settings
+from tests.backends import _postgres_database_url, _Recycler
+from tests.conftest import REGISTRY_NAME, AdminClient
+
+
+def _connect(name: str) -> psycopg.Connection[tuple[object, ...]]:
+    return psycopg.connect(_postgres_database_url(name).replace("+psycopg", ""), autocommit=True)
+
+
+def state(name: str) -> tuple[dict[str, bytes], dict[str, object]]:
+    """Every table's rows (binary COPY, in key order) and every sequence's position."""
+    with _connect(name) as conn:
+        tables = sorted(row[0] for row in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
+        rows = {}
+        for table in tables:
+            with conn.cursor().copy(f'COPY (SELECT * FROM "{table}" ORDER BY 1) TO STDOUT (FORMAT binary)') as copy:
+                rows[table] = b"".join(bytes(chunk) for chunk in copy)
+        sequences = dict(conn.execute("SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = 'public'").fetchall())
+    return rows, sequences
+
+
+def written_to(name: str, tmp_path: Path) -> None:
+    """A registry on `name` that created a member and a report's worth of rows: events, log leaves, sequences moved."""
+    data_dir = tmp_path / "jpr-data"
+    DataDir(data_dir).initialize(registry_name=REGISTRY_NAME, admin_name="admin", endpoint="127.0.0.1:0")
+    running = start(load_settings({"data_dir": data_dir, "listen": "127.0.0.1:0", "database_url": _postgres_database_url(name)}, environ={}))
+    try:
+        credentials = Credentials.load(data_dir / ADMIN_CREDENTIALS).with_endpoint(f"127.0.0.1:{running.port}")
+        admin = AdminClient(credentials, DataDir(data_dir).issuer())
+        admin.add_member("platform-a")
+        admin.add_member("platform-b")
+        admin.close()
+    finally:
+        running.stop(grace=None)
+
+
+def test_a_database_a_registry_wrote_to_is_handed_on_as_the_template_is(postgres_databases: _Recycler, tmp_path: Path) -> None:
+    template = state(postgres_databases.template)
+    name = postgres_databases.take()
+    written_to(name, tmp_path)
+    assert state(name) != template  # the registry wrote: the check below compares something
+    postgres_databases.give_back(name)
+    assert name in postgres_databases.free
+    assert state(name) == template
+    assert postgres_databases.take() == name  # the next test gets it
+
+
+CHANGES: dict[str, Callable[[psycopg.Connection[tuple[object, ...]]], object]] = {
+    "a table added": lambda conn: conn.execute("CREATE TABLE scratch (k integer PRIMARY KEY)"),
+    "a table dropped": lambda conn: conn.execute("DROP TABLE alembic_version"),
+    "another revision": lambda conn: conn.execute("UPDATE alembic_version SET version_num = 'base0'"),
+    "an index dropped": lambda conn: conn.execute("DROP INDEX ix_events_report_id"),
+    "a column added": lambda conn: conn.execute("ALTER TABLE members ADD COLUMN scratch integer"),
+}
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_a_database_whose_schema_a_test_changed_is_dropped(postgres_databases: _Recycler, change: str) -> None:
+    name = postgres_databases.take()
+    with _connect(name) as conn:
+        CHANGES[change](conn)
+    postgres_databases.give_back(name)
+    assert name not in postgres_databases.free
+    with _connect(postgres_databases.template) as conn:
+        assert conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None
+
+
+def test_a_connection_a_test_left_open_does_not_keep_its_database_from_the_next_test(postgres_databases: _Recycler) -> None:
+    name = postgres_databases.take()
+    left_open = _connect(name)
+    left_open.execute("SELECT 1")
+    postgres_databases.give_back(name)
+    assert name in postgres_databases.free
+    assert left_open.closed or left_open.broken or _fails(left_open)
+
+
+def _fails(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
+    try:
+        conn.execute("SELECT 1")
+    except psycopg.OperationalError:
+        return True
+    return False
