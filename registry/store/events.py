@@ -18,6 +18,7 @@ from jpr_client.transparency.entry import SALT_SIZE, LogEvent, commitment
 from registry.domain.model import EventFilter, HistoryEntry, Page
 from registry.store.database import Database
 from registry.store.models import EventRow, LogPendingRow
+from registry.store.prepared import Prepared
 from registry.store.pages import decode_id_page_token, id_page
 from registry.store.refs import listing_ref, subject_ref
 
@@ -46,17 +47,17 @@ def record(
         held.append(row)
         return None
     # A prebuilt statement at once: no ORM object to build and flush, and seq follows the order recorded
-    seq: int = session.connection().execute(_INSERT, row).scalar_one()
+    seq: int = _INSERT.scalar(session.connection(), row)
     _awaiting_leaves(session).append((seq, row, session.in_nested_transaction()))
     return seq
 
 
 _HELD = "jpr.events.held"
 _AWAITING = "jpr.events.awaiting_leaves"
-_INSERT = insert(EventRow).returning(EventRow.seq)
+_INSERT = Prepared(insert(EventRow).returning(EventRow.seq))
 _INSERT_MANY = insert(EventRow).returning(EventRow.seq, sort_by_parameter_order=True)
 _STILL_THERE = select(EventRow.seq).where(EventRow.seq.in_(bindparam("seqs", expanding=True)))
-_INSERT_PENDING = insert(LogPendingRow)
+_INSERT_PENDING = Prepared(insert(LogPendingRow))
 
 
 @contextmanager
@@ -112,7 +113,7 @@ def _assign_leaves(session: Session) -> None:
     kept = sorted(((seq, row) for seq, (row, _) in latest.items() if seq not in gone), key=lambda item: item[0])
     if not kept:
         return
-    conn.execute(_INSERT_PENDING, [{"seq": seq, "commitment": commitment(log_event(seq, row))} for seq, row in kept])
+    _INSERT_PENDING.execute(conn, [{"seq": seq, "commitment": commitment(log_event(seq, row))} for seq, row in kept])
 
 
 def log_event(seq: int, row: Mapping[str, Any]) -> LogEvent:

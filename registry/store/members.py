@@ -15,6 +15,7 @@ from registry.domain.model import Member, MemberStatus, SigningKey
 from registry.store import certificates, events
 from registry.store.database import Database
 from registry.store.models import MemberKeyRow, MemberRow
+from registry.store.prepared import Prepared
 
 
 class MemberStore:
@@ -109,15 +110,15 @@ class MemberStore:
 
 def signing_key(conn: Connection, name: str, key_id: str) -> tuple[int, SigningKey] | None:
     """`MemberStore.signing_key` inside a read transaction the caller holds."""
-    row = conn.execute(_SIGNING_KEY, {"name": name, "key_id": key_id}).first()
-    if row is None:
+    rows = _SIGNING_KEY.rows(conn, {"name": name, "key_id": key_id})
+    if not rows:
         return None
-    member_id, key_id, public_key, valid_from, revoked_at, valid_until = row
+    member_id, key_id, public_key, valid_from, revoked_at, valid_until = rows[0]
     return member_id, SigningKey(key_id, public_key, valid_from, revoked_at, valid_until)
 
 
-# Prebuilt: every SubmitReport reads it.
-_SIGNING_KEY = (
+# Prepared (prepared.py): every SubmitReport reads it.
+_SIGNING_KEY = Prepared(
     select(MemberRow.id, MemberKeyRow.key_id, MemberKeyRow.public_key, MemberKeyRow.valid_from, MemberKeyRow.revoked_at, MemberKeyRow.valid_until)
     .join(MemberKeyRow, MemberKeyRow.member_id == MemberRow.id)
     .where(MemberRow.name == bindparam("name"), MemberKeyRow.key_id == bindparam("key_id"))

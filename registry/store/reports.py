@@ -27,6 +27,7 @@ from registry.store.models import (
     SubjectRow,
     SubjectTokenRow,
 )
+from registry.store.prepared import Prepared
 from registry.store.pages import decode_page_token, encode_page_token
 from registry.store.refs import listing_ref, subject_ref
 
@@ -61,7 +62,7 @@ class ReportStore:
         """In one read: the stored receipt of this member's report with exactly these payload bytes,
         else the member's id and its signing key `key_id` (`MemberStore.signing_key`), else None."""
         with self._db.read() as conn:
-            for row in conn.execute(_RECEIPT_OF, {"payload_sha256": payload_sha256}).all():
+            for row in _RECEIPT_OF.rows(conn, {"payload_sha256": payload_sha256}):
                 if row.reporter == reporter:
                     return _receipt(conn, row)
             return members.signing_key(conn, reporter, key_id)
@@ -114,7 +115,7 @@ def report_view(session: Session, row: ReportRow) -> Report:
 
 def _receipt(conn: Connection, row: Any) -> Receipt:
     """The receipt of a stored report, from a row of its columns (`_STORED`)."""
-    kinds = conn.execute(_EVENTS_OF_REPORT, {"report_id": row.report_id}).all()
+    kinds = _EVENTS_OF_REPORT.rows(conn, {"report_id": row.report_id})
     return Receipt(
         report_id=row.report_id,
         subject_id=subject_ref(row.subject_id),
@@ -135,7 +136,7 @@ def file_report(session: Session, submission: Submission, now: datetime, *, unus
     session.flush()  # ORM changes made earlier in this transaction reach the database before these statements
     conn = session.connection()
     payload = submission.payload
-    existing = None if unused_id else conn.execute(_FILED_UNDER, {"report_id": payload.report_id}).first()
+    existing = None if unused_id else next(iter(_FILED_UNDER.rows(conn, {"report_id": payload.report_id})), None)
     if existing is not None:
         if existing.payload_sha256 == submission.payload_sha256 and existing.member_id == submission.member_id:
             return _receipt(conn, existing)
@@ -144,18 +145,18 @@ def file_report(session: Session, submission: Submission, now: datetime, *, unus
             "choose a new report id (re-sending the same signed payload is safe)"
         )
     # One read of every subject the report's tokens are attached to serves the three steps.
-    attached = conn.execute(_ATTACHED, {"tokens": [t.value for t in payload.tokens]}).all()
+    attached = _ATTACHED.rows(conn, {"tokens": [t.value for t in payload.tokens]})
     _check_declared_types(attached, payload.tokens)
     subject_id, merged = _resolve_subject(session, payload, attached, now)
     _attach_tokens(conn, subject_id, payload.tokens, now, None if merged else {bytes(a.token) for a in attached if a.subject_id == subject_id})
-    conn.execute(_INSERT_REPORT, {
+    _INSERT_REPORT.execute(conn, {
         "report_id": payload.report_id, "member_id": submission.member_id, "subject_id": subject_id,
         "status": ReportStatus.SUBMITTED.value, "role": payload.role.value, "category": payload.category.value,
         "severity": payload.severity.value, "created_at": payload.created_at, "received_at": now,
         "key_id": submission.key_id, "envelope": submission.envelope, "envelope_sha256": submission.envelope_sha256,
         "payload_sha256": submission.payload_sha256,
     })
-    conn.execute(_INSERT_REPORT_TOKENS, [
+    _INSERT_REPORT_TOKENS.execute(conn, [
         {"report_id": payload.report_id, "token": t.value, "id_type": t.type.value, "strong": t.type.strong} for t in payload.tokens
     ])
     seq = events.record(
@@ -174,30 +175,30 @@ def file_report(session: Session, submission: Submission, now: datetime, *, unus
     )
 
 
-# The write path's reads name one key column each, so that SQLite, which plans without statistics, cannot
+# The write path's statements run on the driver's cursor (prepared.py). Its reads name one key column each, so that SQLite, which plans without statistics, cannot
 # search by a column many rows share instead: the reporter (every report of that member) or an event's kind
 # (every report's). tests/integration/test_query_plans.py holds them to it.
 _STORED = (
     ReportRow.report_id, ReportRow.payload_sha256, ReportRow.member_id, ReportRow.subject_id, ReportRow.status,
     ReportRow.received_at, ReportRow.envelope_sha256,
 )
-_FILED_UNDER = select(*_STORED).where(ReportRow.report_id == bindparam("report_id"))
+_FILED_UNDER = Prepared(select(*_STORED).where(ReportRow.report_id == bindparam("report_id")))
 # The reports stored with these payload bytes (one, but for a payload another member had signed), each with its reporter.
-_RECEIPT_OF = select(
+_RECEIPT_OF = Prepared(select(
     *_STORED, select(MemberRow.name).where(MemberRow.id == ReportRow.member_id).correlate(ReportRow).scalar_subquery().label("reporter")
-).where(ReportRow.payload_sha256 == bindparam("payload_sha256"))
+).where(ReportRow.payload_sha256 == bindparam("payload_sha256")))
 # A report's events: its receipt's event_seq is the report.submitted one's, also when the report is sent again.
-_EVENTS_OF_REPORT = select(EventRow.seq, EventRow.kind).where(EventRow.report_id == bindparam("report_id"))
-_ATTACHED = select(SubjectTokenRow.token, SubjectTokenRow.id_type, SubjectTokenRow.subject_id, SubjectTokenRow.strong).where(
+_EVENTS_OF_REPORT = Prepared(select(EventRow.seq, EventRow.kind).where(EventRow.report_id == bindparam("report_id")))
+_ATTACHED = Prepared(select(SubjectTokenRow.token, SubjectTokenRow.id_type, SubjectTokenRow.subject_id, SubjectTokenRow.strong).where(
     SubjectTokenRow.token.in_(bindparam("tokens", expanding=True))
-)
-_HELD_BY_SUBJECT = select(SubjectTokenRow.token).where(
+))
+_HELD_BY_SUBJECT = Prepared(select(SubjectTokenRow.token).where(
     SubjectTokenRow.subject_id == bindparam("subject_id"), SubjectTokenRow.token.in_(bindparam("tokens", expanding=True))
-)
-_INSERT_REPORT = insert(ReportRow)
-_INSERT_REPORT_TOKENS = insert(ReportTokenRow)
-_INSERT_SUBJECT = insert(SubjectRow).returning(SubjectRow.id)
-_INSERT_SUBJECT_TOKENS = insert(SubjectTokenRow)
+))
+_INSERT_REPORT = Prepared(insert(ReportRow))
+_INSERT_REPORT_TOKENS = Prepared(insert(ReportTokenRow))
+_INSERT_SUBJECT = Prepared(insert(SubjectRow).returning(SubjectRow.id))
+_INSERT_SUBJECT_TOKENS = Prepared(insert(SubjectTokenRow))
 _INSERT_MERGE = insert(SubjectMergeRow)
 # A merge, in order: the merged subject's tokens the survivor holds too go, the rest move, then its reports
 # and listings; subjects merged earlier into it follow it to the survivor (ix_subjects_merged_into); it redirects.
@@ -230,7 +231,7 @@ def _resolve_subject(session: Session, payload: ReportPayload, attached: Sequenc
     strong = {t.value for t in payload.tokens if t.type.strong}
     found = sorted({a.subject_id for a in attached if a.strong and bytes(a.token) in strong})
     if not found:
-        subject_id: int = session.connection().execute(_INSERT_SUBJECT, {"created_at": now}).scalar_one()
+        subject_id: int = _INSERT_SUBJECT.scalar(session.connection(), {"created_at": now})
         events.record(session, at=now, actor="registry", kind="subject.created", subject_id=subject_id, report_id=payload.report_id)
         return subject_id, False
     survivor, *merged = found  # the oldest subject id survives
@@ -263,7 +264,7 @@ def _merge(session: Session, survivor: int, merged: int, report_id: str, now: da
 def _attach_tokens(conn: Connection, subject_id: int, tokens: tuple[Token, ...], now: datetime, present: set[bytes] | None) -> None:
     """Attach the tokens the subject does not hold yet; `present`: those it holds, unless a merge just moved some."""
     if present is None:
-        present = {bytes(t) for t in conn.execute(_HELD_BY_SUBJECT, {"subject_id": subject_id, "tokens": [t.value for t in tokens]}).scalars()}
+        present = {bytes(t) for t, in _HELD_BY_SUBJECT.rows(conn, {"subject_id": subject_id, "tokens": [t.value for t in tokens]})}
     rows = []
     for token in tokens:
         if token.value in present:
@@ -271,4 +272,4 @@ def _attach_tokens(conn: Connection, subject_id: int, tokens: tuple[Token, ...],
         present.add(token.value)
         rows.append({"token": token.value, "id_type": token.type.value, "strong": token.type.strong, "subject_id": subject_id, "attached_at": now})
     if rows:
-        conn.execute(_INSERT_SUBJECT_TOKENS, rows)
+        _INSERT_SUBJECT_TOKENS.execute(conn, rows)

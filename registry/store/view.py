@@ -58,6 +58,7 @@ from registry.store import index_snapshot
 from registry.store.index_load import read_index
 from registry.store.index_snapshot import Snapshot
 from registry.store.lookup_index import Found, Listing, LookupIndex, Report, SubjectEntry
+from registry.store.prepared import Prepared
 from registry.store.refs import parse_ref
 
 log = logging.getLogger(__name__)
@@ -75,36 +76,36 @@ _RECENT_EVENTS = 1000  # at start, how far back an uncommitted event may hide (P
 _LEGACY_VALIDITY = timedelta(days=CLIENT_DAYS, hours=1)
 
 _subjects: Any = bindparam("subjects", expanding=True)
-_REPORTS = select(
+_REPORTS = Prepared(select(
     ReportRow.subject_id, ReportRow.listing_id, ReportRow.status,
     ReportRow.member_id, ReportRow.role, ReportRow.category, ReportRow.severity,
-).where(ReportRow.subject_id.in_(_subjects))
-_TOKENS = (
+).where(ReportRow.subject_id.in_(_subjects)))
+_TOKENS = Prepared(
     select(ReportRow.subject_id, ReportRow.status, ReportRow.listing_id, ReportTokenRow.token, ReportTokenRow.id_type)
     .join(ReportTokenRow, ReportTokenRow.report_id == ReportRow.report_id)
     .where(ReportRow.subject_id.in_(_subjects))
 )
-_LISTINGS = select(ListingRow.id, ListingRow.subject_id, ListingRow.listed_from, ListingRow.listed_until, ListingRow.quarantined_at).where(
+_LISTINGS = Prepared(select(ListingRow.id, ListingRow.subject_id, ListingRow.listed_from, ListingRow.listed_until, ListingRow.quarantined_at).where(
     ListingRow.subject_id.in_(_subjects), ListingRow.status.in_(_LISTED)
-)
-_APPEALED = (
+))
+_APPEALED = Prepared(
     select(AppealRow.listing_id)
     .join(ListingRow, ListingRow.id == AppealRow.listing_id)
     .where(ListingRow.subject_id.in_(_subjects), AppealRow.status == AppealStatus.PENDING.value)
 )
-_OPINIONS = (
+_OPINIONS = Prepared(
     select(OpinionRow.listing_id, OpinionRow.opinion, func.count())
     .join(ListingRow, ListingRow.id == OpinionRow.listing_id)
     .where(ListingRow.subject_id.in_(_subjects), ListingRow.status.in_(_LISTED))
     .group_by(OpinionRow.listing_id, OpinionRow.opinion)
 )
-_EVENTS_AFTER = (
+_EVENTS_AFTER = Prepared(
     select(EventRow.seq, EventRow.kind, EventRow.subject_id, EventRow.listing_id, EventRow.report_id, EventRow.detail)
     .where(EventRow.seq > bindparam("after"))
     .order_by(EventRow.seq)
 )
-_SUBJECT_OF_LISTINGS = select(ListingRow.subject_id).where(ListingRow.id.in_(bindparam("ids", expanding=True)))
-_SUBJECT_OF_REPORTS = select(ReportRow.subject_id).where(ReportRow.report_id.in_(bindparam("ids", expanding=True)))
+_SUBJECT_OF_LISTINGS = Prepared(select(ListingRow.subject_id).where(ListingRow.id.in_(bindparam("ids", expanding=True))))
+_SUBJECT_OF_REPORTS = Prepared(select(ReportRow.subject_id).where(ReportRow.report_id.in_(bindparam("ids", expanding=True))))
 _MEMBERS = select(MemberRow.name, MemberRow.status)
 _EVENTS_UP_TO = select(func.count()).select_from(EventRow).where(EventRow.seq <= bindparam("floor"))
 _REVISION = text("SELECT version_num FROM alembic_version")  # the schema's migration revision, as Alembic records it
@@ -375,7 +376,7 @@ class ReadView:
         """
         started = self._clock()
         with self._lock, self._snapshot() as conn:
-            rows = conn.execute(_EVENTS_AFTER, {"after": self._cursor.floor}).all()
+            rows = _EVENTS_AFTER.rows(conn, {"after": self._cursor.floor})
             cursor = copy.deepcopy(self._cursor)
             fresh = set(cursor.take(row.seq for row in rows))
             events = [row for row in rows if row.seq in fresh]
@@ -460,9 +461,9 @@ def _subjects_touched(conn: Connection, events: Sequence[Any]) -> set[int]:
     listing_ids = sorted({row.listing_id for row in events if row.listing_id is not None})
     report_ids = sorted({row.report_id for row in events if row.report_id is not None})
     for chunk in _chunks(listing_ids):
-        subjects.update(conn.execute(_SUBJECT_OF_LISTINGS, {"ids": chunk}).scalars())
+        subjects.update(s for s, in _SUBJECT_OF_LISTINGS.rows(conn, {"ids": chunk}))
     for chunk in _chunks(report_ids):
-        subjects.update(s for s in conn.execute(_SUBJECT_OF_REPORTS, {"ids": chunk}).scalars() if s is not None)
+        subjects.update(s for s, in _SUBJECT_OF_REPORTS.rows(conn, {"ids": chunk}) if s is not None)
     return subjects
 
 
@@ -470,7 +471,7 @@ def _read_entries(conn: Connection, subjects: list[int]) -> dict[int, SubjectEnt
     """Each subject's entry, None for a subject without open reports (it answers nothing)."""
     params = {"subjects": subjects}
     reports: dict[int, list[Report]] = defaultdict(list)
-    for row in conn.execute(_REPORTS, params):
+    for row in _REPORTS.rows(conn, params):
         if row.status in _OPEN:
             reports[row.subject_id].append(
                 Report(
@@ -483,16 +484,16 @@ def _read_entries(conn: Connection, subjects: list[int]) -> dict[int, SubjectEnt
                 )
             )
     hits: dict[int, dict[bytes, set[Hit]]] = defaultdict(dict)
-    for subject, status, listing, token, id_type in conn.execute(_TOKENS, params):
+    for subject, status, listing, token, id_type in _TOKENS.rows(conn, params):
         if status in _OPEN:  # rejected and retracted reports tie nobody to anything
             accepted = status == ReportStatus.ACCEPTED.value
             hit = Hit(subject=subject, type=IdentifierType(id_type), listing=listing if accepted else None)
             hits[subject].setdefault(bytes(token), set()).add(hit)
-    listed = conn.execute(_LISTINGS, params).all()
+    listed = _LISTINGS.rows(conn, params)
     # Appeals and opinions only qualify listings: subjects without any (a new report's) need neither read.
-    appealed = set(conn.execute(_APPEALED, params).scalars()) if listed else set()
+    appealed = {listing for listing, in _APPEALED.rows(conn, params)} if listed else set()
     opinions: dict[tuple[int, str], int] = {
-        (listing, opinion): n for listing, opinion, n in conn.execute(_OPINIONS, params)
+        (listing, opinion): n for listing, opinion, n in _OPINIONS.rows(conn, params)
     } if listed else {}
     listings: dict[int, list[Listing]] = defaultdict(list)
     for found in listed:

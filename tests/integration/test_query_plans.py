@@ -12,6 +12,7 @@ from sqlalchemy import Select, literal_column, select
 
 from registry.store import changes, log, members, opinions, reports, subjects, view
 from registry.store.database import Database
+from registry.store.prepared import Prepared
 
 BY_SUBJECT = {
     "_REPORTS": view._REPORTS,
@@ -22,7 +23,9 @@ BY_SUBJECT = {
 }
 
 
-def plan(db: Database, statement: Select, **values: object) -> list[str]:  # type: ignore[type-arg]
+def plan(db: Database, statement: Select | Prepared, **values: object) -> list[str]:  # type: ignore[type-arg]
+    if isinstance(statement, Prepared):
+        statement = statement.statement  # type: ignore[assignment]
     sql = statement.params(**values).compile(dialect=db.engine.dialect, compile_kwargs={"literal_binds": True})
     with db.engine.connect() as conn:
         return [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
