@@ -61,9 +61,8 @@ class Prepared:
     def rows(self, conn: Connection, values: Mapping[str, Any]) -> list[Any]:
         """The statement's rows for `values` (named tuples, fields as the columns' keys)."""
         form = self._form(conn.dialect, values, tuple(values))
-        cursor = self._run(conn, form, lambda c: c.execute(form.sql, _parameters(form, values)))
-        found = cursor.fetchall()
-        cursor.close()
+        # SQLite runs a statement's later steps in fetchall: its errors (a deadline's interrupt, a lock) too are SQLAlchemy's
+        found = self._run(conn, form, lambda c: (c.execute(form.sql, _parameters(form, values)), c.fetchall())[1])
         assert form.row is not None
         if form.results is not None:
             return [form.row._make(p(v) if p else v for p, v in zip(form.results, row, strict=True)) for row in found]
@@ -80,19 +79,18 @@ class Prepared:
         if not many:
             return
         form = self._form(conn.dialect, many[0], tuple(many[0]))
-        cursor = self._run(conn, form, lambda c: c.executemany(form.sql, [_parameters(form, v) for v in many]))
-        cursor.close()
+        self._run(conn, form, lambda c: c.executemany(form.sql, [_parameters(form, v) for v in many]))
 
     def _run(self, conn: Connection, form: _Form, call: Callable[[Any], Any]) -> Any:
         raw = conn.connection.dbapi_connection
         assert raw is not None
         cursor = raw.cursor()
         try:
-            call(cursor)
+            return call(cursor)
         except conn.dialect.loaded_dbapi.Error as error:
-            cursor.close()
             raise DBAPIError.instance(form.sql, None, error, conn.dialect.loaded_dbapi.Error, hide_parameters=True, dialect=conn.dialect) from error
-        return cursor
+        finally:
+            cursor.close()
 
     def _form(self, dialect: Dialect, values: Mapping[str, Any], keys: tuple[str, ...]) -> _Form:
         key = (dialect.name, keys, *(len(values[name]) for name in self._expanding))
