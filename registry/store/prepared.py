@@ -60,7 +60,7 @@ class Prepared:
 
     def rows(self, conn: Connection, values: Mapping[str, Any]) -> list[Any]:
         """The statement's rows for `values` (named tuples, fields as the columns' keys)."""
-        form = self._form(conn.dialect, values, tuple(values))
+        form = self._form(conn.dialect, values)
         # SQLite runs a statement's later steps in fetchall: its errors (a deadline's interrupt, a lock) too are SQLAlchemy's
         found = self._run(conn, form, lambda c: (c.execute(form.sql, _parameters(form, values)), c.fetchall())[1])
         assert form.row is not None
@@ -78,7 +78,7 @@ class Prepared:
         many = list(values) if not isinstance(values, Mapping) else [values]
         if not many:
             return
-        form = self._form(conn.dialect, many[0], tuple(many[0]))
+        form = self._form(conn.dialect, many[0])
         self._run(conn, form, lambda c: c.executemany(form.sql, [_parameters(form, v) for v in many]))
 
     def _run(self, conn: Connection, form: _Form, call: Callable[[Any], Any]) -> Any:
@@ -92,8 +92,8 @@ class Prepared:
         finally:
             cursor.close()
 
-    def _form(self, dialect: Dialect, values: Mapping[str, Any], keys: tuple[str, ...]) -> _Form:
-        key = (dialect.name, keys, *(len(values[name]) for name in self._expanding))
+    def _form(self, dialect: Dialect, values: Mapping[str, Any]) -> _Form:
+        key = (dialect.name, tuple(values), *(len(values[name]) for name in self._expanding))
         form = self._forms.get(key)
         if form is None:
             with self._lock:

@@ -57,6 +57,7 @@ def test_a_database_a_registry_wrote_to_is_handed_on_as_the_template_is(postgres
     assert name in postgres_databases.free
     assert state(name) == template
     assert postgres_databases.take() == name  # the next test gets it
+    postgres_databases.give_back(name)  # and the next test after this one
 
 
 CHANGES: dict[str, Callable[[psycopg.Connection[tuple[object, ...]]], object]] = {
