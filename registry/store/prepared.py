@@ -23,6 +23,7 @@ Python-side default for a column the caller leaves out is refused when compiled.
 from __future__ import annotations
 
 import collections
+import contextlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -82,23 +83,33 @@ class Prepared:
         self._run(conn, form, lambda c: c.executemany(form.sql, [_parameters(form, v) for v in many]))
 
     def _run(self, conn: Connection, form: _Form, call: Callable[[Any], Any]) -> Any:
+        dbapi = conn.dialect.loaded_dbapi
         raw = conn.connection.dbapi_connection
         assert raw is not None
-        cursor = raw.cursor()
+        cursor = None
         try:
+            cursor = raw.cursor()
             return call(cursor)
-        except conn.dialect.loaded_dbapi.Error as error:
-            raise DBAPIError.instance(form.sql, None, error, conn.dialect.loaded_dbapi.Error, hide_parameters=True, dialect=conn.dialect) from error
+        except dbapi.Error as error:
+            # As `Connection.execute` does: a connection the server ended (or that was closed) is invalidated, so the
+            # pool never hands it out again and the transaction's rollback does not fail on it in place of this error.
+            gone = bool(conn.dialect.is_disconnect(error, raw, cursor))
+            if gone and not conn.invalidated:
+                conn.invalidate(error)
+            raise DBAPIError.instance(
+                form.sql, None, error, dbapi.Error, hide_parameters=True, connection_invalidated=gone, dialect=conn.dialect) from error
         finally:
-            cursor.close()
+            if cursor is not None:
+                with contextlib.suppress(dbapi.Error):  # a closed connection's cursor may refuse to close
+                    cursor.close()
 
     def _form(self, dialect: Dialect, values: Mapping[str, Any]) -> _Form:
         key = (dialect.name, tuple(values), *(len(values[name]) for name in self._expanding))
         form = self._forms.get(key)
         if form is None:
             with self._lock:
-                if len(self._forms) >= _SIZES:
-                    self._forms.clear()
+                if len(self._forms) >= _SIZES:  # the oldest form goes: a list length seen again is compiled again
+                    self._forms.pop(next(iter(self._forms)))
                 form = self._forms[key] = _compile(self.statement, dialect, values)
         return form
 

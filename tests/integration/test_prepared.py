@@ -4,15 +4,20 @@ any length, the statements' own literals, and driver errors as SQLAlchemy's."""
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from registry.store import events, members, reports, view
-from registry.store.database import Database
+from registry.domain.errors import DeadlineExceeded
+from registry.store.database import Database, deadline
 from registry.store.models import EventRow, ListingRow, SubjectRow, SubjectTokenRow
 from registry.store.prepared import Prepared
 
@@ -101,3 +106,65 @@ def test_an_insert_that_would_take_a_python_side_default_is_refused_when_compile
 def test_the_members_signing_key_read_gives_what_sqlalchemy_gives(db: Database) -> None:
     with db.engine.connect() as conn:
         assert members._SIGNING_KEY.rows(conn, {"name": "nobody", "key_id": "k"}) == []
+
+
+def _end_connection(db: Database, conn: Connection) -> None:
+    """The server ends the connection under the transaction (PostgreSQL: an administrator's or a failover's
+    pg_terminate_backend), or it is closed (SQLite: the only way an embedded connection goes away)."""
+    if db.is_sqlite:
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        raw.close()
+        return
+    pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+    with db.engine.connect() as other:
+        assert other.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})").scalar_one()
+
+
+_CALLS = {
+    "rows": lambda conn: view._EVENTS_AFTER.rows(conn, {"after": 0}),
+    "scalar": lambda conn: events._INSERT.scalar(conn, event_row(1)),
+    "execute": lambda conn: reports._INSERT_SUBJECT_TOKENS.execute(
+        conn, [{"token": token(1), "id_type": "phone", "strong": True, "subject_id": 1, "attached_at": NOW}]),
+    "through SQLAlchemy": lambda conn: conn.execute(select(EventRow.seq)).all(),  # the behaviour the others must match
+}
+
+
+@pytest.mark.parametrize("call", list(_CALLS))
+def test_a_connection_ended_under_a_statement_is_invalidated_and_its_error_is_the_one_raised(db: Database, call: str) -> None:
+    """The error leaving the transaction is the lost connection's, marked as such (not the rollback's failure on it),
+    and the pool never hands that connection out again: the next transaction works."""
+    with pytest.raises(DBAPIError) as raised, db.engine.connect() as conn, conn.begin():
+        _end_connection(db, conn)
+        _CALLS[call](conn)
+    error = raised.value
+    assert error.connection_invalidated, error
+    assert error.statement is not None and error.statement.split()[0] in {"SELECT", "INSERT"}, f"the rollback's error, not the statement's: {error!r}"
+    assert "[parameters" not in str(error)
+    for _ in range(3):  # every connection the pool holds
+        with db.engine.connect() as conn:
+            assert conn.execute(select(EventRow.seq)).all() == []
+
+
+def test_sqlite_past_the_deadline_in_the_fetch_of_a_long_read_is_deadline_exceeded(sqlite_template: Path, tmp_path: Path) -> None:
+    """SQLite returns a statement's first row from execute and runs its later steps in fetchall, where the
+    deadline's interrupt lands: it reaches the caller as DeadlineExceeded, as an interrupt at execute does."""
+    shutil.copyfile(sqlite_template, tmp_path / "registry.db")
+    db = Database(f"sqlite+pysqlite:///{tmp_path / 'registry.db'}")
+    try:
+        with db.engine.begin() as conn:
+            events._INSERT.execute(conn, [{**event_row(0), "report_id": f"r{n}", "detail": {"n": n}} for n in range(20_000)])
+        with deadline(0.3), db.read() as conn:
+            time.sleep(0.4)
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            cursor = raw.cursor()
+            cursor.execute(view._EVENTS_AFTER._form(conn.dialect, {"after": 0}).sql, (0,))  # the first row: fewer steps than the check's interval
+            with pytest.raises(sqlite3.OperationalError, match="interrupted"):
+                cursor.fetchall()
+            cursor.close()
+        with pytest.raises(DeadlineExceeded), deadline(0.3), db.read() as conn:
+            time.sleep(0.4)
+            view._EVENTS_AFTER.rows(conn, {"after": 0})
+    finally:
+        db.dispose()
