@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,10 +57,24 @@ def _connect_admin() -> psycopg.Connection[tuple[object, ...]]:
         pytest.skip(reason)
 
 
+def _new_name() -> str:
+    return f"jpr_test_{uuid.uuid4().hex[:12]}"
+
+
+def _end_connections(admin: psycopg.Connection[tuple[object, ...]], name: str) -> None:
+    """End every connection to `name` and wait until their backends are gone (termination is asynchronous)."""
+    end = time.monotonic() + 10
+    while admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                        (name,)).fetchone()[0]:  # type: ignore[index]
+        if time.monotonic() > end:
+            raise TimeoutError(f"connections to {name} did not end")
+        time.sleep(0.005)
+
+
 @contextmanager
 def fresh_postgres_database(template: str = "template0") -> Iterator[str]:
     """A new, empty (or templated) PostgreSQL database, dropped afterwards."""
-    name = f"jpr_test_{uuid.uuid4().hex[:12]}"
+    name = _new_name()
     with _connect_admin() as admin:
         admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     try:
@@ -82,18 +97,31 @@ def postgres_template() -> Iterator[str]:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-# What makes two databases' schemas the same for the registry: tables, columns, indexes, constraints,
-# triggers, functions, sequences, and the migration they are at (fails when alembic_version is gone).
+# What makes two databases' schemas the same for the registry: every relation (with its row security and
+# persistence), column (type with its length, nullability, default, identity, collation), index, constraint,
+# trigger (and whether it is enabled), function (and its body), sequence (and its options), type, policy,
+# schema, extension, the database's own settings, and the migration it is at (fails when alembic_version is gone).
 _SCHEMA = """
 SELECT string_agg(item, E'\n' ORDER BY item) FROM (
-    SELECT 'column ' || table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable || ' ' || coalesce(column_default, '') AS item
-      FROM information_schema.columns WHERE table_schema = 'public'
+    SELECT 'column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull
+           || ' ' || coalesce(pg_get_expr(d.adbin, d.adrelid), '') || ' ' || a.attidentity::text || a.attgenerated::text || ' ' || a.attcollation AS item
+      FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid LEFT JOIN pg_attrdef d ON (d.adrelid, d.adnum) = (a.attrelid, a.attnum)
+     WHERE c.relnamespace = 'public'::regnamespace AND a.attnum > 0 AND NOT a.attisdropped
+    UNION ALL SELECT 'relation ' || relname || ' ' || relkind::text || ' ' || relpersistence::text || ' ' || relrowsecurity || ' ' || relforcerowsecurity
+      FROM pg_class WHERE relnamespace = 'public'::regnamespace
     UNION ALL SELECT 'index ' || indexdef FROM pg_indexes WHERE schemaname = 'public'
     UNION ALL SELECT 'constraint ' || conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid)
       FROM pg_constraint WHERE connamespace = 'public'::regnamespace
-    UNION ALL SELECT 'trigger ' || tgname FROM pg_trigger WHERE NOT tgisinternal
-    UNION ALL SELECT 'function ' || proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace
-    UNION ALL SELECT 'sequence ' || sequencename FROM pg_sequences WHERE schemaname = 'public'
+    UNION ALL SELECT 'trigger ' || pg_get_triggerdef(oid) || ' ' || tgenabled::text FROM pg_trigger WHERE NOT tgisinternal
+    UNION ALL SELECT 'function ' || oid::regprocedure::text || ' ' || md5(prosrc) FROM pg_proc WHERE pronamespace = 'public'::regnamespace
+    UNION ALL SELECT 'sequence ' || sequencename || ' ' || data_type::text || ' ' || start_value || ' ' || min_value || ' ' || max_value
+           || ' ' || increment_by || ' ' || cycle || ' ' || cache_size FROM pg_sequences WHERE schemaname = 'public'
+    UNION ALL SELECT 'type ' || typname || ' ' || typtype::text FROM pg_type WHERE typnamespace = 'public'::regnamespace
+    UNION ALL SELECT 'policy ' || polrelid::regclass::text || ' ' || polname FROM pg_policy
+    UNION ALL SELECT 'schema ' || nspname FROM pg_namespace
+    UNION ALL SELECT 'extension ' || extname || ' ' || extversion FROM pg_extension
+    UNION ALL SELECT 'setting ' || setrole || ' ' || array_to_string(setconfig, ',') FROM pg_db_role_setting
+     WHERE setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
     UNION ALL SELECT 'at ' || version_num FROM alembic_version
 ) AS schema_items
 """
@@ -121,17 +149,31 @@ class _Recycler:
     def take(self) -> str:
         if self.free:
             return self.free.pop()
-        name = f"jpr_test_{uuid.uuid4().hex[:12]}"
+        name = _new_name()
         with _connect_admin() as admin:
             admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
         return name
 
-    def give_back(self, name: str) -> None:
-        """Empty `name` for the next test, or drop it if its schema changed or emptying it failed."""
-        with _connect_admin() as admin:  # a server a failed test left running loses its connections, as DROP ... WITH (FORCE) did
-            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+    def give_back(self, name: str) -> str | None:
+        """Empty `name` for the next test, under a new name (returned), or drop it (None) if its schema changed
+        or emptying it failed.
+
+        A server a failed test left running (a pool that pings and reconnects) would otherwise write into
+        the next test's database: connections to `name` are refused, the ones open are ended, and the
+        database is renamed, so that any later connection to `name` fails as it would on a dropped one.
+        """
+        kept = _new_name()
         try:
-            with psycopg.connect(_postgres_database_url(name).replace("+psycopg", "")) as conn:
+            with _connect_admin() as admin:
+                admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+                _end_connections(admin, name)
+                admin.execute(f'ALTER DATABASE "{name}" RENAME TO "{kept}"')
+                admin.execute(f'ALTER DATABASE "{kept}" WITH ALLOW_CONNECTIONS true')
+        except (psycopg.Error, TimeoutError):
+            self.drop(name)
+            return None
+        try:
+            with psycopg.connect(_postgres_database_url(kept).replace("+psycopg", "")) as conn:
                 if conn.execute(_SCHEMA).fetchone()[0] != self.schema:  # type: ignore[index]
                     raise LookupError("the test changed the schema")
                 conn.execute("SET LOCAL session_replication_role = replica")  # no foreign-key order to follow
@@ -142,9 +184,11 @@ class _Recycler:
                         copy.write(data)
                 for sequence, last_value in self.sequences:
                     conn.execute("SELECT setval(%s, %s, %s)", (sequence, last_value or 1, last_value is not None))
-            self.free.append(name)
         except (psycopg.Error, LookupError):
-            self.drop(name)
+            self.drop(kept)
+            return None
+        self.free.append(kept)
+        return kept
 
     @staticmethod
     def drop(name: str) -> None:

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from jpr_client.credentials import Credentials
 from registry.datadir import ADMIN_CREDENTIALS, DataDir
 from registry.server.app import start
 from registry.settings import load_settings
+from registry.store.database import Database
 from tests.backends import _postgres_database_url, _Recycler
 from tests.conftest import REGISTRY_NAME, AdminClient
 
@@ -53,11 +55,11 @@ def test_a_database_a_registry_wrote_to_is_handed_on_as_the_template_is(postgres
     name = postgres_databases.take()
     written_to(name, tmp_path)
     assert state(name) != template  # the registry wrote: the check below compares something
-    postgres_databases.give_back(name)
-    assert name in postgres_databases.free
-    assert state(name) == template
-    assert postgres_databases.take() == name  # the next test gets it
-    postgres_databases.give_back(name)  # and the next test after this one
+    kept = postgres_databases.give_back(name)
+    assert kept is not None and kept in postgres_databases.free and not _exists(postgres_databases, name)
+    assert state(kept) == template
+    assert postgres_databases.take() == kept  # the next test gets it
+    postgres_databases.give_back(kept)  # and the next test after this one
 
 
 CHANGES: dict[str, Callable[[psycopg.Connection[tuple[object, ...]]], object]] = {
@@ -66,6 +68,17 @@ CHANGES: dict[str, Callable[[psycopg.Connection[tuple[object, ...]]], object]] =
     "another revision": lambda conn: conn.execute("UPDATE alembic_version SET version_num = 'base0'"),
     "an index dropped": lambda conn: conn.execute("DROP INDEX ix_events_report_id"),
     "a column added": lambda conn: conn.execute("ALTER TABLE members ADD COLUMN scratch integer"),
+    "a column's length": lambda conn: conn.execute("ALTER TABLE events ALTER COLUMN actor TYPE varchar(81)"),
+    "a column's default": lambda conn: conn.execute("ALTER TABLE events ALTER COLUMN actor SET DEFAULT 'x'"),
+    "a trigger disabled": lambda conn: conn.execute(
+        "CREATE FUNCTION scratch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;"
+        "CREATE TRIGGER scratch BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION scratch();"
+        "ALTER TABLE events DISABLE TRIGGER scratch"),
+    "a sequence's increment": lambda conn: conn.execute("ALTER SEQUENCE events_seq_seq INCREMENT BY 2"),
+    "a type created": lambda conn: conn.execute("CREATE TYPE scratch AS ENUM ('a')"),
+    "row security": lambda conn: conn.execute("ALTER TABLE events ENABLE ROW LEVEL SECURITY"),
+    "a database setting": lambda conn: conn.execute(
+        "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET work_mem = ''77MB''', current_database()); END $$"),
 }
 
 
@@ -74,19 +87,45 @@ def test_a_database_whose_schema_a_test_changed_is_dropped(postgres_databases: _
     name = postgres_databases.take()
     with _connect(name) as conn:
         CHANGES[change](conn)
-    postgres_databases.give_back(name)
-    assert name not in postgres_databases.free
-    with _connect(postgres_databases.template) as conn:
-        assert conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None
+    free = list(postgres_databases.free)
+    assert postgres_databases.give_back(name) is None
+    assert postgres_databases.free == free and not _exists(postgres_databases, name)
+
+
+def test_an_untouched_database_passes_the_schema_check(postgres_databases: _Recycler) -> None:
+    """The check above compares something that holds for an untouched database: each change is what makes it fail."""
+    kept = postgres_databases.give_back(postgres_databases.take())
+    assert kept is not None and kept in postgres_databases.free
+
+
+def _exists(databases: _Recycler, name: str) -> bool:
+    with _connect(databases.template) as conn:
+        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
 
 
 def test_a_connection_a_test_left_open_does_not_keep_its_database_from_the_next_test(postgres_databases: _Recycler) -> None:
     name = postgres_databases.take()
     left_open = _connect(name)
     left_open.execute("SELECT 1")
-    postgres_databases.give_back(name)
-    assert name in postgres_databases.free
+    assert postgres_databases.give_back(name) in postgres_databases.free
     assert left_open.closed or left_open.broken or _fails(left_open)
+
+
+def test_a_server_a_test_left_running_cannot_write_into_the_next_tests_database(postgres_databases: _Recycler) -> None:
+    """Its pool pings and reconnects after its connections were ended; it must find no database to write to."""
+    name = postgres_databases.take()
+    left_running = Database(_postgres_database_url(name))  # pool_pre_ping, as the registry's engine
+    try:
+        with left_running.engine.begin() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        kept = postgres_databases.give_back(name)
+        assert kept is not None
+        template = state(postgres_databases.template)
+        with pytest.raises(OperationalError, match=name), left_running.engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO subjects (created_at) VALUES (now())")
+        assert state(kept) == template
+    finally:
+        left_running.dispose()
 
 
 def _fails(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
