@@ -12,6 +12,7 @@ with the reason.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 import uuid
@@ -57,8 +58,38 @@ def _connect_admin() -> psycopg.Connection[tuple[object, ...]]:
         pytest.skip(reason)
 
 
-def _new_name() -> str:
-    return f"jpr_test_{uuid.uuid4().hex[:12]}"
+def _new_name(kind: str = "test") -> str:
+    """`jpr_test_<pid>_<12 hex digits>`: the process that made the database is in its name (`sweep_abandoned`)."""
+    return f"jpr_{kind}_{os.getpid()}_{uuid.uuid4().hex[:12]}"
+
+
+_MADE_BY = re.compile(r"^jpr_(?:test|template)_(\d+)_[0-9a-f]{12}$")
+
+
+def sweep_abandoned(admin: psycopg.Connection[tuple[object, ...]]) -> list[str]:
+    """Drop the test databases whose process is gone: a run stopped before its teardown (Ctrl-C, a killed
+    worker) leaves them behind, and each holds a copy of the schema. Only on a server of this machine,
+    where a process id means the same process; a database of a live process (another run in parallel)
+    is never touched. The ones dropped."""
+    if make_url(POSTGRES_URL).host not in {None, "", "127.0.0.1", "localhost", "::1"}:
+        return []
+    dropped = []
+    for (name,) in admin.execute("SELECT datname FROM pg_database WHERE datname LIKE 'jpr%'").fetchall():
+        made_by = _MADE_BY.match(str(name))
+        if made_by is not None and not _alive(int(made_by.group(1))):
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            dropped.append(str(name))
+    return dropped
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _end_connections(admin: psycopg.Connection[tuple[object, ...]], name: str) -> None:
@@ -87,8 +118,9 @@ def fresh_postgres_database(template: str = "template0") -> Iterator[str]:
 @pytest.fixture(scope="session")
 def postgres_template() -> Iterator[str]:
     admin = _connect_admin()
-    name = f"jpr_template_{uuid.uuid4().hex[:12]}"
+    name = _new_name("template")
     with admin:
+        sweep_abandoned(admin)
         admin.execute(f'CREATE DATABASE "{name}"')
         database = Database(_postgres_database_url(name))
         schema.upgrade(database)

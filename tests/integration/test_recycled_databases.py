@@ -6,6 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import subprocess
+import sys
+
 import psycopg
 import pytest
 from sqlalchemy.exc import OperationalError
@@ -15,7 +18,7 @@ from registry.datadir import ADMIN_CREDENTIALS, DataDir
 from registry.server.app import start
 from registry.settings import load_settings
 from registry.store.database import Database
-from tests.backends import _postgres_database_url, _Recycler
+from tests.backends import _connect_admin, _postgres_database_url, _Recycler, sweep_abandoned
 from tests.conftest import REGISTRY_NAME, AdminClient
 
 
@@ -134,3 +137,27 @@ def _fails(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
     except psycopg.OperationalError:
         return True
     return False
+
+
+def test_databases_a_stopped_run_left_behind_are_dropped_and_a_live_runs_are_kept(postgres_databases: _Recycler) -> None:
+    """A run stopped before its teardown leaves its databases; the next run's start drops them (their process
+    is gone), never those of a run going on beside it, nor databases of any other name."""
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    left = {
+        "dead test": f"jpr_test_{int(gone.stdout)}_0123456789ab",
+        "dead template": f"jpr_template_{int(gone.stdout)}_0123456789ab",
+        "live": postgres_databases.take(),
+        "not ours": "jpr_unrelated_0123456789ab",
+    }
+    with _connect_admin() as admin:
+        for key in ("dead test", "dead template", "not ours"):
+            admin.execute(f'CREATE DATABASE "{left[key]}" TEMPLATE "{postgres_databases.template}"')
+        try:
+            dropped = sweep_abandoned(admin)
+            assert left["dead test"] in dropped and left["dead template"] in dropped
+            assert not _exists(postgres_databases, left["dead test"]) and not _exists(postgres_databases, left["dead template"])
+            assert _exists(postgres_databases, left["live"]) and _exists(postgres_databases, left["not ours"])
+            assert _exists(postgres_databases, postgres_databases.template)
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{left["not ours"]}" WITH (FORCE)')
+    postgres_databases.give_back(left["live"])
