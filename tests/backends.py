@@ -70,7 +70,8 @@ def sweep_abandoned(admin: psycopg.Connection[tuple[object, ...]]) -> list[str]:
     """Drop the test databases whose process is gone: a run stopped before its teardown (Ctrl-C, a killed
     worker) leaves them behind, and each holds a copy of the schema. Only on a server of this machine,
     where a process id means the same process; a database of a live process (another run in parallel)
-    is never touched. The ones dropped."""
+    is never touched. Runs in separate containers sharing one server do not share process ids: there a
+    live run's databases could be taken for abandoned ones, so such runs need a server each. The ones dropped."""
     if make_url(POSTGRES_URL).host not in {None, "", "127.0.0.1", "localhost", "::1"}:
         return []
     dropped = []
@@ -131,8 +132,10 @@ def postgres_template() -> Iterator[str]:
 
 # What makes two databases' schemas the same for the registry: every relation (with its row security and
 # persistence), column (type with its length, nullability, default, identity, collation), index, constraint,
-# trigger (and whether it is enabled), function (and its body), sequence (and its options), type, policy,
-# schema, extension, the database's own settings, and the migration it is at (fails when alembic_version is gone).
+# trigger (and whether it is enabled), function (and its body), sequence (and its options and owner column), type,
+# policy, schema (not the temporary ones a session makes), extension, owner, grants, storage options, statistics
+# targets, rules, views, the database's own settings and connection limit, and the migration it is at (fails when
+# alembic_version is gone). Not covered: comments, enum labels, function attributes (SECURITY DEFINER...).
 _SCHEMA = """
 SELECT string_agg(item, E'\n' ORDER BY item) FROM (
     SELECT 'column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull
@@ -150,7 +153,19 @@ SELECT string_agg(item, E'\n' ORDER BY item) FROM (
            || ' ' || increment_by || ' ' || cycle || ' ' || cache_size FROM pg_sequences WHERE schemaname = 'public'
     UNION ALL SELECT 'type ' || typname || ' ' || typtype::text FROM pg_type WHERE typnamespace = 'public'::regnamespace
     UNION ALL SELECT 'policy ' || polrelid::regclass::text || ' ' || polname FROM pg_policy
-    UNION ALL SELECT 'schema ' || nspname FROM pg_namespace
+    UNION ALL SELECT 'schema ' || nspname FROM pg_namespace WHERE nspname !~ '^pg_(toast_)?temp_'
+    UNION ALL SELECT 'grants ' || relname || ' ' || relowner::regrole::text || ' ' || coalesce(relacl::text, '') || ' '
+           || coalesce(array_to_string(reloptions, ','), '') FROM pg_class WHERE relnamespace = 'public'::regnamespace
+    UNION ALL SELECT 'statistics ' || attrelid::regclass::text || '.' || attname || ' ' || coalesce(attstattarget::text, '')
+      FROM pg_attribute WHERE attrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace)
+       AND attnum > 0 AND NOT attisdropped
+    UNION ALL SELECT 'rule ' || ev_class::regclass::text || ' ' || rulename FROM pg_rewrite
+     WHERE ev_class IN (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind <> 'v')
+    UNION ALL SELECT 'view ' || viewname || ' ' || md5(definition) FROM pg_views WHERE schemaname = 'public'
+    UNION ALL SELECT 'owned ' || objid::regclass::text || ' ' || refobjid::regclass::text || '.' || refobjsubid FROM pg_depend
+     WHERE classid = 'pg_class'::regclass AND deptype IN ('a', 'i')
+       AND objid IN (SELECT oid FROM pg_class WHERE relkind = 'S' AND relnamespace = 'public'::regnamespace)
+    UNION ALL SELECT 'database ' || datconnlimit FROM pg_database WHERE datname = current_database()
     UNION ALL SELECT 'extension ' || extname || ' ' || extversion FROM pg_extension
     UNION ALL SELECT 'setting ' || setrole || ' ' || array_to_string(setconfig, ',') FROM pg_db_role_setting
      WHERE setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
@@ -201,8 +216,9 @@ class _Recycler:
                 _end_connections(admin, name)
                 admin.execute(f'ALTER DATABASE "{name}" RENAME TO "{kept}"')
                 admin.execute(f'ALTER DATABASE "{kept}" WITH ALLOW_CONNECTIONS true')
-        except (psycopg.Error, TimeoutError):
+        except (psycopg.Error, TimeoutError):  # under either name, whichever step failed
             self.drop(name)
+            self.drop(kept)
             return None
         try:
             with psycopg.connect(_postgres_database_url(kept).replace("+psycopg", "")) as conn:

@@ -91,8 +91,10 @@ class Prepared:
             cursor = raw.cursor()
             return call(cursor)
         except dbapi.Error as error:
-            # As `Connection.execute` does: a connection the server ended (or that was closed) is invalidated, so the
-            # pool never hands it out again and the transaction's rollback does not fail on it in place of this error.
+            # As `Connection.execute` does for the connection itself: one the server ended (or that was closed) is
+            # invalidated, so the pool never hands it out again and the transaction's rollback does not fail on it in
+            # place of this error. Unlike it, the pool's other connections are not all discarded: PostgreSQL's engine
+            # checks each one as it is taken (pool_pre_ping), and a closed SQLite connection is only ever this one.
             gone = bool(conn.dialect.is_disconnect(error, raw, cursor))
             if gone and not conn.invalidated:
                 conn.invalidate(error)

@@ -80,6 +80,13 @@ CHANGES: dict[str, Callable[[psycopg.Connection[tuple[object, ...]]], object]] =
     "a sequence's increment": lambda conn: conn.execute("ALTER SEQUENCE events_seq_seq INCREMENT BY 2"),
     "a type created": lambda conn: conn.execute("CREATE TYPE scratch AS ENUM ('a')"),
     "row security": lambda conn: conn.execute("ALTER TABLE events ENABLE ROW LEVEL SECURITY"),
+    "a grant revoked": lambda conn: conn.execute("REVOKE INSERT ON events FROM PUBLIC; REVOKE INSERT ON events FROM postgres"),
+    "a storage option": lambda conn: conn.execute("ALTER TABLE events SET (fillfactor = 70)"),
+    "a statistics target": lambda conn: conn.execute("ALTER TABLE events ALTER COLUMN actor SET STATISTICS 7"),
+    "a rule": lambda conn: conn.execute("CREATE RULE scratch AS ON DELETE TO events DO INSTEAD NOTHING"),
+    "a sequence's owner": lambda conn: conn.execute("ALTER SEQUENCE events_seq_seq OWNED BY NONE"),
+    "a connection limit": lambda conn: conn.execute(
+        "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I CONNECTION LIMIT 50', current_database()); END $$"),
     "a database setting": lambda conn: conn.execute(
         "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET work_mem = ''77MB''', current_database()); END $$"),
 }
@@ -96,9 +103,35 @@ def test_a_database_whose_schema_a_test_changed_is_dropped(postgres_databases: _
 
 
 def test_an_untouched_database_passes_the_schema_check(postgres_databases: _Recycler) -> None:
-    """The check above compares something that holds for an untouched database: each change is what makes it fail."""
-    kept = postgres_databases.give_back(postgres_databases.take())
+    """The check above compares something that holds for an untouched database: each change is what makes it fail.
+    A session's temporary table is not a change of the schema."""
+    name = postgres_databases.take()
+    with _connect(name) as conn:
+        conn.execute("CREATE TEMPORARY TABLE scratch (k integer)")
+        kept = postgres_databases.give_back(name)
     assert kept is not None and kept in postgres_databases.free
+
+
+def test_a_database_that_fails_to_be_handed_on_is_dropped_under_either_name(
+    postgres_databases: _Recycler, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The rename done, allowing connections again fails: the database goes, not left refusing connections."""
+    name = postgres_databases.take()
+    real = psycopg.Connection.execute
+
+    def failing(self: psycopg.Connection[tuple[object, ...]], query: object, *args: object, **kwargs: object) -> object:
+        if isinstance(query, str) and "ALLOW_CONNECTIONS true" in query:
+            raise psycopg.OperationalError("refused for the test")
+        return real(self, query, *args, **kwargs)  # type: ignore[arg-type]
+
+    with _connect(postgres_databases.template) as conn:
+        before = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
+    monkeypatch.setattr(psycopg.Connection, "execute", failing)
+    assert postgres_databases.give_back(name) is None
+    monkeypatch.undo()
+    with _connect(postgres_databases.template) as conn:
+        after = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
+    assert after == before - {name}
 
 
 def _exists(databases: _Recycler, name: str) -> bool:
