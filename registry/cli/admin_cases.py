@@ -223,7 +223,7 @@ def export_listings(args: argparse.Namespace) -> int:
         return 0
     with enrollment.claim(Path(args.out), newline="") as out:
         count = export.write(pages, out, args.format, selection, output.Progress("listings exported", shown=output.progress_shown(args)))
-    print(f"{count:,} {args.status} listings written to {args.out}")
+    print(f"{count:,} {args.status} listing{'' if count == 1 else 's'} written to {args.out}")
     return 0
 
 

@@ -350,6 +350,9 @@ def test_export_writes_json_lines_to_a_new_file_with_the_same_keys(jpr: Jpr, exp
     out = tmp_path / "listings.jsonl"
     said = jpr.admin("admin", "export", "--format", "jsonl", "--out", str(out), "--with-reporters", "--with-free-text")
     assert said.strip() == f"2 active listings written to {out}"
+    one, none = tmp_path / "lifted.jsonl", tmp_path / "expired.jsonl"
+    assert jpr.admin("admin", "export", "--status", "lifted", "--out", str(one)).strip() == f"1 lifted listing written to {one}"
+    assert jpr.admin("admin", "export", "--status", "expired", "--out", str(none)).strip() == f"0 expired listings written to {none}"
     text = out.read_text(encoding="utf-8")
     first, second = (json.loads(line) for line in text.splitlines())
     assert list(first) == [*EXPORT_COLUMNS, "reporters", "summaries", "platform_actions"]
