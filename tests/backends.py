@@ -58,6 +58,10 @@ def _connect_admin() -> psycopg.Connection[tuple[object, ...]]:
         pytest.skip(reason)
 
 
+def _drop(admin: psycopg.Connection[tuple[object, ...]], name: str) -> None:
+    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def _new_name(kind: str = "test") -> str:
     """`jpr_test_<pid>_<12 hex digits>`: the process that made the database is in its name (`sweep_abandoned`)."""
     return f"jpr_{kind}_{os.getpid()}_{uuid.uuid4().hex[:12]}"
@@ -78,7 +82,7 @@ def sweep_abandoned(admin: psycopg.Connection[tuple[object, ...]]) -> list[str]:
     for (name,) in admin.execute("SELECT datname FROM pg_database WHERE datname LIKE 'jpr%'").fetchall():
         made_by = _MADE_BY.match(str(name))
         if made_by is not None and not _alive(int(made_by.group(1))):
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            _drop(admin, str(name))
             dropped.append(str(name))
     return dropped
 
@@ -113,7 +117,7 @@ def fresh_postgres_database(template: str = "template0") -> Iterator[str]:
         yield _postgres_database_url(name)
     finally:
         with _connect_admin() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            _drop(admin, name)
 
 
 @pytest.fixture(scope="session")
@@ -127,22 +131,24 @@ def postgres_template() -> Iterator[str]:
         schema.upgrade(database)
         database.dispose()
         yield name
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _drop(admin, name)
 
 
-# What makes two databases' schemas the same for the registry: every relation (with its row security and
-# persistence), column (type with its length, nullability, default, identity, collation), index, constraint,
-# trigger (and whether it is enabled), function (and its body), sequence (and its options and owner column), type,
-# policy, schema (not the temporary ones a session makes), extension, owner, grants, storage options, statistics
-# targets, rules, views, the database's own settings and connection limit, and the migration it is at (fails when
-# alembic_version is gone). Not covered: comments, enum labels, function attributes (SECURITY DEFINER...).
+# What makes two databases' schemas the same for the registry: every relation (with its row security, persistence,
+# owner, grants and storage options), column (type with its length, nullability, default, identity, collation,
+# statistics target), index, constraint, trigger (and whether it is enabled), function (and its body), sequence (and
+# its options and owner column), type, policy, schema (not the temporary ones a session makes), extension, rule,
+# view, the database's own settings and connection limit, and the migration it is at (fails when alembic_version is
+# gone). Not covered: comments, enum labels, function attributes (SECURITY DEFINER...).
 _SCHEMA = """
 SELECT string_agg(item, E'\n' ORDER BY item) FROM (
     SELECT 'column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull
-           || ' ' || coalesce(pg_get_expr(d.adbin, d.adrelid), '') || ' ' || a.attidentity::text || a.attgenerated::text || ' ' || a.attcollation AS item
+           || ' ' || coalesce(pg_get_expr(d.adbin, d.adrelid), '') || ' ' || a.attidentity::text || a.attgenerated::text || ' ' || a.attcollation
+           || ' ' || coalesce(a.attstattarget::text, '') AS item
       FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid LEFT JOIN pg_attrdef d ON (d.adrelid, d.adnum) = (a.attrelid, a.attnum)
      WHERE c.relnamespace = 'public'::regnamespace AND a.attnum > 0 AND NOT a.attisdropped
     UNION ALL SELECT 'relation ' || relname || ' ' || relkind::text || ' ' || relpersistence::text || ' ' || relrowsecurity || ' ' || relforcerowsecurity
+           || ' ' || relowner::regrole::text || ' ' || coalesce(relacl::text, '') || ' ' || coalesce(array_to_string(reloptions, ','), '')
       FROM pg_class WHERE relnamespace = 'public'::regnamespace
     UNION ALL SELECT 'index ' || indexdef FROM pg_indexes WHERE schemaname = 'public'
     UNION ALL SELECT 'constraint ' || conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid)
@@ -154,11 +160,6 @@ SELECT string_agg(item, E'\n' ORDER BY item) FROM (
     UNION ALL SELECT 'type ' || typname || ' ' || typtype::text FROM pg_type WHERE typnamespace = 'public'::regnamespace
     UNION ALL SELECT 'policy ' || polrelid::regclass::text || ' ' || polname FROM pg_policy
     UNION ALL SELECT 'schema ' || nspname FROM pg_namespace WHERE nspname !~ '^pg_(toast_)?temp_'
-    UNION ALL SELECT 'grants ' || relname || ' ' || relowner::regrole::text || ' ' || coalesce(relacl::text, '') || ' '
-           || coalesce(array_to_string(reloptions, ','), '') FROM pg_class WHERE relnamespace = 'public'::regnamespace
-    UNION ALL SELECT 'statistics ' || attrelid::regclass::text || '.' || attname || ' ' || coalesce(attstattarget::text, '')
-      FROM pg_attribute WHERE attrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace)
-       AND attnum > 0 AND NOT attisdropped
     UNION ALL SELECT 'rule ' || ev_class::regclass::text || ' ' || rulename FROM pg_rewrite
      WHERE ev_class IN (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind <> 'v')
     UNION ALL SELECT 'view ' || viewname || ' ' || md5(definition) FROM pg_views WHERE schemaname = 'public'
@@ -241,7 +242,7 @@ class _Recycler:
     @staticmethod
     def drop(name: str) -> None:
         with _connect_admin() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            _drop(admin, name)
 
     def close(self) -> None:
         while self.free:
